@@ -1,0 +1,74 @@
+/**
+ * The contracts between the rooms: collectors produce records, exporters store them,
+ * the agent wires them. A collector never sees an exporter; an exporter never sees Docker.
+ */
+import type { AgentRecord, RecordKind } from './records.js';
+import type { Logger } from './telemetry/logger.js';
+import type { SelfMetrics } from './telemetry/metrics.js';
+import type { StateStore } from './state/store.js';
+import type { DockerConnection } from './docker/connection.js';
+import type { Inventory, InventoryView } from './docker/inventory.js';
+
+export interface Health {
+  readonly healthy: boolean;
+  /** Why not healthy, for /readyz and /status. */
+  readonly reason?: string;
+}
+
+export interface CollectorContext {
+  readonly signal: AbortSignal;
+  /** Resolves once the records are queued for every exporter that accepts them (backpressure). */
+  emit(records: readonly AgentRecord[]): Promise<void>;
+  readonly docker: DockerConnection;
+  readonly inventory: Inventory;
+  readonly logger: Logger;
+  readonly metrics: SelfMetrics;
+  readonly state: StateStore;
+}
+
+export interface Collector {
+  readonly id: string;
+  /** Runs until ctx.signal aborts, then returns after it has stopped cleanly. Never throws for a daemon outage. */
+  run(ctx: CollectorContext): Promise<void>;
+  /** Counters and state for /status. */
+  status?(): Record<string, unknown>;
+}
+
+export interface ExporterContext {
+  readonly logger: Logger;
+  readonly metrics: SelfMetrics;
+  readonly dataDir: string;
+  /** Container states (not Docker): for exporters that render state, like Prometheus. */
+  readonly inventory: InventoryView;
+  readonly agentVersion: string;
+}
+
+export interface Exporter {
+  readonly id: string;
+  readonly accepts: ReadonlySet<RecordKind>;
+  /** Prepares the exporter. Must not throw for an unreachable backend: report it through health(). */
+  start(): Promise<void>;
+  /** Stores a batch; resolves only once stored. Throws RetryableError or PermanentError. */
+  export(batch: readonly AgentRecord[]): Promise<void>;
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+  health(): Health;
+  status?(): Record<string, unknown>;
+  /** A prom-client registry whose metrics are served on /metrics beside the agent's own. */
+  readonly registry?: import('prom-client').Registry;
+  /** How the exporter helper should batch for this exporter; defaults apply where absent. */
+  readonly batching?: Partial<BatchSettings>;
+}
+
+export interface BatchSettings {
+  /** Most records per export() call. */
+  readonly maxRecords: number;
+  /** How long to wait for a fuller batch once one record is there. */
+  readonly lingerMs: number;
+  /** export() calls in flight at once. */
+  readonly concurrency: number;
+  /** Records the exporter's queue holds before emit waits. */
+  readonly queueSize: number;
+  /** block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
+  readonly whenFull: 'block' | 'drop_newest';
+}

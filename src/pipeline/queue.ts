@@ -1,0 +1,97 @@
+/**
+ * A bounded FIFO between the router and one exporter. `push` waits while the queue is full
+ * (backpressure reaches the collectors, and through them the Docker streams); `take` waits
+ * for items or a deadline. One batch may overshoot the capacity so a batch larger than the
+ * whole queue still moves.
+ */
+export class BoundedQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+  private spaceWaiters: (() => void)[] = [];
+  private itemWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(readonly capacity: number) {
+    if (capacity < 1) throw new Error('queue capacity must be at least 1');
+  }
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  get isFull(): boolean {
+    return this.size >= this.capacity;
+  }
+
+  /** Appends all of `batch` once there is room; resolves at once when the queue is closed. */
+  async push(batch: readonly T[]): Promise<void> {
+    while (this.isFull && !this.closed) {
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    }
+    for (const item of batch) this.items.push(item);
+    this.wake(this.itemWaiters);
+  }
+
+  /** Appends what fits now and returns what did not fit (for drop-when-full). */
+  offer(batch: readonly T[]): T[] {
+    const room = Math.max(0, this.capacity - this.size);
+    const accepted = batch.slice(0, room);
+    for (const item of accepted) this.items.push(item);
+    if (accepted.length > 0) this.wake(this.itemWaiters);
+    return batch.slice(room);
+  }
+
+  /**
+   * Takes up to `max` items. Waits until `max` are there or `lingerMs` has passed since the first
+   * item was available, whichever comes first. Returns an empty array only when the queue is closed
+   * and empty, or when `signal` aborts while empty.
+   */
+  async take(max: number, lingerMs: number, signal?: AbortSignal): Promise<T[]> {
+    while (this.size === 0 && !this.closed && !signal?.aborted) {
+      await this.waitForItems(signal);
+    }
+    if (this.size < max && lingerMs > 0 && !this.closed) {
+      const deadline = Date.now() + lingerMs;
+      while (this.size < max && !this.closed && !signal?.aborted) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await this.waitForItems(signal, left);
+      }
+    }
+    const count = Math.min(max, this.size);
+    const out = this.items.slice(this.head, this.head + count);
+    this.head += count;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    if (count > 0) this.wake(this.spaceWaiters);
+    return out;
+  }
+
+  /** Wakes every waiter; later pushes no longer wait. */
+  close(): void {
+    this.closed = true;
+    this.wake(this.spaceWaiters);
+    this.wake(this.itemWaiters);
+  }
+
+  private waitForItems(signal?: AbortSignal, timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.itemWaiters.push(done);
+      if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(waiters: (() => void)[]): void {
+    const all = waiters.splice(0);
+    for (const resolve of all) resolve();
+  }
+}

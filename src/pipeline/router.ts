@@ -1,0 +1,17 @@
+import type { AgentRecord } from '../records.js';
+import type { ExporterRunner } from './exporter-runner.js';
+
+/** Fans records out to every exporter that accepts their kind. */
+export class Router {
+  constructor(private readonly runners: readonly ExporterRunner[]) {}
+
+  async emit(records: readonly AgentRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const pushes: Promise<void>[] = [];
+    for (const runner of this.runners) {
+      const accepted = records.every((r) => runner.accepts(r)) ? records : records.filter((r) => runner.accepts(r));
+      if (accepted.length > 0) pushes.push(runner.enqueue(accepted));
+    }
+    await Promise.all(pushes);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The record model: everything a collector emits and an exporter receives.
+ * Records are readonly once emitted; times are nanoseconds since the Unix epoch.
+ */
+import type { Ack } from './pipeline/ack.js';
+
+export type EpochNanos = bigint;
+export type RecordKind = 'log' | 'event' | 'metric';
+
+/** Who a record is about. Comes from the inventory, never fetched per record. */
+export interface ContainerMeta {
+  readonly id: string;
+  readonly name: string;
+  readonly image: string;
+  /** Only allow-listed labels; never the container's environment. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** The Docker host's name (daemon `Name` from /info). */
+  readonly host: string;
+}
+
+export interface LogRecord {
+  readonly kind: 'log';
+  /** Deterministic: container id, stream, timestamp and position at that timestamp. */
+  readonly id: string;
+  readonly time: EpochNanos;
+  readonly stream: 'stdout' | 'stderr';
+  readonly message: string;
+  readonly container: ContainerMeta;
+  readonly truncated?: boolean;
+  /** Parsed body when the line is a JSON object and JSON parsing is enabled. */
+  readonly json?: Readonly<Record<string, unknown>>;
+  /** Resolved once every exporter that accepts this record has stored it. */
+  readonly ack?: Ack;
+}
+
+export interface EventRecord {
+  readonly kind: 'event';
+  /** Deterministic: derived from the event's timeNano, type, action and actor id. */
+  readonly id: string;
+  readonly time: EpochNanos;
+  readonly type: string; // container | image | network | volume | daemon | plugin | service | node | secret | config
+  readonly action: string;
+  readonly actor: { readonly id: string; readonly attributes: Readonly<Record<string, string>> };
+  readonly scope?: string;
+  readonly container?: ContainerMeta;
+  readonly ack?: Ack;
+}
+
+export interface CpuSample {
+  readonly usageSeconds: number;
+  readonly userSeconds: number;
+  readonly systemSeconds: number;
+  readonly throttledSeconds: number;
+  readonly throttledPeriods: number;
+  readonly periods: number;
+  /** CFS quota in microseconds per period; undefined when unlimited. */
+  readonly quotaMicros?: number;
+  readonly periodMicros?: number;
+}
+
+export interface MemorySample {
+  readonly usageBytes: number;
+  readonly workingSetBytes: number;
+  readonly rssBytes: number;
+  readonly cacheBytes: number;
+  readonly failcnt: number;
+  /** undefined when unlimited. */
+  readonly limitBytes?: number;
+}
+
+export interface NetworkSample {
+  readonly interface: string;
+  readonly rxBytes: number;
+  readonly rxPackets: number;
+  readonly rxErrors: number;
+  readonly rxDropped: number;
+  readonly txBytes: number;
+  readonly txPackets: number;
+  readonly txErrors: number;
+  readonly txDropped: number;
+}
+
+export interface BlkioSample {
+  readonly readBytes: number;
+  readonly writeBytes: number;
+  readonly reads: number;
+  readonly writes: number;
+}
+
+export interface MetricRecord {
+  readonly kind: 'metric';
+  readonly time: EpochNanos;
+  readonly container: ContainerMeta;
+  readonly source: 'cgroup' | 'api';
+  readonly cpu: CpuSample;
+  readonly memory: MemorySample;
+  readonly network: readonly NetworkSample[];
+  readonly blkio: BlkioSample;
+  readonly pids: number;
+  readonly ack?: Ack;
+}
+
+export type AgentRecord = LogRecord | EventRecord | MetricRecord;
+
+export function nowNanos(): EpochNanos {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** Formats nanoseconds since the epoch as RFC 3339 with nine fractional digits, UTC. */
+export function formatRfc3339Nano(ns: EpochNanos): string {
+  const ms = ns / 1_000_000n;
+  const iso = new Date(Number(ms)).toISOString(); // 2026-11-28T00:27:27.123Z
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+  return `${iso.slice(0, 19)}.${frac}Z`;
+}
+
+/**
+ * Parses an RFC 3339 timestamp with up to nine fractional digits (as the daemon writes them) into
+ * nanoseconds since the epoch. Returns undefined for anything else.
+ */
+export function parseRfc3339Nano(text: string): EpochNanos | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (!m) return undefined;
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(seconds)) return undefined;
+  const frac = BigInt((m[2] ?? '').padEnd(9, '0'));
+  return BigInt(seconds) * 1_000_000n + frac;
+}

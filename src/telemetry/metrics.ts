@@ -1,0 +1,40 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The agent's own metrics, all prefixed `dockhand_`. Components get this object and create
+ * their metrics through it so that one name is registered once, whoever asks first.
+ */
+export class SelfMetrics {
+  readonly registry = new Registry();
+
+  readonly recordsIn = this.counter('dockhand_records_in_total', 'Records accepted by a component.', ['component', 'kind']);
+  readonly recordsOut = this.counter('dockhand_records_out_total', 'Records a component delivered.', ['component', 'kind']);
+  readonly recordsDropped = this.counter('dockhand_records_dropped_total', 'Records dropped, by component and reason.', ['component', 'reason']);
+  readonly queueDepth = this.gauge('dockhand_queue_depth', 'Records waiting in an exporter queue.', ['component']);
+  readonly queueCapacity = this.gauge('dockhand_queue_capacity', 'Capacity of an exporter queue.', ['component']);
+  readonly errors = this.counter('dockhand_errors_total', 'Errors, by component and kind.', ['component', 'kind']);
+  readonly reconnects = this.counter('dockhand_reconnects_total', 'Reconnections, by component.', ['component']);
+  readonly exportDuration = this.histogram('dockhand_export_duration_seconds', 'Time an exporter took for one batch.', ['component'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Counter<L>;
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Gauge<L>) => void | Promise<void>): Gauge<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Gauge<L>;
+    return new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect ? { collect } : {}) });
+  }
+
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    const existing = this.registry.getSingleMetric(name);
+    if (existing) return existing as Histogram<L>;
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
+  }
+}
