@@ -72,3 +72,35 @@ export interface BatchSettings {
   /** block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
   readonly whenFull: 'block' | 'drop_newest';
 }
+
+/** How a collector type is declared in collectors/index.ts: its config section and how to build it. */
+export interface CollectorFactory<S extends import('zod').ZodType = import('zod').ZodType> {
+  readonly type: string;
+  readonly configSchema: S;
+  create(config: import('zod').output<S>, deps: CollectorDeps): Collector;
+}
+
+/** What a collector may know at construction time besides its own config section. */
+export interface CollectorDeps {
+  readonly dataDir: string;
+  readonly agentVersion: string;
+}
+
+/** How an exporter type is declared in exporters/index.ts. */
+export interface ExporterFactory<S extends import('zod').ZodType = import('zod').ZodType> {
+  readonly type: string;
+  readonly configSchema: S;
+  /** Whether the exporter runs with this config (most have an `enabled` key). */
+  isEnabled(config: import('zod').output<S>): boolean;
+  create(config: import('zod').output<S>, ctx: ExporterContext): Exporter;
+  /** Maps environment variables (ELASTICSEARCH_URL, …) onto this exporter's config section. */
+  fromEnv?(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined;
+}
+
+export function defineCollector<S extends import('zod').ZodType>(factory: CollectorFactory<S>): CollectorFactory<S> {
+  return factory;
+}
+
+export function defineExporter<S extends import('zod').ZodType>(factory: ExporterFactory<S>): ExporterFactory<S> {
+  return factory;
+}

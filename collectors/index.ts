@@ -1,0 +1,4 @@
+/** Every collector type, declared explicitly (no side-effect registration). Order is start order. */
+import type { CollectorFactory } from '../src/component.js';
+
+export const collectorFactories: readonly CollectorFactory[] = [];

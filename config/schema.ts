@@ -1,0 +1,64 @@
+/**
+ * The whole configuration, one typed schema. Unknown keys are rejected everywhere; every key has a
+ * default so an empty file (or none) is a working configuration. Collector and exporter sections
+ * come from their own folders through the explicit lists in collectors/index.ts and exporters/index.ts.
+ */
+import { z } from 'zod';
+import { collectorFactories } from '../collectors/index.js';
+import { exporterFactories } from '../exporters/index.js';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9487').refine((v) => {
+  const port = Number(v.slice(v.lastIndexOf(':') + 1));
+  return port >= 0 && port < 65536;
+}, 'port must be 0-65535');
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+function sectionsOf(factories: readonly { type: string; configSchema: z.ZodType }[]) {
+  return z.strictObject(Object.fromEntries(factories.map((f) => [f.type, f.configSchema.prefault({})]))).prefault({});
+}
+
+export const configSchema = z.strictObject({
+  listen: hostPort.default('127.0.0.1:9487').describe('Address of the HTTP server (/healthz /readyz /metrics /status).'),
+  data_dir: z.string().min(1).default('./data').describe('Where checkpoints and the file sink live.'),
+  log: z.strictObject({
+    level: z.enum(LOG_LEVELS).default('info').describe('Log level of the agent itself.'),
+    format: z.enum(['json', 'pretty']).default('json').describe('json for machines, pretty for people.'),
+  }).prefault({}),
+  docker: z.strictObject({
+    host: z.string().optional().describe('Daemon address (DOCKER_HOST): unix:///var/run/docker.sock or tcp://host:port.'),
+    tls_verify: z.boolean().default(false).describe('Verify the daemon against ca.pem (DOCKER_TLS_VERIFY).'),
+    cert_path: z.string().optional().describe('Directory with ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH).'),
+    context: z.string().optional().describe('Docker context name (DOCKER_CONTEXT); else currentContext of config.json.'),
+    config_dir: z.string().optional().describe('Docker CLI config directory (DOCKER_CONFIG), default ~/.docker.'),
+    reconnect_initial_ms: z.number().int().positive().default(500).describe('First reconnect delay; doubles up to reconnect_max_ms, with jitter.'),
+    reconnect_max_ms: z.number().int().positive().default(30_000).describe('Longest reconnect delay.'),
+    request_timeout_ms: z.number().int().positive().default(30_000).describe('Timeout of non-streaming API calls.'),
+  }).prefault({}),
+  labels: z.strictObject({
+    allow: z.array(z.string()).default([
+      'com.docker.compose.project',
+      'com.docker.compose.service',
+      'com.docker.compose.container-number',
+      'com.docker.stack.namespace',
+      'com.docker.swarm.service.name',
+      'com.docker.swarm.task.name',
+      'com.docker.swarm.node.id',
+    ]).describe('Container labels (globs) copied onto records and metrics; nothing else is shipped.'),
+  }).prefault({}),
+  inventory: z.strictObject({
+    resync_schedule: z.string().default('*/5 * * * *').describe('node-cron schedule of the full container re-sync that heals missed events.'),
+  }).prefault({}),
+  pipeline: z.strictObject({
+    queue_size: z.number().int().positive().default(20_000).describe('Records each exporter queue holds before collectors wait.'),
+    when_full: z.enum(['block', 'drop_newest']).default('block').describe('block pauses the Docker streams (nothing lost); drop_newest drops and counts.'),
+  }).prefault({}),
+  shutdown: z.strictObject({
+    grace_ms: z.number().int().nonnegative().default(10_000).describe('How long SIGTERM waits for queues to drain before exiting.'),
+  }).prefault({}),
+  collectors: sectionsOf(collectorFactories),
+  exporters: sectionsOf(exporterFactories),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

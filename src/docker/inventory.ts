@@ -1,0 +1,187 @@
+/**
+ * What the agent knows about every container: built from `GET /containers/json?all=1` (and an
+ * inspect per container) at start and after every reconnect, kept current by events, and
+ * re-synced on a schedule. Records take their ContainerMeta from here, never from a per-record call.
+ */
+import { EventEmitter } from 'node:events';
+import type Docker from 'dockerode';
+import type { ContainerMeta } from '../records.js';
+import type { Logger } from '../telemetry/logger.js';
+import { globMatcher } from '../util/glob.js';
+
+export type ContainerRunState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+export type HealthStatus = 'healthy' | 'unhealthy' | 'starting' | 'none';
+
+export interface ContainerState {
+  readonly meta: ContainerMeta;
+  readonly imageId: string;
+  readonly state: ContainerRunState;
+  readonly health: HealthStatus;
+  readonly restartCount: number;
+  readonly exitCode: number;
+  readonly oomKilled: boolean;
+  /** OOM events seen by this agent for this container (a counter). */
+  readonly oomEvents: number;
+  /** Epoch seconds, 0 when never started. */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly createdAt: number;
+  readonly tty: boolean;
+  /** Init process pid on the host, 0 when not running. */
+  readonly pid: number;
+  /** Epoch seconds at which the agent last confirmed this state. */
+  readonly lastSeen: number;
+  /** All labels, for filters inside the agent; only meta.labels (allow-listed) is ever shipped. */
+  readonly allLabels: Readonly<Record<string, string>>;
+}
+
+/** The read-only face of the inventory that exporters may see. */
+export interface InventoryView {
+  list(): readonly ContainerState[];
+  get(id: string): ContainerState | undefined;
+}
+
+export const IGNORE_LABEL = 'dockhand.enable';
+
+/** Inventory events: `added`, `updated`, `removed` with the ContainerState. */
+export class Inventory extends EventEmitter implements InventoryView {
+  private readonly containers = new Map<string, ContainerState>();
+  private readonly oomCounts = new Map<string, number>();
+  private readonly labelAllowed: (key: string) => boolean;
+  hostName = 'unknown';
+
+  constructor(labelAllowList: readonly string[], private readonly logger: Logger) {
+    super();
+    this.labelAllowed = globMatcher(labelAllowList);
+  }
+
+  list(): readonly ContainerState[] {
+    return [...this.containers.values()];
+  }
+
+  get(id: string): ContainerState | undefined {
+    return this.containers.get(id);
+  }
+
+  get size(): number {
+    return this.containers.size;
+  }
+
+  /** Containers labelled dockhand.enable=false are invisible to the whole agent. */
+  static isIgnored(labels: Readonly<Record<string, string>> | undefined): boolean {
+    return labels?.[IGNORE_LABEL] === 'false';
+  }
+
+  /** Lists every container and inspects each; containers gone since the last look are removed. */
+  async sync(docker: Docker): Promise<void> {
+    const listed = await docker.listContainers({ all: true });
+    const seen = new Set<string>();
+    for (const summary of listed) {
+      if (Inventory.isIgnored(summary.Labels)) continue;
+      seen.add(summary.Id);
+      await this.refresh(docker, summary.Id);
+    }
+    for (const id of [...this.containers.keys()]) {
+      if (!seen.has(id)) this.remove(id);
+    }
+  }
+
+  /** Inspects one container and records what it says; a container gone by then is removed. */
+  async refresh(docker: Docker, id: string): Promise<ContainerState | undefined> {
+    let inspect: Docker.ContainerInspectInfo;
+    try {
+      inspect = await docker.getContainer(id).inspect();
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) {
+        this.remove(id);
+        return undefined;
+      }
+      throw error;
+    }
+    if (Inventory.isIgnored(inspect.Config?.Labels ?? undefined)) {
+      this.remove(id);
+      return undefined;
+    }
+    const state = this.fromInspect(inspect);
+    const previous = this.containers.get(id);
+    this.containers.set(id, state);
+    this.emit(previous ? 'updated' : 'added', state, previous);
+    return state;
+  }
+
+  remove(id: string): void {
+    const previous = this.containers.get(id);
+    if (!previous) return;
+    this.containers.delete(id);
+    this.oomCounts.delete(id);
+    this.emit('removed', previous);
+  }
+
+  /** Counts an `oom` event (cAdvisor-style container_oom_events_total). */
+  countOom(id: string): void {
+    this.oomCounts.set(id, (this.oomCounts.get(id) ?? 0) + 1);
+    const current = this.containers.get(id);
+    if (current) this.containers.set(id, { ...current, oomEvents: this.oomCounts.get(id)! });
+  }
+
+  /** Sets the health status reported by a `health_status: …` event without waiting for an inspect. */
+  setHealth(id: string, health: HealthStatus): void {
+    const current = this.containers.get(id);
+    if (current && current.health !== health) {
+      const next = { ...current, health, lastSeen: Date.now() / 1000 };
+      this.containers.set(id, next);
+      this.emit('updated', next, current);
+    }
+  }
+
+  /** ContainerMeta for an id: from the inventory, or a minimal one for a container we never saw. */
+  meta(id: string): ContainerMeta {
+    return this.containers.get(id)?.meta ?? { id, name: id.slice(0, 12), image: '', labels: {}, host: this.hostName };
+  }
+
+  allowedLabels(labels: Readonly<Record<string, string>> | null | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (!labels) return out;
+    for (const [key, value] of Object.entries(labels)) if (this.labelAllowed(key)) out[key] = value;
+    return out;
+  }
+
+  private fromInspect(inspect: Docker.ContainerInspectInfo): ContainerState {
+    const labels = inspect.Config?.Labels ?? {};
+    const state = inspect.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string } };
+    return {
+      meta: {
+        id: inspect.Id,
+        name: inspect.Name.replace(/^\//, ''),
+        image: inspect.Config?.Image ?? inspect.Image,
+        labels: this.allowedLabels(labels),
+        host: this.hostName,
+      },
+      imageId: inspect.Image,
+      state: (state.Status as ContainerRunState) ?? 'created',
+      health: toHealth(state.Health?.Status),
+      restartCount: inspect.RestartCount ?? 0,
+      exitCode: state.ExitCode ?? 0,
+      oomKilled: state.OOMKilled ?? false,
+      oomEvents: this.oomCounts.get(inspect.Id) ?? 0,
+      startedAt: toEpochSeconds(state.StartedAt),
+      finishedAt: toEpochSeconds(state.FinishedAt),
+      createdAt: toEpochSeconds(inspect.Created),
+      tty: inspect.Config?.Tty ?? false,
+      pid: state.Pid ?? 0,
+      lastSeen: Date.now() / 1000,
+      allLabels: { ...labels },
+    };
+  }
+}
+
+function toHealth(status: string | undefined): HealthStatus {
+  return status === 'healthy' || status === 'unhealthy' || status === 'starting' ? status : 'none';
+}
+
+/** Docker writes 0001-01-01T00:00:00Z for "never". */
+function toEpochSeconds(text: string | undefined): number {
+  if (!text || text.startsWith('0001-')) return 0;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? 0 : ms / 1000;
+}
