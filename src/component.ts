@@ -84,6 +84,8 @@ export interface CollectorFactory<S extends import('zod').ZodType = import('zod'
 export interface CollectorDeps {
   readonly dataDir: string;
   readonly agentVersion: string;
+  /** The whole effective config, for the few shared keys (inventory.resync_schedule, labels.allow). */
+  readonly config: import('../config/schema.js').Config;
 }
 
 /** How an exporter type is declared in exporters/index.ts. */

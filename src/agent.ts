@@ -1,0 +1,186 @@
+/**
+ * The only place that knows every room: builds the Docker connection, inventory, exporters,
+ * pipeline and collectors from the config, starts them in order (exporters → pipeline →
+ * collectors → HTTP) and stops them in reverse, draining queues within the grace period.
+ */
+import type { Config } from '../config/schema.js';
+import { collectorFactories } from '../collectors/index.js';
+import { exporterFactories } from '../exporters/index.js';
+import type { Collector, CollectorContext, Exporter, Health } from './component.js';
+import { DockerConnection } from './docker/connection.js';
+import { resolveEndpoint } from './docker/endpoint.js';
+import { Inventory } from './docker/inventory.js';
+import { ExporterRunner } from './pipeline/exporter-runner.js';
+import { Router } from './pipeline/router.js';
+import { StateStore } from './state/store.js';
+import type { Logger } from './telemetry/logger.js';
+import { SelfMetrics } from './telemetry/metrics.js';
+import { errorMessage } from './errors.js';
+import { AGENT_VERSION } from './version.js';
+import { startHttpServer, type HttpServer } from './server/index.js';
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Record<string, Health>;
+}
+
+export class Agent {
+  readonly metrics = new SelfMetrics();
+  readonly connection: DockerConnection;
+  readonly inventory: Inventory;
+  readonly state: StateStore;
+  readonly runners: ExporterRunner[];
+  readonly collectors: Collector[];
+  private readonly router: Router;
+  private readonly collectorsStop = new AbortController();
+  private collectorRuns: Promise<void>[] = [];
+  private server: HttpServer | undefined;
+  private started = false;
+  private stopping: Promise<StopResult> | undefined;
+
+  constructor(readonly config: Config, readonly logger: Logger) {
+    this.connection = new DockerConnection(
+      resolveEndpoint({
+        host: config.docker.host,
+        tlsVerify: config.docker.tls_verify,
+        certPath: config.docker.cert_path,
+        context: config.docker.context,
+        configDir: config.docker.config_dir,
+      }),
+      { reconnectInitialMs: config.docker.reconnect_initial_ms, reconnectMaxMs: config.docker.reconnect_max_ms, requestTimeoutMs: config.docker.request_timeout_ms },
+      logger.child({ component: 'docker' }),
+      this.metrics,
+    );
+    this.inventory = new Inventory(config.labels.allow, logger.child({ component: 'inventory' }));
+    this.connection.on('up', () => {
+      if (this.connection.info) this.inventory.hostName = this.connection.info.hostName;
+    });
+    this.state = new StateStore(`${config.data_dir}/state`);
+    this.runners = this.createExporters().map(
+      (exporter) => new ExporterRunner(exporter, logger.child({ component: `exporter:${exporter.id}` }), this.metrics, {
+        queueSize: config.pipeline.queue_size,
+        whenFull: config.pipeline.when_full,
+        ...exporter.batching,
+      }),
+    );
+    this.router = new Router(this.runners);
+    this.collectors = this.createCollectors();
+  }
+
+  private createExporters(): Exporter[] {
+    const sections = this.config.exporters as Record<string, unknown>;
+    return exporterFactories
+      .filter((factory) => factory.isEnabled(sections[factory.type]))
+      .map((factory) => factory.create(sections[factory.type], {
+        logger: this.logger.child({ component: `exporter:${factory.type}` }),
+        metrics: this.metrics,
+        dataDir: this.config.data_dir,
+        inventory: this.inventory,
+        agentVersion: AGENT_VERSION,
+      }));
+  }
+
+  private createCollectors(): Collector[] {
+    const sections = this.config.collectors as Record<string, { enabled?: boolean } | undefined>;
+    return collectorFactories
+      .filter((factory) => sections[factory.type]?.enabled !== false)
+      .map((factory) => factory.create(sections[factory.type], { dataDir: this.config.data_dir, agentVersion: AGENT_VERSION, config: this.config }));
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.state.init();
+    for (const runner of this.runners) {
+      await runner.exporter.start();
+      runner.start();
+    }
+    this.connection.start();
+    for (const collector of this.collectors) this.collectorRuns.push(this.runCollector(collector));
+    this.server = await startHttpServer(this, this.config.listen, this.logger.child({ component: 'http' }));
+    this.logger.info({ listen: this.server.address, docker: this.connection.description, version: AGENT_VERSION, exporters: this.runners.map((r) => r.id), collectors: this.collectors.map((c) => c.id) }, 'dockhand started');
+  }
+
+  private async runCollector(collector: Collector): Promise<void> {
+    const ctx: CollectorContext = {
+      signal: this.collectorsStop.signal,
+      emit: (records) => this.router.emit(records),
+      docker: this.connection,
+      inventory: this.inventory,
+      logger: this.logger.child({ component: `collector:${collector.id}` }),
+      metrics: this.metrics,
+      state: this.state,
+    };
+    try {
+      await collector.run(ctx);
+    } catch (error) {
+      // A collector that dies is a bug; keep the rest of the agent running and say so on /readyz.
+      this.collectorFailures.set(collector.id, errorMessage(error));
+      this.logger.error({ collector: collector.id, err: errorMessage(error) }, 'collector failed');
+    }
+  }
+
+  private readonly collectorFailures = new Map<string, string>();
+
+  readiness(): Readiness {
+    const checks: Record<string, Health> = { docker: this.connection.health() };
+    for (const runner of this.runners) checks[`exporter:${runner.id}`] = runner.health();
+    for (const [id, reason] of this.collectorFailures) checks[`collector:${id}`] = { healthy: false, reason };
+    return { ready: Object.values(checks).every((c) => c.healthy), checks };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      version: AGENT_VERSION,
+      uptime_seconds: Math.round(process.uptime()),
+      docker: this.connection.status(),
+      containers_tracked: this.inventory.size,
+      collectors: Object.fromEntries(this.collectors.map((c) => [c.id, { ...(c.status?.() ?? {}), ...(this.collectorFailures.has(c.id) ? { failed: this.collectorFailures.get(c.id) } : {}) }])),
+      exporters: Object.fromEntries(this.runners.map((r) => [r.id, { healthy: r.health().healthy, ...r.status() }])),
+    };
+  }
+
+  /** Prometheus registries to serve on /metrics: the agent's own plus each exporter's. */
+  registries(): import('prom-client').Registry[] {
+    return [this.metrics.registry, ...this.runners.flatMap((r) => (r.exporter.registry ? [r.exporter.registry] : []))];
+  }
+
+  /** Stops in reverse order; safe to call before start and more than once (same promise). */
+  stop(reason = 'stop'): Promise<StopResult> {
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<StopResult> {
+    const deadline = Date.now() + this.config.shutdown.grace_ms;
+    this.logger.info({ reason, graceMs: this.config.shutdown.grace_ms }, 'stopping');
+    this.collectorsStop.abort();
+    await withDeadline(Promise.all(this.collectorRuns), deadline);
+    let drained = true;
+    for (const runner of this.runners) drained = (await runner.drain(deadline)) && drained;
+    for (const runner of this.runners) {
+      try {
+        await runner.exporter.flush();
+        await runner.exporter.stop();
+      } catch (error) {
+        this.logger.error({ exporter: runner.id, err: errorMessage(error) }, 'exporter failed to stop cleanly');
+      }
+    }
+    await this.connection.stop();
+    await this.server?.close();
+    this.logger.info({ drained }, drained ? 'stopped; everything queued was written' : 'stopped at the grace deadline; unwritten records will be read again at next start');
+    return { drained };
+  }
+}
+
+export interface StopResult {
+  readonly drained: boolean;
+}
+
+async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
+  const result = await Promise.race([promise.then(() => true as const), timeout]);
+  clearTimeout(timer);
+  return result;
+}

@@ -1,0 +1,55 @@
+/**
+ * The HTTP face of the agent (fastify): /healthz (alive), /readyz (daemon answers and every
+ * exporter healthy), /metrics (self-metrics plus exporter registries), /status (JSON).
+ * Rendering /metrics formats what is already in memory: no Docker call, no file read.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Health } from '../component.js';
+import type { Logger } from '../telemetry/logger.js';
+
+export interface AgentView {
+  readiness(): { ready: boolean; checks: Record<string, Health> };
+  status(): Record<string, unknown>;
+  registries(): Registry[];
+}
+
+export interface HttpServer {
+  readonly app: FastifyInstance;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export function buildHttpApp(agent: AgentView): FastifyInstance {
+  const app = Fastify({ logger: false });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const { ready, checks } = agent.readiness();
+    const notReady = Object.fromEntries(Object.entries(checks).filter(([, c]) => !c.healthy).map(([name, c]) => [name, c.reason ?? 'not healthy']));
+    return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', not_ready: notReady });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const registries = agent.registries();
+    const bodies = await Promise.all(registries.map((r) => r.metrics()));
+    return reply.type(registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(bodies.join(''));
+  });
+
+  app.get('/status', async () => agent.status());
+
+  return app;
+}
+
+export async function startHttpServer(agent: AgentView, listen: string, logger: Logger): Promise<HttpServer> {
+  const app = buildHttpApp(agent);
+  const split = listen.lastIndexOf(':');
+  const host = listen.slice(0, split).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(split + 1));
+  await app.listen({ host, port });
+  const bound = app.server.address();
+  const address = typeof bound === 'object' && bound ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : listen;
+  logger.debug({ address }, 'http server listening');
+  return { app, address, close: () => app.close() };
+}
