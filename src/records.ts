@@ -5,7 +5,7 @@
 import type { Ack } from './pipeline/ack.js';
 
 export type EpochNanos = bigint;
-export type RecordKind = 'log' | 'event' | 'metric';
+export type RecordKind = 'log' | 'event' | 'metric' | 'engine';
 
 /** Who a record is about. Comes from the inventory, never fetched per record. */
 export interface ContainerMeta {
@@ -92,6 +92,8 @@ export interface MetricRecord {
   readonly time: EpochNanos;
   readonly container: ContainerMeta;
   readonly source: 'cgroup' | 'api';
+  /** The container's cgroup path as cAdvisor names it (`/docker/<id>`, `/system.slice/docker-<id>.scope`). */
+  readonly cgroupPath?: string;
   readonly cpu: CpuSample;
   readonly memory: MemorySample;
   readonly network: readonly NetworkSample[];
@@ -100,7 +102,40 @@ export interface MetricRecord {
   readonly ack?: Ack;
 }
 
-export type AgentRecord = LogRecord | EventRecord | MetricRecord;
+/** What `docker system df` reports for one kind of object. */
+export interface EngineDiskUsage {
+  readonly type: 'images' | 'containers' | 'volumes' | 'build_cache';
+  readonly count: number;
+  /** Objects in use (images used by a container, running containers, volumes mounted, build cache in use). */
+  readonly active: number;
+  readonly sizeBytes: number;
+  readonly reclaimableBytes: number;
+}
+
+/** Engine-level figures of one Docker daemon, sampled on a schedule (not per container). */
+export interface EngineRecord {
+  readonly kind: 'engine';
+  readonly time: EpochNanos;
+  readonly host: string;
+  readonly info: {
+    readonly version: string;
+    readonly apiVersion: string;
+    readonly os: string;
+    readonly kernel: string;
+    readonly storageDriver: string;
+    readonly cgroupDriver: string;
+    readonly cgroupVersion: string;
+  };
+  readonly containers: { readonly total: number; readonly running: number; readonly paused: number; readonly stopped: number };
+  readonly images: number;
+  readonly volumes: number;
+  readonly networks: number;
+  /** Absent when `GET /system/df` failed this round. */
+  readonly disk?: readonly EngineDiskUsage[];
+  readonly ack?: Ack;
+}
+
+export type AgentRecord = LogRecord | EventRecord | MetricRecord | EngineRecord;
 
 export function nowNanos(): EpochNanos {
   return BigInt(Date.now()) * 1_000_000n;
