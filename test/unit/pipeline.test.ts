@@ -1,0 +1,188 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BoundedQueue } from '../../src/pipeline/queue.js';
+import { Ack, releaseAcks } from '../../src/pipeline/ack.js';
+import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
+import { Router } from '../../src/pipeline/router.js';
+import { PermanentError, RetryableError } from '../../src/errors.js';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
+import type { AgentRecord, EventRecord, LogRecord, RecordKind } from '../../src/records.js';
+import type { Exporter } from '../../src/component.js';
+import { waitFor } from '../helpers/wait.js';
+
+const container = { id: 'c1', name: 'one', image: 'img', labels: {}, host: 'h' };
+function log(n: number, ack?: Ack): LogRecord {
+  return { kind: 'log', id: `l${n}`, time: BigInt(n), stream: 'stdout', message: `line ${n}`, container, ...(ack ? { ack } : {}) };
+}
+function event(n: number): EventRecord {
+  return { kind: 'event', id: `e${n}`, time: BigInt(n), type: 'container', action: 'start', actor: { id: 'c1', attributes: {} } };
+}
+
+/** An in-memory exporter: ours, a test double of our own interface, not of anything external. */
+class MemoryExporter implements Exporter {
+  readonly stored: AgentRecord[] = [];
+  failures: Error[] = [];
+  gate: Promise<void> | undefined;
+  calls = 0;
+  constructor(readonly id: string, readonly accepts: ReadonlySet<RecordKind>) {}
+  async start() {}
+  async export(batch: readonly AgentRecord[]) {
+    this.calls++;
+    await this.gate;
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    this.stored.push(...batch);
+  }
+  async flush() {}
+  async stop() {}
+  health() { return { healthy: true }; }
+}
+
+function runner(exporter: Exporter, settings = {}) {
+  return new ExporterRunner(exporter, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5, ...settings }, { initialMs: 5, maxMs: 20 });
+}
+
+test('bounded queue: push waits while full and resumes when a batch is taken', async () => {
+  const queue = new BoundedQueue<number>(2);
+  await queue.push([1, 2]);
+  let pushed = false;
+  const pending = queue.push([3]).then(() => { pushed = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(pushed, false, 'push must wait while the queue is full');
+  assert.deepEqual(await queue.take(10, 0), [1, 2]);
+  await pending;
+  assert.equal(pushed, true);
+  assert.deepEqual(await queue.take(10, 0), [3]);
+});
+
+test('bounded queue: offer returns what does not fit', () => {
+  const queue = new BoundedQueue<number>(3);
+  assert.deepEqual(queue.offer([1, 2, 3, 4, 5]), [4, 5]);
+  assert.equal(queue.size, 3);
+});
+
+test('bounded queue: take lingers for a fuller batch, then returns what it has', async () => {
+  const queue = new BoundedQueue<number>(10);
+  await queue.push([1]);
+  setTimeout(() => void queue.push([2]), 5);
+  const batch = await queue.take(5, 200);
+  assert.deepEqual(batch, [1, 2]);
+});
+
+test('ack settles once, after every hold is released', () => {
+  let settled = 0;
+  const ack = new Ack(() => settled++);
+  ack.retain(3);
+  ack.release(2);
+  assert.equal(settled, 0);
+  ack.release(1);
+  assert.equal(settled, 0, 'the creator still holds one');
+  ack.release();
+  assert.equal(settled, 1);
+  ack.release();
+  assert.equal(settled, 1);
+});
+
+test('releaseAcks groups records sharing an ack', () => {
+  const settled: string[] = [];
+  const a = new Ack(() => settled.push('a'));
+  const b = new Ack(() => settled.push('b'));
+  a.retain(2);
+  b.retain(1);
+  a.release();
+  b.release();
+  releaseAcks([log(1, a), log(2, a), log(3, b)]);
+  assert.deepEqual(settled, ['a', 'b']);
+});
+
+test('runner: acks settle only after the exporter stored the batch', async () => {
+  const exporter = new MemoryExporter('mem', new Set(['log']));
+  let release!: () => void;
+  exporter.gate = new Promise((r) => { release = r; });
+  const r = runner(exporter);
+  r.start();
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await new Router([r]).emit([log(1, ack), log(2, ack)]);
+  ack.release();
+  await waitFor(() => exporter.calls > 0, { what: 'export called' });
+  assert.equal(settled, false, 'not stored yet');
+  release();
+  await waitFor(() => settled, { what: 'ack settled' });
+  assert.equal(exporter.stored.length, 2);
+  assert.equal(await r.drain(Date.now() + 1000), true);
+});
+
+test('runner: retryable failures retry the same batch; health reports them meanwhile', async () => {
+  const exporter = new MemoryExporter('mem', new Set(['log']));
+  exporter.failures = [new RetryableError('503'), new Error('socket hang up'), new RetryableError('503')];
+  const r = runner(exporter);
+  r.start();
+  await new Router([r]).emit([log(1), log(2), log(3)]);
+  await waitFor(() => exporter.calls >= 2, { what: 'a retry' });
+  await waitFor(() => exporter.stored.length === 3, { what: 'stored after retries' });
+  assert.equal(exporter.calls, 4);
+  assert.deepEqual(exporter.stored.map((x) => (x as LogRecord).id), ['l1', 'l2', 'l3']);
+  assert.equal(r.health().healthy, true, 'healthy again after success');
+  await r.drain(Date.now() + 1000);
+});
+
+test('runner: a permanent failure drops the batch, counts it and releases its acks', async () => {
+  const exporter = new MemoryExporter('mem', new Set(['log']));
+  exporter.failures = [new PermanentError('mapping')];
+  const r = runner(exporter);
+  r.start();
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await new Router([r]).emit([log(1, ack)]);
+  ack.release();
+  await waitFor(() => settled, { what: 'ack released on drop' });
+  assert.equal(exporter.stored.length, 0);
+  assert.equal(r.status().dropped, 1);
+  await r.drain(Date.now() + 1000);
+});
+
+test('runner: drop_newest drops what does not fit and counts it; block never drops', async () => {
+  const exporter = new MemoryExporter('mem', new Set(['log']));
+  exporter.gate = new Promise(() => undefined); // never stores
+  const dropping = runner(exporter, { queueSize: 2, whenFull: 'drop_newest' });
+  await dropping.enqueue([log(1), log(2), log(3)]);
+  assert.equal(dropping.status().dropped, 1);
+  assert.equal(dropping.queue.size, 2);
+});
+
+test('router: fans out by kind, and an ack waits for every accepting exporter', async () => {
+  const logs = new MemoryExporter('logs', new Set(['log']));
+  const both = new MemoryExporter('both', new Set(['log', 'event']));
+  let release!: () => void;
+  both.gate = new Promise((r) => { release = r; });
+  const runners = [runner(logs), runner(both)];
+  for (const r of runners) r.start();
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await new Router(runners).emit([log(1, ack), event(1)]);
+  ack.release();
+  await waitFor(() => logs.stored.length === 1, { what: 'log exporter stored' });
+  assert.deepEqual(logs.stored.map((x) => x.kind), ['log']);
+  assert.equal(settled, false, 'the second exporter has not stored yet');
+  release();
+  await waitFor(() => settled, { what: 'ack settled after both' });
+  assert.deepEqual(both.stored.map((x) => x.kind).sort(), ['event', 'log']);
+  for (const r of runners) await r.drain(Date.now() + 1000);
+});
+
+test('runner: drain at the deadline leaves in-flight records unacknowledged', async () => {
+  const exporter = new MemoryExporter('mem', new Set(['log']));
+  exporter.failures = Array.from({ length: 1000 }, () => new RetryableError('down'));
+  const r = runner(exporter);
+  r.start();
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await new Router([r]).emit([log(1, ack)]);
+  ack.release();
+  await waitFor(() => exporter.calls > 0, { what: 'first attempt' });
+  assert.equal(await r.drain(Date.now() + 50), false);
+  assert.equal(settled, false, 'a record that was never stored must not be acknowledged');
+  assert.equal(r.health().healthy, false);
+});

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry, Gauge } from 'prom-client';
+import { buildHttpApp, type AgentView } from '../../src/server/index.js';
+
+function agentView(checks: AgentView['readiness'] extends () => infer R ? R : never): AgentView {
+  const own = new Registry();
+  new Gauge({ name: 'dockhand_test_gauge', help: 'own', registers: [own] }).set(1);
+  const exporter = new Registry();
+  new Gauge({ name: 'container_test_gauge', help: 'exporter', registers: [exporter] }).set(2);
+  return { readiness: () => checks, status: () => ({ version: 'x', containers_tracked: 3 }), registries: () => [own, exporter] };
+}
+
+test('/healthz answers while the process lives', async () => {
+  const app = buildHttpApp(agentView({ ready: false, checks: {} }));
+  const response = await app.inject({ method: 'GET', url: '/healthz' });
+  assert.equal(response.statusCode, 200);
+});
+
+test('/readyz is 200 when every check is healthy', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: { docker: { healthy: true } } }));
+  const response = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(response.statusCode, 200);
+  assert.deepEqual(response.json(), { status: 'ready' });
+});
+
+test('/readyz is 503 and says which part is not ready and why', async () => {
+  const app = buildHttpApp(agentView({ ready: false, checks: { docker: { healthy: false, reason: 'connection refused' }, 'exporter:file': { healthy: true } } }));
+  const response = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(response.statusCode, 503);
+  assert.deepEqual(response.json(), { status: 'not ready', not_ready: { docker: 'connection refused' } });
+});
+
+test('/metrics serves the agent registry and the exporter registries together', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+  const response = await app.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(response.statusCode, 200);
+  assert.match(response.headers['content-type'] as string, /text\/plain/);
+  assert.match(response.body, /^dockhand_test_gauge 1$/m);
+  assert.match(response.body, /^container_test_gauge 2$/m);
+});
+
+test('/status is JSON from the agent', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+  const response = await app.inject({ method: 'GET', url: '/status' });
+  assert.deepEqual(response.json(), { version: 'x', containers_tracked: 3 });
+});
