@@ -1,4 +1,7 @@
 /** Every exporter type, declared explicitly (no side-effect registration). */
 import type { ExporterFactory } from '../src/component.js';
+import { prometheusExporterFactory } from './prometheus/index.js';
 
-export const exporterFactories: readonly ExporterFactory[] = [];
+export const exporterFactories: readonly ExporterFactory[] = [
+  prometheusExporterFactory,
+];

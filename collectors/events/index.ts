@@ -1,0 +1,36 @@
+/** The `events` collector type: config section `collectors.events`. */
+import { z } from 'zod';
+import cron from 'node-cron';
+import { defineCollector, type CollectorDeps } from '../../src/component.js';
+import { ConfigError } from '../../src/errors.js';
+import { EventsCollector } from './collector.js';
+
+export const DEFAULT_RESYNC_SCHEDULE = '*/5 * * * *';
+
+export const eventsConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Follow the daemon events, emit them as records and keep the container inventory current.'),
+  persist_position: z.boolean().default(true).describe('Save the position of the last stored event under the data directory and resume from it after a restart (the daemon replays at most its last 256 events).'),
+});
+
+/** Throws a ConfigError naming the key when `expression` is not a cron expression node-cron runs. */
+export function validateResyncSchedule(expression: string, key = 'inventory.resync_schedule'): void {
+  if (cron.validate(expression)) return;
+  const detail = cron.validateDetailed(expression).errors.map((e) => e.message).join('; ');
+  throw new ConfigError([`${key}: ${JSON.stringify(expression)} is not a valid cron expression (expected five or six fields, e.g. "${DEFAULT_RESYNC_SCHEDULE}")${detail ? `: ${detail}` : ''}`]);
+}
+
+/** The agent passes its whole config in deps; read the one core key this collector needs. */
+function resyncScheduleFrom(deps: CollectorDeps): string {
+  const config = (deps as CollectorDeps & { config?: { inventory?: { resync_schedule?: string } } }).config;
+  return config?.inventory?.resync_schedule ?? DEFAULT_RESYNC_SCHEDULE;
+}
+
+export const eventsCollectorFactory = defineCollector({
+  type: 'events',
+  configSchema: eventsConfigSchema,
+  create(config, deps) {
+    const resyncSchedule = resyncScheduleFrom(deps);
+    validateResyncSchedule(resyncSchedule);
+    return new EventsCollector({ resyncSchedule, persistPosition: config.persist_position });
+  },
+});

@@ -1,0 +1,48 @@
+/**
+ * Container state metrics, computed from the inventory at scrape time: a container removed from
+ * the inventory has no series on the next scrape, by construction (no stale series to clean up).
+ * Names follow cAdvisor where it has one (container_start_time_seconds, container_last_seen,
+ * container_oom_events_total); the rest is what cAdvisor lacks.
+ */
+import type { Registry } from 'prom-client';
+import type { ContainerRunState, ContainerState, HealthStatus, InventoryView } from '../../src/docker/inventory.js';
+import { ComputedMetric, type Sample } from './computed-metric.js';
+import { containerLabels } from './labels.js';
+
+export const RUN_STATES: readonly ContainerRunState[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
+export const HEALTH_STATUSES: readonly HealthStatus[] = ['healthy', 'unhealthy', 'starting', 'none'];
+
+export const STATE_METRIC_NAMES = [
+  'container_state',
+  'container_health_status',
+  'container_restarts_total',
+  'container_oom_events_total',
+  'container_last_exit_code',
+  'container_start_time_seconds',
+  'container_last_seen',
+] as const;
+
+export function registerStateMetrics(registry: Registry, inventory: InventoryView): ComputedMetric[] {
+  const each = (sample: (c: ContainerState, labels: Record<string, string>) => Iterable<Sample>) => function* (): Iterable<Sample> {
+    for (const container of inventory.list()) yield* sample(container, containerLabels(container.meta));
+  };
+  const one = (value: (c: ContainerState) => number | undefined) => each(function* (c, labels) {
+    const v = value(c);
+    if (v !== undefined) yield { labels, value: v };
+  });
+  return [
+    new ComputedMetric('container_state', 'Whether the container is in this state (1) or not (0): created, running, paused, restarting, removing, exited, dead.', 'gauge',
+      each(function* (c, labels) {
+        for (const state of RUN_STATES) yield { labels: { ...labels, state }, value: c.state === state ? 1 : 0 };
+      })),
+    new ComputedMetric('container_health_status', 'Whether the container healthcheck reports this status (1) or not (0); none when it has no healthcheck.', 'gauge',
+      each(function* (c, labels) {
+        for (const status of HEALTH_STATUSES) yield { labels: { ...labels, status }, value: c.health === status ? 1 : 0 };
+      })),
+    new ComputedMetric('container_restarts_total', 'Times the daemon restarted the container (RestartCount from inspect).', 'counter', one((c) => c.restartCount)),
+    new ComputedMetric('container_oom_events_total', 'Out-of-memory events seen for the container since the agent started.', 'counter', one((c) => c.oomEvents)),
+    new ComputedMetric('container_last_exit_code', 'Exit code of the container\'s last run (0 while it has never exited).', 'gauge', one((c) => c.exitCode)),
+    new ComputedMetric('container_start_time_seconds', 'Start time of the container since unix epoch in seconds (last start).', 'gauge', one((c) => (c.startedAt > 0 ? c.startedAt : undefined))),
+    new ComputedMetric('container_last_seen', 'Last time the agent confirmed the container\'s state, since unix epoch in seconds.', 'gauge', one((c) => c.lastSeen)),
+  ].map((metric) => metric.register(registry));
+}
