@@ -43,38 +43,84 @@ export function compareApiVersions(a: string, b: string): number {
   return am !== bm ? am - bm : an - bn;
 }
 
-/** Wraps the modem so that anything but GET (and HEAD) is refused before it leaves the process. */
+type Callback = (err: unknown, data?: unknown) => void;
+interface GuardableModem {
+  dial(options: { method?: string; path?: string }, callback: Callback): unknown;
+  buildRequest(options: { method?: string; path?: string }, context: unknown, data: unknown, callback: Callback): unknown;
+}
+
+function isReadOnly(method: string | undefined): boolean {
+  const verb = (method ?? 'GET').toUpperCase();
+  return verb === 'GET' || verb === 'HEAD';
+}
+
+/**
+ * Wraps the modem so that anything but GET (and HEAD) is refused before it leaves the process.
+ * Every dockerode call goes through dial(); buildRequest() is guarded too, for code that reaches
+ * into the modem directly.
+ */
 export function guardReadOnly(docker: Docker): Docker {
-  const modem = docker.modem as unknown as { dial(options: { method?: string; path?: string }, callback: (err: unknown, data?: unknown) => void): unknown };
+  const modem = docker.modem as unknown as GuardableModem;
   const dial = modem.dial.bind(modem);
-  modem.dial = (options, callback) => {
-    const method = (options.method ?? 'GET').toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') {
-      const error = new ReadOnlyViolation(method, options.path ?? '?');
-      queueMicrotask(() => callback(error));
-      return undefined;
-    }
-    return dial(options, callback);
+  const buildRequest = modem.buildRequest.bind(modem);
+  const refuse = (options: { method?: string; path?: string }, callback: Callback) => {
+    const error = new ReadOnlyViolation((options.method ?? 'GET').toUpperCase(), options.path ?? '?');
+    queueMicrotask(() => callback(error));
+    return undefined;
   };
+  modem.dial = (options, callback) => (isReadOnly(options.method) ? dial(options, callback) : refuse(options, callback));
+  modem.buildRequest = (options, context, data, callback) =>
+    isReadOnly(options.method) ? buildRequest(options, context, data, callback) : refuse(options, callback);
   return docker;
 }
 
+/**
+ * docker-modem fills its defaults from DOCKER_HOST, DOCKER_CERT_PATH and DOCKER_CLIENT_TIMEOUT when
+ * DOCKER_HOST is set: it would override a unix socket with that host, throw for an unreadable cert
+ * path, and put a timeout on streams. The endpoint is already resolved, so construct without them.
+ */
+function withoutDockerHostEnv<T>(make: () => T): T {
+  const saved = process.env.DOCKER_HOST;
+  if (saved === undefined) return make();
+  delete process.env.DOCKER_HOST;
+  try {
+    return make();
+  } finally {
+    process.env.DOCKER_HOST = saved;
+  }
+}
+
+/** A guarded client for `endpoint`. `timeoutMs` suits plain requests only: it also cuts idle streams. */
 export function createDockerode(endpoint: DockerEndpoint, timeoutMs?: number, version?: string): Docker {
   const common = { ...(version ? { version: `v${version}` } : {}), ...(timeoutMs ? { timeout: timeoutMs } : {}) };
-  if (endpoint.kind === 'unix') return guardReadOnly(new Docker({ socketPath: endpoint.socketPath, ...common }));
-  const tls = endpoint.tls;
-  if (!tls) return guardReadOnly(new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'http', ...common }));
-  const material = { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) };
-  const agent = tls.verify ? undefined : new https.Agent({ ...material, rejectUnauthorized: false });
-  return guardReadOnly(new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'https', ...material, ...(agent ? { agent } : {}), ...common } as Docker.DockerOptions));
+  return guardReadOnly(withoutDockerHostEnv(() => {
+    if (endpoint.kind === 'unix') return new Docker({ socketPath: endpoint.socketPath, ...common });
+    const tls = endpoint.tls;
+    if (!tls) return new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'http', ...common });
+    const material = { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) };
+    // docker-modem has no rejectUnauthorized option; an agent's options win over the request's.
+    const agent = tls.verify ? undefined : new https.Agent({ ...material, rejectUnauthorized: false });
+    return new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'https', ...material, ...(agent ? { agent } : {}), ...common } as Docker.DockerOptions);
+  }));
+}
+
+/** Emitted as 'retry' before each wait between failed connection attempts. */
+export interface RetryEvent {
+  /** 1 for the first retry after a failure. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly reason: string;
 }
 
 export class DockerConnection extends EventEmitter {
-  /** Guarded client speaking the negotiated API version. Replaced on each (re)connection. */
+  /** Guarded client speaking the negotiated API version, no timeout (streams). Replaced on each (re)connection. */
   docker: Docker;
   info: DaemonInfo | undefined;
   private state: State = 'connecting';
   private lastError: string | undefined;
+  private failedAttempts = 0;
+  /** Guarded client with the request timeout, for health probes: a hung daemon must not hang them. */
+  private probe: Docker;
   private upWaiters: (() => void)[] = [];
   private monitor: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -91,6 +137,7 @@ export class DockerConnection extends EventEmitter {
     this.description = describeEndpoint(endpoint);
     // Requests made before negotiation use the unversioned path, which every daemon accepts.
     this.docker = createDockerode(endpoint);
+    this.probe = createDockerode(endpoint, settings.requestTimeoutMs);
   }
 
   get isUp(): boolean {
@@ -112,7 +159,8 @@ export class DockerConnection extends EventEmitter {
 
   health(): Health {
     if (this.state === 'up') return { healthy: true };
-    return { healthy: false, reason: `docker daemon ${this.description} ${this.state}${this.lastError ? `: ${this.lastError}` : ''}` };
+    const state = this.state === 'connecting' ? 'not connected yet' : this.state;
+    return { healthy: false, reason: `docker daemon ${this.description} ${state}${this.lastError ? `: ${this.lastError}` : ''}` };
   }
 
   status(): Record<string, unknown> {
@@ -123,7 +171,7 @@ export class DockerConnection extends EventEmitter {
       api_version: this.info?.apiVersion,
       daemon_version: this.info?.version,
       host_name: this.info?.hostName,
-      ...(this.lastError ? { last_error: this.lastError } : {}),
+      ...(this.lastError ? { last_error: this.lastError, failed_attempts: this.failedAttempts } : {}),
     };
   }
 
@@ -146,7 +194,7 @@ export class DockerConnection extends EventEmitter {
    */
   reportFailure(error: unknown): void {
     if (this.state === 'stopped') return;
-    const message = describeDockerError(error);
+    const message = describeDockerError(error, this.endpoint);
     if (this.state === 'up') {
       this.logger.warn({ endpoint: this.description, err: message }, 'docker daemon unreachable; reconnecting');
       this.state = 'down';
@@ -169,9 +217,11 @@ export class DockerConnection extends EventEmitter {
       }
       try {
         await this.negotiate();
+        if (signal.aborted) break;
         const wasDown = this.state === 'down';
         this.state = 'up';
         this.lastError = undefined;
+        this.failedAttempts = 0;
         backoff.reset();
         this.logger.info({ endpoint: this.description, apiVersion: this.info?.apiVersion, daemon: this.info?.version }, wasDown ? 'docker daemon reachable again' : 'connected to docker daemon');
         if (wasDown) this.metrics.reconnects.inc({ component: 'docker' });
@@ -179,19 +229,22 @@ export class DockerConnection extends EventEmitter {
         this.releaseWaiters();
       } catch (error) {
         if (signal.aborted) break;
-        const message = describeDockerError(error);
-        if (this.state === 'connecting' && this.lastError !== message) this.logger.warn({ endpoint: this.description, err: message }, 'docker daemon not reachable; retrying');
+        const message = describeDockerError(error, this.endpoint);
+        if (this.lastError !== message) this.logger.warn({ endpoint: this.description, err: message }, 'docker daemon not reachable; retrying');
         if (this.state !== 'connecting') this.state = 'down';
         this.lastError = message;
+        this.failedAttempts++;
         this.metrics.errors.inc({ component: 'docker', kind: 'connect' });
-        await sleep(backoff.nextDelayMs(), signal);
+        const delayMs = backoff.nextDelayMs();
+        this.emit('retry', { attempt: this.failedAttempts, delayMs, reason: message } satisfies RetryEvent);
+        await sleep(delayMs, signal);
       }
     }
   }
 
   private async ping(): Promise<boolean> {
     try {
-      await this.docker.ping();
+      await this.probe.ping();
       return true;
     } catch (error) {
       this.reportFailure(error);
@@ -211,18 +264,23 @@ export class DockerConnection extends EventEmitter {
   }
 
   private async negotiate(): Promise<void> {
-    const probe = createDockerode(this.endpoint, this.settings.requestTimeoutMs);
-    const version = (await probe.version()) as unknown as { ApiVersion: string; Version: string; Os: string; KernelVersion: string };
+    const version = (await createDockerode(this.endpoint, this.settings.requestTimeoutMs).version()) as unknown as {
+      ApiVersion?: unknown; Version?: string; Os?: string; KernelVersion?: string;
+    };
+    if (typeof version?.ApiVersion !== 'string' || !/^\d+\.\d+$/.test(version.ApiVersion)) {
+      throw new Error(`${this.description} answered /version without an API version: not a Docker daemon?`);
+    }
     const apiVersion = compareApiVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
     if (compareApiVersions(apiVersion, MIN_API_VERSION) < 0) throw new Error(`docker daemon speaks API ${version.ApiVersion}; dockhand needs at least ${MIN_API_VERSION}`);
-    const docker = createDockerode(this.endpoint, undefined, apiVersion);
-    const info = (await docker.info()) as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
-    this.docker = docker;
+    const probe = createDockerode(this.endpoint, this.settings.requestTimeoutMs, apiVersion);
+    const info = (await probe.info()) as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
+    this.probe = probe;
+    this.docker = createDockerode(this.endpoint, undefined, apiVersion);
     this.info = {
       apiVersion,
-      version: version.Version,
-      os: info.OperatingSystem ?? version.Os,
-      kernel: version.KernelVersion,
+      version: version.Version ?? 'unknown',
+      os: info.OperatingSystem ?? version.Os ?? 'unknown',
+      kernel: version.KernelVersion ?? 'unknown',
       hostName: info.Name ?? 'unknown',
       storageDriver: info.Driver ?? 'unknown',
       cgroupDriver: info.CgroupDriver ?? 'unknown',
@@ -236,20 +294,57 @@ export class DockerConnection extends EventEmitter {
   }
 }
 
-/** Turns socket and TLS errors into a sentence a person can act on. */
-export function describeDockerError(error: unknown): string {
+/** Turns socket, HTTP and TLS errors into a sentence a person can act on. `endpoint` adds where the certificates came from. */
+export function describeDockerError(error: unknown, endpoint?: DockerEndpoint): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const message = errorMessage(error);
+  const statusCode = (error as { statusCode?: number } | undefined)?.statusCode;
+  const message = errorMessage(error).trim();
+  const tlsDir = endpoint?.kind === 'tcp' ? endpoint.tls?.dir : undefined;
+  const caFile = tlsDir ? `${tlsDir}/ca.pem` : 'ca.pem';
+  const clientFiles = tlsDir ? `${tlsDir}/cert.pem and key.pem` : 'cert.pem and key.pem';
+  if (error instanceof ReadOnlyViolation) return message;
+  if (statusCode === 400 && /HTTP request to an HTTPS server/i.test(message)) {
+    return `the daemon speaks TLS on this port but the client does not: set docker.tls_verify (DOCKER_TLS_VERIFY=1) and docker.cert_path (DOCKER_CERT_PATH) (${message})`;
+  }
   switch (code) {
     case 'ENOENT': return `no Docker socket there (${message})`;
     case 'EACCES': return `permission denied on the Docker socket: run as root or in the socket's group (${message})`;
-    case 'ECONNREFUSED': return `connection refused (${message})`;
+    case 'ECONNREFUSED': return `connection refused: is dockerd running and listening there? (${message})`;
+    case 'ETIMEDOUT':
+    case 'ESOCKETTIMEDOUT': return `timed out (${message})`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH': return `host unreachable (${message})`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `cannot resolve the daemon's host name (${message})`;
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-      return `TLS: the daemon's certificate is not signed by the configured CA (ca.pem): ${message}`;
+    case 'CERT_SIGNATURE_FAILURE':
+      return `TLS: the daemon's certificate is not signed by the configured CA (${caFile}): ${message}`;
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return `TLS: the daemon's certificate is not valid now: ${message}`;
     case 'ERR_TLS_CERT_ALTNAME_INVALID': return `TLS: the daemon's certificate does not name this host: ${message}`;
-    default: return code ? `${code}: ${message}` : message;
+    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
+    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
+    case 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED':
+      return `TLS: the daemon rejected the client certificate (${clientFiles}): missing, or not signed by a CA the daemon trusts (${firstLine(message)})`;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'EPROTO':
+      if (/wrong version number|packet length too long|http request/i.test(message)) {
+        return `TLS handshake failed: the daemon does not speak TLS on this port; unset docker.tls_verify (DOCKER_TLS_VERIFY) (${firstLine(message)})`;
+      }
+      return `TLS handshake failed: ${firstLine(message)}`;
+    default:
+      if (code?.startsWith('ERR_SSL_') || code?.startsWith('ERR_TLS_')) return `TLS handshake failed: ${code}: ${firstLine(message)}`;
+      return code ? `${code}: ${message}` : message;
   }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0]!.trim();
 }

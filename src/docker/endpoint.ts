@@ -3,7 +3,7 @@
  * DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else DOCKER_CONTEXT, else the current
  * context of $DOCKER_CONFIG/config.json, else the local socket. Pure apart from reading files.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,8 @@ export interface TlsMaterial {
   readonly key?: Buffer;
   /** false only when verification is explicitly skipped. */
   readonly verify: boolean;
+  /** The directory the material was read from, for error messages. */
+  readonly dir?: string;
 }
 
 export type DockerEndpoint =
@@ -44,12 +46,14 @@ export function describeEndpoint(endpoint: DockerEndpoint): string {
 
 export function resolveEndpoint(settings: EndpointSettings): DockerEndpoint {
   if (settings.host) {
-    const tls = settings.tlsVerify || settings.certPath ? certPathTls('docker.cert_path', settings.certPath ?? defaultCertPath(settings), settings.tlsVerify ?? false) : undefined;
+    // As the CLI: TLS only when verification is asked for (DOCKER_TLS_VERIFY); a cert path alone is not enough.
+    const tls = settings.tlsVerify ? certPathTls(settings.certPath ?? defaultCertPath(settings)) : undefined;
     return parseHost('docker.host', settings.host, tls, 'DOCKER_HOST');
   }
   const configDir = settings.configDir ?? path.join(os.homedir(), '.docker');
   const contextName = settings.context ?? currentContext(configDir);
-  if (contextName && contextName !== 'default') return contextEndpoint(configDir, contextName);
+  const origin = settings.context ? 'docker.context' : `docker.context (currentContext in ${path.join(configDir, 'config.json')})`;
+  if (contextName && contextName !== 'default') return contextEndpoint(configDir, contextName, origin);
   return { kind: 'unix', socketPath: DEFAULT_SOCKET, source: 'default socket' };
 }
 
@@ -58,37 +62,71 @@ function defaultCertPath(settings: EndpointSettings): string {
 }
 
 function parseHost(key: string, host: string, tls: TlsMaterial | undefined, source: string): DockerEndpoint {
-  const match = /^([a-z]+):\/\/(.*)$/.exec(host);
+  // The CLI reads a bare host:port as tcp://host:port.
+  const match = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(host) ?? (/^[^/]*:\d+$/.test(host) ? [host, 'tcp', host] : null);
   if (!match) throw new ConfigError([`${key}: "${host}" is not a Docker host: expected unix:///path/to/docker.sock or tcp://host:port`]);
-  const [, scheme, rest] = match as unknown as [string, string, string];
+  const [, rawScheme, rest] = match as unknown as [string, string, string];
+  const scheme = rawScheme.toLowerCase();
   if (scheme === 'unix') {
+    if (rest === '') return { kind: 'unix', socketPath: DEFAULT_SOCKET, source };
     if (!rest.startsWith('/')) throw new ConfigError([`${key}: "${host}" must name an absolute socket path (unix:///var/run/docker.sock)`]);
     return { kind: 'unix', socketPath: rest, source };
   }
   if (scheme === 'tcp' || scheme === 'http' || scheme === 'https') {
-    const hp = /^\[?([^\]]+?)\]?:(\d+)\/?$/.exec(rest) ?? /^([^:/]+)\/?$/.exec(rest);
-    if (!hp) throw new ConfigError([`${key}: "${host}" must be tcp://host:port`]);
-    const port = hp[2] ? Number(hp[2]) : tls ? 2376 : 2375;
-    if (!(port > 0 && port < 65536)) throw new ConfigError([`${key}: "${host}" has an invalid port`]);
-    return { kind: 'tcp', host: hp[1]!, port, ...(tls ? { tls } : {}), source };
+    const hp = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?\/?$/.exec(rest) ?? /^([^:/[\]]*)(?::(\d+))?\/?$/.exec(rest);
+    if (!hp) throw new ConfigError([`${key}: "${host}" is not a Docker host: expected tcp://host:port`]);
+    // https:// says TLS even without DOCKER_TLS_VERIFY: verify against the system's CAs then.
+    const effectiveTls = tls ?? (scheme === 'https' ? { verify: true } : undefined);
+    const port = hp[2] ? Number(hp[2]) : effectiveTls ? 2376 : 2375;
+    if (!(port > 0 && port < 65536)) throw new ConfigError([`${key}: "${host}" has an invalid port ${port}: expected 1-65535`]);
+    return { kind: 'tcp', host: hp[1] || 'localhost', port, ...(effectiveTls ? { tls: effectiveTls } : {}), source };
   }
   throw new ConfigError([`${key}: "${host}" uses the unsupported scheme "${scheme}://": expected unix:// or tcp://`]);
 }
 
-function certPathTls(key: string, dir: string, verify: boolean): TlsMaterial {
+/**
+ * Reads ca.pem, cert.pem and key.pem from a DOCKER_CERT_PATH, as the CLI does with DOCKER_TLS_VERIFY:
+ * ca.pem is required, cert.pem and key.pem come as a pair or not at all. Checked here, so a bad file
+ * is a config error naming docker.cert_path rather than a handshake failure later.
+ */
+function certPathTls(dir: string): TlsMaterial {
+  const material = readTlsFiles('docker.cert_path', dir, true);
+  return { verify: true, dir, ...material };
+}
+
+function readTlsFiles(key: string, dir: string, caRequired: boolean): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const expected = 'expected a directory with ca.pem, cert.pem and key.pem';
   const read = (file: string, required: boolean): Buffer | undefined => {
     const full = path.join(dir, file);
     try {
       return readFileSync(full);
     } catch (error) {
-      if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new ConfigError([`${key}: cannot read ${full}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (expected a directory with ca.pem, cert.pem and key.pem)`]);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (!required && code === 'ENOENT') return undefined;
+      throw new ConfigError([`${key}: cannot read ${full}: ${code ?? (error as Error).message} (${expected})`]);
     }
   };
-  const ca = read('ca.pem', verify);
-  const cert = read('cert.pem', true);
-  const keyPem = read('key.pem', true);
-  return { verify, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(keyPem ? { key: keyPem } : {}) };
+  const ca = read('ca.pem', caRequired);
+  const cert = read('cert.pem', false);
+  const keyPem = read('key.pem', false);
+  if (ca) checkPem(key, path.join(dir, 'ca.pem'), () => new X509Certificate(ca), 'a PEM CA certificate');
+  if (Boolean(cert) !== Boolean(keyPem)) {
+    throw new ConfigError([`${key}: ${dir} has ${cert ? 'cert.pem but no key.pem' : 'key.pem but no cert.pem'} (${expected})`]);
+  }
+  if (cert && keyPem) {
+    const certificate = checkPem(key, path.join(dir, 'cert.pem'), () => new X509Certificate(cert), 'a PEM client certificate');
+    const privateKey = checkPem(key, path.join(dir, 'key.pem'), () => createPrivateKey(keyPem), 'an unencrypted PEM private key');
+    if (!certificate.checkPrivateKey(privateKey)) throw new ConfigError([`${key}: ${path.join(dir, 'key.pem')} is not the private key of ${path.join(dir, 'cert.pem')}`]);
+  }
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(keyPem ? { key: keyPem } : {}) };
+}
+
+function checkPem<T>(key: string, file: string, parse: () => T, expected: string): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ConfigError([`${key}: ${file} is not ${expected}: ${(error as Error).message}`]);
+  }
 }
 
 function currentContext(configDir: string): string | undefined {
@@ -107,7 +145,8 @@ interface ContextMeta {
   Endpoints?: { docker?: { Host?: string; SkipTLSVerify?: boolean } };
 }
 
-function contextEndpoint(configDir: string, name: string): DockerEndpoint {
+/** The CLI stores a context under sha256(name); other directories are only a fallback for hand-made stores. */
+function contextEndpoint(configDir: string, name: string, origin: string): DockerEndpoint {
   const metaRoot = path.join(configDir, 'contexts', 'meta');
   const hashed = createHash('sha256').update(name).digest('hex');
   const candidates = [hashed, ...(existsSync(metaRoot) ? readdirSync(metaRoot) : []).filter((d) => d !== hashed)];
@@ -118,15 +157,17 @@ function contextEndpoint(configDir: string, name: string): DockerEndpoint {
     try {
       meta = JSON.parse(readFileSync(file, 'utf8')) as ContextMeta;
     } catch (error) {
-      throw new ConfigError([`docker.context: ${file} is not valid JSON: ${(error as Error).message}`]);
+      if (dir !== hashed) continue;
+      throw new ConfigError([`${origin}: ${file} is not valid JSON: ${(error as Error).message}`]);
     }
     if (meta.Name !== name) continue;
     const host = meta.Endpoints?.docker?.Host;
-    if (!host) throw new ConfigError([`docker.context: context "${name}" (${file}) has no docker endpoint Host`]);
+    if (!host) throw new ConfigError([`${origin}: context "${name}" (${file}) has no Endpoints.docker.Host`]);
+    // As the CLI: TLS when the context stores TLS material or skips verification; without ca.pem the system's CAs apply.
     const tlsDir = path.join(configDir, 'contexts', 'tls', dir, 'docker');
     const skipVerify = meta.Endpoints?.docker?.SkipTLSVerify === true;
-    const tls = existsSync(tlsDir) ? certPathTls('docker.context', tlsDir, !skipVerify) : skipVerify ? { verify: false } : undefined;
+    const tls = existsSync(tlsDir) || skipVerify ? { verify: !skipVerify, ...(existsSync(tlsDir) ? { dir: tlsDir, ...readTlsFiles('docker.context', tlsDir, false) } : {}) } : undefined;
     return parseHost('docker.context', host, tls, `context ${name}`);
   }
-  throw new ConfigError([`docker.context: no context named "${name}" under ${metaRoot}`]);
+  throw new ConfigError([`${origin}: no context named "${name}" (expected ${path.join(metaRoot, hashed, 'meta.json')})`]);
 }
