@@ -65,6 +65,22 @@ export class Agent {
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();
+    this.registerReadinessMetrics();
+  }
+
+  /** dockhand_ready and dockhand_component_ready, computed at scrape time from readiness(). */
+  private registerReadinessMetrics(): void {
+    const agent = this;
+    this.metrics.gauge('dockhand_ready', '1 when the daemon answers and every exporter is healthy (as /readyz).', [], function collect() {
+      this.set(agent.readiness().ready ? 1 : 0);
+    });
+    this.metrics.gauge('dockhand_component_ready', '1 when a part of the agent is healthy, by component.', ['component'], function collect() {
+      this.reset();
+      for (const [component, health] of Object.entries(agent.readiness().checks)) this.set({ component }, health.healthy ? 1 : 0);
+    });
+    this.metrics.gauge('dockhand_containers_tracked', 'Containers in the inventory.', [], function collect() {
+      this.set(agent.inventory.size);
+    });
   }
 
   private createExporters(): Exporter[] {
