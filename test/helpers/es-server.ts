@@ -1,0 +1,1405 @@
+/**
+ * An Elasticsearch-compatible test server: the real wire protocol (product header, compatible-with
+ * media types, gzip, NDJSON `_bulk` with per-item statuses, composable templates, data streams, ILM
+ * policies, `_count`/`_search`) over node:http, with faults a test can switch on: refused connections,
+ * whole-request failures, slow answers, per-item rejections, poison documents, write blocks,
+ * authentication and forbidden actions. Everything lives in memory; `close()` forgets it all.
+ *
+ * Elasticsearch cannot run on the CI machines, so this is what the exporter is tested against; the
+ * opt-in suite (ELASTICSEARCH_TEST_URL) checks the same expectations against a real cluster.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { MappingError, applyMapping, fieldValues, isPlainObject, mergeMappings, type RootMapping } from './es-mapping.js';
+
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const gzip = promisify(zlib.gzip);
+
+export interface EsTestServerOptions {
+  /** version.number answered on `GET /`; its major decides which compatible-with headers are accepted. */
+  readonly version?: string;
+  /** Install the `logs` (logs-*-*) and `metrics` (metrics-*-*) data stream templates a default cluster has. */
+  readonly builtinTemplates?: boolean;
+  /** http.max_content_length: larger request bodies are answered 413. */
+  readonly maxContentLength?: number;
+}
+
+/** Per-item rejections (429 by default) for a share of the items, decided by a seeded generator. */
+export interface ItemRejectionRule {
+  /** 0..1: the share of items rejected. */
+  readonly share: number;
+  readonly status?: number;
+  readonly type?: string;
+  readonly reason?: string;
+  /** Seed of the generator, so a run is reproducible. */
+  readonly seed?: number;
+  /** Stop rejecting after this many rejections. */
+  readonly maxRejections?: number;
+  /** Stop rejecting this many ms after the rule was set. */
+  readonly forMs?: number;
+  /** Only items whose target (data stream or index name as sent) matches this glob. */
+  readonly index?: string;
+}
+
+/** Documents whose source text matches `pattern` are refused per item (a mapping error by default). */
+export interface PoisonRule {
+  readonly pattern: RegExp | string;
+  readonly status?: number;
+  readonly type?: string;
+  readonly reason?: string;
+}
+
+/** Whole requests answered with an error status before they are processed. */
+export interface RequestFailureRule {
+  readonly status?: number;
+  /** Only requests whose `METHOD /path` matches. */
+  readonly match?: RegExp;
+  /** Fail only this many requests, then answer normally. */
+  readonly count?: number;
+}
+
+export interface AuthRule {
+  readonly basic?: { readonly username: string; readonly password: string };
+  /** The encoded API key, as sent after `ApiKey ` (base64 of id:api_key). */
+  readonly apiKey?: string;
+}
+
+export interface DelayRule {
+  readonly ms: number;
+  /** Process the request first and answer late (the default: a client timeout then leaves it stored), or wait first. */
+  readonly when?: 'after' | 'before';
+}
+
+export interface EsCounters {
+  /** Requests answered, except the `/_test/` API. */
+  requests: number;
+  /** Requests to a `_bulk` endpoint, including those failed by an injected fault. */
+  bulkRequests: number;
+  /** Requests answered with an injected failure (status, authentication, forbidden). */
+  failedRequests: number;
+  /** Bulk items parsed from requests that were processed. */
+  itemsReceived: number;
+  /** Documents newly stored (201). */
+  created: number;
+  /** Documents overwritten by an `index` action (200). */
+  updated: number;
+  /** 409 version conflicts answered: a `create` of an `_id` already stored. */
+  duplicates: number;
+  /** Injected per-item rejections. */
+  rejected: number;
+  /** Injected poison refusals. */
+  poisoned: number;
+  /** Every per-item error, injected or not (409s included). */
+  itemErrors: number;
+  /** Request body bytes after decompression. */
+  bytesReceived: number;
+  /** How many times each `_id` arrived in a processed bulk request. */
+  readonly receivedById: Map<string, number>;
+}
+
+export interface StoredDocument {
+  readonly _index: string;
+  readonly _id: string;
+  readonly _version: number;
+  readonly _seq_no: number;
+  readonly _source: Record<string, unknown>;
+}
+
+interface IndexState {
+  readonly name: string;
+  readonly uuid: string;
+  readonly docs: Map<string, StoredDocument>;
+  seqNo: number;
+  readonly dataStream: string | undefined;
+  readonly hidden: boolean;
+  readonly mapping: RootMapping;
+  readonly settings: Record<string, unknown>;
+  readonly createdAt: number;
+  /** Deletes are tombstones, so `_seq_no` order is insertion order. */
+}
+
+interface DataStreamState {
+  readonly name: string;
+  readonly template: string;
+  readonly backing: string[];
+  readonly createdAt: number;
+}
+
+interface IndexTemplate {
+  readonly index_patterns: string[];
+  readonly priority?: number;
+  readonly composed_of?: string[];
+  readonly data_stream?: Record<string, unknown>;
+  readonly template?: { settings?: Record<string, unknown>; mappings?: Record<string, unknown>; aliases?: Record<string, unknown> };
+  readonly version?: number;
+  readonly _meta?: Record<string, unknown>;
+  readonly [other: string]: unknown;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+  /** A proxy's plain-text answer: no product header, no JSON. */
+  readonly text?: string;
+  readonly headers?: Record<string, string | string[]>;
+}
+
+class HttpError extends Error {
+  constructor(readonly reply: Reply) {
+    super(`HTTP ${reply.status}`);
+  }
+}
+
+const BULK_PARAMS = new Set([
+  '_index', '_id', 'routing', 'op_type', 'version', 'version_type', 'if_seq_no', 'if_primary_term', 'retry_on_conflict',
+  'pipeline', '_source', 'require_alias', 'require_data_stream', 'dynamic_templates', 'list_executed_pipelines',
+]);
+const BULK_ACTIONS = new Set(['create', 'index', 'update', 'delete']);
+const INVALID_INDEX_CHARS = /[\\/*?"<>| ,#:]/;
+
+export class EsTestServer {
+  readonly counters: EsCounters = freshCounters();
+  private readonly server: http.Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private port = 0;
+  private listening = false;
+  private closed = false;
+  private readonly version: string;
+  private readonly major: number;
+  private readonly maxContentLength: number;
+  private readonly clusterUuid = randomBytes(16).toString('base64url').slice(0, 22);
+
+  private indices = new Map<string, IndexState>();
+  private dataStreams = new Map<string, DataStreamState>();
+  private indexTemplates = new Map<string, IndexTemplate>();
+  private componentTemplates = new Map<string, Record<string, unknown>>();
+  private ilmPolicies = new Map<string, { version: number; modified_date: string; policy: Record<string, unknown> }>();
+
+  private requestFailure: (RequestFailureRule & { left: number }) | undefined;
+  private delay: DelayRule | undefined;
+  private rejection: { rule: ItemRejectionRule; random: () => number; until: number; left: number; matches: (name: string) => boolean } | undefined;
+  private poisonRule: { rule: PoisonRule; regex: RegExp } | undefined;
+  private writeBlock: ((name: string) => boolean) | undefined;
+  private forbidden: RegExp | undefined;
+  private auth: AuthRule | undefined;
+
+  private constructor(private readonly options: EsTestServerOptions) {
+    this.version = options.version ?? '9.1.0';
+    this.major = Number(this.version.split('.')[0]);
+    this.maxContentLength = options.maxContentLength ?? 100 * 1024 * 1024;
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          this.writeReply(req, res, { status: 500, body: esError(500, 'exception', `test server failure: ${String(error)}`) }).catch(() => res.destroy());
+        }
+      });
+    });
+    this.server.keepAliveTimeout = 30_000;
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    if (options.builtinTemplates ?? true) this.installBuiltinTemplates();
+  }
+
+  /** Starts a server on 127.0.0.1 on a free port. */
+  static async start(options: EsTestServerOptions = {}): Promise<EsTestServer> {
+    const server = new EsTestServer(options);
+    await server.listen(0);
+    return server;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  // ---- faults ------------------------------------------------------------------------------
+
+  /** Closes the listener and every open connection: new connections are refused (ECONNREFUSED). */
+  async refuseConnections(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  /** Listens again on the same port after refuseConnections(). */
+  async acceptConnections(): Promise<void> {
+    if (this.listening || this.closed) return;
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      try {
+        await this.listen(this.port);
+        return;
+      } catch (error) {
+        // The port may linger for a moment after close; anything else is a real problem.
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  /** Answers every request (or those matching) with `status` (503 by default) until cleared (undefined) or `count` ran out. */
+  failRequests(rule: RequestFailureRule | undefined): void {
+    this.requestFailure = rule ? { ...rule, left: rule.count ?? Number.POSITIVE_INFINITY } : undefined;
+  }
+
+  /** Slows every answer down by `ms` (0 or undefined clears). */
+  delayResponses(rule: DelayRule | number | undefined): void {
+    if (typeof rule === 'number') rule = { ms: rule };
+    this.delay = rule && rule.ms > 0 ? rule : undefined;
+  }
+
+  rejectItems(rule: ItemRejectionRule | undefined): void {
+    if (!rule) {
+      this.rejection = undefined;
+      return;
+    }
+    if (!(rule.share >= 0 && rule.share <= 1)) throw new Error('share must be within 0..1');
+    this.rejection = {
+      rule,
+      random: mulberry32(rule.seed ?? 1),
+      until: rule.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + rule.forMs,
+      left: rule.maxRejections ?? Number.POSITIVE_INFINITY,
+      matches: rule.index ? globRegExp(rule.index) : () => true,
+    };
+  }
+
+  poison(rule: PoisonRule | RegExp | string | undefined): void {
+    if (rule === undefined) {
+      this.poisonRule = undefined;
+      return;
+    }
+    const full: PoisonRule = typeof rule === 'string' || rule instanceof RegExp ? { pattern: rule } : rule;
+    this.poisonRule = { rule: full, regex: typeof full.pattern === 'string' ? new RegExp(full.pattern) : full.pattern };
+  }
+
+  /** Answers items for indices or data streams matching the glob with 403 cluster_block_exception (an index write block). */
+  blockWrites(glob: string | undefined): void {
+    this.writeBlock = glob ? globRegExp(glob) : undefined;
+  }
+
+  /** Answers requests whose `METHOD /path` matches with 403 security_exception (missing privilege). */
+  forbid(match: RegExp | undefined): void {
+    this.forbidden = match;
+  }
+
+  /** Requires basic or API key authentication; everything else is answered 401. */
+  requireAuth(rule: AuthRule | undefined): void {
+    this.auth = rule;
+  }
+
+  clearFaults(): void {
+    this.requestFailure = undefined;
+    this.delay = undefined;
+    this.rejection = undefined;
+    this.poisonRule = undefined;
+    this.writeBlock = undefined;
+    this.forbidden = undefined;
+    this.auth = undefined;
+  }
+
+  // ---- state for assertions ---------------------------------------------------------------------
+
+  /** Stored documents of an index, data stream, or expression (`logs-*`, comma lists); all when omitted. */
+  documents(expression = '*'): StoredDocument[] {
+    const out: StoredDocument[] = [];
+    for (const index of this.resolve(expression, { ignoreUnavailable: true, includeHidden: expression === '*' })) out.push(...index.docs.values());
+    return out;
+  }
+
+  count(expression = '*'): number {
+    let n = 0;
+    for (const index of this.resolve(expression, { ignoreUnavailable: true, includeHidden: expression === '*' })) n += index.docs.size;
+    return n;
+  }
+
+  document(expression: string, id: string): StoredDocument | undefined {
+    for (const index of this.resolve(expression, { ignoreUnavailable: true, includeHidden: true })) {
+      const doc = index.docs.get(id);
+      if (doc) return doc;
+    }
+    return undefined;
+  }
+
+  timesReceived(id: string): number {
+    return this.counters.receivedById.get(id) ?? 0;
+  }
+
+  indexTemplate(name: string): IndexTemplate | undefined {
+    return this.indexTemplates.get(name);
+  }
+
+  componentTemplate(name: string): Record<string, unknown> | undefined {
+    return this.componentTemplates.get(name);
+  }
+
+  ilmPolicy(name: string): Record<string, unknown> | undefined {
+    return this.ilmPolicies.get(name)?.policy;
+  }
+
+  dataStream(name: string): { name: string; template: string; indices: string[] } | undefined {
+    const ds = this.dataStreams.get(name);
+    return ds ? { name: ds.name, template: ds.template, indices: [...ds.backing] } : undefined;
+  }
+
+  indexNames(): string[] {
+    return [...this.indices.keys()];
+  }
+
+  /** The mapping an index has now (template mappings plus dynamic fields). */
+  mapping(index: string): RootMapping | undefined {
+    const state = this.indices.get(index) ?? this.writeIndexOf(index);
+    return state ? structuredClone(state.mapping) : undefined;
+  }
+
+  /** Forgets documents, indices, data streams, user templates and counters; faults stay. */
+  reset(): void {
+    this.indices.clear();
+    this.dataStreams.clear();
+    this.indexTemplates.clear();
+    this.componentTemplates.clear();
+    this.ilmPolicies.clear();
+    Object.assign(this.counters, freshCounters(), { receivedById: this.counters.receivedById });
+    this.counters.receivedById.clear();
+    if (this.options.builtinTemplates ?? true) this.installBuiltinTemplates();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of this.timers) {
+      clearTimeout(entry.timer);
+      entry.resolve();
+    }
+    this.timers.clear();
+    if (this.listening) {
+      this.listening = false;
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      for (const socket of this.sockets) socket.destroy();
+      await closed;
+    }
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private listen(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', onError);
+        this.port = (this.server.address() as AddressInfo).port;
+        this.listening = true;
+        resolve();
+      });
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let reply: Reply;
+    try {
+      const raw = await readBody(req, this.maxContentLength);
+      const body = await decode(raw, String(req.headers['content-encoding'] ?? ''));
+      if (path.startsWith('/_test/')) {
+        reply = await this.testApi(method, path, body);
+      } else {
+        this.counters.requests++;
+        const isBulk = /(^|\/)_bulk$/.test(path);
+        if (isBulk) this.counters.bulkRequests++;
+        this.counters.bytesReceived += body.length;
+        this.checkAuth(req, path);
+        this.checkInjectedFailure(method, path);
+        if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
+        this.checkCompatibility(req, body.length > 0);
+        reply = this.route(method, path, url.searchParams, body, req, started);
+        if (this.delay && this.delay.when !== 'before') await this.sleep(this.delay.ms);
+      }
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      reply = error.reply;
+    }
+    if (this.closed || res.destroyed) return;
+    await this.writeReply(req, res, reply);
+  }
+
+  private async writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): Promise<void> {
+    const headers: Record<string, string | string[]> = { ...reply.headers };
+    let payload: Buffer;
+    if (reply.text !== undefined) {
+      headers['content-type'] = 'text/plain; charset=UTF-8';
+      payload = Buffer.from(reply.text);
+    } else {
+      headers['x-elastic-product'] = 'Elasticsearch';
+      const compat = /compatible-with=(\d+)/.exec(String(req.headers.accept ?? ''));
+      headers['content-type'] = compat ? `application/vnd.elasticsearch+json;compatible-with=${compat[1]}` : 'application/json';
+      payload = reply.body === undefined || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(JSON.stringify(reply.body));
+      if (payload.length > 0 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+        payload = await gzip(payload);
+        headers['content-encoding'] = 'gzip';
+      }
+    }
+    if (res.destroyed) return;
+    headers['content-length'] = String(payload.length);
+    res.writeHead(reply.status, headers);
+    res.end(payload);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = { timer: setTimeout(() => { this.timers.delete(entry); resolve(); }, ms), resolve };
+      this.timers.add(entry);
+    });
+  }
+
+  private checkAuth(req: http.IncomingMessage, path: string): void {
+    const rule = this.auth;
+    if (!rule) return;
+    const header = String(req.headers.authorization ?? '');
+    if (rule.basic && header === `Basic ${Buffer.from(`${rule.basic.username}:${rule.basic.password}`).toString('base64')}`) return;
+    if (rule.apiKey && header === `ApiKey ${rule.apiKey}`) return;
+    this.counters.failedRequests++;
+    const reason = header === ''
+      ? `missing authentication credentials for REST request [${path}]`
+      : header.startsWith('Basic ')
+        ? `unable to authenticate user [${basicUser(header)}] for REST request [${path}]`
+        : 'unable to authenticate with provided credentials and anonymous access is not allowed for this request';
+    const challenge = ['Basic realm="security", charset="UTF-8"', 'Bearer realm="security"', 'ApiKey'];
+    throw new HttpError({
+      status: 401,
+      body: esError(401, 'security_exception', reason, { header: { 'WWW-Authenticate': challenge } }),
+      headers: { 'www-authenticate': challenge },
+    });
+  }
+
+  private checkInjectedFailure(method: string, path: string): void {
+    const line = `${method} ${path}`;
+    if (this.forbidden?.test(line)) {
+      this.counters.failedRequests++;
+      const action = privilegeFor(method, path);
+      throw new HttpError({
+        status: 403,
+        body: esError(403, 'security_exception', `action [${action.action}] is unauthorized for user [dockhand] with effective roles [dockhand_writer], this action is granted by the ${action.privilege}`),
+      });
+    }
+    const failure = this.requestFailure;
+    if (!failure || failure.left <= 0 || (failure.match && !failure.match.test(line))) return;
+    failure.left--;
+    this.counters.failedRequests++;
+    const status = failure.status ?? 503;
+    if (status === 502 || status === 504) throw new HttpError({ status, text: status === 502 ? 'Bad Gateway' : 'Gateway Timeout' });
+    if (status === 503) throw new HttpError({ status, body: esError(503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];') });
+    if (status === 429) throw new HttpError({ status, body: esError(429, 'es_rejected_execution_exception', 'rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=0, max_coordinating_and_primary_bytes=0]') });
+    throw new HttpError({ status, body: esError(status, 'exception', `injected failure ${status}`) });
+  }
+
+  /** Elasticsearch accepts compatible-with its own major and the one before, the same on both headers. */
+  private checkCompatibility(req: http.IncomingMessage, hasBody: boolean): void {
+    const accept = String(req.headers.accept ?? '');
+    const contentType = String(req.headers['content-type'] ?? '');
+    const acceptVersion = /compatible-with=(\d+)/.exec(accept)?.[1];
+    const contentVersion = hasBody ? /compatible-with=(\d+)/.exec(contentType)?.[1] : undefined;
+    const bad = (reason: string): never => {
+      throw new HttpError({
+        status: 400,
+        body: esError(400, 'media_type_header_exception', 'Invalid media-type value on headers [Accept, Content-Type]', {}, { type: 'status_exception', reason }),
+      });
+    };
+    for (const [name, value, header] of [['Accept', acceptVersion, accept], ['Content-Type', contentVersion, contentType]] as const) {
+      if (value === undefined) continue;
+      const v = Number(value);
+      if (v !== this.major && v !== this.major - 1) {
+        bad(`${name} version must be either version ${this.major} or ${this.major - 1}, but found ${v}. ${name}=${header}`);
+      }
+    }
+    if (hasBody && acceptVersion !== undefined && contentVersion !== undefined && acceptVersion !== contentVersion) {
+      bad(`A compatible version is required on both Content-Type and Accept headers if either one has requested a compatible version and the compatible versions must match. Accept=${accept}, Content-Type=${contentType}`);
+    }
+  }
+
+  // ---- routing ---------------------------------------------------------------------------------
+
+  private route(method: string, path: string, query: URLSearchParams, body: Buffer, req: http.IncomingMessage, started: number): Reply {
+    const parts = path.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
+    const [first, second, third] = parts;
+    const json = () => parseJsonBody(body, req);
+
+    if (parts.length === 0) {
+      if (method === 'GET' || method === 'HEAD') return { status: 200, body: this.info() };
+      return methodNotAllowed(method, path, ['GET', 'HEAD']);
+    }
+    if (first === '_bulk' && parts.length === 1) return this.bulkEndpoint(method, undefined, body, req, started);
+    if (second === '_bulk' && parts.length === 2) return this.bulkEndpoint(method, first, body, req, started);
+    if (first === '_index_template') return this.indexTemplateEndpoint(method, second, json, query);
+    if (first === '_component_template') return this.componentTemplateEndpoint(method, second, json);
+    if (first === '_ilm' && second === 'policy') return this.ilmEndpoint(method, third, json);
+    if (first === '_data_stream') return this.dataStreamEndpoint(method, second);
+    if (first === '_cluster' && second === 'health') return { status: 200, body: { cluster_name: 'dockhand-test', status: 'green', timed_out: false, number_of_nodes: 1, number_of_data_nodes: 1, active_primary_shards: this.indices.size, active_shards: this.indices.size, relocating_shards: 0, initializing_shards: 0, unassigned_shards: 0 } };
+    if (first === '_refresh' && parts.length === 1) return this.refresh('*');
+    if (first === '_search' && parts.length === 1) return this.search('*', json, query, started);
+    if (first === '_count' && parts.length === 1) return this.countEndpoint('*', json, query);
+    if (first !== undefined && !first.startsWith('_')) {
+      if (second === '_refresh' && parts.length === 2) return this.refresh(first);
+      if (second === '_search' && parts.length === 2) return this.search(first, json, query, started);
+      if (second === '_count' && parts.length === 2) return this.countEndpoint(first, json, query);
+      if (second === '_doc' && third !== undefined && parts.length === 3) return this.getDocument(method, first, third);
+      if (parts.length === 1) return this.indexEndpoint(method, first, json);
+    }
+    return { status: 400, body: { error: `no handler found for uri [${path}] and method [${method}]` } };
+  }
+
+  private info(): Record<string, unknown> {
+    return {
+      name: 'es-test-server',
+      cluster_name: 'dockhand-test',
+      cluster_uuid: this.clusterUuid,
+      version: {
+        number: this.version,
+        build_flavor: 'default',
+        build_type: 'tar',
+        build_hash: '0000000000000000000000000000000000000000',
+        build_date: '2025-01-01T00:00:00.000000000Z',
+        build_snapshot: false,
+        lucene_version: this.major >= 9 ? '10.2.2' : '9.12.0',
+        minimum_wire_compatibility_version: `${this.major - 1}.19.0`,
+        minimum_index_compatibility_version: `${this.major - 1}.0.0`,
+      },
+      tagline: 'You Know, for Search',
+    };
+  }
+
+  // ---- _bulk -----------------------------------------------------------------------------------
+
+  private bulkEndpoint(method: string, pathIndex: string | undefined, raw: Buffer, req: http.IncomingMessage, started: number): Reply {
+    if (method !== 'POST' && method !== 'PUT') return methodNotAllowed(method, req.url ?? '', ['POST', 'PUT']);
+    const contentType = String(req.headers['content-type'] ?? '');
+    if (!/^application\/(x-ndjson|json|vnd\.elasticsearch\+x-ndjson|vnd\.elasticsearch\+json)\b/.test(contentType)) {
+      return { status: 406, body: { error: `Content-Type header [${contentType}] is not supported`, status: 406 } };
+    }
+    if (raw.length === 0) return validationFailed(['no requests added']);
+    const operations = parseBulk(raw.toString('utf8'));
+    if (operations.length === 0) return validationFailed(['no requests added']);
+    const problems: string[] = [];
+    for (const op of operations) {
+      if ((op.params._index ?? pathIndex) === undefined) problems.push('index is missing');
+      if (op.id !== undefined && Buffer.byteLength(op.id) > 512) problems.push(`id [${op.id}] is too long, must be no longer than 512 bytes but was: ${Buffer.byteLength(op.id)}`);
+    }
+    if (problems.length > 0) return validationFailed(problems);
+
+    const items: Record<string, unknown>[] = [];
+    let errors = false;
+    for (const op of operations) {
+      const result = this.bulkItem(op, (op.params._index as string | undefined) ?? pathIndex!);
+      if (result.error) {
+        errors = true;
+        this.counters.itemErrors++;
+      }
+      items.push({ [op.action]: result });
+    }
+    return { status: 200, body: { errors, took: Date.now() - started, items } };
+  }
+
+  private bulkItem(op: BulkOperation, target: string): Record<string, unknown> & { error?: unknown } {
+    this.counters.itemsReceived++;
+    if (op.id !== undefined) this.counters.receivedById.set(op.id, (this.counters.receivedById.get(op.id) ?? 0) + 1);
+    const id = op.id;
+    const fail = (status: number, type: string, reason: string, index = target, extra: Record<string, unknown> = {}) =>
+      ({ _index: index, _id: id ?? null, status, error: { type, reason, ...extra } });
+
+    const nameProblem = invalidIndexName(target);
+    if (nameProblem) return fail(400, 'invalid_index_name_exception', `Invalid index name [${target}], ${nameProblem}`, target, { 'index_uuid': '_na_', index: target });
+    if (this.writeBlock?.(target)) {
+      return fail(403, 'cluster_block_exception', `index [${this.writeIndexOf(target)?.name ?? target}] blocked by: [FORBIDDEN/8/index write (api)];`);
+    }
+    const rejection = this.rejection;
+    if (rejection && rejection.left > 0 && Date.now() < rejection.until && rejection.matches(target) && rejection.random() < rejection.rule.share) {
+      rejection.left--;
+      this.counters.rejected++;
+      const status = rejection.rule.status ?? 429;
+      return fail(status, rejection.rule.type ?? (status === 429 ? 'es_rejected_execution_exception' : 'exception'),
+        rejection.rule.reason ?? (status === 429
+          ? 'rejected execution of primary operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, primary_operation_bytes=1024, max_coordinating_and_primary_bytes=0]'
+          : `injected item failure ${status}`));
+    }
+
+    if (op.action === 'delete') return this.deleteItem(target, id);
+    if (op.action === 'update') return fail(400, 'illegal_argument_exception', 'the dockhand test server does not implement update');
+    const sourceText = op.source!;
+    const parseErrorType = this.major >= 8 ? 'document_parsing_exception' : 'mapper_parsing_exception';
+    const poison = this.poisonRule;
+    if (poison && poison.regex.test(sourceText)) {
+      this.counters.poisoned++;
+      return fail(poison.rule.status ?? 400, poison.rule.type ?? 'mapper_parsing_exception',
+        poison.rule.reason ?? `failed to parse: document with id '${id ?? ''}' matches the poison pattern ${String(poison.regex)}`);
+    }
+    let source: unknown;
+    try {
+      source = JSON.parse(sourceText);
+    } catch (error) {
+      return fail(400, parseErrorType, `[1:1] failed to parse: ${(error as Error).message}`);
+    }
+    if (!isPlainObject(source)) return fail(400, parseErrorType, `[1:1] failed to parse: source must be an object, found [${tokenName(source)}]`);
+
+    const create = op.action === 'create' || op.params.op_type === 'create';
+    let index: IndexState;
+    try {
+      index = this.writeTarget(target, create);
+    } catch (error) {
+      if (!(error instanceof ItemError)) throw error;
+      return fail(error.status, error.type, error.message);
+    }
+    if (index.dataStream !== undefined && fieldValues(source, '@timestamp').length === 0) {
+      return fail(400, parseErrorType, '[1:1] failed to parse: data stream timestamp field [@timestamp] is missing', index.name);
+    }
+    const docId = id ?? randomBytes(15).toString('base64url');
+    const existing = index.docs.get(docId);
+    const shardInfo = { index_uuid: index.uuid, shard: '0', index: index.name };
+    if (existing && create) {
+      this.counters.duplicates++;
+      return { _index: index.name, _id: docId, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${docId}]: version conflict, document already exists (current version [${existing._version}])`, ...shardInfo } };
+    }
+    try {
+      applyMapping(index.mapping, source, docId, parseErrorType);
+    } catch (error) {
+      if (!(error instanceof MappingError)) throw error;
+      return { _index: index.name, _id: docId, status: 400, error: { type: error.type, reason: error.message } };
+    }
+    const version = (existing?._version ?? 0) + 1;
+    const stored: StoredDocument = { _index: index.name, _id: docId, _version: version, _seq_no: index.seqNo++, _source: source };
+    index.docs.set(docId, stored);
+    if (existing) this.counters.updated++;
+    else this.counters.created++;
+    return {
+      _index: index.name, _id: docId, _version: version, result: existing ? 'updated' : 'created',
+      _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: stored._seq_no, _primary_term: 1, status: existing ? 200 : 201,
+    };
+  }
+
+  private deleteItem(target: string, id: string | undefined): Record<string, unknown> {
+    const index = this.writeIndexOf(target);
+    const docId = id ?? '';
+    if (!index) return { _index: target, _id: docId, status: 404, error: { type: 'index_not_found_exception', reason: `no such index [${target}]`, index: target } };
+    const existing = index.docs.get(docId);
+    if (existing) index.docs.delete(docId);
+    return {
+      _index: index.name, _id: docId, _version: (existing?._version ?? 0) + 1, result: existing ? 'deleted' : 'not_found',
+      _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: index.seqNo++, _primary_term: 1, status: existing ? 200 : 404,
+    };
+  }
+
+  /** Where a write to `name` lands: a data stream's write index, an index, or one created now from a template. */
+  private writeTarget(name: string, create: boolean): IndexState {
+    const ds = this.dataStreams.get(name);
+    if (ds) {
+      if (!create) throw new ItemError(400, 'illegal_argument_exception', 'only write ops with an op_type of create are allowed in data streams');
+      return this.indices.get(ds.backing[ds.backing.length - 1]!)!;
+    }
+    const existing = this.indices.get(name);
+    if (existing) return existing;
+    const template = this.matchingTemplate(name);
+    if (template?.body.data_stream) {
+      if (!create) throw new ItemError(400, 'illegal_argument_exception', 'only write ops with an op_type of create are allowed in data streams');
+      return this.indices.get(this.createDataStream(name, template.name).backing[0]!)!;
+    }
+    return this.createIndex(name, undefined, template);
+  }
+
+  private writeIndexOf(name: string): IndexState | undefined {
+    const ds = this.dataStreams.get(name);
+    if (ds) return this.indices.get(ds.backing[ds.backing.length - 1]!);
+    return this.indices.get(name);
+  }
+
+  // ---- indices, data streams, templates -------------------------------------------------------
+
+  private matchingTemplate(name: string): { name: string; body: IndexTemplate } | undefined {
+    let best: { name: string; body: IndexTemplate } | undefined;
+    for (const [templateName, body] of this.indexTemplates) {
+      if (!body.index_patterns.some((p) => globRegExp(p)(name))) continue;
+      // Global templates do not apply to hidden indices.
+      if (name.startsWith('.') && body.index_patterns.includes('*')) continue;
+      if (!best || (body.priority ?? 0) > (best.body.priority ?? 0)) best = { name: templateName, body };
+    }
+    return best;
+  }
+
+  private templateMapping(template: { name: string; body: IndexTemplate } | undefined, explicit?: Record<string, unknown>): RootMapping {
+    const sources: (Record<string, unknown> | undefined)[] = [];
+    for (const component of template?.body.composed_of ?? []) {
+      sources.push((this.componentTemplates.get(component)?.template as { mappings?: Record<string, unknown> } | undefined)?.mappings);
+    }
+    sources.push(template?.body.template?.mappings, explicit);
+    return mergeMappings(...sources);
+  }
+
+  private templateSettings(template: { name: string; body: IndexTemplate } | undefined, explicit?: Record<string, unknown>): Record<string, unknown> {
+    const settings: Record<string, unknown> = {};
+    for (const component of template?.body.composed_of ?? []) {
+      Object.assign(settings, flattenSettings((this.componentTemplates.get(component)?.template as { settings?: Record<string, unknown> } | undefined)?.settings));
+    }
+    Object.assign(settings, flattenSettings(template?.body.template?.settings), flattenSettings(explicit));
+    return settings;
+  }
+
+  private createIndex(name: string, dataStream: string | undefined, template: { name: string; body: IndexTemplate } | undefined, body: Record<string, unknown> = {}): IndexState {
+    const settings = this.templateSettings(template, body.settings as Record<string, unknown> | undefined);
+    const state: IndexState = {
+      name,
+      uuid: randomBytes(16).toString('base64url').slice(0, 22),
+      docs: new Map(),
+      seqNo: 0,
+      dataStream,
+      hidden: dataStream !== undefined || name.startsWith('.') || settings['index.hidden'] === true || settings['index.hidden'] === 'true',
+      mapping: this.templateMapping(template, body.mappings as Record<string, unknown> | undefined),
+      settings,
+      createdAt: Date.now(),
+    };
+    this.indices.set(name, state);
+    return state;
+  }
+
+  private createDataStream(name: string, templateName: string): DataStreamState {
+    const template = this.indexTemplates.get(templateName)!;
+    const now = new Date();
+    const date = `${now.getUTCFullYear()}.${String(now.getUTCMonth() + 1).padStart(2, '0')}.${String(now.getUTCDate()).padStart(2, '0')}`;
+    const backingName = `.ds-${name}-${date}-000001`;
+    const ds: DataStreamState = { name, template: templateName, backing: [backingName], createdAt: now.getTime() };
+    this.dataStreams.set(name, ds);
+    this.createIndex(backingName, name, { name: templateName, body: template });
+    return ds;
+  }
+
+  /** Resolves an index expression (names, data streams, globs, comma lists) to concrete indices. */
+  private resolve(expression: string, opts: { ignoreUnavailable?: boolean; includeHidden?: boolean } = {}): IndexState[] {
+    const out = new Set<IndexState>();
+    for (const part of expression.split(',').map((p) => p.trim()).filter(Boolean)) {
+      if (part === '_all' || part.includes('*')) {
+        const matches = part === '_all' ? () => true : globRegExp(part);
+        for (const ds of this.dataStreams.values()) {
+          if (matches(ds.name)) for (const b of ds.backing) out.add(this.indices.get(b)!);
+        }
+        for (const index of this.indices.values()) {
+          if ((!index.hidden || opts.includeHidden) && matches(index.name)) out.add(index);
+        }
+        continue;
+      }
+      const ds = this.dataStreams.get(part);
+      if (ds) {
+        for (const b of ds.backing) out.add(this.indices.get(b)!);
+        continue;
+      }
+      const index = this.indices.get(part);
+      if (index) out.add(index);
+      else if (!opts.ignoreUnavailable) throw new HttpError({ status: 404, body: indexNotFound(part) });
+    }
+    return [...out];
+  }
+
+  private indexEndpoint(method: string, name: string, json: () => unknown): Reply {
+    if (method === 'HEAD') return { status: this.indices.has(name) || this.dataStreams.has(name) ? 200 : 404 };
+    if (method === 'GET') {
+      const found = this.resolve(name);
+      const body: Record<string, unknown> = {};
+      for (const index of found) {
+        body[index.name] = { aliases: {}, mappings: index.mapping, settings: { index: { ...index.settings, uuid: index.uuid, provided_name: index.name } }, ...(index.dataStream ? { data_stream: index.dataStream } : {}) };
+      }
+      return { status: 200, body };
+    }
+    if (method === 'DELETE') {
+      for (const index of this.resolve(name)) {
+        if (index.dataStream) throw new HttpError({ status: 400, body: esError(400, 'illegal_argument_exception', `index [${index.name}] is the write index for data stream [${index.dataStream}] and cannot be deleted`) });
+        this.indices.delete(index.name);
+      }
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (method !== 'PUT' && method !== 'POST') return methodNotAllowed(method, `/${name}`, ['GET', 'HEAD', 'PUT', 'DELETE']);
+    const problem = invalidIndexName(name);
+    if (problem) return { status: 400, body: esError(400, 'invalid_index_name_exception', `Invalid index name [${name}], ${problem}`, { 'index_uuid': '_na_', index: name }) };
+    const existing = this.indices.get(name);
+    if (existing || this.dataStreams.has(name)) {
+      return { status: 400, body: esError(400, 'resource_already_exists_exception', `index [${name}/${existing?.uuid ?? '_na_'}] already exists`, { 'index_uuid': existing?.uuid ?? '_na_', index: name }) };
+    }
+    const template = this.matchingTemplate(name);
+    if (template?.body.data_stream) {
+      return { status: 400, body: esError(400, 'illegal_argument_exception', `cannot create index with name [${name}], because it matches with template [${template.name}] that creates data streams only, use create data stream api instead`) };
+    }
+    const body = (json() ?? {}) as Record<string, unknown>;
+    if (!isPlainObject(body)) return { status: 400, body: esError(400, 'parse_exception', 'request body must be an object') };
+    this.createIndex(name, undefined, template, body);
+    return { status: 200, body: { acknowledged: true, shards_acknowledged: true, index: name } };
+  }
+
+  private indexTemplateEndpoint(method: string, name: string | undefined, json: () => unknown, query: URLSearchParams): Reply {
+    if (method === 'GET' || method === 'HEAD') {
+      const matches = name ? name.split(',').map(globRegExp) : [() => true];
+      const found = [...this.indexTemplates].filter(([n]) => matches.some((m) => m(n)));
+      if (name && !name.includes('*') && found.length === 0) {
+        return { status: 404, body: esError(404, 'resource_not_found_exception', `index template matching [${name}] not found`) };
+      }
+      return { status: 200, body: { index_templates: found.map(([n, body]) => ({ name: n, index_template: body })) } };
+    }
+    if (!name) return methodNotAllowed(method, '/_index_template', ['GET']);
+    if (method === 'DELETE') {
+      if (!this.indexTemplates.delete(name)) return { status: 404, body: esError(404, 'index_template_missing_exception', `index_template [${name}] missing`) };
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (method !== 'PUT' && method !== 'POST') return methodNotAllowed(method, `/_index_template/${name}`, ['GET', 'HEAD', 'PUT', 'POST', 'DELETE']);
+    const body = json();
+    if (!isPlainObject(body)) return validationFailed(['index template is missing']);
+    if (!Array.isArray(body.index_patterns) || body.index_patterns.length === 0) return validationFailed(['index patterns are missing']);
+    if (query.get('create') === 'true' && this.indexTemplates.has(name)) {
+      return { status: 400, body: esError(400, 'illegal_argument_exception', `index template [${name}] already exists`) };
+    }
+    const template = body as IndexTemplate;
+    const missing = (template.composed_of ?? []).filter((c) => !this.componentTemplates.has(c));
+    if (missing.length > 0) {
+      return { status: 400, body: esError(400, 'invalid_index_template_exception', `index_template [${name}] invalid, cause [index template [${name}] specifies component templates ${JSON.stringify(missing).replace(/"/g, '')} that do not exist]`) };
+    }
+    const clash = this.samePriorityOverlap(name, template);
+    if (clash) return { status: 400, body: esError(400, 'illegal_argument_exception', clash) };
+    this.indexTemplates.set(name, structuredClone(template));
+    return { status: 200, body: { acknowledged: true } };
+  }
+
+  /** Elasticsearch refuses two templates of one priority whose patterns overlap; approximated by pattern prefixes. */
+  private samePriorityOverlap(name: string, template: IndexTemplate): string | undefined {
+    const priority = template.priority ?? 0;
+    for (const [otherName, other] of this.indexTemplates) {
+      if (otherName === name || (other.priority ?? 0) !== priority) continue;
+      const overlaps = template.index_patterns.some((a) => other.index_patterns.some((b) => patternsOverlap(a, b)));
+      if (overlaps) {
+        return `index template [${name}] has index patterns ${bracket(template.index_patterns)} matching patterns from existing templates [${otherName}] with patterns (${otherName} => ${bracket(other.index_patterns)}) that have the same priority [${priority}], multiple index templates may not match during index creation, please use a different priority`;
+      }
+    }
+    return undefined;
+  }
+
+  private componentTemplateEndpoint(method: string, name: string | undefined, json: () => unknown): Reply {
+    if (method === 'GET' || method === 'HEAD') {
+      const matches = name ? globRegExp(name) : () => true;
+      const found = [...this.componentTemplates].filter(([n]) => matches(n));
+      if (name && !name.includes('*') && found.length === 0) {
+        return { status: 404, body: esError(404, 'resource_not_found_exception', `component template matching [${name}] not found`) };
+      }
+      return { status: 200, body: { component_templates: found.map(([n, body]) => ({ name: n, component_template: body })) } };
+    }
+    if (!name) return methodNotAllowed(method, '/_component_template', ['GET']);
+    if (method === 'DELETE') {
+      if (!this.componentTemplates.delete(name)) return { status: 404, body: esError(404, 'resource_not_found_exception', `component template matching [${name}] not found`) };
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (method !== 'PUT' && method !== 'POST') return methodNotAllowed(method, `/_component_template/${name}`, ['GET', 'HEAD', 'PUT', 'POST', 'DELETE']);
+    const body = json();
+    if (!isPlainObject(body) || !isPlainObject(body.template)) return validationFailed(['template is required']);
+    this.componentTemplates.set(name, structuredClone(body));
+    return { status: 200, body: { acknowledged: true } };
+  }
+
+  private ilmEndpoint(method: string, name: string | undefined, json: () => unknown): Reply {
+    if (method === 'GET') {
+      const matches = name ? globRegExp(name) : () => true;
+      const found = [...this.ilmPolicies].filter(([n]) => matches(n));
+      if (name && !name.includes('*') && found.length === 0) {
+        return { status: 404, body: esError(404, 'resource_not_found_exception', `Lifecycle policy not found: [${name}]`) };
+      }
+      return { status: 200, body: Object.fromEntries(found.map(([n, p]) => [n, { ...p, in_use_by: { indices: [], data_streams: [], composable_templates: [] } }])) };
+    }
+    if (!name) return methodNotAllowed(method, '/_ilm/policy', ['GET']);
+    if (method === 'DELETE') {
+      if (!this.ilmPolicies.delete(name)) return { status: 404, body: esError(404, 'resource_not_found_exception', `Lifecycle policy not found: [${name}]`) };
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (method !== 'PUT') return methodNotAllowed(method, `/_ilm/policy/${name}`, ['GET', 'PUT', 'DELETE']);
+    const body = json();
+    if (!isPlainObject(body) || !isPlainObject(body.policy)) return { status: 400, body: esError(400, 'x_content_parse_exception', '[1:2] [put_lifecycle_request] policy is required') };
+    if (body.policy.phases !== undefined && !isPlainObject(body.policy.phases)) return { status: 400, body: esError(400, 'x_content_parse_exception', '[1:12] [lifecycle_policy] failed to parse field [phases]') };
+    const previous = this.ilmPolicies.get(name);
+    this.ilmPolicies.set(name, { version: (previous?.version ?? 0) + 1, modified_date: new Date().toISOString(), policy: structuredClone(body.policy) });
+    return { status: 200, body: { acknowledged: true } };
+  }
+
+  private dataStreamEndpoint(method: string, name: string | undefined): Reply {
+    if (method === 'GET') {
+      const names = name ? name.split(',') : ['*'];
+      const found: DataStreamState[] = [];
+      for (const n of names) {
+        if (n.includes('*')) {
+          const matches = globRegExp(n);
+          found.push(...[...this.dataStreams.values()].filter((ds) => matches(ds.name)));
+        } else {
+          const ds = this.dataStreams.get(n);
+          if (!ds) return { status: 404, body: indexNotFound(n) };
+          found.push(ds);
+        }
+      }
+      return {
+        status: 200,
+        body: {
+          data_streams: found.map((ds) => ({
+            name: ds.name,
+            timestamp_field: { name: '@timestamp' },
+            indices: ds.backing.map((b) => ({ index_name: b, index_uuid: this.indices.get(b)!.uuid })),
+            generation: ds.backing.length,
+            status: 'GREEN',
+            template: ds.template,
+            hidden: false,
+            system: false,
+            allow_custom_routing: false,
+            replicated: false,
+          })),
+        },
+      };
+    }
+    if (!name) return methodNotAllowed(method, '/_data_stream', ['GET']);
+    if (method === 'DELETE') {
+      const ds = this.dataStreams.get(name);
+      if (!ds) return { status: 404, body: indexNotFound(name) };
+      for (const b of ds.backing) this.indices.delete(b);
+      this.dataStreams.delete(name);
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (method !== 'PUT') return methodNotAllowed(method, `/_data_stream/${name}`, ['GET', 'PUT', 'DELETE']);
+    const problem = invalidIndexName(name);
+    if (problem) return { status: 400, body: esError(400, 'invalid_index_name_exception', `Invalid index name [${name}], ${problem}`) };
+    if (this.dataStreams.has(name)) return { status: 400, body: esError(400, 'resource_already_exists_exception', `data_stream [${name}] already exists`) };
+    if (this.indices.has(name)) return { status: 400, body: esError(400, 'resource_already_exists_exception', `index [${name}] already exists`) };
+    const template = this.matchingTemplate(name);
+    if (!template?.body.data_stream) return { status: 400, body: esError(400, 'illegal_argument_exception', `no matching index template found for data stream [${name}]`) };
+    this.createDataStream(name, template.name);
+    return { status: 200, body: { acknowledged: true } };
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------
+
+  private refresh(expression: string): Reply {
+    const n = this.resolve(expression, { ignoreUnavailable: expression === '*' }).length;
+    return { status: 200, body: { _shards: { total: n * 2, successful: n, failed: 0 } } };
+  }
+
+  private countEndpoint(expression: string, json: () => unknown, query: URLSearchParams): Reply {
+    const indices = this.resolve(expression, { ignoreUnavailable: query.get('ignore_unavailable') === 'true' });
+    const body = json();
+    const predicate = compileQuery(isPlainObject(body) ? body.query : undefined);
+    let count = 0;
+    for (const index of indices) for (const doc of index.docs.values()) if (predicate(doc)) count++;
+    return { status: 200, body: { count, _shards: shards(indices.length) } };
+  }
+
+  private search(expression: string, json: () => unknown, query: URLSearchParams, started: number): Reply {
+    const indices = this.resolve(expression, { ignoreUnavailable: query.get('ignore_unavailable') === 'true' });
+    const body = (json() ?? {}) as Record<string, unknown>;
+    const predicate = compileQuery(body.query);
+    const matched: StoredDocument[] = [];
+    for (const index of indices) for (const doc of index.docs.values()) if (predicate(doc)) matched.push(doc);
+    const sort = parseSort(body.sort ?? query.get('sort') ?? undefined);
+    if (sort.length > 0) matched.sort((a, b) => compareBy(sort, a, b));
+    const from = Number(body.from ?? query.get('from') ?? 0);
+    const size = Number(body.size ?? query.get('size') ?? 10);
+    const hits = matched.slice(from, from + size).map((doc) => ({
+      _index: doc._index, _id: doc._id, _score: sort.length > 0 ? null : 1, _source: doc._source,
+      ...(sort.length > 0 ? { sort: sort.map((s) => fieldValues(doc._source, s.field)[0] ?? null) } : {}),
+    }));
+    return {
+      status: 200,
+      body: {
+        took: Date.now() - started,
+        timed_out: false,
+        _shards: shards(indices.length),
+        hits: { total: { value: matched.length, relation: 'eq' }, max_score: sort.length > 0 || matched.length === 0 ? null : 1, hits },
+      },
+    };
+  }
+
+  private getDocument(method: string, expression: string, id: string): Reply {
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(method, `/${expression}/_doc/${id}`, ['GET', 'HEAD']);
+    const indices = this.resolve(expression);
+    for (const index of indices) {
+      const doc = index.docs.get(id);
+      if (doc) return { status: 200, body: { _index: doc._index, _id: doc._id, _version: doc._version, _seq_no: doc._seq_no, _primary_term: 1, found: true, _source: doc._source } };
+    }
+    return { status: 404, body: { _index: indices[0]?.name ?? expression, _id: id, found: false } };
+  }
+
+  // ---- /_test/ API: the same faults over HTTP, for tests that drive the server from another process ----
+
+  private async testApi(method: string, path: string, body: Buffer): Promise<Reply> {
+    const input = body.length > 0 ? JSON.parse(body.toString('utf8')) as Record<string, unknown> : {};
+    if (path === '/_test/counters' && method === 'GET') {
+      const { receivedById, ...rest } = this.counters;
+      let resent = 0;
+      for (const n of receivedById.values()) if (n > 1) resent += n - 1;
+      return { status: 200, body: { ...rest, distinctIds: receivedById.size, resent, stored: this.count('*') } };
+    }
+    if (path === '/_test/reset' && method === 'POST') {
+      this.reset();
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (path === '/_test/faults' && method === 'DELETE') {
+      this.clearFaults();
+      await this.acceptConnections();
+      return { status: 200, body: { acknowledged: true } };
+    }
+    if (path === '/_test/faults' && (method === 'POST' || method === 'PUT')) {
+      if ('fail' in input) this.failRequests(input.fail === null ? undefined : { ...(input.fail as RequestFailureRule), match: typeof (input.fail as { match?: string }).match === 'string' ? new RegExp((input.fail as { match: string }).match) : undefined });
+      if ('delay_ms' in input) this.delayResponses(Number(input.delay_ms));
+      if ('reject' in input) this.rejectItems(input.reject === null ? undefined : input.reject as ItemRejectionRule);
+      if ('poison' in input) this.poison(input.poison === null ? undefined : input.poison as PoisonRule);
+      if ('block_writes' in input) this.blockWrites(input.block_writes === null ? undefined : String(input.block_writes));
+      if ('auth' in input) this.requireAuth(input.auth === null ? undefined : input.auth as AuthRule);
+      if (typeof input.refuse_for_ms === 'number') {
+        const ms = input.refuse_for_ms;
+        // Answer first, then close: the caller learns the fault is on.
+        setTimeout(() => {
+          void this.refuseConnections().then(() => this.sleep(ms)).then(() => this.acceptConnections());
+        }, 10);
+      }
+      return { status: 200, body: { acknowledged: true } };
+    }
+    return { status: 404, body: { error: `no test API at ${method} ${path}` } };
+  }
+
+  private installBuiltinTemplates(): void {
+    const dataStreamFields = { type: { type: 'constant_keyword' }, dataset: { type: 'constant_keyword' }, namespace: { type: 'constant_keyword' } };
+    for (const type of ['logs', 'metrics']) {
+      this.indexTemplates.set(type, {
+        index_patterns: [`${type}-*-*`],
+        priority: 100,
+        data_stream: { hidden: false, allow_custom_routing: false },
+        template: { mappings: { properties: { '@timestamp': { type: 'date' }, data_stream: { properties: dataStreamFields } } } },
+        _meta: { description: `default ${type} template installed by x-pack`, managed: true },
+        version: 1,
+      });
+    }
+  }
+}
+
+// ---- bulk parsing ------------------------------------------------------------------------------------
+
+interface BulkOperation {
+  readonly action: 'create' | 'index' | 'update' | 'delete';
+  readonly params: Record<string, unknown>;
+  readonly id: string | undefined;
+  readonly source: string | undefined;
+}
+
+class ItemError extends Error {
+  constructor(readonly status: number, readonly type: string, reason: string) {
+    super(reason);
+  }
+}
+
+/** Parses a bulk body as strictly as Elasticsearch's BulkRequestParser; problems are the 400 it would answer. */
+function parseBulk(text: string): BulkOperation[] {
+  const operations: BulkOperation[] = [];
+  let from = 0;
+  let line = 0;
+  const nextLine = (): string | undefined => {
+    if (from >= text.length) return undefined;
+    const end = text.indexOf('\n', from);
+    if (end === -1) throw new HttpError({ status: 400, body: esError(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]') });
+    const value = text.charCodeAt(end - 1) === 13 ? text.slice(from, end - 1) : text.slice(from, end);
+    from = end + 1;
+    line++;
+    return value;
+  };
+  const malformed = (reason: string) => new HttpError({ status: 400, body: esError(400, 'illegal_argument_exception', reason) });
+  for (;;) {
+    const actionLine = nextLine();
+    if (actionLine === undefined) break;
+    if (actionLine.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(actionLine);
+    } catch (error) {
+      throw new HttpError({ status: 400, body: esError(400, 'x_content_parse_exception', `[${line}:${jsonErrorColumn(error)}] ${(error as Error).message}`) });
+    }
+    if (!isPlainObject(parsed)) throw malformed(`Malformed action/metadata line [${line}], expected START_OBJECT but found [${tokenName(parsed)}]`);
+    const keys = Object.keys(parsed);
+    if (keys.length === 0) throw malformed(`Malformed action/metadata line [${line}], expected FIELD_NAME but found [END_OBJECT]`);
+    const action = keys[0]!;
+    if (!BULK_ACTIONS.has(action)) throw malformed(`Malformed action/metadata line [${line}], expected field [create], [delete], [index] or [update] but found [${action}]`);
+    if (keys.length > 1) throw malformed(`Malformed action/metadata line [${line}], expected END_OBJECT but found [FIELD_NAME]`);
+    const params = parsed[action];
+    if (!isPlainObject(params)) throw malformed(`Malformed action/metadata line [${line}], expected START_OBJECT or END_OBJECT but found [${tokenName(params)}]`);
+    for (const [key, value] of Object.entries(params)) {
+      if (!BULK_PARAMS.has(key)) throw malformed(`Action/metadata line [${line}] contains an unknown parameter [${key}]`);
+      if (key !== '_source' && key !== 'dynamic_templates' && value !== null && typeof value === 'object') {
+        throw malformed(`Malformed action/metadata line [${line}], expected a simple value for field [${key}] but found [${tokenName(value)}]`);
+      }
+    }
+    const opType = params.op_type;
+    if (opType !== undefined && opType !== 'create' && opType !== 'index') {
+      throw malformed(`opType must be 'create' or 'index', found: [${String(opType)}]`);
+    }
+    const id = params._id === undefined || params._id === null ? undefined : String(params._id);
+    if (action === 'delete') {
+      operations.push({ action, params, id, source: undefined });
+      continue;
+    }
+    const actionLineNumber = line;
+    const source = nextLine();
+    if (source === undefined) throw malformed(`Malformed bulk request: the action/metadata line [${actionLineNumber}] is not followed by a source line`);
+    operations.push({ action: action as BulkOperation['action'], params, id, source });
+  }
+  return operations;
+}
+
+// ---- queries -------------------------------------------------------------------------------------
+
+type Predicate = (doc: StoredDocument) => boolean;
+
+/** match_all, term, terms, ids, exists, range, prefix and bool (must/filter/should/must_not) over _source. */
+function compileQuery(query: unknown): Predicate {
+  if (query === undefined || query === null) return () => true;
+  if (!isPlainObject(query)) throw badQuery('query must be an object');
+  const [kind, arg] = Object.entries(query)[0] ?? [];
+  switch (kind) {
+    case 'match_all':
+      return () => true;
+    case 'match_none':
+      return () => false;
+    case 'ids': {
+      const values = new Set(((arg as { values?: unknown[] }).values ?? []).map(String));
+      return (doc) => values.has(doc._id);
+    }
+    case 'term':
+    case 'match':
+    case 'match_phrase': {
+      const [field, spec] = Object.entries(arg as Record<string, unknown>)[0] ?? [];
+      if (field === undefined) throw badQuery(`[${kind}] query needs a field`);
+      const wanted = isPlainObject(spec) ? (spec.value ?? spec.query) : spec;
+      if (field === '_id') return (doc) => doc._id === String(wanted);
+      if (field === '_index') return (doc) => doc._index === String(wanted);
+      return (doc) => fieldValues(doc._source, field).some((v) => String(v) === String(wanted));
+    }
+    case 'terms': {
+      const [field, list] = Object.entries(arg as Record<string, unknown>)[0] ?? [];
+      if (field === undefined || !Array.isArray(list)) throw badQuery('[terms] query needs a field and a list');
+      const wanted = new Set(list.map(String));
+      if (field === '_id') return (doc) => wanted.has(doc._id);
+      return (doc) => fieldValues(doc._source, field).some((v) => wanted.has(String(v)));
+    }
+    case 'prefix': {
+      const [field, spec] = Object.entries(arg as Record<string, unknown>)[0] ?? [];
+      const wanted = String(isPlainObject(spec) ? spec.value : spec);
+      return (doc) => fieldValues(doc._source, field ?? '').some((v) => String(v).startsWith(wanted));
+    }
+    case 'exists': {
+      const field = String((arg as { field?: unknown }).field);
+      return (doc) => fieldValues(doc._source, field).some((v) => v !== null && v !== undefined);
+    }
+    case 'range': {
+      const [field, bounds] = Object.entries(arg as Record<string, Record<string, unknown>>)[0] ?? [];
+      if (field === undefined || !bounds) throw badQuery('[range] query needs a field');
+      return (doc) => fieldValues(doc._source, field).some((v) => inRange(v, bounds));
+    }
+    case 'bool': {
+      const spec = arg as Record<string, unknown>;
+      const list = (value: unknown) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map(compileQuery);
+      const must = [...list(spec.must), ...list(spec.filter)];
+      const should = list(spec.should);
+      const mustNot = list(spec.must_not);
+      const minimumShould = Number(spec.minimum_should_match ?? (must.length === 0 && should.length > 0 ? 1 : 0));
+      return (doc) => must.every((p) => p(doc)) && !mustNot.some((p) => p(doc)) && should.filter((p) => p(doc)).length >= minimumShould;
+    }
+    default:
+      throw badQuery(`unknown query [${String(kind)}]`);
+  }
+}
+
+function inRange(value: unknown, bounds: Record<string, unknown>): boolean {
+  const cmp = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0);
+  if (bounds.gt !== undefined && !(cmp(value, bounds.gt) > 0)) return false;
+  if (bounds.gte !== undefined && !(cmp(value, bounds.gte) >= 0)) return false;
+  if (bounds.lt !== undefined && !(cmp(value, bounds.lt) < 0)) return false;
+  if (bounds.lte !== undefined && !(cmp(value, bounds.lte) <= 0)) return false;
+  return true;
+}
+
+function badQuery(reason: string): HttpError {
+  return new HttpError({ status: 400, body: esError(400, 'parsing_exception', reason) });
+}
+
+function parseSort(sort: unknown): { field: string; desc: boolean }[] {
+  if (sort === undefined || sort === null) return [];
+  const items = Array.isArray(sort) ? sort : typeof sort === 'string' ? sort.split(',') : [sort];
+  return items.map((item) => {
+    if (typeof item === 'string') {
+      const [field, order] = item.split(':');
+      return { field: field!, desc: order === 'desc' };
+    }
+    const [field, spec] = Object.entries(item as Record<string, unknown>)[0]!;
+    const order = isPlainObject(spec) ? spec.order : spec;
+    return { field, desc: order === 'desc' };
+  });
+}
+
+function compareBy(sort: { field: string; desc: boolean }[], a: StoredDocument, b: StoredDocument): number {
+  for (const { field, desc } of sort) {
+    const va = field === '_id' ? a._id : fieldValues(a._source, field)[0];
+    const vb = field === '_id' ? b._id : fieldValues(b._source, field)[0];
+    if (va === vb) continue;
+    if (va === undefined) return 1;
+    if (vb === undefined) return -1;
+    const order = typeof va === 'number' && typeof vb === 'number' ? va - vb : String(va) < String(vb) ? -1 : 1;
+    return desc ? -order : order;
+  }
+  return a._seq_no - b._seq_no;
+}
+
+// ---- small helpers -------------------------------------------------------------------------------
+
+function freshCounters(): EsCounters {
+  return {
+    requests: 0, bulkRequests: 0, failedRequests: 0, itemsReceived: 0, created: 0, updated: 0, duplicates: 0,
+    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, receivedById: new Map(),
+  };
+}
+
+/** Elasticsearch's error envelope: the same cause as root_cause and at the top, plus the status. */
+function esError(status: number, type: string, reason: string, extra: Record<string, unknown> = {}, causedBy?: { type: string; reason: string }): Record<string, unknown> {
+  const cause = { type, reason, ...extra };
+  return { error: { root_cause: [cause], ...cause, ...(causedBy ? { caused_by: causedBy } : {}) }, status };
+}
+
+function indexNotFound(name: string): Record<string, unknown> {
+  return esError(404, 'index_not_found_exception', `no such index [${name}]`, { 'resource.type': 'index_or_alias', 'resource.id': name, index_uuid: '_na_', index: name });
+}
+
+function validationFailed(problems: string[]): Reply {
+  const reason = `Validation Failed: ${problems.map((p, i) => `${i + 1}: ${p};`).join('')}`;
+  return { status: 400, body: esError(400, 'action_request_validation_exception', reason) };
+}
+
+function methodNotAllowed(method: string, path: string, allowed: string[]): Reply {
+  return { status: 405, body: { error: `Incorrect HTTP method for uri [${path}] and method [${method}], allowed: [${allowed.join(', ')}]`, status: 405 }, headers: { allow: allowed.join(',') } };
+}
+
+function shards(n: number): Record<string, number> {
+  return { total: n, successful: n, skipped: 0, failed: 0 };
+}
+
+function parseJsonBody(body: Buffer, req: http.IncomingMessage): unknown {
+  if (body.length === 0) return undefined;
+  const contentType = String(req.headers['content-type'] ?? '');
+  if (!/^application\/(json|vnd\.elasticsearch\+json)\b/.test(contentType)) {
+    throw new HttpError({ status: 406, body: { error: `Content-Type header [${contentType}] is not supported`, status: 406 } });
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new HttpError({ status: 400, body: esError(400, 'x_content_parse_exception', `[1:${jsonErrorColumn(error)}] ${(error as Error).message}`) });
+  }
+}
+
+function jsonErrorColumn(error: unknown): number {
+  const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
+  return position === undefined ? 1 : Number(position) + 1;
+}
+
+function tokenName(value: unknown): string {
+  if (Array.isArray(value)) return 'START_ARRAY';
+  if (value === null) return 'VALUE_NULL';
+  switch (typeof value) {
+    case 'string': return 'VALUE_STRING';
+    case 'number': return 'VALUE_NUMBER';
+    case 'boolean': return 'VALUE_BOOLEAN';
+    case 'object': return 'START_OBJECT';
+    default: return 'VALUE_EMBEDDED_OBJECT';
+  }
+}
+
+function invalidIndexName(name: string): string | undefined {
+  if (name !== name.toLowerCase()) return 'must be lowercase';
+  if (INVALID_INDEX_CHARS.test(name)) return 'must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?, #, :]';
+  if (/^[-_+]/.test(name)) return "must not start with '_', '-', or '+'";
+  if (name === '.' || name === '..') return "must not be '.' or '..'";
+  if (Buffer.byteLength(name) > 255) return 'index name is too long';
+  return undefined;
+}
+
+function globRegExp(glob: string): (value: string) => boolean {
+  const regex = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return (value) => regex.test(value);
+}
+
+function patternsOverlap(a: string, b: string): boolean {
+  if (globRegExp(a)(b) || globRegExp(b)(a)) return true;
+  if (!a.includes('*') || !b.includes('*')) return false;
+  const pa = a.split('*')[0]!;
+  const pb = b.split('*')[0]!;
+  return pa.startsWith(pb) || pb.startsWith(pa);
+}
+
+function bracket(list: string[]): string {
+  return `[${list.join(', ')}]`;
+}
+
+function flattenSettings(settings: Record<string, unknown> | undefined, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings ?? {})) {
+    const full = prefix ? `${prefix}.${key}` : key;
+    if (isPlainObject(value)) Object.assign(out, flattenSettings(value, full));
+    else out[full.startsWith('index.') ? full : `index.${full}`] = value;
+  }
+  return out;
+}
+
+function privilegeFor(method: string, path: string): { action: string; privilege: string } {
+  if (path.startsWith('/_index_template')) return { action: `indices:admin/index_template/${method === 'GET' ? 'get' : 'put'}`, privilege: 'cluster privileges [manage_index_templates,manage,all]' };
+  if (path.startsWith('/_component_template')) return { action: `cluster:admin/component_template/${method === 'GET' ? 'get' : 'put'}`, privilege: 'cluster privileges [manage_index_templates,manage,all]' };
+  if (path.startsWith('/_ilm')) return { action: `cluster:admin/ilm/${method === 'GET' ? 'get' : 'put'}`, privilege: 'cluster privileges [manage_ilm,manage,all]' };
+  if (path.startsWith('/_data_stream')) return { action: 'indices:admin/data_stream/create', privilege: 'index privileges [create_index,manage,all]' };
+  if (path.endsWith('/_bulk')) return { action: 'indices:data/write/bulk', privilege: 'index privileges [create_doc,create,index,write,all]' };
+  return { action: 'indices:data/read/search', privilege: 'index privileges [read,all]' };
+}
+
+function basicUser(header: string): string {
+  const decoded = Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8');
+  return decoded.split(':')[0] ?? '';
+}
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) tooLarge = true;
+    else chunks.push(chunk as Buffer);
+  }
+  if (tooLarge) {
+    throw new HttpError({ status: 413, body: esError(413, 'content_too_long_exception', `Request content length [${size}] exceeds the maximum allowed [${limit}]`) });
+  }
+  return Buffer.concat(chunks);
+}
+
+async function decode(body: Buffer, encoding: string): Promise<Buffer> {
+  if (body.length === 0) return body;
+  if (/gzip/i.test(encoding)) return gunzip(body);
+  if (/deflate/i.test(encoding)) return inflate(body);
+  return body;
+}
+
+/** A small seeded generator, so a share of rejections is the same run after run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
