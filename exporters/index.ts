@@ -1,7 +1,9 @@
 /** Every exporter type, declared explicitly (no side-effect registration). */
 import type { ExporterFactory } from '../src/component.js';
 import { prometheusExporterFactory } from './prometheus/index.js';
+import { fileExporterFactory } from './file/index.js';
 
 export const exporterFactories: readonly ExporterFactory[] = [
   prometheusExporterFactory,
+  fileExporterFactory,
 ];

@@ -1,0 +1,128 @@
+/**
+ * The `file` exporter: appends records as NDJSON under the data directory, rotating by size.
+ * export() resolves only once the batch is written (and fdatasync'ed unless `sync: false`), so a
+ * log checkpoint never moves past a line that is not on disk. Records already in the file that
+ * come again after a crash are skipped (replay-filter.ts). Config section `exporters.file`.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { defineExporter, type BatchSettings, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
+import { RetryableError, errorMessage } from '../../src/errors.js';
+import type { AgentRecord, RecordKind } from '../../src/records.js';
+import { sleep } from '../../src/util/backoff.js';
+import { NdjsonSerializer } from './ndjson.js';
+import { RecordFiles, listRecordFiles } from './record-files.js';
+import { ReplayFilter, scanTail } from './replay-filter.js';
+
+const MiB = 1024 * 1024;
+
+export const fileConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('Append records as NDJSON files under the data directory.'),
+  path: z.string().min(1).optional().describe('Folder of the files (records-000001.ndjson, …); default <data_dir>/records.'),
+  max_bytes: z.number().int().min(4096).default(100 * MiB).describe('Size at which the current file is closed and the next one started.'),
+  max_files: z.number().int().min(1).default(10).describe('Files kept, the current one included; the oldest are deleted.'),
+  kinds: z.array(z.enum(['log', 'event', 'metric', 'engine'])).min(1).default(['log', 'event']).describe('Record kinds written.'),
+  sync: z.boolean().default(true).describe('fdatasync every batch before acknowledging it (false: a host crash may lose acknowledged lines).'),
+  batch_records: z.number().int().min(1).default(5000).describe('Most records written (and synced) per batch.'),
+  replay_window_bytes: z.number().int().nonnegative().default(64 * MiB).describe(
+    'How much of the newest files is scanned at start for records a crash makes come again. Must hold everything '
+    + 'that can be written but not yet checkpointed: every exporter queue (pipeline.queue_size) plus the batches in '
+    + 'flight plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s.'),
+  test_write_delay_ms: z.number().int().nonnegative().default(0).describe('Testing aid: wait this long before writing each batch (a slow sink).'),
+});
+
+export type FileConfig = z.output<typeof fileConfigSchema>;
+
+export class FileExporter implements Exporter {
+  readonly id = 'file';
+  readonly accepts: ReadonlySet<RecordKind>;
+  readonly batching: Partial<BatchSettings>;
+  readonly dir: string;
+  private readonly files: RecordFiles;
+  private readonly serializer = new NdjsonSerializer();
+  private readonly replays = new ReplayFilter();
+  private lastError: string | undefined;
+  private written = 0;
+  private skipped = 0;
+  private bytes = 0;
+  private readonly skippedCounter;
+  private readonly bytesCounter;
+
+  constructor(private readonly config: FileConfig, private readonly ctx: Pick<ExporterContext, 'dataDir' | 'logger' | 'metrics'>) {
+    this.accepts = new Set(config.kinds);
+    this.dir = path.resolve(config.path ?? path.join(ctx.dataDir, 'records'));
+    this.files = new RecordFiles(this.dir, config.max_bytes, config.max_files);
+    // One writer keeps every container stream in order in the file, which the replay filter relies on.
+    this.batching = { concurrency: 1, maxRecords: config.batch_records };
+    this.skippedCounter = ctx.metrics.counter('dockhand_file_replays_skipped_total', 'Records the file exporter skipped because they were already in its files (re-sent after a crash).');
+    this.bytesCounter = ctx.metrics.counter('dockhand_file_written_bytes_total', 'Bytes the file exporter appended.');
+  }
+
+  async start(): Promise<void> {
+    await this.files.open();
+    const newestFirst = (await listRecordFiles(this.dir)).map((f) => f.file).reverse();
+    await scanTail(newestFirst, this.config.replay_window_bytes, this.replays);
+    this.ctx.logger.info({ dir: this.dir, scanned_bytes: this.replays.scannedBytes, scanned_records: this.replays.scannedRecords }, 'file exporter ready');
+  }
+
+  async export(batch: readonly AgentRecord[]): Promise<void> {
+    if (this.config.test_write_delay_ms > 0) await sleep(this.config.test_write_delay_ms);
+    let text = '';
+    let lines = 0;
+    let skipped = 0;
+    for (const record of batch) {
+      if (this.replays.isReplay(record.kind, (record as { id?: string }).id)) {
+        skipped++;
+        continue;
+      }
+      text += this.serializer.serialize(record);
+      text += '\n';
+      lines++;
+    }
+    if (skipped > 0) {
+      this.skipped += skipped;
+      this.skippedCounter.inc(skipped);
+    }
+    if (lines === 0) return;
+    const data = Buffer.from(text, 'utf8');
+    try {
+      await this.files.append(data, this.config.sync);
+    } catch (error) {
+      this.lastError = errorMessage(error);
+      throw new RetryableError(`writing ${this.files.currentFile} failed: ${this.lastError}`, { cause: error });
+    }
+    this.lastError = undefined;
+    this.written += lines;
+    this.bytes += data.length;
+    this.bytesCounter.inc(data.length);
+  }
+
+  async flush(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await this.files.close();
+  }
+
+  health(): Health {
+    return this.lastError ? { healthy: false, reason: `file exporter cannot write ${this.dir}: ${this.lastError}` } : { healthy: true };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      dir: this.dir,
+      current_file: this.files.currentFile,
+      current_bytes: this.files.currentSize,
+      written: this.written,
+      written_bytes: this.bytes,
+      replays_skipped: this.skipped,
+      replay_scan: { bytes: this.replays.scannedBytes, records: this.replays.scannedRecords, pending: this.replays.size },
+    };
+  }
+}
+
+export const fileExporterFactory = defineExporter({
+  type: 'file',
+  configSchema: fileConfigSchema,
+  isEnabled: (config) => config.enabled,
+  create: (config, ctx) => new FileExporter(config, ctx),
+});

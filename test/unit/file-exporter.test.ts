@@ -1,0 +1,228 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
+import { listRecordFiles } from '../../exporters/file/record-files.js';
+import { parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
+import { Ack } from '../../src/pipeline/ack.js';
+import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
+import { Router } from '../../src/pipeline/router.js';
+import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+
+const container: ContainerMeta = { id: 'c'.repeat(64), name: 'web', image: 'nginx:1', labels: { 'com.docker.compose.service': 'web' }, host: 'h1' };
+const BASE = 1_795_825_930_000_000_000n;
+
+function log(i: number, stream: 'stdout' | 'stderr' = 'stdout', ack?: Ack): LogRecord {
+  const time = BASE + BigInt(i) * 1000n;
+  return { kind: 'log', id: `${container.id}:${stream}:${time}:0`, time, stream, message: `line ${i} ü "quoted"`, container, ...(ack ? { ack } : {}) };
+}
+
+function event(i: number): EventRecord {
+  return { kind: 'event', id: `ev-${i}`, time: BASE + BigInt(i), type: 'container', action: 'start', actor: { id: container.id, attributes: { name: 'web' } }, container };
+}
+
+function tempDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'dh-file-'));
+}
+
+function exporter(dataDir: string, overrides: Record<string, unknown> = {}): FileExporter {
+  return new FileExporter(fileConfigSchema.parse(overrides), { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) });
+}
+
+function readAll(dir: string): Record<string, any>[] {
+  return readdirSync(dir).filter((n) => n.endsWith('.ndjson')).sort()
+    .flatMap((n) => readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+}
+
+test('config defaults: enabled, 100 MiB files, 10 kept, logs and events, fsync', () => {
+  const config = fileConfigSchema.parse({});
+  assert.equal(config.enabled, true);
+  assert.equal(config.max_bytes, 100 * 1024 * 1024);
+  assert.equal(config.max_files, 10);
+  assert.deepEqual(config.kinds, ['log', 'event']);
+  assert.equal(config.sync, true);
+  assert.throws(() => fileConfigSchema.parse({ max_file: 3 }));
+  assert.throws(() => fileConfigSchema.parse({ kinds: ['logs'] }));
+});
+
+test('writes one JSON object per line with id first, RFC 3339 nanosecond @timestamp and time_ns', async () => {
+  const dataDir = tempDir();
+  try {
+    const file = exporter(dataDir);
+    await file.start();
+    const record: LogRecord = { ...log(1), time: 1_795_825_930_000_000_007n, id: 'x:stdout:1795825930000000007:0', truncated: true, json: { level: 'info', n: 3 } };
+    await file.export([record, event(2)]);
+    await file.stop();
+    const text = readFileSync(path.join(dataDir, 'records', 'records-000001.ndjson'), 'utf8');
+    const lines = text.split('\n');
+    assert.equal(lines.length, 3);
+    assert.equal(lines[2], '');
+    const [first, second] = lines.map((l) => (l ? JSON.parse(l) : undefined));
+    assert.deepEqual(Object.keys(first).slice(0, 2), ['id', 'kind']);
+    assert.equal(first['@timestamp'], '2026-11-28T00:32:10.000000007Z');
+    assert.equal(first.time_ns, '1795825930000000007');
+    assert.equal(first.message, 'line 1 ü "quoted"');
+    assert.equal(first.stream, 'stdout');
+    assert.equal(first.truncated, true);
+    assert.deepEqual(first.json, { level: 'info', n: 3 });
+    assert.deepEqual(first.container, { id: container.id, name: 'web', image: 'nginx:1', labels: { 'com.docker.compose.service': 'web' }, host: 'h1' });
+    assert.equal(first.ack, undefined);
+    assert.equal(second.kind, 'event');
+    assert.equal(second.id, 'ev-2');
+    assert.equal(second.action, 'start');
+    assert.equal(second.time_ns, (BASE + 2n).toString());
+    assert.deepEqual(readIdAndKind(lines[0]!), { id: 'x:stdout:1795825930000000007:0', kind: 'log' });
+    assert.equal(statSync(path.join(dataDir, 'records', 'records-000001.ndjson')).mode & 0o777, 0o600);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('acknowledges a batch only once it is in the file', async () => {
+  const dataDir = tempDir();
+  try {
+    const file = exporter(dataDir, { test_write_delay_ms: 30 });
+    await file.start();
+    const runner = new ExporterRunner(file, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5, maxRecords: 100 });
+    runner.start();
+    const router = new Router([runner]);
+    const settledWith: number[] = [];
+    let settled!: () => void;
+    const allSettled = new Promise<void>((resolve) => { settled = resolve; });
+    let pending = 5;
+    for (let b = 0; b < 5; b++) {
+      const ack = new Ack(() => {
+        // At the moment the ack settles, this batch must already be readable from the file.
+        const ids = new Set(readAll(file.dir).map((r) => r.id));
+        settledWith.push([...Array(100).keys()].every((i) => ids.has(log(b * 100 + i).id)) ? b : -1);
+        if (--pending === 0) settled();
+      });
+      const batch = [...Array(100).keys()].map((i) => log(b * 100 + i, 'stdout', ack));
+      await router.emit(batch);
+      assert.equal(ack.isSettled, false, 'not settled while the exporter still waits');
+      ack.release();
+    }
+    await allSettled;
+    assert.deepEqual(settledWith.sort(), [0, 1, 2, 3, 4]);
+    await runner.drain(Date.now() + 5000);
+    await file.stop();
+    assert.equal(readAll(file.dir).length, 500);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('rotates by size, keeps max_files, and the kept files hold the newest records in order', async () => {
+  const dataDir = tempDir();
+  try {
+    const file = exporter(dataDir, { max_bytes: 8192, max_files: 3 });
+    await file.start();
+    for (let b = 0; b < 40; b++) await file.export([...Array(10).keys()].map((i) => log(b * 10 + i)));
+    await file.stop();
+    const files = await listRecordFiles(file.dir);
+    assert.equal(files.length, 3);
+    assert.ok(files[0]!.sequence > 1, 'old files were deleted');
+    for (const f of files) assert.ok(statSync(f.file).size <= 8192, `${f.file} is ${statSync(f.file).size} bytes`);
+    const numbers = readAll(file.dir).map((r) => Number(/line (\d+)/.exec(r.message)![1]));
+    assert.equal(numbers.at(-1), 399);
+    numbers.forEach((n, i) => { if (i > 0) assert.equal(n, numbers[i - 1]! + 1); });
+    // A restarted exporter appends to the newest file, not to a new one.
+    const again = exporter(dataDir, { max_bytes: 8192, max_files: 3 });
+    await again.start();
+    await again.export([log(400)]);
+    await again.stop();
+    assert.equal((await listRecordFiles(file.dir)).at(-1)!.sequence, files.at(-1)!.sequence);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('after a restart, records already in the file are skipped once and new ones are written', async () => {
+  const dataDir = tempDir();
+  try {
+    const first = exporter(dataDir);
+    await first.start();
+    await first.export([...Array(100).keys()].map((i) => log(i, i % 2 ? 'stderr' : 'stdout')));
+    await first.export([event(1), event(2)]);
+    // Crash: no stop(). The collector resumes from an older checkpoint and sends 40..149 again.
+    const second = exporter(dataDir);
+    await second.start();
+    await second.export([...Array(110).keys()].map((i) => log(40 + i, i % 2 ? 'stderr' : 'stdout')));
+    await second.export([event(2), event(3)]);
+    await second.stop();
+    await first.stop();
+    const records = readAll(second.dir);
+    const ids = records.map((r) => r.id);
+    assert.equal(new Set(ids).size, ids.length, 'no id twice');
+    assert.equal(records.filter((r) => r.kind === 'log').length, 150);
+    assert.deepEqual(records.filter((r) => r.kind === 'event').map((r) => r.id), ['ev-1', 'ev-2', 'ev-3']);
+    assert.equal(second.status().replays_skipped, 61);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('once a stream moved past its replay, an older-looking id is written (clock stepped back)', async () => {
+  const dataDir = tempDir();
+  try {
+    const first = exporter(dataDir);
+    await first.start();
+    await first.export([log(10)]);
+    const second = exporter(dataDir);
+    await second.start();
+    await second.export([log(10), log(11), log(5)]);
+    await second.stop();
+    await first.stop();
+    assert.deepEqual(readAll(second.dir).map((r) => r.message.split(' ')[1]), ['10', '11', '5']);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a torn last line left by a crash is cut off at start and its record written again whole', async () => {
+  const dataDir = tempDir();
+  try {
+    const first = exporter(dataDir);
+    await first.start();
+    await first.export([log(1), log(2)]);
+    const current = path.join(first.dir, 'records-000001.ndjson');
+    appendFileSync(current, '{"id":"half a li');
+    const second = exporter(dataDir);
+    await second.start();
+    await second.export([log(2), log(3)]);
+    await second.stop();
+    await first.stop();
+    const lines = readFileSync(current, 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(lines.map((l) => JSON.parse(l).message.split(' ')[1]), ['1', '2', '3']);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the replay scan window is bounded: records beyond it are not remembered', async () => {
+  const dataDir = tempDir();
+  try {
+    const first = exporter(dataDir, { max_bytes: 4096, max_files: 100 });
+    await first.start();
+    for (let i = 0; i < 200; i++) await first.export([{ ...log(i), id: `s${i}:stdout:${BASE + BigInt(i)}:0` }]);
+    const second = exporter(dataDir, { max_bytes: 4096, max_files: 100, replay_window_bytes: 8192 });
+    await second.start();
+    const status = second.status() as { replay_scan: { bytes: number; records: number } };
+    assert.ok(status.replay_scan.bytes <= 8192);
+    assert.ok(status.replay_scan.records > 10 && status.replay_scan.records < 60, `scanned ${status.replay_scan.records}`);
+    await second.stop();
+    await first.stop();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('parseLogId splits <container>:<stream>:<ns>:<index> and refuses other shapes', () => {
+  assert.deepEqual(parseLogId('abc:stderr:1795825930000000007:12'), { stream: 'abc:stderr', ns: 1795825930000000007n, index: 12 });
+  assert.equal(parseLogId('ev-1'), undefined);
+  assert.equal(parseLogId('a:b:c'), undefined);
+});
