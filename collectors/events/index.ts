@@ -1,7 +1,7 @@
 /** The `events` collector type: config section `collectors.events`. */
 import { z } from 'zod';
 import cron from 'node-cron';
-import { defineCollector, type CollectorDeps } from '../../src/component.js';
+import { defineCollector } from '../../src/component.js';
 import { ConfigError } from '../../src/errors.js';
 import { EventsCollector } from './collector.js';
 
@@ -19,17 +19,11 @@ export function validateResyncSchedule(expression: string, key = 'inventory.resy
   throw new ConfigError([`${key}: ${JSON.stringify(expression)} is not a valid cron expression (expected five or six fields, e.g. "${DEFAULT_RESYNC_SCHEDULE}")${detail ? `: ${detail}` : ''}`]);
 }
 
-/** The agent passes its whole config in deps; read the one core key this collector needs. */
-function resyncScheduleFrom(deps: CollectorDeps): string {
-  const config = (deps as CollectorDeps & { config?: { inventory?: { resync_schedule?: string } } }).config;
-  return config?.inventory?.resync_schedule ?? DEFAULT_RESYNC_SCHEDULE;
-}
-
 export const eventsCollectorFactory = defineCollector({
   type: 'events',
   configSchema: eventsConfigSchema,
   create(config, deps) {
-    const resyncSchedule = resyncScheduleFrom(deps);
+    const resyncSchedule = deps.config.inventory.resync_schedule;
     validateResyncSchedule(resyncSchedule);
     return new EventsCollector({ resyncSchedule, persistPosition: config.persist_position });
   },

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventsCollectorFactory, validateResyncSchedule } from '../../collectors/events/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { configSchema } from '../../config/schema.js';
 
 test('events config: defaults, unknown keys rejected', () => {
   assert.deepEqual(eventsCollectorFactory.configSchema.parse({}), { enabled: true, persist_position: true });
@@ -18,6 +19,8 @@ test('a bad resync schedule is a config error naming inventory.resync_schedule',
     return true;
   });
   const config = eventsCollectorFactory.configSchema.parse({});
-  assert.throws(() => eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't', config: { inventory: { resync_schedule: '61 * * * *' } } } as never), ConfigError);
-  assert.equal(eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't' } as never).id, 'events');
+  // The schema rejects it too; the factory must not rely on that (it may be built from code).
+  const bad = { ...configSchema.parse({}), inventory: { resync_schedule: '61 * * * *' } };
+  assert.throws(() => eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't', config: bad }), /inventory\.resync_schedule: "61 \* \* \* \*"/);
+  assert.equal(eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't', config: configSchema.parse({}) }).id, 'events');
 });
