@@ -21,6 +21,8 @@ export interface ConnectionSettings {
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
   readonly requestTimeoutMs: number;
+  /** How often an idle, connected daemon is pinged so that /readyz notices it going away. Default 5000. */
+  readonly healthCheckIntervalMs?: number;
 }
 
 export interface DaemonInfo {
@@ -210,7 +212,7 @@ export class DockerConnection extends EventEmitter {
     while (!signal.aborted) {
       if (this.state === 'up') {
         // Probe now and then while up, so /readyz notices an idle daemon going away.
-        await this.idle(5000);
+        await this.idle(this.settings.healthCheckIntervalMs ?? 5000);
         if (signal.aborted) break;
         if (this.state === 'up' && !(await this.ping())) continue;
         if (this.state === 'up') continue;
@@ -244,11 +246,25 @@ export class DockerConnection extends EventEmitter {
 
   private async ping(): Promise<boolean> {
     try {
-      await this.probe.ping();
+      await this.timed('GET /_ping', () => this.probe.ping());
       return true;
     } catch (error) {
       this.reportFailure(error);
       return false;
+    }
+  }
+
+  /** docker-modem reports its own timeout as a bare "socket hang up": say what happened instead. */
+  private async timed<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    try {
+      return await call();
+    } catch (error) {
+      const timeoutMs = this.settings.requestTimeoutMs;
+      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' && Date.now() - started >= timeoutMs * 0.95) {
+        throw Object.assign(new Error(`no answer to ${what} within ${timeoutMs} ms (docker.request_timeout_ms)`), { code: 'ETIMEDOUT' });
+      }
+      throw error;
     }
   }
 
@@ -264,7 +280,8 @@ export class DockerConnection extends EventEmitter {
   }
 
   private async negotiate(): Promise<void> {
-    const version = (await createDockerode(this.endpoint, this.settings.requestTimeoutMs).version()) as unknown as {
+    const unversioned = createDockerode(this.endpoint, this.settings.requestTimeoutMs);
+    const version = (await this.timed('GET /version', () => unversioned.version())) as unknown as {
       ApiVersion?: unknown; Version?: string; Os?: string; KernelVersion?: string;
     };
     if (typeof version?.ApiVersion !== 'string' || !/^\d+\.\d+$/.test(version.ApiVersion)) {
@@ -273,7 +290,7 @@ export class DockerConnection extends EventEmitter {
     const apiVersion = compareApiVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
     if (compareApiVersions(apiVersion, MIN_API_VERSION) < 0) throw new Error(`docker daemon speaks API ${version.ApiVersion}; dockhand needs at least ${MIN_API_VERSION}`);
     const probe = createDockerode(this.endpoint, this.settings.requestTimeoutMs, apiVersion);
-    const info = (await probe.info()) as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
+    const info = (await this.timed('GET /info', () => probe.info())) as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
     this.probe = probe;
     this.docker = createDockerode(this.endpoint, undefined, apiVersion);
     this.info = {
