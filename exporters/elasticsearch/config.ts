@@ -1,0 +1,140 @@
+/**
+ * The `exporters.elasticsearch` config section, the environment variables that feed it, and the
+ * secrets it names (read from the section or from files, never logged).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, errorMessage } from '../../src/errors.js';
+
+/** Where the section lives in the whole config, for error messages. */
+export const SECTION_PATH = 'exporters.elasticsearch';
+
+// Elasticsearch index and data stream name rules, plus "no dash" for a data stream namespace.
+const indexName = z.string().min(1).max(255)
+  .regex(/^(?![-_+.])[^A-Z\\/*?"<>| ,#:]+$/, 'expected a lowercase Elasticsearch index name (no \\ / * ? " < > | , # : or space, not starting with - _ + .)');
+const namespace = z.string().min(1).max(100)
+  .regex(/^[a-z0-9][a-z0-9_.]*$/, 'expected a lowercase data stream namespace without "-" (e.g. default, production)');
+const duration = z.string().regex(/^\d+(d|h|m|s|ms)$/, 'expected an Elasticsearch duration such as 30d, 12h');
+const byteSize = z.string().regex(/^\d+(b|kb|mb|gb|tb|pb)$/i, 'expected an Elasticsearch byte size such as 50gb');
+
+export const elasticsearchConfigSchema = z.strictObject({
+  enabled: z.boolean().default(false).describe('Ship logs and events to Elasticsearch. Setting ELASTICSEARCH_URL turns it on.'),
+  urls: z.array(z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })).min(1).default(['http://localhost:9200'])
+    .describe('Elasticsearch nodes (ELASTICSEARCH_URL, comma-separated); requests go round-robin and fail over.'),
+  api_key: z.string().min(1).optional().describe('API key, encoded (base64 of id:key) or as id:key (ELASTICSEARCH_API_KEY).'),
+  api_key_file: z.string().min(1).optional().describe('File holding the API key, instead of api_key.'),
+  username: z.string().min(1).optional().describe('Basic authentication user (ELASTICSEARCH_USERNAME).'),
+  password: z.string().optional().describe('Basic authentication password (ELASTICSEARCH_PASSWORD).'),
+  password_file: z.string().min(1).optional().describe('File holding the password, instead of password.'),
+  ca_file: z.string().min(1).optional().describe('PEM file of the CA that signed the cluster certificate (ELASTICSEARCH_CA).'),
+  tls_verify: z.boolean().default(true).describe('Verify the cluster certificate. Turn off only for testing.'),
+  compression: z.boolean().default(true).describe('gzip bulk request bodies.'),
+  mode: z.enum(['data_stream', 'index']).default('data_stream')
+    .describe('data_stream: logs-docker.logs-<namespace>, logs-docker.events-<namespace>, metrics-docker.metrics-<namespace>; index: <index_prefix>-yyyy.MM.dd.'),
+  namespace: namespace.default('default').describe('Data stream namespace (mode data_stream).'),
+  index_prefix: indexName.default('dockhand').describe('Daily index prefix (mode index).'),
+  dead_letter_index: indexName.default('dockhand-dead-letter').describe('Where documents Elasticsearch refuses (mapping errors) are kept, with the reason.'),
+  template: z.strictObject({
+    install: z.boolean().default(true).describe('Install the index templates at start (skipped when already there in this version).'),
+    name: indexName.default('dockhand').describe('Name (and prefix) of the templates dockhand installs.'),
+    priority: z.number().int().min(0).default(200).describe('Index template priority; above the built-in logs/metrics templates (100).'),
+  }).prefault({}),
+  ilm: z.strictObject({
+    enabled: z.boolean().default(false).describe('Install an ILM policy and attach it to the templates.'),
+    policy_name: indexName.default('dockhand').describe('ILM policy name; an existing policy of that name is left as it is.'),
+    rollover_max_age: duration.default('1d').describe('Hot phase rollover age (data streams).'),
+    rollover_max_primary_shard_size: byteSize.default('50gb').describe('Hot phase rollover size (data streams).'),
+    delete_after: duration.optional().describe('Delete indices this long after rollover (or creation, for daily indices); never when unset.'),
+  }).prefault({}),
+  batch: z.strictObject({
+    max_records: z.number().int().positive().default(1000).describe('Most records per export batch.'),
+    max_bytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Most NDJSON bytes per bulk request; a batch is split to fit.'),
+    linger_ms: z.number().int().nonnegative().default(200).describe('How long a partial batch waits for more records.'),
+    concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight at once.'),
+  }).prefault({}),
+  queue_size: z.number().int().positive().default(20_000).describe('Records queued for this exporter before collectors wait.'),
+  request_timeout_ms: z.number().int().positive().default(30_000).describe('Timeout of one request to Elasticsearch.'),
+  retry: z.strictObject({
+    initial_ms: z.number().int().positive().default(200).describe('First retry delay of rejected documents; doubles, with jitter.'),
+    max_ms: z.number().int().positive().default(30_000).describe('Longest retry delay.'),
+  }).prefault({}),
+  metrics: z.strictObject({
+    enabled: z.boolean().default(false).describe('Also ship container metrics (metrics-docker.metrics-<namespace>).'),
+  }).prefault({}),
+}).superRefine((c, ctx) => {
+  const problem = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (c.api_key !== undefined && c.api_key_file !== undefined) problem(['api_key_file'], 'set api_key or api_key_file, not both');
+  if (c.password !== undefined && c.password_file !== undefined) problem(['password_file'], 'set password or password_file, not both');
+  const hasApiKey = c.api_key !== undefined || c.api_key_file !== undefined;
+  const hasPassword = c.password !== undefined || c.password_file !== undefined;
+  if (hasApiKey && c.username !== undefined) problem(['username'], 'use an API key or a username and password, not both');
+  if (hasPassword && c.username === undefined) problem(['username'], 'a password needs a username');
+  if (c.username !== undefined && !hasPassword) problem(['password'], `user ${JSON.stringify(c.username)} needs a password or password_file`);
+  if (c.retry.initial_ms > c.retry.max_ms) problem(['retry', 'initial_ms'], 'must not exceed retry.max_ms');
+});
+
+export type ElasticsearchConfig = z.output<typeof elasticsearchConfigSchema>;
+export type ElasticsearchConfigInput = z.input<typeof elasticsearchConfigSchema>;
+
+/**
+ * Maps ELASTICSEARCH_URL (comma-separated; enables the exporter), ELASTICSEARCH_API_KEY,
+ * ELASTICSEARCH_USERNAME, ELASTICSEARCH_PASSWORD and ELASTICSEARCH_CA (a file path) onto the section.
+ * Returns undefined when none is set.
+ */
+export function elasticsearchConfigFromEnv(env: NodeJS.ProcessEnv): Partial<ElasticsearchConfigInput> | undefined {
+  const out: Partial<ElasticsearchConfigInput> = {};
+  const urls = env.ELASTICSEARCH_URL?.split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls && urls.length > 0) {
+    out.enabled = true;
+    out.urls = urls;
+  }
+  if (env.ELASTICSEARCH_API_KEY) out.api_key = env.ELASTICSEARCH_API_KEY;
+  if (env.ELASTICSEARCH_USERNAME) out.username = env.ELASTICSEARCH_USERNAME;
+  if (env.ELASTICSEARCH_PASSWORD !== undefined && env.ELASTICSEARCH_PASSWORD !== '') out.password = env.ELASTICSEARCH_PASSWORD;
+  if (env.ELASTICSEARCH_CA) out.ca_file = env.ELASTICSEARCH_CA;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export type Credentials =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'api_key'; readonly apiKey: string }
+  | { readonly kind: 'basic'; readonly username: string; readonly password: string };
+
+export interface ResolvedSecrets {
+  readonly credentials: Credentials;
+  /** PEM text of the CA, when configured. */
+  readonly ca: string | undefined;
+  /** Every secret value, so messages from the client can be scrubbed of them. */
+  readonly secretValues: readonly string[];
+}
+
+/** Reads the secrets the section names (files included). Throws ConfigError naming the key. */
+export function resolveSecrets(config: ElasticsearchConfig): ResolvedSecrets {
+  const read = (key: string, path: string): string => {
+    try {
+      return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new ConfigError([`${SECTION_PATH}.${key}: cannot read ${JSON.stringify(path)}: ${errorMessage(error)}`]);
+    }
+  };
+  let credentials: Credentials = { kind: 'none' };
+  const apiKey = config.api_key ?? (config.api_key_file ? read('api_key_file', config.api_key_file) : undefined);
+  if (apiKey !== undefined) {
+    if (apiKey.trim() === '') throw new ConfigError([`${SECTION_PATH}.api_key_file: the file is empty`]);
+    credentials = { kind: 'api_key', apiKey: encodeApiKey(apiKey.trim()) };
+  } else if (config.username !== undefined) {
+    const password = config.password ?? read('password_file', config.password_file!);
+    credentials = { kind: 'basic', username: config.username, password };
+  }
+  const ca = config.ca_file ? read('ca_file', config.ca_file) : undefined;
+  const secretValues = [
+    ...(credentials.kind === 'api_key' ? [credentials.apiKey, apiKey!.trim()] : []),
+    ...(credentials.kind === 'basic' && credentials.password.length > 0 ? [credentials.password] : []),
+  ];
+  return { credentials, ca, secretValues };
+}
+
+/** Elasticsearch's "encoded" API key is base64 of id:api_key; accept the id:api_key form too. */
+export function encodeApiKey(value: string): string {
+  return value.includes(':') ? Buffer.from(value, 'utf8').toString('base64') : value;
+}

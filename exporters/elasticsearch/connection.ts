@@ -1,0 +1,190 @@
+/**
+ * The official client, set up for an agent that does its own retrying, plus what the exporter needs
+ * around it: negotiating the media type with the server's major version, sorting failures into
+ * "try again" and "give up", and scrubbing secrets from anything that reaches a log or /status.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Client, errors } from '@elastic/elasticsearch';
+import type { Credentials } from './config.js';
+
+/** The transport's request parameters (method, path, body or bulkBody, querystring). */
+export type TransportRequestParams = Parameters<Client['transport']['request']>[0];
+
+export interface ConnectionSettings {
+  readonly urls: readonly string[];
+  readonly credentials: Credentials;
+  readonly ca: string | undefined;
+  readonly tlsVerify: boolean;
+  readonly compression: boolean;
+  readonly requestTimeoutMs: number;
+  readonly agentVersion: string;
+}
+
+export interface EsResponse<T> {
+  readonly statusCode: number;
+  readonly body: T;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+  /** Statuses answered as results instead of thrown (e.g. 404 for "not there yet"). */
+  readonly ignore?: number[];
+}
+
+/** What went wrong with one request, in words fit for a log line (no secrets). */
+export interface Failure {
+  /** Worth sending again later: connection trouble, timeouts, 429, 5xx, authentication or privileges. */
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly type: string | undefined;
+  readonly reason: string;
+  readonly retryAfterMs: number | undefined;
+}
+
+type MediaTypes = { json: string; ndjson: string; accept: string } | undefined;
+
+export class EsConnection {
+  readonly client: Client;
+  private mediaTypes: MediaTypes;
+  private negotiated = false;
+
+  constructor(settings: ConnectionSettings) {
+    const { credentials } = settings;
+    this.client = new Client({
+      nodes: [...settings.urls],
+      ...(credentials.kind === 'api_key' ? { auth: { apiKey: credentials.apiKey } } : {}),
+      ...(credentials.kind === 'basic' ? { auth: { username: credentials.username, password: credentials.password } } : {}),
+      tls: { ...(settings.ca ? { ca: settings.ca } : {}), rejectUnauthorized: settings.tlsVerify },
+      // One attempt per node: failing over is the client's job, waiting and retrying is ours.
+      maxRetries: Math.max(0, settings.urls.length - 1),
+      requestTimeout: settings.requestTimeoutMs,
+      compression: settings.compression,
+      name: 'dockhand',
+      headers: { 'user-agent': `dockhand/${settings.agentVersion}` },
+    });
+  }
+
+  get isNegotiated(): boolean {
+    return this.negotiated;
+  }
+
+  /**
+   * Reads the server version with plain JSON (which every version accepts) and picks the media type
+   * for what follows: client 9 sends compatible-with=9, which Elasticsearch 8 refuses.
+   */
+  async negotiate(signal?: AbortSignal): Promise<string> {
+    const plain = { accept: 'application/json', 'content-type': 'application/json' };
+    const response = await this.client.transport.request<{ version?: { number?: string; distribution?: string } }>(
+      { method: 'GET', path: '/' },
+      { meta: true, headers: plain, ...(signal ? { signal } : {}) },
+    );
+    const number = response.body?.version?.number;
+    if (typeof number !== 'string' || response.body.version?.distribution === 'opensearch') {
+      throw new Error('the server did not answer GET / like Elasticsearch (no version.number)');
+    }
+    const major = Number.parseInt(number, 10);
+    if (major >= 9) this.mediaTypes = undefined; // the client's own compatible-with=9
+    else if (major === 8) this.mediaTypes = compatibleWith(8);
+    else this.mediaTypes = { json: 'application/json', ndjson: 'application/x-ndjson', accept: 'application/json' };
+    this.negotiated = true;
+    return number;
+  }
+
+  /** Forget the negotiated media type (the cluster may have been up- or downgraded). */
+  renegotiate(): void {
+    this.negotiated = false;
+  }
+
+  async request<T>(params: TransportRequestParams, options: RequestOptions = {}): Promise<EsResponse<T>> {
+    const headers = this.headersFor(params);
+    const result = await this.client.transport.request<T>(params, {
+      meta: true,
+      ...(headers ? { headers } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.ignore ? { ignore: options.ignore } : {}),
+    });
+    return { statusCode: result.statusCode ?? 0, body: result.body, headers: result.headers ?? {} };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private headersFor(params: TransportRequestParams): IncomingHttpHeaders | undefined {
+    const types = this.mediaTypes;
+    if (!types) return undefined;
+    return { accept: types.accept, 'content-type': params.bulkBody !== undefined ? types.ndjson : types.json };
+  }
+}
+
+function compatibleWith(major: number): NonNullable<MediaTypes> {
+  return {
+    json: `application/vnd.elasticsearch+json; compatible-with=${major}`,
+    ndjson: `application/vnd.elasticsearch+x-ndjson; compatible-with=${major}`,
+    accept: `application/vnd.elasticsearch+json; compatible-with=${major}`,
+  };
+}
+
+/** Sorts a client error into retry-or-not, with a reason that names the cause and hides secrets. */
+export function describeFailure(error: unknown, scrub: (text: string) => string): Failure {
+  if (error instanceof errors.ResponseError) {
+    const status = error.statusCode;
+    const body = error.body as { error?: { type?: string; reason?: string; caused_by?: { reason?: string } } | string } | string | undefined;
+    const detail = typeof body === 'object' && body !== null ? body.error : body;
+    const type = typeof detail === 'object' && detail !== null ? detail.type : undefined;
+    const reason = typeof detail === 'object' && detail !== null
+      ? [detail.reason, detail.caused_by?.reason].filter(Boolean).join(': ')
+      : typeof detail === 'string' ? detail.slice(0, 300) : '';
+    const retryable = status === undefined || status === 401 || status === 403 || status === 404 || status === 408 || status === 429 || status >= 500;
+    return {
+      retryable,
+      status,
+      type,
+      reason: scrub(`HTTP ${status ?? '?'}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`),
+      retryAfterMs: retryAfter(error.headers?.['retry-after']),
+    };
+  }
+  if (error instanceof errors.ProductNotSupportedError) {
+    return { retryable: true, status: undefined, type: 'product_not_supported', reason: 'the server is not Elasticsearch (no x-elastic-product header)', retryAfterMs: undefined };
+  }
+  if (error instanceof errors.TimeoutError) {
+    return { retryable: true, status: undefined, type: 'timeout', reason: scrub(`request timed out: ${error.message}`), retryAfterMs: undefined };
+  }
+  if (error instanceof errors.ConnectionError || error instanceof errors.NoLivingConnectionsError) {
+    const cause = (error as Error & { cause?: unknown }).cause;
+    const code = (cause as { code?: string } | undefined)?.code;
+    return { retryable: true, status: undefined, type: 'connection', reason: scrub(`connection failed${code ? ` (${code})` : ''}: ${error.message}`), retryAfterMs: undefined };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { retryable: true, status: undefined, type: error instanceof Error ? error.name : undefined, reason: scrub(message), retryAfterMs: undefined };
+}
+
+function retryAfter(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  const seconds = Number(text);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 300_000) : undefined;
+}
+
+/** A scrubber for text that may carry secrets: user:password@ in URLs, and the configured secret values. */
+export function secretScrubber(secretValues: readonly string[]): (text: string) => string {
+  const values = secretValues.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text.replace(/\/\/[^/\s@]+@/g, '//[redacted]@');
+    for (const value of values) out = out.split(value).join('[redacted]');
+    return out;
+  };
+}
+
+/** A node URL fit for /status: no credentials. */
+export function publicUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '[invalid url]';
+  }
+}

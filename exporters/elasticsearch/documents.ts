@@ -1,0 +1,177 @@
+/**
+ * Records as ECS documents, where each goes (data stream or daily index), and the document id that
+ * makes a replay a harmless 409. Field names follow what Filebeat's container input and Metricbeat's
+ * docker module write, so existing dashboards and habits carry over.
+ */
+import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
+import { formatRfc3339Nano } from '../../src/records.js';
+
+/** The record kinds this exporter ships (engine figures are Prometheus' business). */
+export type ShippedRecord = LogRecord | EventRecord | MetricRecord;
+export type ShippedKind = ShippedRecord['kind'];
+
+export const ECS_VERSION = '8.11.0';
+
+export interface DocumentSettings {
+  readonly mode: 'data_stream' | 'index';
+  readonly namespace: string;
+  readonly indexPrefix: string;
+  readonly agentVersion: string;
+}
+
+export interface PreparedDocument {
+  /** `_id`: the record's deterministic id. */
+  readonly id: string;
+  /** Data stream or index name the document is written to. */
+  readonly index: string;
+  readonly source: Record<string, unknown>;
+}
+
+export const DATASETS = { log: 'docker.logs', event: 'docker.events', metric: 'docker.metrics' } as const;
+const TYPES = { log: 'logs', event: 'logs', metric: 'metrics' } as const;
+
+/** The data stream of a record kind: `<type>-<dataset>-<namespace>`, as the data stream naming scheme has it. */
+export function dataStreamName(kind: ShippedKind, namespace: string): string {
+  return `${TYPES[kind]}-${DATASETS[kind]}-${namespace}`;
+}
+
+/** Where a record goes: its data stream, or `<prefix>-yyyy.MM.dd` of its own (UTC) day. */
+export function targetIndex(record: ShippedRecord, settings: DocumentSettings): string {
+  if (settings.mode === 'data_stream') return dataStreamName(record.kind, settings.namespace);
+  const day = new Date(Number(record.time / 1_000_000n)).toISOString().slice(0, 10).replace(/-/g, '.');
+  return `${settings.indexPrefix}-${day}`;
+}
+
+/** Metric samples carry no id of their own: one sample per container and instant. */
+export function documentId(record: ShippedRecord): string {
+  if (record.kind === 'metric') return `${record.container.id}-${record.time}-${record.source}`;
+  return record.id;
+}
+
+export function toDocument(record: ShippedRecord, settings: DocumentSettings): PreparedDocument {
+  const source = record.kind === 'log' ? logSource(record) : record.kind === 'event' ? eventSource(record) : metricSource(record);
+  source.event = { kind: record.kind === 'metric' ? 'metric' : 'event', module: 'docker', dataset: DATASETS[record.kind], ...(source.event as object | undefined) };
+  source.agent = { type: 'dockhand', version: settings.agentVersion };
+  source.ecs = { version: ECS_VERSION };
+  if (settings.mode === 'data_stream') {
+    // Must equal the data stream's name parts: the templates map them as constant_keyword.
+    source.data_stream = { type: TYPES[record.kind], dataset: DATASETS[record.kind], namespace: settings.namespace };
+  }
+  return { id: documentId(record), index: targetIndex(record, settings), source };
+}
+
+function logSource(record: LogRecord): Record<string, unknown> {
+  return {
+    '@timestamp': formatRfc3339Nano(record.time),
+    message: record.message,
+    stream: record.stream,
+    ...containerFields(record.container),
+    ...(record.truncated ? { log: { flags: ['truncated'] } } : {}),
+    ...(record.json ? { json: record.json } : {}),
+  };
+}
+
+function eventSource(record: EventRecord): Record<string, unknown> {
+  const name = record.actor.attributes.name;
+  return {
+    '@timestamp': formatRfc3339Nano(record.time),
+    message: `${record.type} ${record.action}${name ? ` ${name}` : ''} (${record.actor.id})`,
+    ...(record.container ? containerFields(record.container) : {}),
+    event: { action: record.action },
+    docker: {
+      event: {
+        type: record.type,
+        action: record.action,
+        ...(record.scope ? { scope: record.scope } : {}),
+        actor: { id: record.actor.id, attributes: dedot(record.actor.attributes) },
+      },
+    },
+  };
+}
+
+function metricSource(record: MetricRecord): Record<string, unknown> {
+  const { cpu, memory, blkio } = record;
+  const network = { rx_bytes: 0, rx_packets: 0, rx_errors: 0, rx_dropped: 0, tx_bytes: 0, tx_packets: 0, tx_errors: 0, tx_dropped: 0 };
+  for (const n of record.network) {
+    network.rx_bytes += n.rxBytes; network.rx_packets += n.rxPackets; network.rx_errors += n.rxErrors; network.rx_dropped += n.rxDropped;
+    network.tx_bytes += n.txBytes; network.tx_packets += n.txPackets; network.tx_errors += n.txErrors; network.tx_dropped += n.txDropped;
+  }
+  return {
+    '@timestamp': formatRfc3339Nano(record.time),
+    ...containerFields(record.container),
+    docker: {
+      source: record.source,
+      cpu: {
+        usage_seconds: cpu.usageSeconds, user_seconds: cpu.userSeconds, system_seconds: cpu.systemSeconds,
+        throttled_seconds: cpu.throttledSeconds, throttled_periods: cpu.throttledPeriods, periods: cpu.periods,
+        ...(cpu.quotaMicros !== undefined ? { quota_micros: cpu.quotaMicros } : {}),
+        ...(cpu.periodMicros !== undefined ? { period_micros: cpu.periodMicros } : {}),
+      },
+      memory: {
+        usage_bytes: memory.usageBytes, working_set_bytes: memory.workingSetBytes, rss_bytes: memory.rssBytes,
+        cache_bytes: memory.cacheBytes, fail_count: memory.failcnt,
+        ...(memory.limitBytes !== undefined ? { limit_bytes: memory.limitBytes } : {}),
+      },
+      network,
+      diskio: { read_bytes: blkio.readBytes, write_bytes: blkio.writeBytes, reads: blkio.reads, writes: blkio.writes },
+      pids: record.pids,
+    },
+  };
+}
+
+function containerFields(container: ContainerMeta): Record<string, unknown> {
+  const labels = dedot(container.labels);
+  return {
+    container: {
+      id: container.id,
+      name: container.name.replace(/^\//, ''),
+      image: { name: container.image },
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    },
+    host: { name: container.host },
+  };
+}
+
+/**
+ * Replaces dots in keys with underscores, as Beats' `labels.dedot` does: Elasticsearch reads a dot as
+ * an object path, so `a.b` and `a.b.c` labels would otherwise clash in the mapping.
+ */
+export function dedot(values: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) out[key.replace(/\./g, '_')] = value;
+  return out;
+}
+
+export interface RefusedDocument {
+  readonly document: PreparedDocument;
+  readonly status: number;
+  readonly type: string;
+  readonly reason: string;
+}
+
+/**
+ * The dead-letter document for one Elasticsearch refused: the reason, where it was going, and the
+ * original as text (event.original, not indexed) so it can be fixed and replayed. Same `_id` as the
+ * original, so dead-lettering twice is a 409 too.
+ */
+export function deadLetterDocument(refused: RefusedDocument, deadLetterIndex: string, agentVersion: string): PreparedDocument {
+  const original = refused.document.source;
+  const container = original.container as { id?: unknown; name?: unknown } | undefined;
+  const event = original.event as { dataset?: unknown } | undefined;
+  const timestamp = typeof original['@timestamp'] === 'string' ? original['@timestamp'] : new Date().toISOString();
+  return {
+    id: refused.document.id,
+    index: deadLetterIndex,
+    source: {
+      '@timestamp': timestamp,
+      message: typeof original.message === 'string' ? original.message : undefined,
+      error: { type: refused.type, message: refused.reason },
+      event: { kind: 'pipeline_error', dataset: event?.dataset, original: JSON.stringify(original) },
+      dockhand: { dead_letter: { index: refused.document.index, id: refused.document.id, status: refused.status } },
+      ...(container ? { container: { id: container.id, name: container.name } } : {}),
+      host: original.host,
+      agent: { type: 'dockhand', version: agentVersion },
+      ecs: { version: ECS_VERSION },
+    },
+  };
+}
