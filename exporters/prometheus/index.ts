@@ -9,6 +9,7 @@ import { defineExporter, type Exporter, type ExporterContext, type Health } from
 import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { EventMetrics } from './event-metrics.js';
 import { registerStateMetrics } from './state-metrics.js';
+import { ResourceMetrics } from './container-metrics.js';
 
 export const prometheusConfigSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Serve docker_events_total and the container state metrics on /metrics.'),
@@ -18,19 +19,21 @@ export type PrometheusConfig = z.output<typeof prometheusConfigSchema>;
 
 export class PrometheusExporter implements Exporter {
   readonly id = 'prometheus';
-  readonly accepts: ReadonlySet<RecordKind> = new Set<RecordKind>(['event']);
+  readonly accepts: ReadonlySet<RecordKind> = new Set<RecordKind>(['event', 'metric', 'engine']);
   readonly registry = new Registry();
   private readonly events: EventMetrics;
+  private readonly resources: ResourceMetrics;
 
   constructor(_config: PrometheusConfig, ctx: Pick<ExporterContext, 'inventory'>) {
     this.events = new EventMetrics(this.registry);
     registerStateMetrics(this.registry, ctx.inventory);
+    this.resources = new ResourceMetrics(this.registry, ctx.inventory);
   }
 
   async start(): Promise<void> {}
 
   async export(batch: readonly AgentRecord[]): Promise<void> {
-    for (const record of batch) if (record.kind === 'event') this.events.count(record);
+    for (const record of batch) if (record.kind === 'event') this.events.count(record); else this.resources.accept(record);
   }
 
   async flush(): Promise<void> {}

@@ -1,0 +1,304 @@
+/**
+ * The Docker API source: `GET /containers/{id}/stats`. In stream mode one long-lived
+ * `stream=1` connection per running container (the daemon pushes a sample a second; we keep the
+ * latest), capped at `maxStreams`; containers over the cap, and every container in one-shot mode,
+ * are asked with `stream=0&one-shot=1` (API ≥ 1.41; older daemons ignore it and take ~2 s),
+ * a bounded number at a time.
+ *
+ * Limits are not in the stats body (an unlimited container shows the host's memory as its limit),
+ * so each container is inspected once per start for HostConfig.Memory / NanoCpus / CpuQuota.
+ */
+import type { IncomingMessage } from 'node:http';
+import type Docker from 'dockerode';
+import type { ContainerState } from '../../src/docker/inventory.js';
+import type { Logger } from '../../src/telemetry/logger.js';
+import { errorMessage } from '../../src/errors.js';
+import { parseRfc3339Nano, nowNanos, type EpochNanos, type NetworkSample } from '../../src/records.js';
+import { workingSet, type ResourceSample } from './sample.js';
+
+/** The parts of the Engine API's stats body we read (cgroup v1 and v2 daemons). */
+export interface ApiStatsBody {
+  readonly read?: string;
+  readonly pids_stats?: { readonly current?: number };
+  readonly cpu_stats?: {
+    readonly cpu_usage?: { readonly total_usage?: number; readonly usage_in_kernelmode?: number; readonly usage_in_usermode?: number };
+    readonly throttling_data?: { readonly periods?: number; readonly throttled_periods?: number; readonly throttled_time?: number };
+  };
+  readonly memory_stats?: { readonly usage?: number; readonly failcnt?: number; readonly limit?: number; readonly stats?: Readonly<Record<string, number>> };
+  readonly blkio_stats?: {
+    readonly io_service_bytes_recursive?: readonly { readonly op: string; readonly value: number }[] | null;
+    readonly io_serviced_recursive?: readonly { readonly op: string; readonly value: number }[] | null;
+  };
+  readonly networks?: Readonly<Record<string, {
+    readonly rx_bytes: number; readonly rx_packets: number; readonly rx_errors: number; readonly rx_dropped: number;
+    readonly tx_bytes: number; readonly tx_packets: number; readonly tx_errors: number; readonly tx_dropped: number;
+  }>>;
+}
+
+/** Resource limits from `docker inspect` HostConfig. */
+export interface ContainerSpec {
+  /** undefined: unlimited. */
+  readonly memoryLimitBytes?: number;
+  readonly cpuQuotaMicros?: number;
+  readonly cpuPeriodMicros: number;
+}
+
+/** The kernel's default CFS period, used by dockerd whenever CpuPeriod is not set. */
+const DEFAULT_CFS_PERIOD_US = 100_000;
+
+export function specFromInspect(hostConfig: { Memory?: number; NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number } | undefined): ContainerSpec {
+  const period = hostConfig?.CpuPeriod && hostConfig.CpuPeriod > 0 ? hostConfig.CpuPeriod : DEFAULT_CFS_PERIOD_US;
+  let quota: number | undefined;
+  if (hostConfig?.NanoCpus && hostConfig.NanoCpus > 0) quota = Math.round((hostConfig.NanoCpus * period) / 1e9);
+  else if (hostConfig?.CpuQuota && hostConfig.CpuQuota > 0) quota = hostConfig.CpuQuota;
+  return {
+    ...(hostConfig?.Memory && hostConfig.Memory > 0 ? { memoryLimitBytes: hostConfig.Memory } : {}),
+    ...(quota !== undefined ? { cpuQuotaMicros: quota } : {}),
+    cpuPeriodMicros: period,
+  };
+}
+
+/** Turns one stats body into the same sample the cgroup files give (see cgroup-v1.ts / cgroup-v2.ts). */
+export function sampleFromApiStats(body: ApiStatsBody, spec: ContainerSpec | undefined): ResourceSample {
+  const cpu = body.cpu_stats?.cpu_usage ?? {};
+  const throttling = body.cpu_stats?.throttling_data ?? {};
+  const mem = body.memory_stats ?? {};
+  const stats = mem.stats ?? {};
+  const cgroupV1 = 'total_inactive_file' in stats;
+  const usage = mem.usage ?? 0;
+  const blkio = (entries: readonly { op: string; value: number }[] | null | undefined, op: 'read' | 'write') =>
+    (entries ?? []).reduce((sum, e) => (e.op.toLowerCase() === op ? sum + e.value : sum), 0);
+  const network: NetworkSample[] = Object.entries(body.networks ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, n]) => ({
+      interface: name,
+      rxBytes: n.rx_bytes, rxPackets: n.rx_packets, rxErrors: n.rx_errors, rxDropped: n.rx_dropped,
+      txBytes: n.tx_bytes, txPackets: n.tx_packets, txErrors: n.tx_errors, txDropped: n.tx_dropped,
+    }));
+  return {
+    cpu: {
+      usageSeconds: (cpu.total_usage ?? 0) / 1e9,
+      userSeconds: (cpu.usage_in_usermode ?? 0) / 1e9,
+      systemSeconds: (cpu.usage_in_kernelmode ?? 0) / 1e9,
+      throttledSeconds: (throttling.throttled_time ?? 0) / 1e9,
+      throttledPeriods: throttling.throttled_periods ?? 0,
+      periods: throttling.periods ?? 0,
+      ...(spec?.cpuQuotaMicros !== undefined ? { quotaMicros: spec.cpuQuotaMicros } : {}),
+      ...(spec ? { periodMicros: spec.cpuPeriodMicros } : {}),
+    },
+    memory: {
+      usageBytes: usage,
+      workingSetBytes: workingSet(usage, (cgroupV1 ? stats.total_inactive_file : stats.inactive_file) ?? 0),
+      rssBytes: (cgroupV1 ? stats.total_rss : stats.anon) ?? 0,
+      cacheBytes: (cgroupV1 ? stats.total_cache : stats.file) ?? 0,
+      failcnt: mem.failcnt ?? 0,
+      // The body's limit is the host's memory for an unlimited container: trust it only when inspect says limited.
+      ...(spec?.memoryLimitBytes !== undefined ? { limitBytes: mem.limit ?? spec.memoryLimitBytes } : {}),
+    },
+    blkio: {
+      readBytes: blkio(body.blkio_stats?.io_service_bytes_recursive, 'read'),
+      writeBytes: blkio(body.blkio_stats?.io_service_bytes_recursive, 'write'),
+      reads: blkio(body.blkio_stats?.io_serviced_recursive, 'read'),
+      writes: blkio(body.blkio_stats?.io_serviced_recursive, 'write'),
+    },
+    pids: body.pids_stats?.current ?? 0,
+    network,
+  };
+}
+
+export interface TimedSample {
+  readonly time: EpochNanos;
+  readonly sample: ResourceSample;
+}
+
+export interface ApiStatsOptions {
+  readonly mode: 'stream' | 'oneshot';
+  readonly maxStreams: number;
+  readonly oneshotConcurrency: number;
+  readonly requestTimeoutMs: number;
+  /** A streamed sample older than this is not used (the stream has stalled). */
+  readonly maxSampleAgeMs: number;
+}
+
+interface StreamState {
+  readonly abort: AbortController;
+  latest?: { body: ApiStatsBody; receivedAt: number };
+  /** Settles with the stream's first sample (or its end), so a round that opened it can wait for it. */
+  readonly first: Promise<void>;
+}
+
+/** How long a round waits for the first sample of streams it just opened (the daemon sends one within ~1 s). */
+const FIRST_SAMPLE_WAIT_MS = 2500;
+
+/** Splits a byte stream of JSON documents separated by newlines. */
+export class JsonLines {
+  private buffer = '';
+  push(chunk: string, onDocument: (doc: unknown) => void): void {
+    this.buffer += chunk;
+    let newline: number;
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline).trim();
+      this.buffer = this.buffer.slice(newline + 1);
+      if (line) onDocument(JSON.parse(line));
+    }
+  }
+}
+
+export class ApiStatsSource {
+  private readonly streams = new Map<string, StreamState>();
+  private readonly specs = new Map<string, { startedAt: number; spec: ContainerSpec }>();
+  private counters = { streamsOpened: 0, streamErrors: 0, oneshots: 0, oneshotErrors: 0, inspectErrors: 0 };
+  private lastError: string | undefined;
+
+  constructor(private readonly options: ApiStatsOptions, private readonly logger: Logger) {}
+
+  status(): Record<string, unknown> {
+    return { mode: this.options.mode, streams_open: this.streams.size, ...this.counters, ...(this.lastError ? { last_error: this.lastError } : {}) };
+  }
+
+  /**
+   * The latest sample of each container: streamed ones where a stream runs, one-shot otherwise.
+   * Streams of containers no longer asked for are closed. Containers with nothing yet are absent.
+   */
+  async collect(docker: Docker, containers: readonly ContainerState[], signal: AbortSignal): Promise<Map<string, TimedSample>> {
+    const wanted = new Set(containers.map((c) => c.meta.id));
+    for (const id of [...this.streams.keys()]) if (!wanted.has(id)) this.closeStream(id);
+    for (const id of [...this.specs.keys()]) if (!wanted.has(id)) this.specs.delete(id);
+
+    await this.refreshSpecs(docker, containers, signal);
+    const out = new Map<string, TimedSample>();
+    const polled: ContainerState[] = [];
+    const streamed: string[] = [];
+    const opened: Promise<void>[] = [];
+    for (const container of containers) {
+      const id = container.meta.id;
+      if (this.options.mode === 'stream' && (this.streams.has(id) || this.streams.size < this.options.maxStreams)) {
+        if (!this.streams.has(id)) opened.push(this.openStream(docker, id, signal).first);
+        streamed.push(id);
+      } else {
+        polled.push(container);
+      }
+    }
+    if (opened.length > 0) await settleWithin(Promise.all(opened), FIRST_SAMPLE_WAIT_MS);
+    for (const id of streamed) {
+      const latest = this.streams.get(id)?.latest;
+      if (latest && Date.now() - latest.receivedAt <= this.options.maxSampleAgeMs) {
+        out.set(id, { time: sampleTime(latest.body), sample: sampleFromApiStats(latest.body, this.specs.get(id)?.spec) });
+      }
+    }
+    await forEachLimited(polled, this.options.oneshotConcurrency, async (container) => {
+      if (signal.aborted) return;
+      const id = container.meta.id;
+      try {
+        this.counters.oneshots++;
+        const body = (await getStats(docker, id, {
+          stream: false,
+          'one-shot': true,
+          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
+        })) as ApiStatsBody;
+        out.set(id, { time: sampleTime(body), sample: sampleFromApiStats(body, this.specs.get(id)?.spec) });
+      } catch (error) {
+        if (signal.aborted) return;
+        this.counters.oneshotErrors++;
+        this.lastError = `stats ${id.slice(0, 12)}: ${errorMessage(error)}`;
+      }
+    });
+    return out;
+  }
+
+  /** One stats request, for the agreement test and the benchmark: exactly what a one-shot round does per container. */
+  static async oneShot(docker: Docker, id: string, spec: ContainerSpec | undefined, signal?: AbortSignal): Promise<TimedSample> {
+    const body = (await getStats(docker, id, { stream: false, 'one-shot': true, ...(signal ? { abortSignal: signal } : {}) })) as ApiStatsBody;
+    return { time: sampleTime(body), sample: sampleFromApiStats(body, spec) };
+  }
+
+  close(): void {
+    for (const id of [...this.streams.keys()]) this.closeStream(id);
+    this.specs.clear();
+  }
+
+  private async refreshSpecs(docker: Docker, containers: readonly ContainerState[], signal: AbortSignal): Promise<void> {
+    const stale = containers.filter((c) => this.specs.get(c.meta.id)?.startedAt !== c.startedAt);
+    await forEachLimited(stale, this.options.oneshotConcurrency, async (container) => {
+      if (signal.aborted) return;
+      try {
+        const inspect = await docker.getContainer(container.meta.id).inspect({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]) } as Docker.ContainerInspectOptions);
+        this.specs.set(container.meta.id, { startedAt: container.startedAt, spec: specFromInspect(inspect.HostConfig) });
+      } catch (error) {
+        if (signal.aborted) return;
+        this.counters.inspectErrors++;
+        this.lastError = `inspect ${container.meta.id.slice(0, 12)}: ${errorMessage(error)}`;
+      }
+    });
+  }
+
+  private openStream(docker: Docker, id: string, signal: AbortSignal): StreamState {
+    const abort = new AbortController();
+    let firstSettled!: () => void;
+    const state: StreamState = { abort, first: new Promise<void>((resolve) => { firstSettled = resolve; }) };
+    this.streams.set(id, state);
+    this.counters.streamsOpened++;
+    const onParentAbort = () => abort.abort();
+    signal.addEventListener('abort', onParentAbort, { once: true });
+    const finish = (error?: unknown) => {
+      firstSettled();
+      signal.removeEventListener('abort', onParentAbort);
+      if (this.streams.get(id) === state) this.streams.delete(id);
+      if (error && !abort.signal.aborted) {
+        this.counters.streamErrors++;
+        this.lastError = `stats stream ${id.slice(0, 12)}: ${errorMessage(error)}`;
+        this.logger.debug({ container: id.slice(0, 12), err: errorMessage(error) }, 'stats stream ended with an error');
+      }
+    };
+    void (async () => {
+      try {
+        const response = (await getStats(docker, id, { stream: true, abortSignal: abort.signal })) as IncomingMessage;
+        const lines = new JsonLines();
+        response.setEncoding('utf8');
+        abort.signal.addEventListener('abort', () => response.destroy(), { once: true });
+        for await (const chunk of response) {
+          lines.push(chunk as string, (doc) => {
+            state.latest = { body: doc as ApiStatsBody, receivedAt: Date.now() };
+            firstSettled();
+          });
+        }
+        finish();
+      } catch (error) {
+        finish(error);
+      }
+    })();
+    return state;
+  }
+
+  private closeStream(id: string): void {
+    const state = this.streams.get(id);
+    if (!state) return;
+    this.streams.delete(id);
+    state.abort.abort();
+  }
+}
+
+/** dockerode's typings know neither abortSignal nor the streaming overload with options; the call is the same. */
+function getStats(docker: Docker, id: string, options: { stream: boolean; 'one-shot'?: boolean; abortSignal?: AbortSignal }): Promise<unknown> {
+  const container = docker.getContainer(id) as unknown as { stats(options: object): Promise<unknown> };
+  return container.stats(options);
+}
+
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
+  clearTimeout(timer);
+}
+
+function sampleTime(body: ApiStatsBody): EpochNanos {
+  return (body.read ? parseRfc3339Nano(body.read) : undefined) ?? nowNanos();
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+}

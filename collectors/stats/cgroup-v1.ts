@@ -1,0 +1,106 @@
+/**
+ * cgroup v1: one directory per controller. The figures and their arithmetic are the ones runc's
+ * libcontainer (and so dockerd's stats API and cAdvisor) uses, so both sources agree:
+ * user/system from cpuacct.stat in USER_HZ ticks, working set = usage − total_inactive_file,
+ * block I/O from the first blkio file group that has device lines (bfq, then throttle).
+ */
+import path from 'node:path';
+import type { BlkioSample, CpuSample, MemorySample } from '../../src/records.js';
+import type { CgroupLayout } from './cgroup-paths.js';
+import { readOptional, readRequired } from './cgroup-files.js';
+import { UNLIMITED_BYTES, parseFlatKeyed, parseSingleNumber, workingSet, type ResourceSample } from './sample.js';
+
+/** cpuacct.stat counts in USER_HZ, which Linux fixes at 100 for user space whatever CONFIG_HZ is. */
+const USER_HZ = 100;
+
+export function readCgroupV1(layout: Extract<CgroupLayout, { version: 1 }>, cgroupPath: string): Omit<ResourceSample, 'network'> {
+  const dir = (controller: keyof typeof layout.controllers) => (layout.controllers[controller] ? path.join(layout.controllers[controller], cgroupPath) : '');
+  const memoryDir = dir('memory');
+  const cpuacctDir = dir('cpuacct');
+  const cpuDir = dir('cpu');
+  const blkioDir = dir('blkio');
+  return {
+    memory: parseMemoryV1(
+      readRequired(memoryDir, 'memory.usage_in_bytes'),
+      readRequired(memoryDir, 'memory.stat'),
+      readOptional(memoryDir, 'memory.limit_in_bytes'),
+      readOptional(memoryDir, 'memory.failcnt'),
+    ),
+    cpu: parseCpuV1(
+      readRequired(cpuacctDir, 'cpuacct.usage'),
+      readOptional(cpuacctDir, 'cpuacct.stat'),
+      readOptional(cpuDir, 'cpu.stat'),
+      readOptional(cpuDir, 'cpu.cfs_quota_us'),
+      readOptional(cpuDir, 'cpu.cfs_period_us'),
+    ),
+    blkio: readBlkioV1(blkioDir),
+    pids: parseSingleNumber(readOptional(dir('pids'), 'pids.current')) ?? 0,
+  };
+}
+
+export function parseMemoryV1(usageText: string, statText: string, limitText: string, failcntText: string): MemorySample {
+  const usage = parseSingleNumber(usageText) ?? 0;
+  const stat = parseFlatKeyed(statText);
+  const limit = parseSingleNumber(limitText);
+  return {
+    usageBytes: usage,
+    workingSetBytes: workingSet(usage, stat.get('total_inactive_file') ?? 0),
+    rssBytes: stat.get('total_rss') ?? 0,
+    cacheBytes: stat.get('total_cache') ?? 0,
+    failcnt: parseSingleNumber(failcntText) ?? 0,
+    ...(limit !== undefined && limit < UNLIMITED_BYTES ? { limitBytes: limit } : {}),
+  };
+}
+
+export function parseCpuV1(usageText: string, cpuacctStatText: string, cpuStatText: string, quotaText: string, periodText: string): CpuSample {
+  const ticks = parseFlatKeyed(cpuacctStatText);
+  const cfs = parseFlatKeyed(cpuStatText);
+  const quota = parseSingleNumber(quotaText);
+  const period = parseSingleNumber(periodText);
+  return {
+    usageSeconds: (parseSingleNumber(usageText) ?? 0) / 1e9,
+    userSeconds: (ticks.get('user') ?? 0) / USER_HZ,
+    systemSeconds: (ticks.get('system') ?? 0) / USER_HZ,
+    throttledSeconds: (cfs.get('throttled_time') ?? 0) / 1e9,
+    throttledPeriods: cfs.get('nr_throttled') ?? 0,
+    periods: cfs.get('nr_periods') ?? 0,
+    ...(quota !== undefined && quota > 0 ? { quotaMicros: quota } : {}),
+    ...(period !== undefined && period > 0 ? { periodMicros: period } : {}),
+  };
+}
+
+/** runc's order: the first group whose bytes file has device lines wins (bfq on bfq devices, else blk-throttle). */
+const BLKIO_FILE_GROUPS: readonly (readonly [bytes: string, ops: string])[] = [
+  ['blkio.bfq.io_service_bytes_recursive', 'blkio.bfq.io_serviced_recursive'],
+  ['blkio.io_service_bytes_recursive', 'blkio.io_serviced_recursive'],
+  ['blkio.throttle.io_service_bytes_recursive', 'blkio.throttle.io_serviced_recursive'],
+  ['blkio.throttle.io_service_bytes', 'blkio.throttle.io_serviced'],
+];
+
+function readBlkioV1(dir: string): BlkioSample {
+  for (const [bytesFile, opsFile] of BLKIO_FILE_GROUPS) {
+    const bytes = parseBlkioV1(readOptional(dir, bytesFile));
+    if (bytes.devices > 0) {
+      const ops = parseBlkioV1(readOptional(dir, opsFile));
+      return { readBytes: bytes.read, writeBytes: bytes.write, reads: ops.read, writes: ops.write };
+    }
+  }
+  return { readBytes: 0, writeBytes: 0, reads: 0, writes: 0 };
+}
+
+/** Sums `major:minor Read|Write value` lines over devices; the closing `Total n` line has no device and is skipped. */
+export function parseBlkioV1(text: string): { read: number; write: number; devices: number } {
+  let read = 0;
+  let write = 0;
+  const devices = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [device, op, value] = line.trim().split(/\s+/);
+    if (!device || !op || value === undefined || !device.includes(':')) continue;
+    devices.add(device);
+    const n = Number(value);
+    if (Number.isNaN(n)) continue;
+    if (op === 'Read') read += n;
+    else if (op === 'Write') write += n;
+  }
+  return { read, write, devices: devices.size };
+}
