@@ -66,7 +66,8 @@ export function guardReadOnly(docker: Docker): Docker {
   const dial = modem.dial.bind(modem);
   const buildRequest = modem.buildRequest.bind(modem);
   const refuse = (options: { method?: string; path?: string }, callback: Callback) => {
-    const error = new ReadOnlyViolation((options.method ?? 'GET').toUpperCase(), options.path ?? '?');
+    // dockerode ends paths that take a query with '?'; the message reads better without it.
+    const error = new ReadOnlyViolation((options.method ?? 'GET').toUpperCase(), (options.path ?? '?').replace(/(.)\?$/, '$1'));
     queueMicrotask(() => callback(error));
     return undefined;
   };

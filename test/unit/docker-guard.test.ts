@@ -28,7 +28,7 @@ function sent(): string[] {
 function mutations(docker: Docker): [string, RegExp, () => Promise<unknown>][] {
   const container = docker.getContainer('abc123');
   return [
-    ['createContainer', /^POST \/(v[\d.]+\/)?containers\/create/, () => docker.createContainer({ Image: 'dockhand-test/busybox:latest' })],
+    ['createContainer', /^POST \/containers\/create$/, () => docker.createContainer({ Image: 'dockhand-test/busybox:latest' })],
     ['container.remove', /^DELETE \/(v[\d.]+\/)?containers\/abc123/, () => container.remove({ force: true })],
     ['pruneContainers', /^POST \/(v[\d.]+\/)?containers\/prune/, () => docker.pruneContainers()],
     ['container.start', /^POST .*\/containers\/abc123\/start/, () => container.start()],
