@@ -1,0 +1,92 @@
+/**
+ * The agent end to end as a process: a daemon restart under it (private daemon, killed and started
+ * again), and SIGTERM draining a slow sink within the grace period.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { AgentProcess } from '../helpers/agent-process.js';
+import { startPrivateDaemon } from '../helpers/private-daemon.js';
+import { TEST_IMAGE, TEST_LABEL } from '../helpers/containers.js';
+import { readSink, type SinkLine } from '../helpers/file-sink.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface EventLine extends SinkLine {
+  action: string;
+  type: string;
+  time_ns: string;
+  actor: { id: string };
+  container?: { name: string; image: string };
+}
+
+const events = async (dir: string) => (await readSink(path.join(dir, 'records'))).filter((l): l is EventLine => l.kind === 'event');
+
+test('a daemon restart: /readyz goes 503 then 200 by itself, later events arrive, none twice', { timeout: 240_000 }, async () => {
+  const daemon = await startPrivateDaemon();
+  const agent = await AgentProcess.start({ env: { DOCKER_HOST: daemon.host }, config: { docker: { reconnect_initial_ms: 100, reconnect_max_ms: 1000 } } });
+  try {
+    await agent.waitReady();
+    const before = await daemon.docker('run', '-d', '--label', `${TEST_LABEL}=1`, '--name', 'before-restart', TEST_IMAGE, 'sleep', '300');
+    await waitFor(async () => (await events(agent.dataDir)).some((e) => e.action === 'start' && e.actor.id === before), { timeoutMs: 30_000, what: 'start event of the first container' });
+
+    await daemon.kill('SIGKILL');
+    await waitFor(async () => (await agent.get('/readyz')).status === 503, { timeoutMs: 30_000, what: '/readyz 503 while the daemon is down' });
+    const down = (await agent.get('/readyz')).json();
+    assert.ok(down.not_ready.docker, 'the docker check is the one not ready');
+
+    await daemon.restart();
+    await waitFor(async () => (await agent.get('/readyz')).status === 200, { timeoutMs: 60_000, what: '/readyz back to 200 by itself' });
+
+    const after = await daemon.docker('run', '-d', '--label', `${TEST_LABEL}=1`, '--name', 'after-restart', TEST_IMAGE, 'sleep', '300');
+    const seen = await waitFor(async () => {
+      const all = await events(agent.dataDir);
+      return all.some((e) => e.action === 'start' && e.actor.id === after) ? all : undefined;
+    }, { timeoutMs: 30_000, what: 'start event of the container started after the restart' });
+
+    const starts = seen.find((e) => e.action === 'start' && e.actor.id === after)!;
+    assert.equal(starts.container?.name, 'after-restart');
+    assert.equal(starts.container?.image, TEST_IMAGE);
+    assert.equal(seen.filter((e) => e.action === 'start' && e.actor.id === before).length, 1, 'the event before the restart arrives once');
+    const ids = seen.map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length, `no event twice: ${ids.filter((id, i) => ids.indexOf(id) !== i).join(', ')}`);
+    const keys = seen.map((e) => `${e.time_ns}/${e.type}/${e.action}/${e.actor.id}`);
+    assert.equal(new Set(keys).size, keys.length, 'no daemon event recorded twice under another id');
+    assert.ok(agent.logs.some((l) => l.msg === 'docker daemon reachable again'), 'the agent says it reconnected');
+  } finally {
+    await agent.dispose();
+    await daemon.stop();
+  }
+});
+
+test('SIGTERM drains everything queued into a slow sink and exits 0 within the grace period', { timeout: 180_000 }, async () => {
+  // A daemon of its own, so every event the agent queues is one this test caused.
+  const daemon = await startPrivateDaemon();
+  const agent = await AgentProcess.start({
+    env: { DOCKER_HOST: daemon.host },
+    config: {
+      shutdown: { grace_ms: 60_000 },
+      exporters: { file: { test_write_delay_ms: 400, batch_records: 2 } },
+    },
+  });
+  try {
+    await agent.waitReady();
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await daemon.docker('create', '--label', `${TEST_LABEL}=1`, TEST_IMAGE, 'true'));
+    const queuedFor = (line: string) => Number(/^dockhand_records_in_total\{component="file",kind="event"\} (\d+)/m.exec(line)?.[1] ?? 0);
+    // Every create event has been queued for the file exporter...
+    await waitFor(async () => queuedFor(await agent.metrics()) >= ids.length, { timeoutMs: 30_000, what: 'create events queued' });
+    const written = (await events(agent.dataDir)).filter((e) => e.action === 'create' && ids.includes(e.actor.id)).length;
+    assert.ok(written < ids.length, `the slow sink has not written them all yet (${written} of ${ids.length}), so the stop has work to drain`);
+
+    const stopStarted = Date.now();
+    const { code } = await agent.stop(70_000);
+    assert.equal(code, 0);
+    assert.ok(Date.now() - stopStarted < 60_000, 'within the grace period');
+    const creates = (await events(agent.dataDir)).filter((e) => e.action === 'create' && ids.includes(e.actor.id));
+    assert.deepEqual(creates.map((e) => e.actor.id).sort(), [...ids].sort(), 'every queued event was written before exit');
+    assert.ok(agent.logs.some((l) => l.msg === 'stopped; everything queued was written'));
+  } finally {
+    await agent.dispose();
+    await daemon.stop();
+  }
+});
