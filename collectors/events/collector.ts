@@ -16,6 +16,7 @@ import { Inventory } from '../../src/docker/inventory.js';
 import { errorMessage } from '../../src/errors.js';
 import { parseRfc3339Nano, nowNanos } from '../../src/records.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
+import { globMatcher } from '../../src/util/glob.js';
 import { EventCursor, formatSince, type EventPosition } from './cursor.js';
 import { PositionStore } from './position-store.js';
 import { DAEMON_ATTRIBUTES, JsonObjectSplitter, actionVerb, healthFromAction, parseEvent, toEventRecord, type ParsedEvent } from './parse.js';
@@ -30,6 +31,8 @@ export interface EventsCollectorOptions {
   readonly resyncSchedule: string;
   /** Persist the position on acknowledgement and resume from it after a restart. */
   readonly persistPosition: boolean;
+  /** Globs on the action verb of events that update the inventory but are not emitted. */
+  readonly excludeActions?: readonly string[];
 }
 
 /** Runs callbacks one at a time: a re-sync and event handling never interleave their inspects. */
@@ -48,11 +51,15 @@ export class EventsCollector implements Collector {
   private readonly exclusive = new Exclusive();
   private positions: PositionStore | undefined;
   private resyncTask: ScheduledTask | undefined;
-  private counters = { received: 0, emitted: 0, duplicates: 0, ignored: 0, malformed: 0, reconnects: 0, resyncs: 0, resyncFailures: 0 };
+  private counters = { received: 0, emitted: 0, duplicates: 0, ignored: 0, excluded: 0, malformed: 0, reconnects: 0, resyncs: 0, resyncFailures: 0 };
   private connected = false;
   private lastError: string | undefined;
 
-  constructor(private readonly options: EventsCollectorOptions) {}
+  private readonly excluded: (verb: string) => boolean;
+
+  constructor(private readonly options: EventsCollectorOptions) {
+    this.excluded = globMatcher(options.excludeActions ?? []);
+  }
 
   status(): Record<string, unknown> {
     const position = this.cursor.position;
@@ -169,8 +176,9 @@ export class EventsCollector implements Collector {
         }
         this.cursor.advance(event);
         const record = await this.apply(ctx, event);
-        if (record) records.push(record);
-        else this.counters.ignored++;
+        if (!record) this.counters.ignored++;
+        else if (this.excluded(actionVerb(event.action))) this.counters.excluded++;
+        else records.push(record);
       }
     });
     if (records.length === 0) return;

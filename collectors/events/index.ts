@@ -9,6 +9,7 @@ export const DEFAULT_RESYNC_SCHEDULE = '*/5 * * * *';
 
 export const eventsConfigSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Follow the daemon events, emit them as records and keep the container inventory current.'),
+  exclude_actions: z.array(z.string().min(1)).default([]).describe('Event actions (globs on the verb before any colon, e.g. "exec_*" for the exec_create/exec_start/exec_die events every healthcheck probe makes) that are not emitted as records; the inventory still sees them.'),
   persist_position: z.boolean().default(true).describe('Save the position of the last stored event under the data directory and resume from it after a restart (the daemon replays at most its last 256 events).'),
 });
 
@@ -25,6 +26,6 @@ export const eventsCollectorFactory = defineCollector({
   create(config, deps) {
     const resyncSchedule = deps.config.inventory.resync_schedule;
     validateResyncSchedule(resyncSchedule);
-    return new EventsCollector({ resyncSchedule, persistPosition: config.persist_position });
+    return new EventsCollector({ resyncSchedule, persistPosition: config.persist_position, excludeActions: config.exclude_actions });
   },
 });

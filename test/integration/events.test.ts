@@ -26,12 +26,12 @@ function newCollector(): EventsCollector {
 }
 
 // Observe (not fake) the real event streams, so one test can break the one in use.
-const streams: Readable[] = [];
+const streams: { client: Docker; stream: Readable }[] = [];
 const originalGetEvents = Docker.prototype.getEvents;
 function observeEventStreams(): void {
   Docker.prototype.getEvents = async function (this: Docker, opts?: object) {
     const stream = (await (originalGetEvents as (o?: object) => Promise<NodeJS.ReadableStream>).call(this, opts)) as Readable;
-    streams.push(stream);
+    streams.push({ client: this, stream });
     return stream;
   } as typeof Docker.prototype.getEvents;
 }
@@ -101,17 +101,31 @@ test('start, stop, die and destroy become event records with name and image; the
   assertNoDuplicates(harness.records);
 });
 
-test('health events: a failing healthcheck turns the container unhealthy, a passing one healthy', async () => {
-  const sick = await containers.start(['sleep', '60'], { name: containers.name('sick'), flags: ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1'] });
-  const well = await containers.start(['sleep', '60'], { name: containers.name('well'), flags: ['--health-cmd', 'true', '--health-interval', '1s'] });
-  await waitFor(() => actionsOf(harness.records, sick).includes('health_status: unhealthy'), { timeoutMs: 30_000, what: 'health_status: unhealthy event' });
-  await waitFor(() => actionsOf(harness.records, well).includes('health_status: healthy'), { timeoutMs: 30_000, what: 'health_status: healthy event' });
-  assert.equal(harness.inventory.get(sick)?.health, 'unhealthy');
-  assert.equal(harness.inventory.get(well)?.health, 'healthy');
-  const record = ours(harness.records).find((r) => r.actor.id === sick && r.action === 'health_status: unhealthy')!;
-  assert.equal(record.container?.name, containers.name('sick'));
-  assert.equal(record.container?.image, TEST_IMAGE);
-  await docker('rm', '-f', sick, well);
+test('health events: a failing healthcheck turns the container unhealthy, a passing one healthy; exclude_actions drops the probes\' exec events', async () => {
+  const quiet = await CollectorHarness.create({ labelAllow: [RUN_LABEL] });
+  const quietCollector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({ exclude_actions: ['exec_*'] }), { dataDir: '/unused', agentVersion: 'test', config: configSchema.parse({}) }) as EventsCollector;
+  try {
+    quiet.start(quietCollector);
+    await quiet.waitConnected(quietCollector);
+    const sick = await containers.start(['sleep', '60'], { name: containers.name('sick'), flags: ['--health-cmd', 'false', '--health-interval', '1s', '--health-retries', '1'] });
+    const well = await containers.start(['sleep', '60'], { name: containers.name('well'), flags: ['--health-cmd', 'true', '--health-interval', '1s'] });
+    await waitFor(() => actionsOf(harness.records, sick).includes('health_status: unhealthy'), { timeoutMs: 30_000, what: 'health_status: unhealthy event' });
+    await waitFor(() => actionsOf(harness.records, well).includes('health_status: healthy'), { timeoutMs: 30_000, what: 'health_status: healthy event' });
+    assert.equal(harness.inventory.get(sick)?.health, 'unhealthy');
+    assert.equal(harness.inventory.get(well)?.health, 'healthy');
+    const record = ours(harness.records).find((r) => r.actor.id === sick && r.action === 'health_status: unhealthy')!;
+    assert.equal(record.container?.name, containers.name('sick'));
+    assert.equal(record.container?.image, TEST_IMAGE);
+    assert.ok(actionsOf(harness.records, sick).some((a) => a.startsWith('exec_start')), 'each probe is an exec');
+
+    await waitFor(() => actionsOf(quiet.records, sick).includes('health_status: unhealthy'), { timeoutMs: 15_000, what: 'unhealthy event with exec_* excluded' });
+    assert.deepEqual(actionsOf(quiet.records, sick).filter((a) => a.startsWith('exec_')), [], 'no exec_* records');
+    assert.equal(quiet.inventory.get(sick)?.health, 'unhealthy');
+    assert.ok(Number(quietCollector.status().excluded) > 0);
+    await docker('rm', '-f', sick, well);
+  } finally {
+    await quiet.close();
+  }
 });
 
 test('containers labelled dockhand.enable=false are ignored: no record, no inventory entry', async () => {
@@ -131,7 +145,7 @@ test('a broken stream reconnects from the last position without losing or repeat
   const before = collector.status();
   const a = await containers.start(['true'], { name: containers.name('before-break') });
   await waitFor(() => actionsOf(harness.records, a).includes('die'), { timeoutMs: 15_000, what: 'first container died' });
-  const stream = streams.at(-1);
+  const stream = streams.filter((s) => s.client === harness.connection.docker).at(-1)?.stream;
   assert.ok(stream && !stream.destroyed, 'the collector follows a stream opened through getEvents');
   // As a daemon restart or a proxy would: the connection breaks under the collector.
   stream.destroy(new Error('test: connection reset'));

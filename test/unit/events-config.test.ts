@@ -5,7 +5,7 @@ import { ConfigError } from '../../src/errors.js';
 import { configSchema } from '../../config/schema.js';
 
 test('events config: defaults, unknown keys rejected', () => {
-  assert.deepEqual(eventsCollectorFactory.configSchema.parse({}), { enabled: true, persist_position: true });
+  assert.deepEqual(eventsCollectorFactory.configSchema.parse({}), { enabled: true, exclude_actions: [], persist_position: true });
   assert.equal(eventsCollectorFactory.configSchema.safeParse({ enabeld: false }).success, false);
 });
 
