@@ -45,9 +45,15 @@ export interface ItemRejectionRule {
   readonly index?: string;
 }
 
-/** Documents whose source text matches `pattern` are refused per item (a mapping error by default). */
+/**
+ * Documents whose source text matches `pattern` are refused per item (a mapping error by default).
+ * A dead-letter copy of a refused document carries the original text too: scope the rule with
+ * `index` so the copy is not refused as well (unless that is what the test wants).
+ */
 export interface PoisonRule {
   readonly pattern: RegExp | string;
+  /** Only items whose target (data stream or index name as sent) matches this glob; comma-separated globs allowed. */
+  readonly index?: string;
   readonly status?: number;
   readonly type?: string;
   readonly reason?: string;
@@ -97,6 +103,8 @@ export interface EsCounters {
   itemErrors: number;
   /** Request body bytes after decompression. */
   bytesReceived: number;
+  /** Most bulk requests being processed (or delayed) at once. */
+  maxConcurrentBulk: number;
   /** How many times each `_id` arrived in a processed bulk request. */
   readonly receivedById: Map<string, number>;
 }
@@ -183,7 +191,10 @@ export class EsTestServer {
   private requestFailure: (RequestFailureRule & { left: number }) | undefined;
   private delay: DelayRule | undefined;
   private rejection: { rule: ItemRejectionRule; random: () => number; until: number; left: number; matches: (name: string) => boolean } | undefined;
-  private poisonRule: { rule: PoisonRule; regex: RegExp } | undefined;
+  private poisonRule: { rule: PoisonRule; regex: RegExp; matches: (name: string) => boolean } | undefined;
+  private activeBulk = 0;
+  /** `METHOD /path` of every request answered, except the /_test/ API (the last 10,000). */
+  readonly requestLog: string[] = [];
   private writeBlock: ((name: string) => boolean) | undefined;
   private forbidden: RegExp | undefined;
   private auth: AuthRule | undefined;
@@ -267,7 +278,7 @@ export class EsTestServer {
       random: mulberry32(rule.seed ?? 1),
       until: rule.forMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + rule.forMs,
       left: rule.maxRejections ?? Number.POSITIVE_INFINITY,
-      matches: rule.index ? globRegExp(rule.index) : () => true,
+      matches: rule.index ? anyGlob(rule.index) : () => true,
     };
   }
 
@@ -277,7 +288,7 @@ export class EsTestServer {
       return;
     }
     const full: PoisonRule = typeof rule === 'string' || rule instanceof RegExp ? { pattern: rule } : rule;
-    this.poisonRule = { rule: full, regex: typeof full.pattern === 'string' ? new RegExp(full.pattern) : full.pattern };
+    this.poisonRule = { rule: full, regex: typeof full.pattern === 'string' ? new RegExp(full.pattern) : full.pattern, matches: full.index ? anyGlob(full.index) : () => true };
   }
 
   /** Answers items for indices or data streams matching the glob with 403 cluster_block_exception (an index write block). */
@@ -368,6 +379,7 @@ export class EsTestServer {
     this.ilmPolicies.clear();
     Object.assign(this.counters, freshCounters(), { receivedById: this.counters.receivedById });
     this.counters.receivedById.clear();
+    this.requestLog.length = 0;
     if (this.options.builtinTemplates ?? true) this.installBuiltinTemplates();
   }
 
@@ -416,15 +428,25 @@ export class EsTestServer {
         reply = await this.testApi(method, path, body);
       } else {
         this.counters.requests++;
+        this.requestLog.push(`${method} ${path}`);
+        if (this.requestLog.length > 10_000) this.requestLog.splice(0, this.requestLog.length - 10_000);
         const isBulk = /(^|\/)_bulk$/.test(path);
-        if (isBulk) this.counters.bulkRequests++;
-        this.counters.bytesReceived += body.length;
-        this.checkAuth(req, path);
-        this.checkInjectedFailure(method, path);
-        if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
-        this.checkCompatibility(req, body.length > 0);
-        reply = this.route(method, path, url.searchParams, body, req, started);
-        if (this.delay && this.delay.when !== 'before') await this.sleep(this.delay.ms);
+        if (isBulk) {
+          this.counters.bulkRequests++;
+          this.activeBulk++;
+          this.counters.maxConcurrentBulk = Math.max(this.counters.maxConcurrentBulk, this.activeBulk);
+        }
+        try {
+          this.counters.bytesReceived += body.length;
+          this.checkAuth(req, path);
+          this.checkInjectedFailure(method, path);
+          if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
+          this.checkCompatibility(req, body.length > 0);
+          reply = this.route(method, path, url.searchParams, body, req, started);
+          if (this.delay && this.delay.when !== 'before') await this.sleep(this.delay.ms);
+        } finally {
+          if (isBulk) this.activeBulk--;
+        }
       }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
@@ -554,6 +576,9 @@ export class EsTestServer {
       if (second === '_search' && parts.length === 2) return this.search(first, json, query, started);
       if (second === '_count' && parts.length === 2) return this.countEndpoint(first, json, query);
       if (second === '_doc' && third !== undefined && parts.length === 3) return this.getDocument(method, first, third);
+      if (second === '_mapping' && parts.length === 2 && method === 'GET') {
+        return { status: 200, body: Object.fromEntries(this.resolve(first).map((index) => [index.name, { mappings: index.mapping }])) };
+      }
       if (parts.length === 1) return this.indexEndpoint(method, first, json);
     }
     return { status: 400, body: { error: `no handler found for uri [${path}] and method [${method}]` } };
@@ -638,7 +663,7 @@ export class EsTestServer {
     const sourceText = op.source!;
     const parseErrorType = this.major >= 8 ? 'document_parsing_exception' : 'mapper_parsing_exception';
     const poison = this.poisonRule;
-    if (poison && poison.regex.test(sourceText)) {
+    if (poison && poison.matches(target) && poison.regex.test(sourceText)) {
       this.counters.poisoned++;
       return fail(poison.rule.status ?? 400, poison.rule.type ?? 'mapper_parsing_exception',
         poison.rule.reason ?? `failed to parse: document with id '${id ?? ''}' matches the poison pattern ${String(poison.regex)}`);
@@ -1263,7 +1288,7 @@ function compareBy(sort: { field: string; desc: boolean }[], a: StoredDocument, 
 function freshCounters(): EsCounters {
   return {
     requests: 0, bulkRequests: 0, failedRequests: 0, itemsReceived: 0, created: 0, updated: 0, duplicates: 0,
-    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, receivedById: new Map(),
+    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, maxConcurrentBulk: 0, receivedById: new Map(),
   };
 }
 
@@ -1332,6 +1357,11 @@ function invalidIndexName(name: string): string | undefined {
 function globRegExp(glob: string): (value: string) => boolean {
   const regex = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   return (value) => regex.test(value);
+}
+
+function anyGlob(globs: string): (value: string) => boolean {
+  const matchers = globs.split(',').map((g) => globRegExp(g.trim()));
+  return (value) => matchers.some((m) => m(value));
 }
 
 function patternsOverlap(a: string, b: string): boolean {

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, resolveSecrets } from '../../exporters/elasticsearch/config.js';
+import { publicUrl, secretScrubber } from '../../exporters/elasticsearch/connection.js';
+import { ConfigError } from '../../src/errors.js';
+
+function problems(input: unknown): string[] {
+  const result = elasticsearchConfigSchema.safeParse(input);
+  return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+}
+
+test('an empty section is a complete, disabled config with data streams by default', () => {
+  const config = elasticsearchConfigSchema.parse({});
+  assert.equal(config.enabled, false);
+  assert.deepEqual(config.urls, ['http://localhost:9200']);
+  assert.equal(config.mode, 'data_stream');
+  assert.equal(config.namespace, 'default');
+  assert.equal(config.tls_verify, true);
+  assert.equal(config.template.install, true);
+  assert.equal(config.ilm.enabled, false);
+  assert.equal(config.metrics.enabled, false);
+  assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 5 * 1024 * 1024, linger_ms: 200, concurrency: 2 });
+  assert.deepEqual(config.retry, { initial_ms: 200, max_ms: 30_000 });
+});
+
+test('unknown keys are refused, at the top and in subsections', () => {
+  assert.match(problems({ url: 'http://x:9200' }).join(), /url/);
+  assert.match(problems({ batch: { size: 5 } }).join(), /size/);
+  assert.match(problems({ ilm: { enable: true } }).join(), /enable/);
+});
+
+test('values are checked with the key named', () => {
+  assert.match(problems({ urls: ['ftp://x'] }).join(), /^urls\.0: expected an http/);
+  assert.match(problems({ urls: [] }).join(), /^urls/);
+  assert.match(problems({ namespace: 'my-ns' }).join(), /^namespace: .*without "-"/);
+  assert.match(problems({ index_prefix: 'Logs' }).join(), /^index_prefix: expected a lowercase/);
+  assert.match(problems({ dead_letter_index: '_dlq' }).join(), /^dead_letter_index/);
+  assert.match(problems({ batch: { concurrency: 0 } }).join(), /^batch\.concurrency/);
+  assert.match(problems({ ilm: { delete_after: '30 days' } }).join(), /^ilm\.delete_after/);
+  assert.match(problems({ retry: { initial_ms: 5000, max_ms: 100 } }).join(), /^retry\.initial_ms/);
+});
+
+test('credentials: one kind at a time, and a user needs a password', () => {
+  assert.deepEqual(problems({ api_key: 'k', username: 'u', password: 'p' }), ['username: use an API key or a username and password, not both']);
+  assert.deepEqual(problems({ api_key: 'k', api_key_file: '/k' }), ['api_key_file: set api_key or api_key_file, not both']);
+  assert.deepEqual(problems({ username: 'elastic' }), ['password: user "elastic" needs a password or password_file']);
+  assert.deepEqual(problems({ password: 'p' }), ['username: a password needs a username']);
+  assert.deepEqual(problems({ username: 'u', password: 'p', password_file: '/p' }), ['password_file: set password or password_file, not both']);
+  assert.deepEqual(problems({ username: 'u', password_file: '/p' }), []);
+});
+
+test('environment variables map onto the section; ELASTICSEARCH_URL enables it', () => {
+  assert.equal(elasticsearchConfigFromEnv({}), undefined);
+  assert.deepEqual(elasticsearchConfigFromEnv({
+    ELASTICSEARCH_URL: 'https://es1:9200, https://es2:9200,',
+    ELASTICSEARCH_USERNAME: 'elastic',
+    ELASTICSEARCH_PASSWORD: 'changeme',
+    ELASTICSEARCH_CA: '/certs/ca.pem',
+  }), { enabled: true, urls: ['https://es1:9200', 'https://es2:9200'], username: 'elastic', password: 'changeme', ca_file: '/certs/ca.pem' });
+  assert.deepEqual(elasticsearchConfigFromEnv({ ELASTICSEARCH_API_KEY: 'abc' }), { api_key: 'abc' });
+  const parsed = elasticsearchConfigSchema.parse(elasticsearchConfigFromEnv({ ELASTICSEARCH_URL: 'http://es:9200', ELASTICSEARCH_API_KEY: 'id:key' }));
+  assert.equal(parsed.enabled, true);
+});
+
+test('secrets come from the section or from files; API keys as id:key are encoded', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dockhand-es-'));
+  writeFileSync(path.join(dir, 'key'), 'my-id:my-key\n');
+  writeFileSync(path.join(dir, 'password'), 'from-file\n');
+  writeFileSync(path.join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n');
+  const fromKeyFile = resolveSecrets(elasticsearchConfigSchema.parse({ api_key_file: path.join(dir, 'key'), ca_file: path.join(dir, 'ca.pem') }));
+  assert.deepEqual(fromKeyFile.credentials, { kind: 'api_key', apiKey: Buffer.from('my-id:my-key').toString('base64') });
+  assert.match(fromKeyFile.ca!, /BEGIN CERTIFICATE/);
+  const encoded = Buffer.from('a:b').toString('base64');
+  assert.equal(encodeApiKey(encoded), encoded);
+  const basic = resolveSecrets(elasticsearchConfigSchema.parse({ username: 'u', password_file: path.join(dir, 'password') }));
+  assert.deepEqual(basic.credentials, { kind: 'basic', username: 'u', password: 'from-file' });
+  assert.deepEqual(basic.secretValues, ['from-file']);
+  assert.deepEqual(resolveSecrets(elasticsearchConfigSchema.parse({})).credentials, { kind: 'none' });
+  assert.throws(() => resolveSecrets(elasticsearchConfigSchema.parse({ api_key_file: path.join(dir, 'missing') })), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /^exporters\.elasticsearch\.api_key_file: cannot read ".*missing"/);
+    return true;
+  });
+});
+
+test('messages and URLs are scrubbed of credentials', () => {
+  const scrub = secretScrubber(['s3cret-password', 'bXktaWQ6bXkta2V5']);
+  assert.equal(scrub('connect https://elastic:s3cret-password@es:9200 failed'), 'connect https://[redacted]@es:9200 failed');
+  assert.equal(scrub('key bXktaWQ6bXkta2V5 refused'), 'key [redacted] refused');
+  assert.equal(publicUrl('https://elastic:pw@es.example:9200/'), 'https://es.example:9200');
+});

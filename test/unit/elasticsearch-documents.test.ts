@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dedot, deadLetterDocument, toDocument, type DocumentSettings } from '../../exporters/elasticsearch/documents.js';
+import { encodeItem, itemOutcomes, splitByBytes, classifyItem, Limiter } from '../../exporters/elasticsearch/bulk.js';
+import { elasticsearchConfigSchema } from '../../exporters/elasticsearch/config.js';
+import { TEMPLATE_VERSION, templatePlan } from '../../exporters/elasticsearch/templates.js';
+import { container, eventRecord, logRecord, metricRecord } from '../helpers/es-records.js';
+
+const dataStreams: DocumentSettings = { mode: 'data_stream', namespace: 'prod', indexPrefix: 'dockhand', agentVersion: '0.1.0' };
+
+test('a log line becomes an ECS document with its nanoseconds kept', () => {
+  const record = logRecord(0, { message: 'GET / 200', stream: 'stderr', truncated: true });
+  const doc = toDocument(record, dataStreams);
+  assert.equal(doc.id, record.id);
+  assert.equal(doc.index, 'logs-docker.logs-prod');
+  assert.deepEqual(doc.source, {
+    '@timestamp': '2026-01-02T03:04:05.123456789Z',
+    message: 'GET / 200',
+    stream: 'stderr',
+    container: {
+      id: container.id,
+      name: 'web-1',
+      image: { name: 'nginx:1.27' },
+      labels: { com_docker_compose_project: 'shop', com_docker_compose_service: 'web' },
+    },
+    host: { name: 'docker-host-1' },
+    log: { flags: ['truncated'] },
+    event: { kind: 'event', module: 'docker', dataset: 'docker.logs' },
+    agent: { type: 'dockhand', version: '0.1.0' },
+    ecs: { version: '8.11.0' },
+    data_stream: { type: 'logs', dataset: 'docker.logs', namespace: 'prod' },
+  });
+});
+
+test('a parsed JSON body travels under json (mapped flattened), untouched', () => {
+  const doc = toDocument(logRecord(1, { json: { level: 'warn', 'a.b': 1 } }), dataStreams);
+  assert.deepEqual(doc.source.json, { level: 'warn', 'a.b': 1 });
+  assert.equal('log' in doc.source, false, 'no log.flags unless truncated');
+});
+
+test('a Docker event becomes docker.event.* in the events data stream, attributes dedotted', () => {
+  const record = eventRecord(3);
+  const doc = toDocument(record, dataStreams);
+  assert.equal(doc.index, 'logs-docker.events-prod');
+  assert.equal(doc.id, record.id);
+  assert.deepEqual(doc.source.docker, {
+    event: { type: 'container', action: 'start', scope: 'local', actor: { id: container.id, attributes: { name: 'web-1', image: 'nginx:1.27', com_docker_compose_project: 'shop' } } },
+  });
+  assert.deepEqual(doc.source.event, { kind: 'event', module: 'docker', dataset: 'docker.events', action: 'start' });
+  assert.equal(doc.source.message, `container start web-1 (${container.id})`);
+  assert.equal(doc.source['@timestamp'], '2026-01-02T03:04:05.123456792Z');
+});
+
+test('a metric sample gets a deterministic id and the metrics data stream', () => {
+  const record = metricRecord(0);
+  const doc = toDocument(record, dataStreams);
+  assert.equal(doc.index, 'metrics-docker.metrics-prod');
+  assert.equal(doc.id, `${container.id}-${record.time}-cgroup`);
+  assert.equal(toDocument(record, dataStreams).id, doc.id);
+  const docker = doc.source.docker as Record<string, any>;
+  assert.equal(docker.memory.working_set_bytes, 800);
+  assert.equal(docker.network.rx_bytes, 15, 'interfaces summed');
+  assert.equal(docker.pids, 7);
+  assert.equal((doc.source.event as Record<string, unknown>).kind, 'metric');
+});
+
+test('index mode: <prefix>-yyyy.MM.dd of the record\'s UTC day, no data_stream fields', () => {
+  const doc = toDocument(logRecord(0), { ...dataStreams, mode: 'index', indexPrefix: 'docker' });
+  assert.equal(doc.index, 'docker-2026.01.02');
+  assert.equal('data_stream' in doc.source, false);
+  const lateNight = toDocument(logRecord(0, { time: 1_767_398_399_999_999_999n }), { ...dataStreams, mode: 'index' });
+  assert.equal(lateNight.index, 'dockhand-2026.01.02');
+  assert.equal(lateNight.source['@timestamp'], '2026-01-02T23:59:59.999999999Z');
+});
+
+test('dedot replaces every dot, as Beats does', () => {
+  assert.deepEqual(dedot({ 'a.b.c': '1', plain: '2' }), { a_b_c: '1', plain: '2' });
+});
+
+test('a dead-letter document keeps the reason, the target and the original as text, under the same _id', () => {
+  const original = toDocument(logRecord(0), dataStreams);
+  const dead = deadLetterDocument({ document: original, status: 400, type: 'document_parsing_exception', reason: 'failed to parse field [x]' }, 'dockhand-dead-letter', '0.1.0');
+  assert.equal(dead.id, original.id);
+  assert.equal(dead.index, 'dockhand-dead-letter');
+  assert.deepEqual(dead.source.error, { type: 'document_parsing_exception', message: 'failed to parse field [x]' });
+  assert.deepEqual(JSON.parse((dead.source.event as { original: string }).original), original.source);
+  assert.deepEqual(dead.source.dockhand, { dead_letter: { index: 'logs-docker.logs-prod', id: original.id, status: 400 } });
+});
+
+test('bulk items are create actions; splitting honours the byte budget', () => {
+  const item = encodeItem({ id: 'x"1', index: 'logs-a-b', source: { message: 'a\nb' } });
+  assert.equal(item.ndjson, '{"create":{"_index":"logs-a-b","_id":"x\\"1"}}\n{"message":"a\\nb"}\n');
+  assert.equal(item.bytes, Buffer.byteLength(item.ndjson));
+  const sized = [5, 5, 5, 12, 1, 1].map((bytes) => ({ bytes }));
+  assert.deepEqual(splitByBytes(sized, 10).map((c) => c.map((i) => i.bytes)), [[5, 5], [5], [12], [1, 1]]);
+});
+
+test('per-item statuses: stored, duplicate, retried or refused', () => {
+  assert.deepEqual(classifyItem({ status: 201 }), { result: 'stored' });
+  assert.deepEqual(classifyItem({ status: 409, error: { type: 'version_conflict_engine_exception' } }), { result: 'duplicate' });
+  for (const status of [429, 500, 503, 403, 404]) assert.equal(classifyItem({ status, error: { type: 't', reason: 'r' } }).result, 'retry', String(status));
+  assert.deepEqual(classifyItem({ status: 400, error: { type: 'document_parsing_exception', reason: 'bad', caused_by: { reason: 'why' } } }),
+    { result: 'refused', status: 400, type: 'document_parsing_exception', reason: 'bad: why' });
+  assert.throws(() => itemOutcomes({ errors: false, items: [] }, 1), /lists 0 items for 1 sent/);
+  assert.deepEqual(itemOutcomes({ errors: false, items: [{ create: { status: 201 } }] }, 1), [{ result: 'stored' }]);
+});
+
+test('the limiter runs at most its limit at once, in arrival order', async () => {
+  const limiter = new Limiter(2);
+  let running = 0;
+  let most = 0;
+  const order: number[] = [];
+  await Promise.all(Array.from({ length: 6 }, (_, i) => limiter.run(async () => {
+    running++;
+    most = Math.max(most, running);
+    order.push(i);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    running--;
+  })));
+  assert.equal(most, 2);
+  assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+  assert.equal(limiter.running, 0);
+});
+
+test('templates: one per data stream above the built-in priority, date_nanos timestamps, dead letters above all', () => {
+  const plan = templatePlan(elasticsearchConfigSchema.parse({ ilm: { enabled: true, delete_after: '30d' } }));
+  assert.deepEqual(plan.map((r) => `${r.kind}:${r.name}`), [
+    'ilm_policy:dockhand',
+    'component_template:dockhand@mappings',
+    'index_template:dockhand-docker.logs',
+    'index_template:dockhand-docker.events',
+    'index_template:dockhand-dead-letter',
+  ]);
+  const logs = plan[2]!.body as Record<string, any>;
+  assert.deepEqual(logs.index_patterns, ['logs-docker.logs-*']);
+  assert.deepEqual(logs.data_stream, {});
+  assert.equal(logs.priority, 200);
+  assert.equal(logs.version, TEMPLATE_VERSION);
+  assert.deepEqual(logs.template.settings, { 'index.lifecycle.name': 'dockhand' });
+  const mappings = (plan[1]!.body as Record<string, any>).template.mappings;
+  assert.equal(mappings.properties['@timestamp'].type, 'date_nanos');
+  assert.equal(mappings.properties.json.type, 'flattened');
+  const policy = (plan[0]!.body as Record<string, any>).policy;
+  assert.deepEqual(Object.keys(policy.phases), ['hot', 'delete']);
+  assert.equal(policy.phases.hot.actions.rollover.max_age, '1d');
+  const dead = plan[4]!.body as Record<string, any>;
+  assert.deepEqual(dead.index_patterns, ['dockhand-dead-letter']);
+  assert.equal(dead.priority, 300);
+
+  const daily = templatePlan(elasticsearchConfigSchema.parse({ mode: 'index', metrics: { enabled: true } }));
+  assert.deepEqual(daily.map((r) => r.name), ['dockhand@mappings', 'dockhand', 'dockhand-dead-letter']);
+  assert.deepEqual((daily[1]!.body as Record<string, unknown>).index_patterns, ['dockhand-*']);
+  const withMetrics = templatePlan(elasticsearchConfigSchema.parse({ metrics: { enabled: true } }));
+  assert.ok(withMetrics.some((r) => r.name === 'dockhand-docker.metrics'));
+});
