@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { ContainerState, InventoryView } from '../../src/docker/inventory.js';
 import type { EventRecord } from '../../src/records.js';
 import { PrometheusExporter, prometheusExporterFactory } from '../../exporters/prometheus/index.js';
+import { registerStateMetrics } from '../../exporters/prometheus/state-metrics.js';
 
 function container(id: string, overrides: Partial<ContainerState> = {}): ContainerState {
   return {
@@ -109,4 +110,15 @@ test('factory: enabled by default, disabled by config, unknown keys rejected; re
   assert.match(text, /^container_state\{.*state="running"\} 1$/m);
   const json = await merged.getMetricsAsJSON();
   assert.ok(json.some((m) => m.name === 'container_last_seen'));
+});
+
+test('the id label can follow the resource series (cgroup path) through a resolver', async () => {
+  const { Registry } = await import('prom-client');
+  const inventory = new FakeInventory();
+  inventory.items.set('abc', container('abc'));
+  const registry = new Registry();
+  registerStateMetrics(registry, inventory, (c) => `/system.slice/docker-${c.meta.id}.scope`);
+  const text = await registry.metrics();
+  assert.deepEqual(value(text, 'container_state', { id: '/system.slice/docker-abc.scope', state: 'running' }), [1]);
+  assert.doesNotMatch(text, /id="abc"/);
 });
