@@ -428,7 +428,7 @@ export class EsTestServer {
         reply = await this.testApi(method, path, body);
       } else {
         this.counters.requests++;
-        this.requestLog.push(`${method} ${path}`);
+        this.requestLog.push(`${method} ${safeDecode(path)}`);
         if (this.requestLog.length > 10_000) this.requestLog.splice(0, this.requestLog.length - 10_000);
         const isBulk = /(^|\/)_bulk$/.test(path);
         if (isBulk) {
@@ -1357,6 +1357,14 @@ function invalidIndexName(name: string): string | undefined {
 function globRegExp(glob: string): (value: string) => boolean {
   const regex = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   return (value) => regex.test(value);
+}
+
+function safeDecode(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
 }
 
 function anyGlob(globs: string): (value: string) => boolean {

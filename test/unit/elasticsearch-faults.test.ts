@@ -1,0 +1,334 @@
+/**
+ * The Elasticsearch exporter under faults only the test server can inject: refused connections,
+ * 503s, slow answers, per-item 429s, poison documents, write blocks, authentication failures.
+ * Records go through the shared ExporterRunner with acknowledgements, as in the agent, to prove a
+ * batch is acknowledged only once Elasticsearch holds every record of it.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { ElasticsearchExporter } from '../../exporters/elasticsearch/index.js';
+import { elasticsearchConfigSchema, type ElasticsearchConfigInput } from '../../exporters/elasticsearch/config.js';
+import { Ack } from '../../src/pipeline/ack.js';
+import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
+import { RetryableError } from '../../src/errors.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import type { LogRecord } from '../../src/records.js';
+import { EsTestServer, type EsTestServerOptions } from '../helpers/es-server.js';
+import { logRecord } from '../helpers/es-records.js';
+import { waitFor } from '../helpers/wait.js';
+
+const LOGS = 'logs-docker.logs-default';
+
+interface Setup {
+  server: EsTestServer;
+  exporter: ElasticsearchExporter;
+  metrics: SelfMetrics;
+  logs: string[];
+  make(overrides?: Partial<ElasticsearchConfigInput>): ElasticsearchExporter;
+}
+
+async function setup(t: TestContext, overrides: Partial<ElasticsearchConfigInput> = {}, serverOptions: EsTestServerOptions = {}): Promise<Setup> {
+  const server = await EsTestServer.start(serverOptions);
+  const logs: string[] = [];
+  const sink = new Writable({ write(chunk, _encoding, done) { logs.push(String(chunk)); done(); } });
+  const logger = createLogger({ level: 'debug', format: 'json' }, sink);
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const made: ElasticsearchExporter[] = [];
+  const make = (more: Partial<ElasticsearchConfigInput> = {}) => {
+    const config = elasticsearchConfigSchema.parse({
+      enabled: true, urls: [server.url], retry: { initial_ms: 10, max_ms: 50 }, batch: { linger_ms: 5 }, ...overrides, ...more,
+    });
+    const exporter = new ElasticsearchExporter(config, { logger, metrics, agentVersion: '0.1.0-test' });
+    made.push(exporter);
+    return exporter;
+  };
+  t.after(async () => {
+    for (const e of made) await e.stop();
+    await server.close();
+  });
+  return { server, exporter: make(), metrics, logs, make };
+}
+
+function runnerFor(exporter: ElasticsearchExporter, metrics: SelfMetrics): ExporterRunner {
+  const runner = new ExporterRunner(exporter, createLogger({ level: 'silent', format: 'json' }), metrics, {}, { initialMs: 10, maxMs: 50 });
+  runner.start();
+  return runner;
+}
+
+/** Emits `batches` batches of `size` log lines, one Ack each, as a collector does; returns them with their settle flags. */
+async function emit(runner: ExporterRunner, batches: number, size: number, onSettled: (records: LogRecord[]) => void = () => {}, firstLine = 0) {
+  const emitted: { records: LogRecord[]; settled: boolean }[] = [];
+  for (let b = 0; b < batches; b++) {
+    const entry = { records: [] as LogRecord[], settled: false };
+    const ack = new Ack(() => {
+      entry.settled = true;
+      onSettled(entry.records);
+    });
+    for (let i = 0; i < size; i++) entry.records.push(logRecord(firstLine + b * size + i, { message: `line ${firstLine + b * size + i}`, ack }));
+    emitted.push(entry);
+    await runner.enqueue(entry.records);
+    ack.release(); // the emitter's own hold
+  }
+  return emitted;
+}
+
+async function metricValue(metrics: SelfMetrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+}
+
+test('start installs the templates once; a second start finds them current and writes nothing', async (t) => {
+  const { server, exporter, make } = await setup(t, { ilm: { enabled: true } });
+  await exporter.start();
+  assert.equal(exporter.status().templates, 'installed');
+  const puts = server.requestLog.filter((line) => line.startsWith('PUT '));
+  assert.deepEqual(puts, [
+    'PUT /_ilm/policy/dockhand',
+    'PUT /_component_template/dockhand@mappings',
+    'PUT /_index_template/dockhand-docker.logs',
+    'PUT /_index_template/dockhand-docker.events',
+    'PUT /_index_template/dockhand-dead-letter',
+  ]);
+  assert.equal((server.indexTemplate('dockhand-docker.logs')!.template!.settings as Record<string, unknown>)['index.lifecycle.name'], 'dockhand');
+  const again = make({ ilm: { enabled: true } });
+  await again.start();
+  assert.equal(again.status().templates, 'installed');
+  assert.equal(server.requestLog.filter((line) => line.startsWith('PUT ')).length, puts.length, 'no second PUT');
+});
+
+test('an unreachable cluster at start is no crash: unhealthy, retried in the background, ready once it answers', async (t) => {
+  const { server, exporter } = await setup(t);
+  await server.refuseConnections();
+  await exporter.start();
+  assert.equal(exporter.health().healthy, false);
+  assert.match(exporter.health().reason!, /Elasticsearch not reachable: connection failed/);
+  await assert.rejects(exporter.export([logRecord(0)]), RetryableError);
+  await server.acceptConnections();
+  await waitFor(() => exporter.health().healthy, { what: 'exporter healthy after the cluster came up' });
+  assert.equal(exporter.status().templates, 'installed');
+  await exporter.export([logRecord(0)]);
+  assert.equal(server.count(LOGS), 1);
+});
+
+test('a cluster that forbids template installation gets a warning, and documents still flow', async (t) => {
+  const { server, exporter, logs } = await setup(t);
+  server.forbid(/^PUT \/_(index|component)_template\//);
+  await exporter.start();
+  assert.deepEqual(exporter.health(), { healthy: true });
+  assert.equal(exporter.status().templates, 'forbidden');
+  const warning = logs.map((l) => JSON.parse(l)).find((l) => /could not install the Elasticsearch templates/.test(l.msg));
+  assert.ok(warning, 'a warning is logged');
+  assert.equal(warning.level, 40);
+  assert.match(warning.err, /403 security_exception: action \[cluster:admin\/component_template\/put\] is unauthorized/);
+  await exporter.export([logRecord(0), logRecord(1)]);
+  assert.equal(server.count(LOGS), 2);
+  assert.equal(server.dataStream(LOGS)?.template, 'logs', 'the built-in template applied instead');
+});
+
+test('30% of items answered 429: only the rejected items are resent, each batch acknowledged once all of it is stored', async (t) => {
+  const { server, exporter, metrics } = await setup(t, { batch: { max_records: 250, linger_ms: 5, concurrency: 2 } });
+  await exporter.start();
+  server.rejectItems({ share: 0.3, seed: 42 });
+  const runner = runnerFor(exporter, metrics);
+  const missingAtSettle: string[] = [];
+  const emitted = await emit(runner, 12, 250, (records) => {
+    for (const r of records) if (!server.document(LOGS, r.id)) missingAtSettle.push(r.id);
+  });
+  await waitFor(() => emitted.every((e) => e.settled), { timeoutMs: 30_000, what: 'every batch acknowledged' });
+  assert.deepEqual(missingAtSettle, [], 'no batch was acknowledged before all its records were stored');
+  const total = 12 * 250;
+  assert.equal(server.count(LOGS), total);
+  assert.ok(server.counters.rejected > total * 0.3, `rejections happened (${server.counters.rejected})`);
+  let received = 0;
+  for (const e of emitted) for (const r of e.records) received += server.timesReceived(r.id);
+  assert.equal(received, total + server.counters.rejected, 'every resend answers one rejection: only rejected items were resent');
+  assert.equal(server.counters.duplicates, 0, 'no whole batch was sent again');
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_documents_retried_total'), server.counters.rejected);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_documents_stored_total'), total);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_documents_sent_total'), received);
+  assert.deepEqual(exporter.health(), { healthy: true });
+  await runner.drain(Date.now() + 5_000);
+});
+
+test('poison documents go to the dead-letter index with the reason; everything else flows; nothing is retried forever', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
+  await exporter.start();
+  server.poison({ pattern: /POISON/, index: 'logs-*' });
+  const runner = runnerFor(exporter, metrics);
+  const ack = new Ack(() => {});
+  const records = Array.from({ length: 50 }, (_, i) => logRecord(i, { message: i % 10 === 3 ? `POISON ${i}` : `fine ${i}`, ack }));
+  await runner.enqueue(records);
+  ack.release();
+  await waitFor(() => ack.isSettled, { what: 'the batch acknowledged' });
+  assert.equal(server.count(LOGS), 45);
+  const poisoned = records.filter((r) => r.message.startsWith('POISON'));
+  for (const r of poisoned) {
+    const dead = server.document('dockhand-dead-letter', r.id);
+    assert.ok(dead, `${r.id} dead-lettered`);
+    assert.equal((dead._source.error as Record<string, unknown>).type, 'mapper_parsing_exception');
+    assert.match(String((dead._source.error as Record<string, unknown>).message), /matches the poison pattern/);
+    assert.equal(JSON.parse(String((dead._source.event as Record<string, unknown>).original)).message, r.message);
+    assert.equal(server.timesReceived(r.id), 2, 'sent once to its data stream, once to the dead letters');
+  }
+  assert.equal((exporter.status().documents as Record<string, number>).dead_lettered, 5);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_documents_dead_lettered_total'), 5);
+  await runner.drain(Date.now() + 5_000);
+});
+
+test('a dead-letter write that fails is retried until it lands', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  server.poison({ pattern: /POISON/, index: 'logs-*' });
+  server.blockWrites('dockhand-dead-letter');
+  const record = logRecord(0, { message: 'POISON' });
+  const exported = exporter.export([record, logRecord(1)]);
+  await waitFor(() => server.timesReceived(record.id) >= 3, { what: 'the dead-letter write retried' });
+  server.blockWrites(undefined);
+  await exported;
+  assert.ok(server.document('dockhand-dead-letter', record.id));
+  assert.equal(server.count(LOGS), 1);
+});
+
+test('a dead-letter document refused as well is logged as lost and counted, not retried forever', async (t) => {
+  const { server, exporter, logs } = await setup(t);
+  await exporter.start();
+  server.poison(/POISON/);
+  const record = logRecord(0, { message: 'POISON' });
+  await exporter.export([record, logRecord(1)]);
+  assert.equal(server.timesReceived(record.id), 2);
+  assert.equal((exporter.status().documents as Record<string, number>).dropped, 1);
+  const error = logs.map((l) => JSON.parse(l)).find((l) => /they are lost/.test(l.msg));
+  assert.deepEqual(error?.ids, [record.id]);
+});
+
+test('cluster down mid-stream: unhealthy while refused, then every line lands once', async (t) => {
+  const { server, exporter, metrics } = await setup(t, { batch: { max_records: 100, linger_ms: 5, concurrency: 2 } });
+  await exporter.start();
+  const runner = runnerFor(exporter, metrics);
+  const first = await emit(runner, 5, 100);
+  await waitFor(() => first.every((e) => e.settled), { what: 'the first batches stored' });
+  await server.refuseConnections();
+  const second = await emit(runner, 5, 100, () => {}, 500);
+  await waitFor(() => !runner.health().healthy, { what: 'unhealthy during the outage' });
+  assert.match(runner.health().reason!, /connection failed/);
+  assert.ok(second.every((e) => !e.settled), 'nothing acknowledged while the cluster is down');
+  await server.acceptConnections();
+  await waitFor(() => second.every((e) => e.settled), { timeoutMs: 15_000, what: 'the rest stored after the outage' });
+  await waitFor(() => runner.health().healthy, { what: 'healthy again' });
+  assert.equal(server.count(LOGS), 1000);
+  assert.equal(server.counters.created, 1000, 'each line stored once');
+  await runner.drain(Date.now() + 5_000);
+});
+
+test('503 to every request: a RetryableError and unhealthy; healthy again once answered', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
+  await exporter.start();
+  server.failRequests({ status: 503 });
+  await assert.rejects(exporter.export([logRecord(0)]), (error: unknown) => {
+    assert.ok(error instanceof RetryableError);
+    assert.match(error.message, /HTTP 503 cluster_block_exception/);
+    return true;
+  });
+  assert.equal(exporter.health().healthy, false);
+  assert.match(exporter.health().reason!, /bulk requests failing \(1 in a row\)/);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_consecutive_failures'), 1);
+  server.failRequests(undefined);
+  await exporter.export([logRecord(0)]);
+  assert.deepEqual(exporter.health(), { healthy: true });
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_bulk_requests_total', { outcome: 'error' }), 1);
+});
+
+test('a request that times out after Elasticsearch stored it: the replay is all 409s, counted as duplicates', async (t) => {
+  const { server, exporter } = await setup(t, { request_timeout_ms: 300 });
+  await exporter.start();
+  const batch = Array.from({ length: 10 }, (_, i) => logRecord(i));
+  server.delayResponses(2_500);
+  await assert.rejects(exporter.export(batch), /timed out/);
+  assert.equal(server.count(LOGS), 10, 'the cluster had stored them');
+  server.delayResponses(undefined);
+  await exporter.export(batch);
+  assert.equal(server.count(LOGS), 10);
+  assert.equal((exporter.status().documents as Record<string, number>).duplicates, 10);
+});
+
+test('a batch is cut into bulk requests by bytes, at most batch.concurrency in flight', async (t) => {
+  const { server, exporter } = await setup(t, { batch: { max_records: 1000, max_bytes: 4096, linger_ms: 5, concurrency: 2 }, compression: false });
+  await exporter.start();
+  server.delayResponses(20);
+  const batch = Array.from({ length: 200 }, (_, i) => logRecord(i, { message: `${i} ${'x'.repeat(300)}` }));
+  await Promise.all([exporter.export(batch.slice(0, 100)), exporter.export(batch.slice(100))]);
+  assert.equal(server.count(LOGS), 200);
+  assert.ok(server.counters.bulkRequests >= 20, `split into ${server.counters.bulkRequests} requests`);
+  assert.ok(server.counters.bytesReceived / server.counters.bulkRequests <= 4096);
+  assert.equal(server.counters.maxConcurrentBulk, 2);
+});
+
+test('a request too large for the cluster (413) is halved until it fits', async (t) => {
+  const { server, exporter } = await setup(t, { compression: false }, { maxContentLength: 3000 });
+  await exporter.start();
+  const batch = Array.from({ length: 40 }, (_, i) => logRecord(i, { message: `${i} ${'y'.repeat(200)}` }));
+  await exporter.export(batch);
+  assert.equal(server.count(LOGS), 40);
+  assert.deepEqual(exporter.health(), { healthy: true });
+});
+
+test('credentials never reach status, health or logs, even when authentication fails', async (t) => {
+  const password = 'Sup3r-Secret-Pw';
+  const apiKey = 'key-id:Sup3r-Secret-Key';
+  const encodedKey = Buffer.from(apiKey).toString('base64');
+  const { server, logs, make } = await setup(t);
+  server.requireAuth({ basic: { username: 'elastic', password: 'another' }, apiKey: 'not-this-one' });
+  const withUrlCredentials = make({ urls: [server.url.replace('http://', `http://elastic:${password}@`)] });
+  const withPassword = make({ username: 'elastic', password });
+  const withKey = make({ api_key: apiKey });
+  for (const exporter of [withUrlCredentials, withPassword, withKey]) {
+    await exporter.start();
+    await assert.rejects(exporter.export([logRecord(0)]), (error: unknown) => {
+      assert.match(String(error), /401/);
+      assert.doesNotMatch(String(error), /Sup3r-Secret/);
+      return true;
+    });
+    const visible = JSON.stringify([exporter.status(), exporter.health()]);
+    assert.match(visible, /security_exception/);
+    for (const secret of [password, apiKey, encodedKey, 'Sup3r-Secret']) assert.ok(!visible.includes(secret), `status/health leak ${secret}`);
+  }
+  assert.equal(withKey.status().auth, 'api_key');
+  assert.deepEqual(withUrlCredentials.status().urls, [server.url]);
+  const logText = logs.join('');
+  assert.ok(logText.length > 0);
+  for (const secret of [password, apiKey, encodedKey, 'Sup3r-Secret']) assert.ok(!logText.includes(secret), `logs leak ${secret}`);
+  server.requireAuth({ apiKey: encodedKey });
+  await waitFor(() => withKey.health().healthy, { what: 'the API key exporter ready once the key is accepted' });
+  await withKey.export([logRecord(0)]);
+  assert.equal(server.count(LOGS), 1);
+});
+
+test('stop() ends a retry wait at once and leaves the batch unacknowledged', async (t) => {
+  const { server, exporter } = await setup(t, { retry: { initial_ms: 5_000, max_ms: 10_000 } });
+  await exporter.start();
+  server.rejectItems({ share: 1 });
+  const exported = exporter.export([logRecord(0)]).then(() => undefined, (error: unknown) => error);
+  await waitFor(() => server.counters.rejected > 0, { what: 'the first rejection' });
+  const started = Date.now();
+  await exporter.stop();
+  const error = await exported;
+  assert.ok(error instanceof RetryableError);
+  assert.match(error.message, /stopping/);
+  assert.ok(Date.now() - started < 1_000);
+});
+
+test('documents rejected round after round turn health unhealthy, with the reason', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  server.rejectItems({ share: 1 });
+  const exported = exporter.export([logRecord(0)]);
+  await waitFor(() => !exporter.health().healthy, { what: 'unhealthy while everything is rejected' });
+  assert.match(exporter.health().reason!, /keeps rejecting documents, retrying: HTTP 429 es_rejected_execution_exception/);
+  server.rejectItems(undefined);
+  await exported;
+  assert.deepEqual(exporter.health(), { healthy: true });
+});
