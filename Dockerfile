@@ -10,6 +10,8 @@
 # The agent runs as uid 10001, not root: it reaches the Docker socket through the socket's group,
 # which `--group-add` gives it (the gid differs between hosts, hence the `stat`). The root
 # filesystem can be read-only: the agent writes only under the data directory, a volume.
+# Its config is /etc/dockhand/dockhand.yaml (deploy/dockhand/container.yaml: the host's cgroup tree and
+# /proc under /host); mount your own over it, keeping those keys, or set DOCKHAND_CONFIG.
 #
 # BASE_IMAGE is the official Node.js image on the current Debian stable. Node 24 is an LTS line
 # (maintenance until April 2028) and the agent needs Node >= 20. CI passes a locally imported
@@ -49,11 +51,13 @@ WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY package.json ./
 COPY config/default.yaml config/default.yaml
+COPY deploy/dockhand/container.yaml /etc/dockhand/dockhand.yaml
 COPY --from=build /src/dist/src dist/src
 COPY --from=build /src/dist/collectors dist/collectors
 COPY --from=build /src/dist/exporters dist/exporters
 COPY --from=build /src/dist/config dist/config
 ENV NODE_ENV=production \
+    DOCKHAND_CONFIG=/etc/dockhand/dockhand.yaml \
     DOCKHAND_LISTEN=0.0.0.0:9487 \
     DOCKHAND_DATA_DIR=/var/lib/dockhand
 VOLUME /var/lib/dockhand
