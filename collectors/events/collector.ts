@@ -77,7 +77,17 @@ export class EventsCollector implements Collector {
     const received = ctx.metrics.counter('dockhand_events_received_total', 'Docker events read from the daemon, by type.', ['type']);
     this.positions = this.options.persistPosition ? new PositionStore(ctx.state, logger) : undefined;
     const saved = await this.positions?.load();
-    this.resyncTask = cron.schedule(this.options.resyncSchedule, () => this.resync(ctx), { name: 'dockhand-inventory-resync', noOverlap: true });
+    this.resyncTask = cron.schedule(this.options.resyncSchedule, () => this.resync(ctx), {
+      name: 'dockhand-inventory-resync',
+      noOverlap: true,
+      // node-cron writes to the console by default; the agent's log is JSON on stderr.
+      logger: {
+        info: (message) => logger.debug({ task: 'inventory-resync' }, message),
+        debug: (message) => logger.debug({ task: 'inventory-resync' }, String(message)),
+        warn: (message) => logger.warn({ task: 'inventory-resync' }, message),
+        error: (message, err) => logger.error({ task: 'inventory-resync', err: err ? errorMessage(err) : undefined }, String(message)),
+      },
+    });
     const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
     let first = true;
     try {

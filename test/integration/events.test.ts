@@ -183,6 +183,24 @@ test('a restarted collector resumes from the saved position: events during its a
   assertNoDuplicates(harness.records);
 });
 
+test('the scheduled re-sync heals an inventory that missed something', async () => {
+  const fast = await CollectorHarness.create({ labelAllow: [RUN_LABEL] });
+  const config = { ...configSchema.parse({}), inventory: { resync_schedule: '* * * * * *' } };
+  const resyncing = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({ persist_position: false }), { dataDir: '/unused', agentVersion: 'test', config }) as EventsCollector;
+  try {
+    const id = await containers.start(['sleep', '60'], { name: containers.name('heal') });
+    fast.start(resyncing);
+    await fast.waitConnected(resyncing);
+    await waitFor(() => fast.inventory.get(id)?.state === 'running', { timeoutMs: 10_000, what: 'container in the inventory' });
+    fast.inventory.remove(id); // as if its events had been lost
+    await waitFor(() => fast.inventory.get(id)?.state === 'running', { timeoutMs: 10_000, what: 'the every-second re-sync to bring it back' });
+    assert.ok(Number(resyncing.status().resyncs) >= 1);
+    await docker('rm', '-f', id);
+  } finally {
+    await fast.close();
+  }
+});
+
 test('the self-metric counts received events and the collector stops promptly', async () => {
   const text = await harness.metrics.registry.metrics();
   const received = [...text.matchAll(/^dockhand_events_received_total\{type="container"\} (\d+)$/gm)].map((m) => Number(m[1]));
