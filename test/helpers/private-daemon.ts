@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './wait.js';
 import { TEST_IMAGE } from './containers.js';
+import { createTestBridge } from './bridge.js';
 
 const run = promisify(execFile);
 
@@ -28,20 +29,6 @@ export interface PrivateDaemon {
   stop(): Promise<void>;
 }
 
-async function createBridge(): Promise<string> {
-  for (let index = 0; index < 10; index++) {
-    const name = `dh-priv${index}`;
-    try {
-      await run('ip', ['link', 'add', name, 'type', 'bridge']);
-    } catch {
-      continue; // taken: the name doubles as a lock between concurrent tests
-    }
-    await run('ip', ['addr', 'add', `172.31.${230 - index}.1/24`, 'dev', name]);
-    await run('ip', ['link', 'set', name, 'up']);
-    return name;
-  }
-  throw new Error('no free dh-priv<N> bridge (stale ones? `ip link del dh-privN`)');
-}
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -55,7 +42,7 @@ export async function startPrivateDaemon(): Promise<PrivateDaemon> {
   const socket = path.join(dir, 'docker.sock');
   const host = `unix://${socket}`;
   const logFile = path.join(dir, 'dockerd.log');
-  const bridge = await createBridge();
+  const bridge = await createTestBridge('dh-priv', 230);
   let child: ChildProcess | undefined;
 
   const docker = async (...args: string[]) => {
@@ -66,7 +53,7 @@ export async function startPrivateDaemon(): Promise<PrivateDaemon> {
 
   const onExit = () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    try { execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' }); } catch { /* gone */ }
+    try { execFileSync('ip', ['link', 'del', bridge.name], { stdio: 'ignore' }); } catch { /* gone */ }
   };
   process.once('exit', onExit);
 
@@ -74,7 +61,7 @@ export async function startPrivateDaemon(): Promise<PrivateDaemon> {
     const fd = openSync(logFile, 'a');
     child = spawn('dockerd', [
       '-H', host, '--data-root', path.join(dir, 'root'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'),
-      '--bridge', bridge, '--iptables=false', '--ip-masq=false',
+      '--bridge', bridge.name, '--iptables=false', '--ip-masq=false',
     ], { stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     child.on('error', () => undefined);
@@ -115,7 +102,7 @@ export async function startPrivateDaemon(): Promise<PrivateDaemon> {
     // containerd (started by dockerd) may outlive a killed daemon: end what lives under our exec-root.
     await run('pkill', ['-f', dir]).catch(() => undefined);
     process.removeListener('exit', onExit);
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await bridge.remove();
     await run('umount', ['-R', path.join(dir, 'root')]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   };

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from './wait.js';
+import { createTestBridge, type TestBridge } from './bridge.js';
 
 const run = promisify(execFile);
 
@@ -109,29 +110,6 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/**
- * Creates the first free bridge dh-tls<i>. `ip link add` fails when the name exists, so it doubles
- * as a lock between test files (and engineers) starting TLS daemons at the same time.
- */
-async function createBridge(): Promise<{ name: string; index: number }> {
-  for (let index = 0; index < 10; index++) {
-    const name = `dh-tls${index}`;
-    try {
-      await run('ip', ['link', 'add', name, 'type', 'bridge']);
-    } catch {
-      continue;
-    }
-    try {
-      await run('ip', ['addr', 'add', `172.31.${250 - index}.1/24`, 'dev', name]);
-      await run('ip', ['link', 'set', name, 'up']);
-    } catch (error) {
-      await run('ip', ['link', 'del', name]).catch(() => undefined);
-      throw error;
-    }
-    return { name, index };
-  }
-  throw new Error('no free dh-tls<N> bridge name (dh-tls0..dh-tls9 all exist: stale test bridges? `ip link del dh-tlsN`)');
-}
 
 async function findDockerCli(): Promise<string> {
   for (const candidate of DOCKER_CLI) {
@@ -154,7 +132,7 @@ function exited(child: ChildProcess): Promise<void> {
 
 export async function startTlsDaemon(options: TlsDaemonOptions = {}): Promise<TlsDaemon> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dockhand-tlsd-'));
-  let bridge: { name: string; index: number } | undefined;
+  let bridge: TestBridge | undefined;
   let child: ChildProcess | undefined;
 
   const cleanup = async () => {
@@ -165,7 +143,7 @@ export async function startTlsDaemon(options: TlsDaemonOptions = {}): Promise<Tl
       await done;
       clearTimeout(timer);
     }
-    if (bridge) await run('ip', ['link', 'del', bridge.name]).catch(() => undefined);
+    await bridge?.remove();
     await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   };
 
@@ -175,7 +153,7 @@ export async function startTlsDaemon(options: TlsDaemonOptions = {}): Promise<Tl
     const { clientCertDir, wrongCaCertDir, untrustedClientCertDir } = pki;
     const p = (f: string) => path.join(pki.dir, f);
 
-    bridge = await createBridge();
+    bridge = await createTestBridge('dh-tls', 250);
     const port = await freeLoopbackPort();
     const host = `tcp://127.0.0.1:${port}`;
     const logFile = path.join(dir, 'dockerd.log');
