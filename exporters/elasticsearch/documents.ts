@@ -119,17 +119,26 @@ function metricSource(record: MetricRecord): Record<string, unknown> {
   };
 }
 
-function containerFields(container: ContainerMeta): Record<string, unknown> {
-  const labels = dedot(container.labels);
-  return {
-    container: {
-      id: container.id,
-      name: container.name.replace(/^\//, ''),
-      image: { name: container.image },
-      ...(Object.keys(labels).length > 0 ? { labels } : {}),
-    },
-    host: { name: container.host },
-  };
+// Records of one container share its ContainerMeta object: build its fields once, not per line.
+const containerFieldsCache = new WeakMap<ContainerMeta, Readonly<Record<string, unknown>>>();
+
+/** The container and host fields; shared between documents, so never modified after this. */
+function containerFields(container: ContainerMeta): Readonly<Record<string, unknown>> {
+  let fields = containerFieldsCache.get(container);
+  if (!fields) {
+    const labels = dedot(container.labels);
+    fields = {
+      container: {
+        id: container.id,
+        name: container.name.replace(/^\//, ''),
+        image: { name: container.image },
+        ...(Object.keys(labels).length > 0 ? { labels } : {}),
+      },
+      host: { name: container.host },
+    };
+    containerFieldsCache.set(container, fields);
+  }
+  return fields;
 }
 
 /**

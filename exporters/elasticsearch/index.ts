@@ -292,7 +292,7 @@ export class ElasticsearchExporter implements Exporter {
         this.connection.renegotiate();
         this.ready = false;
       } else {
-        this.requestSucceeded();
+        this.requestAnswered('refused');
         if (chunk.length === 1) return [{ result: 'refused', status: failure.status, type: failure.type ?? 'request_refused', reason: failure.reason }];
         // Halves find the document at fault; the others go through.
         const middle = Math.ceil(chunk.length / 2);
@@ -304,7 +304,12 @@ export class ElasticsearchExporter implements Exporter {
   }
 
   private requestSucceeded(): void {
-    this.metrics.bulkRequests.inc({ outcome: 'ok' });
+    this.requestAnswered('ok');
+  }
+
+  /** The cluster answered (with item results, or by refusing the request as malformed or too large): it is reachable. */
+  private requestAnswered(outcome: 'ok' | 'refused'): void {
+    this.metrics.bulkRequests.inc({ outcome });
     if (this.consecutiveFailures > 0) this.logger.info({ after: this.consecutiveFailures }, 'Elasticsearch bulk requests succeed again');
     this.consecutiveFailures = 0;
     this.lastError = undefined;
