@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, errors } from '@elastic/elasticsearch';
 import { EsTestServer } from '../helpers/es-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function setup(t: import('node:test').TestContext, options: ConstructorParameters<typeof Client>[0] extends infer O ? Partial<O> : never = {}, serverOptions = {}) {
   const server = await EsTestServer.start(serverOptions);
@@ -358,7 +359,7 @@ test('close() ends pending slow requests and frees the port', async () => {
   const client = new Client({ node: server.url, maxRetries: 0, requestTimeout: 30_000 });
   server.delayResponses(60_000);
   const pending = client.info().then(() => 'answered', () => 'failed');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor(() => server.counters.requests > 0, { what: 'the request to arrive' });
   const started = Date.now();
   await server.close();
   assert.equal(await pending, 'failed');
