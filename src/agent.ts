@@ -61,7 +61,7 @@ export class Agent {
         queueSize: config.pipeline.queue_size,
         whenFull: config.pipeline.when_full,
         ...exporter.batching,
-      }),
+      }, exporter.retry),
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();

@@ -58,6 +58,8 @@ export interface Exporter {
   readonly registry?: import('prom-client').Registry;
   /** How the exporter helper should batch for this exporter; defaults apply where absent. */
   readonly batching?: Partial<BatchSettings>;
+  /** Backoff of the exporter helper's whole-batch retries; defaults apply where absent. */
+  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
 }
 
 export interface BatchSettings {

@@ -32,6 +32,7 @@ export class ElasticsearchExporter implements Exporter {
   readonly id = 'elasticsearch';
   readonly accepts: ReadonlySet<RecordKind>;
   readonly batching: Partial<BatchSettings>;
+  readonly retry: { readonly initialMs: number; readonly maxMs: number };
 
   private readonly connection: EsConnection;
   private readonly secrets: ResolvedSecrets;
@@ -66,6 +67,7 @@ export class ElasticsearchExporter implements Exporter {
       concurrency: config.batch.concurrency,
       queueSize: config.queue_size,
     };
+    this.retry = { initialMs: config.retry.initial_ms, maxMs: config.retry.max_ms };
     this.limiter = new Limiter(config.batch.concurrency);
     this.templates = config.template.install ? 'pending' : 'disabled';
     this.documentSettings = { mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion };

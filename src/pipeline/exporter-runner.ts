@@ -21,6 +21,8 @@ export const DEFAULT_BATCHING: BatchSettings = {
   whenFull: 'block',
 };
 
+export const DEFAULT_RETRY: RetrySettings = { initialMs: 200, maxMs: 30_000 };
+
 export interface RetrySettings {
   readonly initialMs: number;
   readonly maxMs: number;
@@ -42,7 +44,7 @@ export class ExporterRunner {
     private readonly logger: Logger,
     private readonly metrics: SelfMetrics,
     settings: Partial<BatchSettings> = {},
-    private readonly retry: RetrySettings = { initialMs: 200, maxMs: 30_000 },
+    private readonly retry: RetrySettings = DEFAULT_RETRY,
   ) {
     this.settings = { ...DEFAULT_BATCHING, ...exporter.batching, ...settings };
     this.queue = new BoundedQueue(this.settings.queueSize);
