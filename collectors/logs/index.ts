@@ -1,0 +1,223 @@
+/**
+ * The `logs` collector: every container's stdout and stderr, exactly once and in order per stream,
+ * resumable after an agent crash, a container restart or a daemon restart. Containers are found
+ * through the inventory (its `added`/`updated` events start them at once; a periodic look at the
+ * whole inventory catches the rest, including containers that ran and exited between two looks).
+ * Config section `collectors.logs`.
+ */
+import type { Gauge } from 'prom-client';
+import { defineCollector, type Collector, type CollectorContext } from '../../src/component.js';
+import type { ContainerState } from '../../src/docker/inventory.js';
+import { errorMessage } from '../../src/errors.js';
+import { nowNanos } from '../../src/records.js';
+import { CheckpointStore, START, type ResumePoint } from './checkpoints.js';
+import { logsConfigSchema, type LogsConfig } from './config.js';
+import { ContainerLog, type FollowOutcome } from './container-log.js';
+import { ContainerFilter, ProcessingRules } from './filters.js';
+import { LogsMetrics } from './metrics.js';
+import { detectOwnContainer } from './own-container.js';
+import type { OwnContainer } from './filters.js';
+
+export { logsConfigSchema } from './config.js';
+
+const RUNNING_STATES = new Set(['running', 'restarting', 'paused']);
+
+export class LogsCollector implements Collector {
+  readonly id = 'logs';
+  private ctx!: CollectorContext;
+  private metrics!: LogsMetrics;
+  private checkpoints!: CheckpointStore;
+  private filter!: ContainerFilter;
+  private rules!: ProcessingRules;
+  private own: OwnContainer = {};
+  private readonly logs = new Map<string, ContainerLog>();
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly skippedReported = new Set<string>();
+  private readonly counters = { started: 0, finished: 0, removed: 0, missed: 0 };
+
+  constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer) {}
+
+  async run(ctx: CollectorContext): Promise<void> {
+    this.ctx = ctx;
+    this.metrics = new LogsMetrics(ctx.metrics, (gauge) => this.collectLag(gauge), () => this.active.size);
+    this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);
+    await this.checkpoints.load(nowNanos());
+    this.own = this.ownContainer ?? (await detectOwnContainer());
+    if (this.own.id || this.own.shortId) ctx.logger.info({ own_container: this.own.id ?? this.own.shortId, excluded: this.config.exclude_self }, 'running inside a container');
+    this.filter = new ContainerFilter(this.config, this.own);
+    this.rules = new ProcessingRules(this.config, ctx.logger);
+
+    const onState = (state: ContainerState) => this.consider(state);
+    const onRemoved = (state: ContainerState) => this.onRemoved(state);
+    ctx.inventory.on('added', onState);
+    ctx.inventory.on('updated', onState);
+    ctx.inventory.on('removed', onRemoved);
+    const rescan = setInterval(() => this.rescan(), this.config.rescan_interval_ms);
+    try {
+      this.rescan();
+      void this.forgetVanished();
+      await new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) return resolve();
+        ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    } finally {
+      clearInterval(rescan);
+      ctx.inventory.off('added', onState);
+      ctx.inventory.off('updated', onState);
+      ctx.inventory.off('removed', onRemoved);
+      await Promise.all(this.active.values());
+      // The exporters keep draining while collectors stop: wait for what is in flight, so its checkpoints are saved.
+      await Promise.all([...this.logs.values()].map((log) => log.idle()));
+      await this.checkpoints.flush();
+    }
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      containers_followed: this.active.size,
+      containers_known: this.logs.size,
+      checkpoints: this.checkpoints?.size ?? 0,
+      checkpoint_writes: this.checkpoints?.writes ?? 0,
+      checkpoint_write_failures: this.checkpoints?.failures ?? 0,
+      ...this.counters,
+    };
+  }
+
+  private rescan(): void {
+    for (const state of this.ctx.inventory.list()) this.consider(state);
+  }
+
+  /** Starts reading a container's log when there is something to read and nobody reads it yet. */
+  private consider(state: ContainerState): void {
+    if (this.ctx.signal.aborted) return;
+    const id = state.meta.id;
+    if (this.active.has(id)) return;
+    const rejected = this.filter.rejects(state);
+    if (rejected) {
+      if (!this.skippedReported.has(id)) {
+        this.skippedReported.add(id);
+        this.ctx.logger.debug({ container: state.meta.name, reason: rejected }, 'not reading this container\'s logs');
+      }
+      return;
+    }
+    if (state.startedAt === 0) return; // created, never started: no log yet
+    const log = this.logs.get(id);
+    const saved = log ? undefined : this.checkpoints.get(id);
+    // A run already read to its end (the inventory may still call it running for a moment).
+    if ((log?.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
+    if (!log && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
+    this.start(state, log, saved?.point);
+  }
+
+  /** An exited container we hold no checkpoint for: read if it ran after our first start, or if all history is wanted. */
+  private wantsExited(state: ContainerState): boolean {
+    if (this.config.history === 'all') return true;
+    return BigInt(Math.round(state.finishedAt * 1000)) * 1_000_000n >= this.checkpoints.firstStartNs;
+  }
+
+  private startPoint(state: ContainerState): ResumePoint {
+    if (this.config.history === 'none' && BigInt(Math.round(state.createdAt * 1000)) * 1_000_000n < this.checkpoints.firstStartNs) {
+      return { since: this.checkpoints.firstStartNs, streams: [undefined, undefined] };
+    }
+    return START;
+  }
+
+  private start(state: ContainerState, existing: ContainerLog | undefined, saved: ResumePoint | undefined): void {
+    const id = state.meta.id;
+    const processing = this.rules.for(state);
+    let log = existing;
+    if (log) {
+      log.setProcessing(processing);
+    } else {
+      const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
+      log = new ContainerLog(id, saved ?? this.startPoint(state), this.ctx, this.metrics, settings, processing, (point) => this.checkpoints.set(id, point));
+      this.logs.set(id, log);
+    }
+    this.counters.started++;
+    const following = log;
+    const run = following.follow()
+      .then((outcome) => this.settle(following, outcome))
+      .catch((error: unknown) => {
+        this.ctx.metrics.errors.inc({ component: this.id, kind: 'follow' });
+        this.ctx.logger.error({ container: following.name, err: errorMessage(error) }, 'following a container log failed');
+      })
+      .finally(() => {
+        this.active.delete(id);
+        // It may have started again while we finished.
+        const now = this.ctx.inventory.get(id);
+        if (now && this.logs.has(id)) queueMicrotask(() => this.consider(now));
+      });
+    this.active.set(id, run);
+  }
+
+  private async settle(log: ContainerLog, outcome: FollowOutcome): Promise<void> {
+    if (outcome.kind === 'finished') {
+      this.counters.finished++;
+      // Only once the last lines are stored may a restart skip this run.
+      await log.idle();
+      if (this.logs.get(log.id) === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
+    } else if (outcome.kind === 'removed') {
+      if (!outcome.opened) {
+        this.counters.missed++;
+        this.metrics.missed.inc();
+        this.ctx.logger.warn({ container: log.name }, 'container removed before its logs could be read');
+      }
+      this.forget(log.id);
+    }
+  }
+
+  private onRemoved(state: ContainerState): void {
+    const id = state.meta.id;
+    if (this.active.has(id)) return; // the follower finds out itself and forgets it
+    const log = this.logs.get(id);
+    if (!log && !this.checkpoints.get(id) && state.startedAt > 0 && !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state))) {
+      this.counters.missed++;
+      this.metrics.missed.inc();
+      this.ctx.logger.warn({ container: state.meta.name }, 'container removed before its logs could be read');
+    }
+    this.forget(id);
+  }
+
+  private forget(id: string): void {
+    const log = this.logs.get(id);
+    if (log) {
+      log.markRemoved();
+      this.logs.delete(id);
+      this.metrics.forget(log.name);
+    }
+    this.counters.removed++;
+    this.checkpoints.remove(id);
+    this.skippedReported.delete(id);
+  }
+
+  /** Checkpoints of containers removed while the agent was not running. */
+  private async forgetVanished(): Promise<void> {
+    const { ctx } = this;
+    await ctx.docker.waitUntilUp(ctx.signal);
+    for (const id of this.checkpoints.ids()) {
+      if (ctx.signal.aborted) return;
+      if (ctx.inventory.get(id) || this.logs.has(id)) continue;
+      try {
+        await ctx.docker.docker.getContainer(id).inspect();
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404 && !this.logs.has(id)) this.checkpoints.remove(id);
+      }
+    }
+  }
+
+  private collectLag(gauge: Gauge<'container'>): void {
+    gauge.reset();
+    const now = nowNanos();
+    for (const log of this.logs.values()) {
+      const acked = log.tracker.lastAckedTime;
+      if (log.tracker.pending === 0) gauge.set({ container: log.name }, 0);
+      else if (acked !== undefined) gauge.set({ container: log.name }, Math.max(0, Number(now - acked) / 1e9));
+    }
+  }
+}
+
+export const logsCollectorFactory = defineCollector({
+  type: 'logs',
+  configSchema: logsConfigSchema,
+  create: (config) => new LogsCollector(config),
+});

@@ -1,0 +1,47 @@
+/** The log collector's self-metrics (`dockhand_logs_*`). Per-container series are labelled by container name. */
+import type { Counter, Gauge } from 'prom-client';
+import type { SelfMetrics } from '../../src/telemetry/metrics.js';
+
+export class LogsMetrics {
+  readonly lines: Counter<'container' | 'stream'>;
+  readonly bytes: Counter<'container' | 'stream'>;
+  readonly partialMerges: Counter<'container'>;
+  readonly truncated: Counter<'container'>;
+  readonly invalidUtf8: Counter<'container'>;
+  readonly replaySkipped: Counter<'container'>;
+  readonly multilineRecords: Counter<'container'>;
+  readonly streamsOpen: Gauge;
+  readonly resumes: Counter<'reason'>;
+  readonly missed: Counter;
+  readonly lag: Gauge<'container'>;
+  readonly containers: Gauge;
+
+  constructor(metrics: SelfMetrics, lagCollect: (gauge: Gauge<'container'>) => void, followed: () => number) {
+    this.lines = metrics.counter('dockhand_logs_lines_total', 'Log lines read and emitted, per container and stream.', ['container', 'stream']);
+    this.bytes = metrics.counter('dockhand_logs_bytes_total', 'Bytes of log lines read and emitted (content without line endings), per container and stream.', ['container', 'stream']);
+    this.partialMerges = metrics.counter('dockhand_logs_partial_merges_total', 'Lines put back together from the daemon\'s 16 KiB pieces.', ['container']);
+    this.truncated = metrics.counter('dockhand_logs_truncated_total', 'Lines cut at max_line_bytes.', ['container']);
+    this.invalidUtf8 = metrics.counter('dockhand_logs_invalid_utf8_total', 'Lines with invalid UTF-8 (replaced by U+FFFD).', ['container']);
+    this.replaySkipped = metrics.counter('dockhand_logs_replay_skipped_total', 'Lines the daemon sent again on a resume that were already delivered (skipped).', ['container']);
+    this.multilineRecords = metrics.counter('dockhand_logs_multiline_records_total', 'Records joined from more than one line.', ['container']);
+    this.streamsOpen = metrics.gauge('dockhand_logs_streams_open', 'Log streams open to the daemon.');
+    this.resumes = metrics.counter('dockhand_logs_resumes_total', 'Log streams opened again from a position (checkpoint at start, stream end while running, daemon reconnect).', ['reason']);
+    this.missed = metrics.counter('dockhand_logs_containers_missed_total', 'Containers removed before their logs could be read.');
+    this.lag = metrics.gauge('dockhand_logs_lag_seconds', 'Now minus the timestamp of the last acknowledged line, while lines are waiting for acknowledgement (0 when all read lines are stored).', ['container'], function collect() {
+      lagCollect(this);
+    });
+    this.containers = metrics.gauge('dockhand_logs_containers_followed', 'Containers whose log stream is being read.', [], function collect() {
+      this.set(followed());
+    });
+  }
+
+  /** Drops the series of a container that is gone. */
+  forget(container: string): void {
+    for (const stream of ['stdout', 'stderr']) {
+      this.lines.remove({ container, stream });
+      this.bytes.remove({ container, stream });
+    }
+    for (const counter of [this.partialMerges, this.truncated, this.invalidUtf8, this.replaySkipped, this.multilineRecords]) counter.remove({ container });
+    this.lag.remove({ container });
+  }
+}
