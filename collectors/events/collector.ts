@@ -105,6 +105,8 @@ export class EventsCollector implements Collector {
           throw new Error('events stream ended');
         } catch (error) {
           this.connected = false;
+      ctx.inventory.setLive(false);
+          ctx.inventory.setLive(false);
           if (signal.aborted) break;
           this.lastError = errorMessage(error);
           this.counters.reconnects++;
@@ -154,6 +156,7 @@ export class EventsCollector implements Collector {
       // Events that arrive during the re-sync wait in the stream and are applied after it.
       await this.exclusive.run(() => ctx.inventory.sync(docker));
       this.connected = true;
+      ctx.inventory.setLive(true);
       this.lastError = undefined;
       ctx.logger.info({ since: since?.toString(), containers: ctx.inventory.size }, 'following docker events');
       const splitter = new JsonObjectSplitter();

@@ -47,6 +47,6 @@ export function registerStateMetrics(registry: Registry, inventory: InventoryVie
     new ComputedMetric('container_oom_events_total', 'Out-of-memory events seen for the container since the agent started.', 'counter', one((c) => c.oomEvents)),
     new ComputedMetric('container_last_exit_code', 'Exit code of the container\'s last run (0 while it has never exited).', 'gauge', one((c) => c.exitCode)),
     new ComputedMetric('container_start_time_seconds', 'Start time of the container since unix epoch in seconds (last start).', 'gauge', one((c) => (c.startedAt > 0 ? c.startedAt : undefined))),
-    new ComputedMetric('container_last_seen', 'Last time the agent confirmed the container\'s state, since unix epoch in seconds.', 'gauge', one((c) => c.lastSeen)),
+    new ComputedMetric('container_last_seen', 'Last time the agent confirmed the container\'s state, since unix epoch in seconds.', 'gauge', one((c) => Math.max(c.lastSeen, inventory.currentAsOf()))),
   ].map((metric) => metric.register(registry));
 }

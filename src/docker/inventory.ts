@@ -39,6 +39,8 @@ export interface ContainerState {
 export interface InventoryView {
   list(): readonly ContainerState[];
   get(id: string): ContainerState | undefined;
+  /** Epoch seconds up to which every state is known current: now while events are followed live, else 0. */
+  currentAsOf(): number;
 }
 
 export const IGNORE_LABEL = 'dockhand.enable';
@@ -49,6 +51,7 @@ export class Inventory extends EventEmitter implements InventoryView {
   private readonly oomCounts = new Map<string, number>();
   private readonly labelAllowed: (key: string) => boolean;
   hostName = 'unknown';
+  private live = false;
 
   constructor(labelAllowList: readonly string[], private readonly logger: Logger) {
     super();
@@ -61,6 +64,15 @@ export class Inventory extends EventEmitter implements InventoryView {
 
   get(id: string): ContainerState | undefined {
     return this.containers.get(id);
+  }
+
+  /** Set by the events collector: while it follows the stream, no change goes unseen. */
+  setLive(live: boolean): void {
+    this.live = live;
+  }
+
+  currentAsOf(): number {
+    return this.live ? Date.now() / 1000 : 0;
   }
 
   get size(): number {

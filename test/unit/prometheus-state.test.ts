@@ -19,6 +19,8 @@ class FakeInventory implements InventoryView {
   readonly items = new Map<string, ContainerState>();
   list() { return [...this.items.values()]; }
   get(id: string) { return this.items.get(id); }
+  asOf = 0;
+  currentAsOf() { return this.asOf; }
 }
 
 /** Samples of one metric family from the exposition text, as {labels, value}. */
@@ -58,6 +60,9 @@ test('state metrics are computed from the inventory at scrape time', async () =>
   assert.deepEqual(value(text, 'container_start_time_seconds', { id: 'a' }), [1_700_000_000.5]);
   assert.deepEqual(value(text, 'container_start_time_seconds', { id: 'b' }), [], 'never started: no start time series');
   assert.deepEqual(value(text, 'container_last_seen', { id: 'a' }), [1_700_000_100.25]);
+  inventory.asOf = 1_700_000_500;
+  const live = await exporter.registry.metrics();
+  assert.deepEqual(value(live, 'container_last_seen', { id: 'a' }), [1_700_000_500], 'while events are followed live, last_seen is the time of the scrape');
   assert.match(text, /# TYPE container_restarts_total counter/);
   assert.match(text, /# TYPE container_state gauge/);
 

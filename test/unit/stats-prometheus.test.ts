@@ -11,6 +11,7 @@ class FakeInventory implements InventoryView {
   readonly states = new Map<string, ContainerState>();
   list() { return [...this.states.values()]; }
   get(id: string) { return this.states.get(id); }
+  currentAsOf() { return 0; }
   put(id: string, name: string, state: ContainerState['state'] = 'running', labels: Record<string, string> = {}) {
     this.states.set(id, {
       meta: { id, name, image: 'busybox:latest', labels, host: 'h' }, imageId: 'sha256:x', state, health: 'none', restartCount: 0, exitCode: 0,
