@@ -30,27 +30,34 @@ const agentName = group.name('image-agent');
 const workloadName = group.name('image-workload');
 let agentUrl = '';
 let workloadId = '';
+let buildSeconds = 0;
 
 async function imageId(tag: string): Promise<string | undefined> {
   return docker('image', 'inspect', '--format', '{{.Id}}', tag).catch(() => undefined);
 }
 
+/**
+ * Builds the image. The build stages are tagged too: with the classic builder a stage's last layer
+ * is otherwise an untagged leaf, left behind at every source change. A replaced image of ours is
+ * removed; a cached step costs nothing.
+ */
 async function build(): Promise<void> {
   const base = await ensureLocalNodeImage();
-  const previous = await imageId(IMAGE);
   const started = Date.now();
-  try {
-    await exec('docker', ['build', '--network', 'host', '--force-rm', '--build-arg', `BASE_IMAGE=${base}`, '-t', IMAGE, REPO_ROOT], { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 });
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`docker build failed: ${e.message}\n${(e.stdout ?? '').slice(-3000)}\n${(e.stderr ?? '').slice(-3000)}`);
+  for (const [target, tag] of [['build', `${IMAGE}-build`], ['deps', `${IMAGE}-deps`], [undefined, IMAGE]] as const) {
+    const previous = await imageId(tag);
+    try {
+      await exec('docker', ['build', '--network', 'host', '--force-rm', '--build-arg', `BASE_IMAGE=${base}`, ...(target ? ['--target', target] : []), '-t', tag, REPO_ROOT],
+        { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 });
+    } catch (error) {
+      const e = error as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`docker build ${target ?? ''} failed: ${e.message}\n${(e.stdout ?? '').slice(-3000)}\n${(e.stderr ?? '').slice(-3000)}`);
+    }
+    const current = await imageId(tag);
+    if (previous && previous !== current) await docker('rmi', previous).catch(() => undefined);
   }
-  const current = await imageId(IMAGE);
-  // The replaced image would linger untagged on every source change.
-  if (previous && previous !== current) await docker('rmi', previous).catch(() => undefined);
   buildSeconds = (Date.now() - started) / 1000;
 }
-let buildSeconds = 0;
 
 async function agentFile(command: string): Promise<string> {
   return docker('exec', agentName, 'sh', '-c', command);
