@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import YAML from 'yaml';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
 import { PROMTOOL_BIN } from './prometheus.js';
 
 const exec = promisify(execFile);
@@ -37,8 +37,8 @@ async function sourceFiles(dir: string): Promise<string[]> {
 
 /**
  * Every metric name the agent can expose: the `container_*`, `docker_*` and `dockhand_*` string
- * literals of the sources (with the series suffixes of a histogram), prom-client's default process
- * metrics, and Prometheus's own `up`.
+ * literals of the sources (with the series suffixes of a histogram), the process metrics the
+ * agent's self-metrics registry carries, and Prometheus's own `up`.
  */
 export async function knownMetricNames(): Promise<Set<string>> {
   const names = new Set<string>(['up']);
@@ -50,9 +50,7 @@ export async function knownMetricNames(): Promise<Set<string>> {
       }
     }
   }
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  for (const metric of await registry.getMetricsAsJSON()) {
+  for (const metric of await new SelfMetrics().registry.getMetricsAsJSON()) {
     for (const suffix of ['', '_bucket', '_sum', '_count']) names.add(metric.name + suffix);
   }
   return names;
