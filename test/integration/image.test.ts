@@ -10,12 +10,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import YAML from 'yaml';
 import { collectorFactories } from '../../collectors/index.js';
 import { ensureLocalNodeImage } from '../helpers/base-image.js';
 import { TestContainers, docker } from '../helpers/containers.js';
-import { REPO_ROOT } from '../helpers/deploy-files.js';
+import { REPO_ROOT, repoPath } from '../helpers/deploy-files.js';
 import { waitFor } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
@@ -31,6 +34,21 @@ const workloadName = group.name('image-workload');
 let agentUrl = '';
 let workloadId = '';
 let buildSeconds = 0;
+let configDir = '';
+
+/**
+ * The image's own config (deploy/dockhand/container.yaml) plus one key: the daemon is shared with
+ * other tests, so the agent reads only this test's containers' logs instead of everyone's history.
+ */
+function writeTestConfig(): string {
+  const config = YAML.parse(readFileSync(repoPath('deploy/dockhand/container.yaml'), 'utf8')) as { collectors: Record<string, unknown> };
+  config.collectors.logs = { include: { labels: [`${group.runLabel}=${group.run}`] } };
+  configDir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-image-'));
+  chmodSync(configDir, 0o755); // the agent runs as uid 10001
+  const file = path.join(configDir, 'dockhand.yaml');
+  writeFileSync(file, YAML.stringify(config), { mode: 0o644 });
+  return file;
+}
 
 async function imageId(tag: string): Promise<string | undefined> {
   return docker('image', 'inspect', '--format', '{{.Id}}', tag).catch(() => undefined);
@@ -71,10 +89,12 @@ async function records(): Promise<Record<string, any>[]> {
 before(async () => {
   await build();
   const socketGroup = String(statSync(SOCKET).gid);
+  const config = writeTestConfig();
   await docker('run', '-d', '--name', agentName,
     '--label', 'dockhand.test=1', '--label', `${group.runLabel}=${group.run}`, '--label', 'dockhand.test.role=agent',
     '--read-only', '--group-add', socketGroup,
     '-v', `${SOCKET}:${SOCKET}:ro`, '-v', '/sys/fs/cgroup:/host/sys/fs/cgroup:ro', '-v', '/proc:/host/proc:ro',
+    '-v', `${config}:/etc/dockhand/test.yaml:ro`, '-e', 'DOCKHAND_CONFIG=/etc/dockhand/test.yaml',
     // docker picks the free host port: no race with other tests for it.
     '-p', '127.0.0.1::9487',
     // The image's HEALTHCHECK, probed every second instead of every 15 s so that the test is quick.
@@ -86,6 +106,7 @@ before(async () => {
 
 after(async () => {
   if (process.env.DOCKHAND_TEST_KEEP !== '1') await group.removeAll();
+  if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
 test('the image is built from the local base; it runs as uid 10001 with the socket\'s group', async (t) => {
