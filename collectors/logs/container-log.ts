@@ -75,6 +75,7 @@ export class ContainerLog implements LineSink {
   private batchMerges = 0;
   private batchTruncated = 0;
   private batchInvalid = 0;
+  private batchReplacedUpstream = 0;
   private batchSkipped = 0;
   private batchMultiline = 0;
   private readonly completed: LogLine[] = [];
@@ -283,7 +284,10 @@ export class ContainerLog implements LineSink {
     }
     const message = buf.toString('utf8', start, end);
     const bytes = end - start;
-    if (message.indexOf('\uFFFD') !== -1 && !isUtf8(buf.subarray(start, end))) this.batchInvalid++;
+    if (message.indexOf('\uFFFD') !== -1) {
+      if (isUtf8(buf.subarray(start, end))) this.batchReplacedUpstream++;
+      else this.batchInvalid++;
+    }
     if (pieces > 1) this.batchMerges++;
     if (truncated) this.batchTruncated++;
     this.batchLines[stream]++;
@@ -393,13 +397,14 @@ export class ContainerLog implements LineSink {
     }
     if (this.batchMerges) this.metrics.partialMerges.inc({ container }, this.batchMerges);
     if (this.batchTruncated) this.metrics.truncated.inc({ container }, this.batchTruncated);
-    if (this.batchInvalid) this.metrics.invalidUtf8.inc({ container }, this.batchInvalid);
+    if (this.batchInvalid) this.metrics.invalidUtf8.inc({ container, replaced_by: 'agent' }, this.batchInvalid);
+    if (this.batchReplacedUpstream) this.metrics.invalidUtf8.inc({ container, replaced_by: 'upstream' }, this.batchReplacedUpstream);
     if (this.batchMultiline) this.metrics.multilineRecords.inc({ container }, this.batchMultiline);
     if (this.batchSkipped) {
       this.metrics.replaySkipped.inc({ container }, this.batchSkipped);
       this.totals.skipped += this.batchSkipped;
     }
-    this.batchMerges = this.batchTruncated = this.batchInvalid = this.batchMultiline = this.batchSkipped = 0;
+    this.batchMerges = this.batchTruncated = this.batchInvalid = this.batchReplacedUpstream = this.batchMultiline = this.batchSkipped = 0;
   }
 
   private armFlushTimer(): void {

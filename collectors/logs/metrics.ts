@@ -7,7 +7,7 @@ export class LogsMetrics {
   readonly bytes: Counter<'container' | 'stream'>;
   readonly partialMerges: Counter<'container'>;
   readonly truncated: Counter<'container'>;
-  readonly invalidUtf8: Counter<'container'>;
+  readonly invalidUtf8: Counter<'container' | 'replaced_by'>;
   readonly replaySkipped: Counter<'container'>;
   readonly multilineRecords: Counter<'container'>;
   readonly streamsOpen: Gauge;
@@ -21,7 +21,10 @@ export class LogsMetrics {
     this.bytes = metrics.counter('dockhand_logs_bytes_total', 'Bytes of log lines read and emitted (content without line endings), per container and stream.', ['container', 'stream']);
     this.partialMerges = metrics.counter('dockhand_logs_partial_merges_total', 'Lines put back together from the daemon\'s 16 KiB pieces.', ['container']);
     this.truncated = metrics.counter('dockhand_logs_truncated_total', 'Lines cut at max_line_bytes.', ['container']);
-    this.invalidUtf8 = metrics.counter('dockhand_logs_invalid_utf8_total', 'Lines with invalid UTF-8 (replaced by U+FFFD).', ['container']);
+    this.invalidUtf8 = metrics.counter('dockhand_logs_invalid_utf8_total',
+      'Lines with invalid UTF-8 replaced by U+FFFD: replaced_by="agent" when the bytes reached us raw (local, journald drivers), '
+      + '"upstream" when the line arrived with U+FFFD already (the json-file driver stores JSON strings, so the daemon replaces invalid bytes itself).',
+      ['container', 'replaced_by']);
     this.replaySkipped = metrics.counter('dockhand_logs_replay_skipped_total', 'Lines the daemon sent again on a resume that were already delivered (skipped).', ['container']);
     this.multilineRecords = metrics.counter('dockhand_logs_multiline_records_total', 'Records joined from more than one line.', ['container']);
     this.streamsOpen = metrics.gauge('dockhand_logs_streams_open', 'Log streams open to the daemon.');
@@ -41,7 +44,8 @@ export class LogsMetrics {
       this.lines.remove({ container, stream });
       this.bytes.remove({ container, stream });
     }
-    for (const counter of [this.partialMerges, this.truncated, this.invalidUtf8, this.replaySkipped, this.multilineRecords]) counter.remove({ container });
+    for (const counter of [this.partialMerges, this.truncated, this.replaySkipped, this.multilineRecords]) counter.remove({ container });
+    for (const replaced_by of ['agent', 'upstream']) this.invalidUtf8.remove({ container, replaced_by });
     this.lag.remove({ container });
   }
 }

@@ -226,7 +226,7 @@ test('record ids: container, stream, nanoseconds and index among equal timestamp
   assert.ok(run.batches.flat().every((r) => r.time === T0 && r.container.id === ID));
 });
 
-test('invalid UTF-8 is replaced and counted; a real U+FFFD is not counted', async () => {
+test('invalid UTF-8 is replaced and counted as replaced by the agent; a line arriving with U+FFFD counts as replaced upstream', async () => {
   const metrics = new SelfMetrics({ defaultMetrics: false });
   const batches: LogRecord[][] = [];
   const ctx = {
@@ -244,5 +244,5 @@ test('invalid UTF-8 is replaced and counted; a real U+FFFD is not counted', asyn
   await log.emitted();
   assert.deepEqual(batches.flat().map((r) => r.message), ['bad\uFFFD\uFFFD!', 'real \uFFFD']);
   const counted = (await metrics.registry.getSingleMetric('dockhand_logs_invalid_utf8_total')!.get()).values;
-  assert.deepEqual(counted.map((v) => v.value), [1]);
+  assert.deepEqual(counted.map((v) => [v.labels.replaced_by, v.value]), [['agent', 1], ['upstream', 1]]);
 });
