@@ -19,6 +19,8 @@ export interface Resolved {
   readonly hostNetwork: boolean;
   /** Whether the init process's net/dev is readable under procRoot (decided once per start). */
   readonly networkVisible: boolean;
+  /** Optional files this cgroup lacks, so they are not tried every round. */
+  readonly missing: Set<string>;
 }
 
 export class CgroupSource {
@@ -42,6 +44,7 @@ export class CgroupSource {
       cgroupPath,
       hostNetwork: this.sharesHostNetwork(container.pid),
       networkVisible: readProcNetDev(this.procRoot, container.pid) !== undefined,
+      missing: new Set(),
     };
     this.resolved.set(id, resolved);
     return resolved;
@@ -51,7 +54,9 @@ export class CgroupSource {
   read(container: ContainerState): ResourceSample & { cgroupPath: string } {
     const resolved = this.resolved.get(container.meta.id);
     if (!resolved) throw new Error(`cgroup of ${container.meta.id} not resolved`);
-    const base = this.layout.version === 1 ? readCgroupV1(this.layout, resolved.cgroupPath) : readCgroupV2(this.layout, resolved.cgroupPath);
+    const base = this.layout.version === 1
+      ? readCgroupV1(this.layout, resolved.cgroupPath, resolved.missing)
+      : readCgroupV2(this.layout, resolved.cgroupPath, resolved.missing);
     const network = resolved.hostNetwork ? [] : readProcNetDev(this.procRoot, container.pid);
     return { ...base, network, cgroupPath: resolved.cgroupPath };
   }

@@ -13,28 +13,30 @@ import { UNLIMITED_BYTES, parseFlatKeyed, parseSingleNumber, workingSet, type Re
 /** cpuacct.stat counts in USER_HZ, which Linux fixes at 100 for user space whatever CONFIG_HZ is. */
 const USER_HZ = 100;
 
-export function readCgroupV1(layout: Extract<CgroupLayout, { version: 1 }>, cgroupPath: string): Omit<ResourceSample, 'network'> {
+/** `missing` (per container, kept by the caller) remembers optional files this cgroup does not have. */
+export function readCgroupV1(layout: Extract<CgroupLayout, { version: 1 }>, cgroupPath: string, missing?: Set<string>): Omit<ResourceSample, 'network'> {
   const dir = (controller: keyof typeof layout.controllers) => (layout.controllers[controller] ? path.join(layout.controllers[controller], cgroupPath) : '');
   const memoryDir = dir('memory');
   const cpuacctDir = dir('cpuacct');
   const cpuDir = dir('cpu');
   const blkioDir = dir('blkio');
+  const optional = (d: string, file: string) => readOptional(d, file, missing);
   return {
     memory: parseMemoryV1(
       readRequired(memoryDir, 'memory.usage_in_bytes'),
       readRequired(memoryDir, 'memory.stat'),
-      readOptional(memoryDir, 'memory.limit_in_bytes'),
-      readOptional(memoryDir, 'memory.failcnt'),
+      optional(memoryDir, 'memory.limit_in_bytes'),
+      optional(memoryDir, 'memory.failcnt'),
     ),
     cpu: parseCpuV1(
       readRequired(cpuacctDir, 'cpuacct.usage'),
-      readOptional(cpuacctDir, 'cpuacct.stat'),
-      readOptional(cpuDir, 'cpu.stat'),
-      readOptional(cpuDir, 'cpu.cfs_quota_us'),
-      readOptional(cpuDir, 'cpu.cfs_period_us'),
+      optional(cpuacctDir, 'cpuacct.stat'),
+      optional(cpuDir, 'cpu.stat'),
+      optional(cpuDir, 'cpu.cfs_quota_us'),
+      optional(cpuDir, 'cpu.cfs_period_us'),
     ),
-    blkio: readBlkioV1(blkioDir),
-    pids: parseSingleNumber(readOptional(dir('pids'), 'pids.current')) ?? 0,
+    blkio: readBlkioV1(blkioDir, optional),
+    pids: parseSingleNumber(optional(dir('pids'), 'pids.current')) ?? 0,
   };
 }
 
@@ -69,19 +71,28 @@ export function parseCpuV1(usageText: string, cpuacctStatText: string, cpuStatTe
   };
 }
 
-/** runc's order: the first group whose bytes file has device lines wins (bfq on bfq devices, else blk-throttle). */
+/**
+ * runc's order: the first group whose bytes file has device lines wins (bfq on bfq devices, else
+ * blk-throttle). A container's cgroup is a leaf, where the recursive and plain throttle files hold
+ * the same lines, so the plain ones are read only on kernels without the recursive files.
+ */
 const BLKIO_FILE_GROUPS: readonly (readonly [bytes: string, ops: string])[] = [
   ['blkio.bfq.io_service_bytes_recursive', 'blkio.bfq.io_serviced_recursive'],
   ['blkio.io_service_bytes_recursive', 'blkio.io_serviced_recursive'],
   ['blkio.throttle.io_service_bytes_recursive', 'blkio.throttle.io_serviced_recursive'],
   ['blkio.throttle.io_service_bytes', 'blkio.throttle.io_serviced'],
 ];
+const LAST_RESORT = 'blkio.throttle.io_service_bytes';
 
-function readBlkioV1(dir: string): BlkioSample {
+function readBlkioV1(dir: string, optional: (dir: string, file: string) => string): BlkioSample {
+  let throttleSeen = false;
   for (const [bytesFile, opsFile] of BLKIO_FILE_GROUPS) {
-    const bytes = parseBlkioV1(readOptional(dir, bytesFile));
+    if (bytesFile === LAST_RESORT && throttleSeen) break;
+    const text = optional(dir, bytesFile);
+    if (text && bytesFile.startsWith('blkio.throttle.')) throttleSeen = true;
+    const bytes = parseBlkioV1(text);
     if (bytes.devices > 0) {
-      const ops = parseBlkioV1(readOptional(dir, opsFile));
+      const ops = parseBlkioV1(optional(dir, opsFile));
       return { readBytes: bytes.read, writeBytes: bytes.write, reads: ops.read, writes: ops.write };
     }
   }

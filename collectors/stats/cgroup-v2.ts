@@ -9,18 +9,20 @@ import type { CgroupLayout } from './cgroup-paths.js';
 import { readOptional, readRequired } from './cgroup-files.js';
 import { UNLIMITED_BYTES, parseFlatKeyed, parseSingleNumber, workingSet, type ResourceSample } from './sample.js';
 
-export function readCgroupV2(layout: Extract<CgroupLayout, { version: 2 }>, cgroupPath: string): Omit<ResourceSample, 'network'> {
+/** `missing` (per container, kept by the caller) remembers optional files this cgroup does not have. */
+export function readCgroupV2(layout: Extract<CgroupLayout, { version: 2 }>, cgroupPath: string, missing?: Set<string>): Omit<ResourceSample, 'network'> {
   const dir = path.join(layout.root, cgroupPath);
+  const optional = (file: string) => readOptional(dir, file, missing);
   return {
     memory: parseMemoryV2(
       readRequired(dir, 'memory.current'),
       readRequired(dir, 'memory.stat'),
-      readOptional(dir, 'memory.max'),
-      readOptional(dir, 'memory.events'),
+      optional('memory.max'),
+      optional('memory.events'),
     ),
-    cpu: parseCpuV2(readRequired(dir, 'cpu.stat'), readOptional(dir, 'cpu.max')),
-    blkio: parseIoStatV2(readOptional(dir, 'io.stat')),
-    pids: parseSingleNumber(readOptional(dir, 'pids.current')) ?? 0,
+    cpu: parseCpuV2(readRequired(dir, 'cpu.stat'), optional('cpu.max')),
+    blkio: parseIoStatV2(optional('io.stat')),
+    pids: parseSingleNumber(optional('pids.current')) ?? 0,
   };
 }
 

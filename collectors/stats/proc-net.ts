@@ -2,9 +2,9 @@
  * Network counters of a container: `/proc/<pid>/net/dev` of its init process shows the interfaces
  * of the container's network namespace. `lo` is left out, as the Docker API and cAdvisor do.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { NetworkSample } from '../../src/records.js';
+import { readSmallFile } from './cgroup-files.js';
 
 /**
  * Parses net/dev: two header lines, then `iface: rx bytes packets errs drop fifo frame compressed
@@ -33,7 +33,7 @@ export function parseNetDev(text: string): NetworkSample[] {
 export function readProcNetDev(procRoot: string, pid: number): NetworkSample[] | undefined {
   if (pid <= 0) return undefined;
   try {
-    return parseNetDev(readFileSync(path.join(procRoot, String(pid), 'net', 'dev'), 'utf8'));
+    return parseNetDev(readSmallFile(path.join(procRoot, String(pid), 'net', 'dev')));
   } catch {
     return undefined;
   }

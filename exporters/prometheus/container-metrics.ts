@@ -14,7 +14,6 @@
 import type { Metric, Registry } from 'prom-client';
 import type { InventoryView } from '../../src/docker/inventory.js';
 import type { AgentRecord, MetricRecord, NetworkSample } from '../../src/records.js';
-import type { Sample } from './computed-metric.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { containerLabels } from './labels.js';
 
@@ -28,7 +27,7 @@ type ExposedType = 'gauge' | 'counter' | 'untyped';
 /** A metric family prom-client's Registry renders like its own, computed from the latest samples at scrape time. */
 class SampleFamily {
   readonly aggregator = 'sum';
-  constructor(readonly name: string, readonly help: string, readonly type: ExposedType, private readonly compute: () => Iterable<Sample>) {}
+  constructor(readonly name: string, readonly help: string, readonly type: ExposedType, private readonly compute: () => Iterable<Series>) {}
 
   async get() {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.compute()] };
@@ -43,28 +42,45 @@ interface Entry {
   readonly receivedAt: number;
 }
 
-type Family = readonly [name: string, help: string, type: ExposedType, values: (entry: Entry) => Iterable<Sample>];
+type Family = readonly [name: string, help: string, type: ExposedType, values: (entry: Entry) => Iterable<Series>];
+
+/**
+ * One series as prom-client's Registry formats it. The container's labels go in `sharedLabels`:
+ * the Registry flattens a sharedLabels object to text once and caches it by identity, and each
+ * container keeps one labels object for as long as its identity is unchanged, so a scrape formats
+ * only values and the few per-series labels (`interface`, `cpu`). That is what keeps /metrics at
+ * hundreds of containers within milliseconds.
+ */
+interface Series {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly sharedLabels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** One value with the container's labels, or none when `value` is undefined. */
-function single(value: (r: MetricRecord) => number | undefined): (entry: Entry) => Iterable<Sample> {
+function single(value: (r: MetricRecord) => number | undefined): (entry: Entry) => Iterable<Series> {
   return function* (entry) {
     const v = value(entry.record);
-    if (v !== undefined) yield { labels: entry.labels, value: v };
+    if (v !== undefined) yield { labels: NO_LABELS, sharedLabels: entry.labels, value: v };
   };
 }
 
-function perInterface(value: (n: NetworkSample) => number): (entry: Entry) => Iterable<Sample> {
+function perInterface(value: (n: NetworkSample) => number): (entry: Entry) => Iterable<Series> {
   return function* (entry) {
-    for (const n of entry.record.network) yield { labels: { ...entry.labels, interface: n.interface }, value: value(n) };
+    for (const n of entry.record.network) yield { labels: { interface: n.interface }, sharedLabels: entry.labels, value: value(n) };
   };
 }
+
+const CPU_TOTAL: Readonly<Record<string, string>> = Object.freeze({ cpu: 'total' });
 
 /** cAdvisor emits the CFS series only for containers with a CPU quota. */
 const withQuota = (value: (r: MetricRecord) => number) => single((r) => (r.cpu.quotaMicros !== undefined ? value(r) : undefined));
 
 export const CONTAINER_FAMILIES: readonly Family[] = [
   ['container_cpu_usage_seconds_total', 'Cumulative cpu time consumed in seconds.', 'counter',
-    function* (entry) { yield { labels: { ...entry.labels, cpu: 'total' }, value: entry.record.cpu.usageSeconds }; }],
+    function* (entry) { yield { labels: CPU_TOTAL, sharedLabels: entry.labels, value: entry.record.cpu.usageSeconds }; }],
   ['container_cpu_user_seconds_total', 'Cumulative user cpu time consumed in seconds.', 'counter', single((r) => r.cpu.userSeconds)],
   ['container_cpu_system_seconds_total', 'Cumulative system cpu time consumed in seconds.', 'counter', single((r) => r.cpu.systemSeconds)],
   ['container_cpu_cfs_periods_total', 'Number of elapsed enforcement period intervals.', 'counter', withQuota((r) => r.cpu.periods)],
@@ -116,7 +132,9 @@ export class ContainerMetrics {
   update(record: MetricRecord): void {
     const previous = this.latest.get(record.container.id);
     if (previous && previous.record.time > record.time) return; // a late batch never rolls a counter back
-    const labels = { ...containerLabels(record.container), id: record.cgroupPath ?? `/docker/${record.container.id}` };
+    const fresh = { ...containerLabels(record.container), id: record.cgroupPath ?? `/docker/${record.container.id}` };
+    // Keep the same object while the identity is unchanged: the Registry's formatted-label cache is keyed by it.
+    const labels = previous && sameLabels(previous.labels, fresh) ? previous.labels : Object.freeze(fresh);
     this.latest.set(record.container.id, { record, labels, receivedAt: Date.now() });
   }
 
@@ -138,9 +156,14 @@ export class ContainerMetrics {
     return out;
   }
 
-  private *render(values: (entry: Entry) => Iterable<Sample>): Iterable<Sample> {
+  private *render(values: (entry: Entry) => Iterable<Series>): Iterable<Series> {
     for (const entry of this.live()) yield* values(entry);
   }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 /**

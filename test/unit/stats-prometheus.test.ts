@@ -60,7 +60,7 @@ test('every cAdvisor family is there with its type; counters are counters from a
     assert.ok(line(text, name), `${name} has a sample`);
   }
   const id = `/docker/${'a'.repeat(64)}`;
-  assert.equal(line(text, 'container_cpu_usage_seconds_total'), `container_cpu_usage_seconds_total{container_label_com_docker_compose_service="web",id="${id}",name="web",image="busybox:latest",cpu="total"} 12.5`);
+  assert.equal(line(text, 'container_cpu_usage_seconds_total'), `container_cpu_usage_seconds_total{cpu="total",container_label_com_docker_compose_service="web",id="${id}",name="web",image="busybox:latest"} 12.5`);
   assert.match(line(text, 'container_memory_working_set_bytes')!, / 56950784$/);
   assert.match(line(text, 'container_spec_memory_limit_bytes')!, / 268435456$/);
   assert.match(line(text, 'container_spec_cpu_quota')!, / 50000$/);
@@ -118,6 +118,22 @@ test('series of a removed or stopped container are gone at the next scrape; paus
   assert.ok(!text.includes('name="removed"'));
   assert.ok(!text.includes('name="stopped"'));
   assert.equal(metrics.size, 2, 'pruned from the map, not just hidden');
+});
+
+test('a renamed container is rendered under its new name (formatted labels are cached per identity, never stale)', async () => {
+  const inventory = new FakeInventory();
+  inventory.put('8'.repeat(64), 'before');
+  const registry = new Registry();
+  const metrics = new ContainerMetrics(inventory);
+  metrics.register(registry);
+  metrics.update(record('8'.repeat(64), 'before', { time: 1n, usage: 1 }));
+  assert.ok(line(await render(registry), 'container_memory_usage_bytes', 'name="before"'));
+  metrics.update(record('8'.repeat(64), 'before', { time: 2n, usage: 2 }));
+  assert.match(line(await render(registry), 'container_cpu_usage_seconds_total', 'name="before"')!, / 2$/);
+  metrics.update(record('8'.repeat(64), 'after', { time: 3n, usage: 3 }));
+  const text = await render(registry);
+  assert.ok(!text.includes('name="before"'));
+  assert.match(line(text, 'container_cpu_usage_seconds_total', 'name="after"')!, / 3$/);
 });
 
 test('a sample older than staleAfterMs is not rendered', async () => {
