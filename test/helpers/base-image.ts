@@ -5,7 +5,7 @@
  * Idempotent: an existing tag is reused.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -60,9 +60,19 @@ async function stageRootfs(root: string): Promise<void> {
   }
   symlinkSync('/bin/busybox', path.join(root, 'usr/bin/env'));
 
-  // A host behind a TLS-inspecting proxy trusts its CA through NODE_EXTRA_CA_CERTS: so must npm in the build.
+  // A host behind a TLS-inspecting proxy trusts its CA through NODE_EXTRA_CA_CERTS or npm's global
+  // npmrc (cafile=…): npm in the build must too. The image's node is /usr/bin/node, so npm's
+  // global config is /usr/etc/npmrc there.
   const extraCa = process.env.NODE_EXTRA_CA_CERTS;
   if (extraCa) placeFile(root, extraCa, extraCa, 0o644);
+  const globalNpmrc = path.join(path.dirname(path.dirname(node)), 'etc', 'npmrc');
+  if (existsSync(globalNpmrc)) {
+    const text = readFileSync(globalNpmrc, 'utf8');
+    placeFile(root, globalNpmrc, '/usr/etc/npmrc', 0o644);
+    for (const match of text.matchAll(/^\s*cafile\s*=\s*"?([^"\n]+?)"?\s*$/gm)) {
+      if (existsSync(match[1]!)) placeFile(root, match[1]!, match[1]!, 0o644);
+    }
+  }
 
   writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
