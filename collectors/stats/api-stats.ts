@@ -238,11 +238,10 @@ export class ApiStatsSource {
     const state: StreamState = { abort, first: new Promise<void>((resolve) => { firstSettled = resolve; }) };
     this.streams.set(id, state);
     this.counters.streamsOpened++;
-    const onParentAbort = () => abort.abort();
-    signal.addEventListener('abort', onParentAbort, { once: true });
+    // No listener on the collector's signal per stream (hundreds would trip MaxListeners): close() ends them all.
+    if (signal.aborted) abort.abort();
     const finish = (error?: unknown) => {
       firstSettled();
-      signal.removeEventListener('abort', onParentAbort);
       if (this.streams.get(id) === state) this.streams.delete(id);
       if (error && !abort.signal.aborted) {
         this.counters.streamErrors++;
