@@ -1,0 +1,162 @@
+/**
+ * dockhand end to end: the built agent (dist/src/main.js) as a child process with a temp data dir and
+ * only what the measurement needs (the logs collector, plus the events collector that keeps the
+ * container inventory; stats, engine and the Prometheus exporter off), shipping into the file
+ * exporter (fdatasync per batch, the default) or into the Elasticsearch test server in its own
+ * process. Done when the exporter has acknowledged every line (`dockhand_records_out_total`).
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { MeasuredProcess } from '../lib/child.js';
+import { dockerdPid, MachineWindow } from '../lib/proc.js';
+import { FileLineCounter } from '../lib/sink.js';
+import { now, pollProgress } from '../lib/time.js';
+import { RUN_LABEL } from '../lib/docker.js';
+import { freePort } from '../../test/helpers/ports.js';
+import type { Measurement } from './measurement.js';
+import { LINE_BYTES, type Workload } from './workload.js';
+
+export const AGENT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const ES_SERVER = fileURLToPath(new URL('./es-server-main.js', import.meta.url));
+
+export type DockhandSink = 'file' | 'elasticsearch';
+
+export interface DockhandRun {
+  readonly sink: DockhandSink;
+  /** The bench run label value: the agent reads only these containers (others share the daemon). */
+  readonly run: string;
+  /** Write a V8 CPU profile of the agent (node --cpu-prof) into this folder. */
+  readonly profileDir?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface DockhandMeasurement extends Measurement {
+  /** The .cpuprofile written, when profiling. */
+  readonly profile?: string;
+}
+
+/** The agent's environment without anything that would change its configuration behind the bench's back. */
+function agentEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^(DOCKHAND_|ELASTICSEARCH_|NODE_OPTIONS$)/.test(key)) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+/** Sums a counter over the series whose labels include all of `labels`. */
+export function counterValue(metricsText: string, name: string, labels: Record<string, string>): number {
+  let total = 0;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const open = line.indexOf('{');
+    const close = line.lastIndexOf('}');
+    const labelText = open >= 0 && open < close ? line.slice(open + 1, close) : '';
+    const have = Object.fromEntries([...labelText.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(line.slice((close >= 0 ? close : line.indexOf(' ')) + 1).trim().split(' ')[0]);
+  }
+  return total;
+}
+
+export async function measureDockhand(workload: Workload, options: DockhandRun): Promise<DockhandMeasurement> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-bench-agent-'));
+  let es: MeasuredProcess | undefined;
+  let agent: MeasuredProcess | undefined;
+  try {
+    let esUrl: string | undefined;
+    if (options.sink === 'elasticsearch') {
+      es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER]);
+      esUrl = (await es.firstJsonLine<{ url: string }>()).url;
+    }
+    const port = await freePort();
+    const config = {
+      listen: `127.0.0.1:${port}`,
+      data_dir: dataDir,
+      log: { level: 'warn' },
+      collectors: {
+        logs: { history: 'all', include: { labels: [`${RUN_LABEL}=${options.run}`] } },
+        stats: { enabled: false },
+        engine: { enabled: false },
+      },
+      exporters: {
+        prometheus: { enabled: false },
+        file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
+        ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
+      },
+    };
+    const configFile = path.join(dataDir, 'config.yaml');
+    writeFileSync(configFile, YAML.stringify(config));
+    const nodeArgs = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+
+    const window = new MachineWindow(dockerdPid());
+    const esCpuAtStart = es?.sampler.lastCpu ?? 0;
+    const start = now();
+    agent = MeasuredProcess.spawn('dockhand', process.execPath, [...nodeArgs, AGENT_MAIN, '--config', configFile], { env: agentEnv() });
+    const component = options.sink;
+    let firstLineAt: number | undefined;
+    const progress = await pollProgress(async () => {
+      if (!agent!.alive) throw new Error(`the agent exited: ${agent!.stderr.slice(-2000)}`);
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return counterValue(await response.text(), 'dockhand_records_out_total', { component, kind: 'log' });
+    }, {
+      target: workload.lines,
+      intervalMs: 100,
+      timeoutMs: options.timeoutMs ?? 180_000,
+      stallMs: 30_000,
+      onCount: (n, t) => { if (n > 0 && firstLineAt === undefined) firstLineAt = t; },
+    });
+    agent.sampler.sample();
+    es?.sampler.sample();
+    const machine = window.end();
+    const cpuSeconds = agent.sampler.cpu;
+    const peakRss = agent.sampler.peakRss;
+
+    // What the sink holds, counted by the sink's side, not the agent's.
+    let held: number;
+    if (options.sink === 'file') {
+      const dir = path.join(dataDir, 'records');
+      held = 0;
+      for (const name of readdirSync(dir).filter((n) => n.endsWith('.ndjson'))) {
+        const counter = new FileLineCounter(path.join(dir, name));
+        held += await counter.poll();
+      }
+    } else {
+      const counters = await (await fetch(`${esUrl}/_test/counters`)).json() as { created: number; duplicates: number };
+      held = counters.created;
+    }
+    const stopped = await agent.stop();
+    if (stopped.code !== 0) throw new Error(`the agent exited ${stopped.code ?? stopped.signal}: ${agent.stderr.slice(-2000)}`);
+    const profile = options.profileDir ? readdirSync(options.profileDir).filter((n) => n.endsWith('.cpuprofile')).map((n) => path.join(options.profileDir!, n)).pop() : undefined;
+
+    const notes: string[] = [];
+    if (!progress.complete) notes.push(`${progress.reason}: ${progress.count} of ${workload.lines} acknowledged`);
+    if (held !== workload.lines) notes.push(`the sink holds ${held} lines, expected ${workload.lines}`);
+    return {
+      contender: options.sink === 'file' ? 'dockhand → file' : 'dockhand → Elasticsearch',
+      detail: options.sink === 'file'
+        ? 'agent process: logs collector (history: all) → file exporter (NDJSON, fdatasync per batch)'
+        : 'agent process: logs collector (history: all) → Elasticsearch exporter (bulk create, gzip) → ES test server (separate process)',
+      expectedLines: workload.lines,
+      lines: progress.count,
+      bytes: progress.count * LINE_BYTES,
+      seconds: progress.at - start,
+      ...(firstLineAt !== undefined ? { firstLineSeconds: firstLineAt - start } : {}),
+      cpuSeconds,
+      peakRss,
+      daemonCpuSeconds: machine.daemon,
+      ...(es ? { sinkCpuSeconds: es.sampler.lastCpu - esCpuAtStart, sinkPeakRss: es.sampler.peakRss } : {}),
+      machineBusySeconds: machine.busy,
+      complete: progress.complete && held === workload.lines,
+      ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+      ...(profile ? { profile } : {}),
+    };
+  } finally {
+    if (agent?.alive) await agent.stop();
+    await es?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
