@@ -40,6 +40,7 @@ export async function measureApi(workload: Workload): Promise<Measurement> {
     daemonCpuSeconds: machine.daemon,
     machineBusySeconds: machine.busy,
     complete: result.lines === workload.lines,
+    command: `node dist/bench/logs/api-reader.js ${dockerSocket()} <id>…`,
     ...(result.lines !== workload.lines ? { note: `counted ${result.lines} of ${workload.lines} lines` } : {}),
   };
 }

@@ -81,6 +81,7 @@ export async function measureDockerCli(workload: Workload, timestamps = false): 
     daemonCpuSeconds: machine.daemon,
     machineBusySeconds: machine.busy,
     complete: lines === workload.lines,
+    command: `docker logs${timestamps ? ' --timestamps' : ''} <id> > counting sink   (one per container, all at once)`,
     ...(lines !== workload.lines ? { note: `counted ${lines} of ${workload.lines} lines` } : {}),
   };
 }

@@ -89,7 +89,8 @@ export async function measureDockhand(workload: Workload, options: DockhandRun):
       },
     };
     const configFile = path.join(dataDir, 'config.yaml');
-    writeFileSync(configFile, YAML.stringify(config));
+    const configText = YAML.stringify(config);
+    writeFileSync(configFile, configText);
     const nodeArgs = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
 
     const window = new MachineWindow(dockerdPid());
@@ -151,6 +152,8 @@ export async function measureDockhand(workload: Workload, options: DockhandRun):
       ...(es ? { sinkCpuSeconds: es.sampler.lastCpu - esCpuAtStart, sinkPeakRss: es.sampler.peakRss } : {}),
       machineBusySeconds: machine.busy,
       complete: progress.complete && held === workload.lines,
+      command: `node ${nodeArgs.length > 0 ? `${nodeArgs.join(' ')} ` : ''}dist/src/main.js --config <tmp>/config.yaml`,
+      config: configText.replaceAll(dataDir, '<tmp>').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<free port>').replace(options.run, '<run>'),
       ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
       ...(profile ? { profile } : {}),
     };

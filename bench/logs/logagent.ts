@@ -58,11 +58,11 @@ interface LogagentConfig {
 }
 
 /** Starts Logagent with `input` and an `output-files` sink; returns the process and the sink file. */
-function startLogagent(install: LogagentInstall, work: string, config: LogagentConfig): { process: MeasuredProcess; out: string } {
+function startLogagent(install: LogagentInstall, work: string, config: LogagentConfig): { process: MeasuredProcess; out: string; config: string } {
   const out = path.join(work, 'out.ndjson');
   const file = path.join(work, 'logagent.yml');
   mkdirSync(path.join(work, 'buffer'), { recursive: true });
-  writeFileSync(file, YAML.stringify({
+  const text = YAML.stringify({
     options: {
       printStats: 60,
       suppress: true,
@@ -72,13 +72,14 @@ function startLogagent(install: LogagentInstall, work: string, config: LogagentC
     },
     input: config.input,
     output: { counting: { module: 'output-files', fileName: out, size: '100G', interval: '1d' } },
-  }));
+  });
+  writeFileSync(file, text);
   // Its own launcher line (bin/logagent.js is a sh/node polyglot that adds --max-old-space-size=300): run it as users do.
   const process_ = MeasuredProcess.spawn('logagent', install.bin, ['--config', file], {
     cwd: work,
     env: { ...process.env, DOCKER_HOST: `unix://${dockerSocket()}`, LOGS_TOKEN: '', LOGSENE_TOKEN: '' },
   });
-  return { process: process_, out };
+  return { process: process_, out, config: text.replaceAll(work, '<tmp>') };
 }
 
 async function waitInitialized(la: MeasuredProcess, timeoutMs = 60_000): Promise<void> {
@@ -97,7 +98,7 @@ async function waitInitialized(la: MeasuredProcess, timeoutMs = 60_000): Promise
 export async function measureLogagentDocker(workload: Workload, install: LogagentInstall, waitSeconds = 5): Promise<Measurement> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'dockhand-bench-logagent-docker-'));
   const names = workload.names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
-  const { process: la, out } = startLogagent(install, work, {
+  const { process: la, out, config } = startLogagent(install, work, {
     input: { docker: { module: 'docker-logs', socket: dockerSocket(), MATCH_BY_NAME: `^/?(${names})$` } },
   });
   try {
@@ -116,6 +117,8 @@ export async function measureLogagentDocker(workload: Workload, install: Logagen
       cpuSeconds: la.sampler.cpu,
       peakRss: la.sampler.peakRss,
       complete: lines === workload.lines,
+      command: 'logagent --config <tmp>/logagent.yml',
+      config: config.replace(/\^\/\?\(.*\)\$/, '^/?(<bench container names>)$'),
       note: lines === workload.lines ? 'read everything' : `${lines} of ${workload.lines} lines after ${waitSeconds} s: its Docker input attaches (POST /containers/{id}/attach), which streams only what a running container writes after the attach; finished containers' logs are out of its reach`,
     };
   } finally {
@@ -130,7 +133,7 @@ export async function measureLogagentFiles(workload: Workload, install: Logagent
   const files = await Promise.all(workload.ids.map((id) => logPath(id)));
   const window = new MachineWindow(dockerdPid());
   const start = now();
-  const { process: la, out } = startLogagent(install, work, { input: { files }, tailFromStart: true });
+  const { process: la, out, config } = startLogagent(install, work, { input: { files }, tailFromStart: true });
   try {
     const counter = new FileLineCounter(out);
     let firstLineAt: number | undefined;
@@ -153,6 +156,8 @@ export async function measureLogagentFiles(workload: Workload, install: Logagent
       daemonCpuSeconds: machine.daemon,
       machineBusySeconds: machine.busy,
       complete: progress.complete,
+      command: 'logagent --config <tmp>/logagent.yml',
+      config: files.reduce((text, file, i) => text.replace(file, `/var/lib/docker/containers/<id ${i + 1}>/<id ${i + 1}>-json.log`), config),
       ...(progress.complete ? {} : { note: `${progress.reason}: ${progress.count} of ${workload.lines} lines` }),
     };
   } finally {

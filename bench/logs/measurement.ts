@@ -25,6 +25,10 @@ export interface Measurement {
   readonly machineBusySeconds?: number;
   readonly complete: boolean;
   readonly note?: string;
+  /** The exact command line (with placeholders for temp paths and ids). */
+  readonly command?: string;
+  /** The contender's configuration file, as written. */
+  readonly config?: string;
 }
 
 export const linesPerSecond = (m: Measurement) => (m.seconds > 0 ? m.lines / m.seconds : 0);

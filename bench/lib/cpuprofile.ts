@@ -1,0 +1,95 @@
+/**
+ * Where a process spent its CPU, from a V8 .cpuprofile (node --cpu-prof): self time by area of the
+ * code (dockhand's own folders, each npm package, Node's internals, GC) and by function.
+ */
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly hitCount?: number;
+}
+
+interface CpuProfile {
+  readonly nodes: readonly ProfileNode[];
+  readonly startTime: number;
+  readonly endTime: number;
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+export interface ProfileEntry {
+  readonly name: string;
+  readonly seconds: number;
+  /** Share of the busy (non-idle) time. */
+  readonly share: number;
+}
+
+export interface ProfileSummary {
+  readonly wallSeconds: number;
+  readonly busySeconds: number;
+  readonly areas: readonly ProfileEntry[];
+  readonly functions: readonly ProfileEntry[];
+}
+
+const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
+
+/** The part of the code a frame belongs to. */
+export function areaOf(url: string, functionName: string): string {
+  if (SPECIAL.has(functionName)) return functionName;
+  if (!url) return '(native / V8 builtins)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (pkg) return `npm: ${pkg[1]}`;
+  if (url.startsWith('node:')) {
+    const mod = url.slice('node:'.length).replace(/^internal\//, '');
+    const top = mod.split('/')[0]!;
+    return `node: ${top === 'streams' || top === 'stream' ? 'streams' : top}`;
+  }
+  const own = /\/dist\/((?:collectors|exporters)\/[^/]+|src\/[^/]+|config)/.exec(url);
+  if (own) return `dockhand: ${own[1]!.replace(/\.js$/, '')}`;
+  return url.replace(/^file:\/\//, '');
+}
+
+function shortUrl(url: string): string {
+  if (!url) return '';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+\/.*)$/.exec(url);
+  if (pkg) return pkg[1]!;
+  const own = /\/dist\/(.*)$/.exec(url);
+  if (own) return own[1]!;
+  return url.replace(/^file:\/\//, '');
+}
+
+export function summarizeProfile(file: string, top = 15): ProfileSummary {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfMicros = new Map<number, number>();
+  // timeDeltas[i] is the time elapsed before sample i: charge it to that sample's node.
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    selfMicros.set(id, (selfMicros.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0));
+  }
+  const areas = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let idle = 0;
+  let total = 0;
+  for (const [id, micros] of selfMicros) {
+    const node = byId.get(id);
+    if (!node) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    total += micros;
+    if (functionName === '(idle)') {
+      idle += micros;
+      continue;
+    }
+    const area = areaOf(url, functionName);
+    areas.set(area, (areas.get(area) ?? 0) + micros);
+    const fn = `${functionName || '(anonymous)'}${url ? ` ${shortUrl(url)}:${lineNumber + 1}` : ''}`;
+    functions.set(fn, (functions.get(fn) ?? 0) + micros);
+  }
+  const busy = total - idle;
+  const rank = (m: Map<string, number>, n: number) => [...m.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, micros]) => ({ name, seconds: micros / 1e6, share: busy > 0 ? micros / busy : 0 }));
+  return { wallSeconds: (profile.endTime - profile.startTime) / 1e6, busySeconds: busy / 1e6, areas: rank(areas, top), functions: rank(functions, top) };
+}
