@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a machine for the integration tests and prints `export` lines for the environment they need.
-# Uses a daemon that already answers; otherwise installs Debian's docker.io, prometheus and busybox-static,
-# starts a throwaway dockerd and builds the local busybox test image (no registry is reachable here).
+# Installs what is missing from Debian's packages (docker.io, prometheus, busybox-static, openssl, iproute2,
+# docker-compose); uses a daemon that already answers, otherwise
+# starts a throwaway dockerd; builds the local busybox test image (no registry is reachable here).
 set -euo pipefail
 STATE_DIR=${DOCKHAND_TEST_STATE:-/tmp/dockhand-test-env}
 mkdir -p "$STATE_DIR"
@@ -13,6 +14,7 @@ need_packages() {
   command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v ip >/dev/null || missing+=(iproute2)
   echo "${missing[@]:-}"
 }
