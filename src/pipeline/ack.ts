@@ -28,8 +28,8 @@ export class Ack {
   }
 }
 
-/** Releases the acks of `records`, grouping runs that share one Ack so a batch costs few calls. */
-export function releaseAcks(records: readonly { readonly ack?: Ack | undefined }[]): void {
+/** Calls `apply(ack, count)` once per run of consecutive records sharing one Ack, so a batch costs few calls. */
+function forEachAckRun(records: readonly { readonly ack?: Ack | undefined }[], apply: (ack: Ack, count: number) => void): void {
   let current: Ack | undefined;
   let count = 0;
   for (const record of records) {
@@ -37,25 +37,19 @@ export function releaseAcks(records: readonly { readonly ack?: Ack | undefined }
       count++;
       continue;
     }
-    if (current) current.release(count);
+    if (current) apply(current, count);
     current = record.ack;
     count = 1;
   }
-  if (current) current.release(count);
+  if (current) apply(current, count);
+}
+
+/** Releases the acks of `records` once each (one exporter's share). */
+export function releaseAcks(records: readonly { readonly ack?: Ack | undefined }[]): void {
+  forEachAckRun(records, (ack, count) => ack.release(count));
 }
 
 /** Retains the acks of `records` once each (one exporter's share). */
 export function retainAcks(records: readonly { readonly ack?: Ack | undefined }[]): void {
-  let current: Ack | undefined;
-  let count = 0;
-  for (const record of records) {
-    if (record.ack === current) {
-      count++;
-      continue;
-    }
-    if (current) current.retain(count);
-    current = record.ack;
-    count = 1;
-  }
-  if (current) current.retain(count);
+  forEachAckRun(records, (ack, count) => ack.retain(count));
 }
