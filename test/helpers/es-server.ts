@@ -107,6 +107,8 @@ export interface EsCounters {
   maxConcurrentBulk: number;
   /** How many times each `_id` arrived in a processed bulk request. */
   readonly receivedById: Map<string, number>;
+  /** How many injected per-item rejections (rejectItems) each `_id` was answered. */
+  readonly rejectedById: Map<string, number>;
 }
 
 export interface StoredDocument {
@@ -377,8 +379,9 @@ export class EsTestServer {
     this.indexTemplates.clear();
     this.componentTemplates.clear();
     this.ilmPolicies.clear();
-    Object.assign(this.counters, freshCounters(), { receivedById: this.counters.receivedById });
+    Object.assign(this.counters, freshCounters(), { receivedById: this.counters.receivedById, rejectedById: this.counters.rejectedById });
     this.counters.receivedById.clear();
+    this.counters.rejectedById.clear();
     this.requestLog.length = 0;
     if (this.options.builtinTemplates ?? true) this.installBuiltinTemplates();
   }
@@ -651,6 +654,7 @@ export class EsTestServer {
     if (rejection && rejection.left > 0 && Date.now() < rejection.until && rejection.matches(target) && rejection.random() < rejection.rule.share) {
       rejection.left--;
       this.counters.rejected++;
+      if (id !== undefined) this.counters.rejectedById.set(id, (this.counters.rejectedById.get(id) ?? 0) + 1);
       const status = rejection.rule.status ?? 429;
       return fail(status, rejection.rule.type ?? (status === 429 ? 'es_rejected_execution_exception' : 'exception'),
         rejection.rule.reason ?? (status === 429
@@ -1061,7 +1065,7 @@ export class EsTestServer {
   private async testApi(method: string, path: string, body: Buffer): Promise<Reply> {
     const input = body.length > 0 ? JSON.parse(body.toString('utf8')) as Record<string, unknown> : {};
     if (path === '/_test/counters' && method === 'GET') {
-      const { receivedById, ...rest } = this.counters;
+      const { receivedById, rejectedById: _rejectedById, ...rest } = this.counters;
       let resent = 0;
       for (const n of receivedById.values()) if (n > 1) resent += n - 1;
       return { status: 200, body: { ...rest, distinctIds: receivedById.size, resent, stored: this.count('*') } };
@@ -1288,7 +1292,7 @@ function compareBy(sort: { field: string; desc: boolean }[], a: StoredDocument, 
 function freshCounters(): EsCounters {
   return {
     requests: 0, bulkRequests: 0, failedRequests: 0, itemsReceived: 0, created: 0, updated: 0, duplicates: 0,
-    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, maxConcurrentBulk: 0, receivedById: new Map(),
+    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, maxConcurrentBulk: 0, receivedById: new Map(), rejectedById: new Map(),
   };
 }
 

@@ -154,6 +154,29 @@ test('30% of items answered 429: only the rejected items are resent, each batch 
   await runner.drain(Date.now() + 5_000);
 });
 
+test('a partial 429 share is retried at the first delay; a cluster refusing nearly everything is backed off further', async (t) => {
+  const { server, exporter } = await setup(t, { retry: { initial_ms: 100, max_ms: 3_200 } });
+  await exporter.start();
+  // 30%: about 6 rounds for 1,000 items. Doubling each round would wait at least 50+100+…+1,600 = 3,150 ms.
+  server.rejectItems({ share: 0.3, seed: 7 });
+  const records = Array.from({ length: 1000 }, (_, i) => logRecord(i));
+  let started = Date.now();
+  await exporter.export(records);
+  const partialMs = Date.now() - started;
+  assert.equal(server.count(LOGS), 1000);
+  assert.ok(server.counters.rejected > 300);
+  assert.ok(partialMs < 2_500, `30% rejected: the batch is in after ${partialMs} ms, not held by a growing backoff`);
+
+  // Everything refused for 1.5 s: 50–100, 100–200, 200–400, 400–800 ms waits fit about 5 attempts, not 15.
+  server.reset();
+  server.rejectItems({ share: 1, forMs: 1_500 });
+  started = Date.now();
+  await exporter.export([logRecord(5000)]);
+  const attempts = server.counters.bulkRequests;
+  assert.equal(server.count(LOGS), 1);
+  assert.ok(attempts >= 3 && attempts <= 7, `${attempts} attempts in the ${Date.now() - started} ms it took: the wait grows while nothing is taken`);
+});
+
 test('poison documents go to the dead-letter index with the reason; everything else flows; nothing is retried forever', async (t) => {
   const { server, exporter, metrics } = await setup(t);
   await exporter.start();
