@@ -21,7 +21,10 @@ import { Inventory, type ContainerState } from '../../src/docker/inventory.js';
 import { nowNanos, type MetricRecord } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { Registry } from 'prom-client';
 import { PrometheusExporter } from '../../exporters/prometheus/index.js';
+import { CONTAINER_METRIC_NAMES } from '../../exporters/prometheus/container-metrics.js';
+import { ENGINE_METRIC_NAMES } from '../../exporters/prometheus/engine-metrics.js';
 import { AgentProcess } from '../../test/helpers/agent-process.js';
 
 const exec = promisify(execFile);
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
   const cores = (await exec('nproc')).stdout.trim();
   console.log(`# stats round bench: docker ${connection.info?.version} (API ${connection.info?.apiVersion}), cgroup v${layout.version} ${connection.info?.cgroupDriver}, ${cores} CPUs, node ${process.version}`);
   console.log('# times are wall ms for one full round over N idle containers (median); CPU is ms per container per 10 s interval');
+  console.log(`# load average at start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (the machine is shared: wall times stretch with it, CPU times much less)`);
   const signal = new AbortController().signal;
   let started = 0;
   for (const n of COUNTS) {
@@ -101,6 +105,7 @@ async function main(): Promise<void> {
       }
     });
     const cgroupMs = median(rounds);
+    const cgroupMinMs = Math.min(...rounds);
 
     // API one-shot at the agent's default concurrency and at 32.
     const oneshot = async (concurrency: number) => {
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
     console.log(`| source | one round (ms) | vs docker stats --no-stream | agent CPU ms/container/interval | dockerd CPU ms/container/interval |`);
     console.log(`|---|---|---|---|---|`);
     console.log(`| cgroup files (first round, resolving paths) | ${ms(firstRound.wallMs)} | ${(cliMs / firstRound.wallMs).toFixed(0)}× faster | ${perContainerMs(firstRound.selfCpu)} | ${perContainerMs(firstRound.daemonCpu)} |`);
-    console.log(`| cgroup files (steady round) | ${ms(cgroupMs)} | ${(cliMs / cgroupMs).toFixed(0)}× faster | ${perContainerMs(cgroupCpu.selfCpu / 50)} | 0 |`);
+    console.log(`| cgroup files (steady round; fastest of 50: ${ms(cgroupMinMs)} ms, CPU ${ms((cgroupCpu.selfCpu * 1000) / 50)} ms) | ${ms(cgroupMs)} | ${(cliMs / cgroupMs).toFixed(0)}× faster (fastest: ${(cliMs / cgroupMinMs).toFixed(0)}×) | ${perContainerMs(cgroupCpu.selfCpu / 50)} | 0 |`);
     console.log(`| API one-shot, 8 at a time | ${ms(api8.wallMs)} | ${(cliMs / api8.wallMs).toFixed(1)}× | ${perContainerMs(api8.selfCpu)} | ${perContainerMs(api8.daemonCpu)} |`);
     console.log(`| API one-shot, 32 at a time | ${ms(api32.wallMs)} | ${(cliMs / api32.wallMs).toFixed(1)}× | ${perContainerMs(api32.selfCpu)} | ${perContainerMs(api32.daemonCpu)} |`);
     console.log(`| API streams (open: ${ms(streamOpen.wallMs)} ms; a round reads pushed samples) | ${ms(streamRound.wallMs)} | — | ${perContainerMs(streamWindow.selfCpu)} | ${perContainerMs(streamWindow.daemonCpu)} |`);
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
     if (n === Math.max(...COUNTS)) await renderBench(containers, cgroup, inventory);
   }
   await connection.stop();
+  console.log(`\n# load average at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 }
 
 /** /metrics render cost at this many containers: in process (exporter registry) and over HTTP from a real agent. */
@@ -166,14 +172,25 @@ async function renderBench(containers: readonly ContainerState[], cgroup: Cgroup
   await exporter.export(records);
   const text = await exporter.registry.metrics();
   const lines = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
-  const times: number[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const t0 = performance.now();
-    await exporter.registry.metrics();
-    times.push(performance.now() - t0);
-  }
-  console.log(`\n## /metrics render at ${containers.length} containers (${lines} series, ${(text.length / 1024).toFixed(0)} KiB)`);
-  console.log(`- in process, exporter registry (container + state + engine families): p50 ${ms(percentile(times, 50))} ms, p99 ${ms(percentile(times, 99))} ms over 1,000 renders`);
+  const renderTimes = async (render: () => Promise<string>) => {
+    const times: number[] = [];
+    const cpu0 = selfCpuSeconds();
+    for (let i = 0; i < 1000; i++) {
+      const t0 = performance.now();
+      await render();
+      times.push(performance.now() - t0);
+    }
+    const cpuMs = selfCpuSeconds() - cpu0; // seconds over 1,000 renders = ms per render
+    return `p50 ${ms(percentile(times, 50))} ms, p99 ${ms(percentile(times, 99))} ms, CPU ${ms(cpuMs)} ms per render (GC included)`;
+  };
+  // The resource families alone (this work) and the exporter's whole registry (with the state families, one set per container in the inventory).
+  const own = new Registry();
+  for (const name of [...CONTAINER_METRIC_NAMES, ...ENGINE_METRIC_NAMES]) own.registerMetric(exporter.registry.getSingleMetric(name)!);
+  const ownText = await own.metrics();
+  const ownLines = ownText.split('\n').filter((l) => l && !l.startsWith('#')).length;
+  console.log(`\n## /metrics render at ${containers.length} sampled containers (${inventory.size} containers in the inventory)`);
+  console.log(`- in process, container resource + engine families (${ownLines} series, ${(ownText.length / 1024).toFixed(0)} KiB): ${await renderTimes(() => own.metrics())} over 1,000 renders`);
+  console.log(`- in process, the exporter's whole registry (${lines} series, ${(text.length / 1024).toFixed(0)} KiB, state families included): ${await renderTimes(() => exporter.registry.metrics())} over 1,000 renders`);
 
   const agent = await AgentProcess.start({ config: { labels: { allow: ['dockhand.bench', 'com.docker.compose.project', 'com.docker.compose.service'] }, collectors: { stats: { interval_ms: INTERVAL_S * 1000 } } } });
   try {
@@ -182,6 +199,8 @@ async function renderBench(containers: readonly ContainerState[], cgroup: Cgroup
     while (Date.now() < deadline && (await agent.metrics()).split('\n').filter((l) => l.startsWith('container_memory_usage_bytes{') && l.includes(RUN)).length < containers.length) {
       await new Promise((r) => setTimeout(r, 200));
     }
+    const status = (await agent.get('/status')).json() as { collectors: { stats: { last_round_ms: number; containers_by_source: Record<string, number> } } };
+    console.log(`- the agent's own stats round (before any scrape load): ${status.collectors.stats.last_round_ms} ms (${JSON.stringify(status.collectors.stats.containers_by_source)})`);
     const http: number[] = [];
     for (let i = 0; i < 500; i++) {
       const t0 = performance.now();
@@ -190,8 +209,6 @@ async function renderBench(containers: readonly ContainerState[], cgroup: Cgroup
     }
     const body = await agent.metrics();
     console.log(`- GET /metrics of a running agent (all registries, ${(body.length / 1024).toFixed(0)} KiB, over HTTP): p50 ${ms(percentile(http, 50))} ms, p99 ${ms(percentile(http, 99))} ms over 500 scrapes`);
-    const status = (await agent.get('/status')).json() as { collectors: { stats: { last_round_ms: number; containers_by_source: Record<string, number> } } };
-    console.log(`- the agent's own stats round: ${status.collectors.stats.last_round_ms} ms (${JSON.stringify(status.collectors.stats.containers_by_source)})`);
   } finally {
     await agent.dispose();
   }
