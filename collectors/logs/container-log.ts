@@ -30,6 +30,9 @@ export type FollowOutcome =
   | { readonly kind: 'removed'; readonly opened: boolean }
   | { readonly kind: 'stopped' };
 
+/** A batch is sealed early when one turn of the event loop brings more lines than this. */
+const MAX_BATCH_RECORDS = 4096;
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Batch = ReturnType<AckTracker['open']>;
 
@@ -80,6 +83,8 @@ export class ContainerLog implements LineSink {
   private batchMultiline = 0;
   private readonly completed: LogLine[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Batches sealed but not yet queued in the pipeline. */
+  private inFlight = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private removed = false;
   /** Counters for /status. */
@@ -161,22 +166,16 @@ export class ContainerLog implements LineSink {
       this.startStream();
       signal.addEventListener('abort', onAbort, { once: true });
       this.metrics.streamsOpen.inc();
-      let broken: unknown;
-      let readAny = false;
+      let result: { broken: unknown; readAny: boolean };
       try {
-        for await (const chunk of stream) {
-          readAny = true;
-          this.consume(chunk as Buffer);
-          await this.chain;
-          if (signal.aborted) break;
-        }
-      } catch (error) {
-        broken = error;
+        result = await this.readStream(stream);
       } finally {
         this.metrics.streamsOpen.dec();
         signal.removeEventListener('abort', onAbort);
         stream.destroy();
       }
+      const { broken, readAny } = result;
+      await this.chain;
       if (signal.aborted) break;
       if (broken === undefined && !before.running) {
         // The container was not running when this stream opened, and the stream ended by itself: its run is read whole.
@@ -237,10 +236,57 @@ export class ContainerLog implements LineSink {
 
   /** One chunk of the stream: records are made and queued for emission (await `emitted()` before reading on). */
   consume(chunk: Buffer): void {
+    this.parse(chunk);
+    this.sealAndEmit();
+  }
+
+  private parse(chunk: Buffer): void {
     if (this.tty) this.ttySplitter.push(chunk, this.assembler);
     else this.demux.push(chunk, this.assembler);
-    this.sealAndEmit();
-    if (this.joiner?.holding) this.armFlushTimer();
+  }
+
+  /**
+   * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk, so data
+   * events come one line at a time: they are parsed as they come and sealed into one batch per
+   * event-loop turn (everything one socket read brought). While an earlier batch still waits for
+   * room in the pipeline the stream is paused: the socket stops being read and the daemon waits.
+   */
+  private readStream(stream: Readable): Promise<{ broken: unknown; readAny: boolean }> {
+    return new Promise((resolve) => {
+      let readAny = false;
+      let done = false;
+      let scheduled: NodeJS.Immediate | undefined;
+      const seal = () => {
+        scheduled = undefined;
+        this.sealAndEmit();
+        if (this.inFlight > 1 && !done && !stream.isPaused()) {
+          stream.pause();
+          void this.chain.then(() => { if (!done) stream.resume(); });
+        }
+      };
+      const onData = (chunk: Buffer) => {
+        readAny = true;
+        this.parse(chunk);
+        if (this.records.length >= MAX_BATCH_RECORDS) {
+          if (scheduled) clearImmediate(scheduled);
+          seal();
+        } else {
+          scheduled ??= setImmediate(seal);
+        }
+      };
+      const finish = (broken: unknown) => {
+        if (done) return;
+        done = true;
+        if (scheduled) clearImmediate(scheduled);
+        this.sealAndEmit();
+        stream.off('data', onData);
+        resolve({ broken, readAny });
+      };
+      stream.on('data', onData);
+      stream.once('end', () => finish(undefined));
+      stream.once('error', (error) => finish(error));
+      stream.once('close', () => finish(stream.readableEnded ? undefined : new Error('log stream closed before its end')));
+    });
   }
 
   /** The run is over: unfinished lines are final, held multiline records complete. */
@@ -361,6 +407,7 @@ export class ContainerLog implements LineSink {
   /** Closes the current batch (if any) and queues it for emission behind earlier ones. */
   private sealAndEmit(): void {
     this.countBatch();
+    if (this.joiner?.holding) this.armFlushTimer();
     const batch = this.batch;
     if (!batch) return;
     this.tracker.seal(batch, this.snapshot(), this.batchLastTime);
@@ -369,6 +416,7 @@ export class ContainerLog implements LineSink {
     this.batch = undefined;
     this.batchLastTime = undefined;
     this.totals.lines += records.length;
+    this.inFlight++;
     this.chain = this.chain.then(() => this.deliver(records, batch));
   }
 
@@ -376,11 +424,13 @@ export class ContainerLog implements LineSink {
     try {
       await this.ctx.emit(records);
     } catch (error) {
+      this.inFlight--;
       // Never release a batch that was not queued: its checkpoint must not move (the lines come again next start).
       this.totals.emitFailures++;
       this.ctx.logger.error({ container: this.meta.name, err: errorMessage(error) }, 'emitting log records failed');
       return;
     }
+    this.inFlight--;
     batch.ack.release();
   }
 

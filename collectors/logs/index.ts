@@ -5,6 +5,7 @@
  * whole inventory catches the rest, including containers that ran and exited between two looks).
  * Config section `collectors.logs`.
  */
+import { setMaxListeners } from 'node:events';
 import type { Gauge } from 'prom-client';
 import { defineCollector, type Collector, type CollectorContext } from '../../src/component.js';
 import type { ContainerState } from '../../src/docker/inventory.js';
@@ -37,7 +38,13 @@ export class LogsCollector implements Collector {
 
   constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer) {}
 
-  async run(ctx: CollectorContext): Promise<void> {
+  async run(outer: CollectorContext): Promise<void> {
+    // One abort listener per open stream and per waiting follower: more than EventTarget's default warning threshold.
+    const stop = new AbortController();
+    setMaxListeners(0, stop.signal);
+    if (outer.signal.aborted) stop.abort();
+    else outer.signal.addEventListener('abort', () => stop.abort(), { once: true });
+    const ctx: CollectorContext = { ...outer, signal: stop.signal, emit: (records) => outer.emit(records) };
     this.ctx = ctx;
     this.metrics = new LogsMetrics(ctx.metrics, (gauge) => this.collectLag(gauge), () => this.active.size);
     this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);

@@ -24,7 +24,7 @@ export class TimestampParser {
   parse(buf: Buffer, start: number, end: number): number {
     if (end - start < 20) return -1;
     let seconds: number;
-    if (this.cachedSeconds >= 0 && buf.compare(this.cachedKey, 0, 19, start, start + 19) === 0) {
+    if (this.cachedSeconds >= 0 && this.sameSecond(buf, start)) {
       seconds = this.cachedSeconds;
     } else {
       if (buf[start + 4] !== 45 || buf[start + 7] !== 45 || buf[start + 10] !== 84 || buf[start + 13] !== 58 || buf[start + 16] !== 58) return -1;
@@ -77,6 +77,13 @@ export class TimestampParser {
     this.seconds = seconds;
     this.nanos = nanos;
     return i;
+  }
+
+  // Seconds change most often, so compare from the end; a JS loop beats a native call for 19 bytes.
+  private sameSecond(buf: Buffer, start: number): boolean {
+    const key = this.cachedKey;
+    for (let i = 18; i >= 0; i--) if (buf[start + i] !== key[i]) return false;
+    return true;
   }
 
   /** The last parse as nanoseconds since the epoch. */
