@@ -152,6 +152,10 @@ export class ApiStatsSource {
 
   constructor(private readonly options: ApiStatsOptions, private readonly logger: Logger) {}
 
+  get streamsOpen(): number {
+    return this.streams.size;
+  }
+
   status(): Record<string, unknown> {
     return { mode: this.options.mode, streams_open: this.streams.size, ...this.counters, ...(this.lastError ? { last_error: this.lastError } : {}) };
   }

@@ -154,7 +154,8 @@ export class StatsCollector implements Collector {
     }
     this.lastRoundMs = performance.now() - cgroupStart;
 
-    if (viaApi.length > 0 && this.api && ctx.docker.isUp) {
+    // Called with an empty list too: that closes the streams of containers that left the API source.
+    if (this.api && ctx.docker.isUp && (viaApi.length > 0 || this.api.streamsOpen > 0)) {
       const apiStart = performance.now();
       const got = await this.api.collect(ctx.docker.docker, viaApi, ctx.signal);
       for (const container of viaApi) {
@@ -162,8 +163,10 @@ export class StatsCollector implements Collector {
         if (timed) records.push(this.apiRecord(ctx, container, timed));
         else this.counters.api_missing++;
       }
-      roundDuration.observe({ source: 'api' }, (performance.now() - apiStart) / 1000);
-      samples.inc({ source: 'api' }, got.size);
+      if (viaApi.length > 0) {
+        roundDuration.observe({ source: 'api' }, (performance.now() - apiStart) / 1000);
+        samples.inc({ source: 'api' }, got.size);
+      }
       this.lastRoundMs = performance.now() - cgroupStart;
     }
     this.counters.rounds++;

@@ -95,7 +95,8 @@ describe('stats: ten containers, the agent, a real Prometheus', () => {
 
   test('Prometheus sees the burner above half a CPU', async () => {
     const expr = `rate(container_cpu_usage_seconds_total{name="${names.burner}"}[5s])`;
-    const result = await prometheus.waitForQuery(expr, (r) => valueOf(r) > 0.5, 60_000);
+    // A full CPU is there for the taking only when the machine is not saturated by other test files: allow time for a calm stretch.
+    const result = await prometheus.waitForQuery(expr, (r) => valueOf(r) > 0.5, 180_000);
     assert.ok(valueOf(result) > 0.5, `${expr} = ${valueOf(result)}`);
     assert.equal(result[0]!.metric.cpu, 'total');
     assert.equal(result[0]!.metric.id, `/docker/${ids.burner}`);
