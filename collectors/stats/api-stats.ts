@@ -147,7 +147,7 @@ export class JsonLines {
 export class ApiStatsSource {
   private readonly streams = new Map<string, StreamState>();
   private readonly specs = new Map<string, { startedAt: number; spec: ContainerSpec }>();
-  private counters = { streamsOpened: 0, streamErrors: 0, oneshots: 0, oneshotErrors: 0, inspectErrors: 0 };
+  private counters = { streams_opened: 0, stream_errors: 0, oneshots: 0, oneshot_errors: 0, inspect_errors: 0 };
   private lastError: string | undefined;
 
   constructor(private readonly options: ApiStatsOptions, private readonly logger: Logger) {}
@@ -203,7 +203,7 @@ export class ApiStatsSource {
         out.set(id, { time: sampleTime(body), sample: sampleFromApiStats(body, this.specs.get(id)?.spec) });
       } catch (error) {
         if (signal.aborted) return;
-        this.counters.oneshotErrors++;
+        this.counters.oneshot_errors++;
         this.lastError = `stats ${id.slice(0, 12)}: ${errorMessage(error)}`;
       }
     });
@@ -230,7 +230,7 @@ export class ApiStatsSource {
         this.specs.set(container.meta.id, { startedAt: container.startedAt, spec: specFromInspect(inspect.HostConfig) });
       } catch (error) {
         if (signal.aborted) return;
-        this.counters.inspectErrors++;
+        this.counters.inspect_errors++;
         this.lastError = `inspect ${container.meta.id.slice(0, 12)}: ${errorMessage(error)}`;
       }
     });
@@ -241,14 +241,14 @@ export class ApiStatsSource {
     let firstSettled!: () => void;
     const state: StreamState = { abort, first: new Promise<void>((resolve) => { firstSettled = resolve; }) };
     this.streams.set(id, state);
-    this.counters.streamsOpened++;
+    this.counters.streams_opened++;
     // No listener on the collector's signal per stream (hundreds would trip MaxListeners): close() ends them all.
     if (signal.aborted) abort.abort();
     const finish = (error?: unknown) => {
       firstSettled();
       if (this.streams.get(id) === state) this.streams.delete(id);
       if (error && !abort.signal.aborted) {
-        this.counters.streamErrors++;
+        this.counters.stream_errors++;
         this.lastError = `stats stream ${id.slice(0, 12)}: ${errorMessage(error)}`;
         this.logger.debug({ container: id.slice(0, 12), err: errorMessage(error) }, 'stats stream ended with an error');
       }
