@@ -23,9 +23,10 @@ export interface SinkLog {
 }
 
 /** Starts the agent reading only `containers`' logs, with `overrides` merged into its config. */
-export function startAgent(containers: TestContainers, options: { dataDir?: string; logs?: Record<string, unknown>; file?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<AgentProcess> {
+export function startAgent(containers: Pick<TestContainers, 'runLabel' | 'run'>, options: { dataDir?: string; env?: NodeJS.ProcessEnv; logs?: Record<string, unknown>; file?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<AgentProcess> {
   return AgentProcess.start({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+    ...(options.env ? { env: options.env } : {}),
     config: {
       log: { level: 'info' },
       collectors: {
