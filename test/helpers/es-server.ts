@@ -455,6 +455,9 @@ export class EsTestServer {
       if (!(error instanceof HttpError)) throw error;
       reply = error.reply;
     }
+    const filter = url.searchParams.get('filter_path');
+    // As Elasticsearch: error responses are never filtered.
+    if (filter && reply.status < 400 && reply.body !== undefined && !path.startsWith('/_test/')) reply = { ...reply, body: filterPath(reply.body, filter) };
     if (this.closed || res.destroyed) return;
     await this.writeReply(req, res, reply);
   }
@@ -1361,6 +1364,56 @@ function invalidIndexName(name: string): string | undefined {
 function globRegExp(glob: string): (value: string) => boolean {
   const regex = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   return (value) => regex.test(value);
+}
+
+/**
+ * Response filtering (`filter_path`): comma-separated dotted paths whose parts may hold `*` (any
+ * characters of one key) or be `**` (any depth); arrays are filtered element by element, and
+ * whatever matches nothing is left out. `-` exclusions are not supported.
+ */
+export function filterPath(body: unknown, expression: string): unknown {
+  const patterns = expression.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('.'));
+  return filterValue(body, patterns) ?? {};
+}
+
+function filterValue(value: unknown, patterns: readonly string[][]): unknown {
+  if (Array.isArray(value)) {
+    const kept = value.map((element) => filterValue(element, patterns)).filter((element) => element !== undefined);
+    return kept.length > 0 ? kept : undefined;
+  }
+  if (!isPlainObject(value)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    let whole = false;
+    const deeper: string[][] = [];
+    const step = (pattern: readonly string[]) => {
+      const [first, ...rest] = pattern;
+      if (first === '**') {
+        if (rest.length === 0) whole = true;
+        else {
+          deeper.push([...pattern]);
+          step(rest);
+        }
+      } else if (first !== undefined && (first === key || (first.includes('*') && keyGlob(first)(key)))) {
+        if (rest.length === 0) whole = true;
+        else deeper.push(rest);
+      }
+    };
+    for (const pattern of patterns) step(pattern);
+    if (whole) out[key] = child;
+    else if (deeper.length > 0) {
+      const kept = filterValue(child, deeper);
+      if (kept !== undefined) out[key] = kept;
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+const keyGlobs = new Map<string, (value: string) => boolean>();
+function keyGlob(glob: string): (value: string) => boolean {
+  let match = keyGlobs.get(glob);
+  if (!match) keyGlobs.set(glob, match = globRegExp(glob));
+  return match;
 }
 
 function safeDecode(path: string): string {

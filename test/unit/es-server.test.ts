@@ -366,3 +366,28 @@ test('close() ends pending slow requests and frees the port', async () => {
   assert.ok(Date.now() - started < 2_000);
   await client.close();
 });
+
+test('filter_path trims answers as Elasticsearch does (the exporter asks for errors,items.*.error,items.*.status); errors are not filtered', async (t) => {
+  const { client } = await setup(t);
+  await client.bulk({ operations: [{ create: { _index: 'app-1', _id: 'a' } }, { message: 'one' }] });
+  const filtered = await client.transport.request<any>({
+    method: 'POST', path: '/_bulk', querystring: { filter_path: 'errors,items.*.error,items.*.status' },
+    bulkBody: ndjson([{ create: { _index: 'app-1', _id: 'a' } }, { message: 'again' }, { create: { _index: 'app-1', _id: 'b' } }, { message: 'two' }]),
+  });
+  assert.equal(filtered.errors, true);
+  assert.equal(filtered.took, undefined);
+  assert.equal(filtered.items.length, 2);
+  assert.deepEqual(Object.keys(filtered.items[0].create).sort(), ['error', 'status']);
+  assert.equal(filtered.items[0].create.status, 409);
+  assert.equal(filtered.items[0].create.error.type, 'version_conflict_engine_exception');
+  assert.deepEqual(filtered.items[1], { create: { status: 201 } });
+
+  const info = await client.transport.request<any>({ method: 'GET', path: '/', querystring: { filter_path: 'version.num*,**.build_flavor,nothing.here' } });
+  assert.deepEqual(info, { version: { number: '9.1.0', build_flavor: 'default' } });
+  const none = await client.transport.request<any>({ method: 'GET', path: '/', querystring: { filter_path: 'nothing' } });
+  assert.deepEqual(none, {});
+
+  const missing = await client.transport.request<any>({ method: 'GET', path: '/nope/_count', querystring: { filter_path: 'count' } }, { ignore: [404], meta: true });
+  assert.equal(missing.statusCode, 404);
+  assert.equal(missing.body.error.type, 'index_not_found_exception', 'error bodies are left whole');
+});
