@@ -8,6 +8,7 @@ interface ProfileNode {
   readonly id: number;
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
   readonly hitCount?: number;
+  readonly children?: readonly number[];
 }
 
 interface CpuProfile {
@@ -68,6 +69,17 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     const id = profile.samples[i]!;
     selfMicros.set(id, (selfMicros.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0));
   }
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  // Builtins and native code (JSON.stringify, Buffer ops, the HTTP parser) have no URL: charge them to
+  // the JavaScript function that called them, which says far more about where the time goes.
+  const jsCaller = (id: number): ProfileNode | undefined => {
+    for (let at = parent.get(id); at !== undefined; at = parent.get(at)) {
+      const node = byId.get(at);
+      if (node?.callFrame.url) return node;
+    }
+    return undefined;
+  };
   const areas = new Map<string, number>();
   const functions = new Map<string, number>();
   let idle = 0;
@@ -75,16 +87,18 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   for (const [id, micros] of selfMicros) {
     const node = byId.get(id);
     if (!node) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName } = node.callFrame;
     total += micros;
     if (functionName === '(idle)') {
       idle += micros;
       continue;
     }
-    const area = areaOf(url, functionName);
+    const owner = SPECIAL.has(functionName) || node.callFrame.url ? node : (jsCaller(id) ?? node);
+    const { url, lineNumber } = owner.callFrame;
+    const area = areaOf(url, owner.callFrame.functionName);
     areas.set(area, (areas.get(area) ?? 0) + micros);
-    const fn = `${functionName || '(anonymous)'}${url ? ` ${shortUrl(url)}:${lineNumber + 1}` : ''}`;
-    functions.set(fn, (functions.get(fn) ?? 0) + micros);
+    const name = `${owner.callFrame.functionName || '(anonymous)'}${url ? ` ${shortUrl(url)}:${lineNumber + 1}` : ''}`;
+    functions.set(name, (functions.get(name) ?? 0) + micros);
   }
   const busy = total - idle;
   const rank = (m: Map<string, number>, n: number) => [...m.entries()]

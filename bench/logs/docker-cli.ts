@@ -26,7 +26,7 @@ function parseTimes(text: string): number {
   return total;
 }
 
-function dockerLogs(id: string, timestamps: boolean): Promise<CliRun> {
+export function dockerLogs(id: string, timestamps: boolean): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const sink = new CountingSink();
     let firstLineAt: number | undefined;

@@ -62,75 +62,126 @@ export function counterValue(metricsText: string, name: string, labels: Record<s
   return total;
 }
 
-export async function measureDockhand(workload: Workload, options: DockhandRun): Promise<DockhandMeasurement> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-bench-agent-'));
-  let es: MeasuredProcess | undefined;
-  let agent: MeasuredProcess | undefined;
-  try {
-    let esUrl: string | undefined;
-    if (options.sink === 'elasticsearch') {
-      es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER]);
-      esUrl = (await es.firstJsonLine<{ url: string }>()).url;
-    }
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      data_dir: dataDir,
-      log: { level: 'warn' },
-      collectors: {
-        logs: { history: 'all', include: { labels: [`${RUN_LABEL}=${options.run}`] } },
-        stats: { enabled: false },
-        engine: { enabled: false },
-      },
-      exporters: {
-        prometheus: { enabled: false },
-        file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
-        ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
-      },
-    };
-    const configFile = path.join(dataDir, 'config.yaml');
-    const configText = YAML.stringify(config);
-    writeFileSync(configFile, configText);
-    const nodeArgs = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+/** The agent (and its ES test server, if any) started for one measurement. */
+export class AgentUnderTest {
+  private constructor(
+    readonly agent: MeasuredProcess,
+    readonly es: MeasuredProcess | undefined,
+    readonly esUrl: string | undefined,
+    readonly port: number,
+    readonly dataDir: string,
+    readonly sink: DockhandSink,
+    readonly command: string,
+    readonly config: string,
+  ) {}
 
-    const window = new MachineWindow(dockerdPid());
-    const esCpuAtStart = es?.sampler.lastCpu ?? 0;
-    const start = now();
-    agent = MeasuredProcess.spawn('dockhand', process.execPath, [...nodeArgs, AGENT_MAIN, '--config', configFile], { env: agentEnv() });
-    const component = options.sink;
+  /** Starts the ES test server first when needed (not timed), then the agent; returns at once. */
+  static async start(options: DockhandRun, onSpawn?: () => void): Promise<AgentUnderTest> {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-bench-agent-'));
+    let es: MeasuredProcess | undefined;
+    try {
+      let esUrl: string | undefined;
+      if (options.sink === 'elasticsearch') {
+        es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER]);
+        esUrl = (await es.firstJsonLine<{ url: string }>()).url;
+      }
+      const port = await freePort();
+      const config = {
+        listen: `127.0.0.1:${port}`,
+        data_dir: dataDir,
+        log: { level: 'warn' },
+        collectors: {
+          logs: { history: 'all', include: { labels: [`${RUN_LABEL}=${options.run}`] } },
+          stats: { enabled: false },
+          engine: { enabled: false },
+        },
+        exporters: {
+          prometheus: { enabled: false },
+          file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
+          ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
+        },
+      };
+      const configFile = path.join(dataDir, 'config.yaml');
+      const configText = YAML.stringify(config);
+      writeFileSync(configFile, configText);
+      const nodeArgs = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+      onSpawn?.();
+      const agent = MeasuredProcess.spawn('dockhand', process.execPath, [...nodeArgs, AGENT_MAIN, '--config', configFile], { env: agentEnv() });
+      return new AgentUnderTest(agent, es, esUrl, port, dataDir, options.sink,
+        `node ${nodeArgs.length > 0 ? `${nodeArgs.join(' ')} ` : ''}dist/src/main.js --config <tmp>/config.yaml`,
+        configText.replaceAll(dataDir, '<tmp>').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<free port>').replace(options.run, '<run>'));
+    } catch (error) {
+      await es?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** Log lines the exporter has acknowledged (stored), from the agent's /metrics. */
+  async acknowledged(): Promise<number> {
+    if (!this.agent.alive) throw new Error(`the agent exited: ${this.agent.stderr.slice(-2000)}`);
+    const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
+    return counterValue(await response.text(), 'dockhand_records_out_total', { component: this.sink, kind: 'log' });
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      return (await fetch(`http://127.0.0.1:${this.port}/readyz`)).status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  /** What the sink holds, counted on the sink's side, not the agent's. */
+  async held(): Promise<number> {
+    if (this.sink === 'file') {
+      const dir = path.join(this.dataDir, 'records');
+      let held = 0;
+      for (const name of readdirSync(dir).filter((n) => n.endsWith('.ndjson'))) held += await new FileLineCounter(path.join(dir, name)).poll();
+      return held;
+    }
+    const counters = await (await fetch(`${this.esUrl}/_test/counters`)).json() as { created: number };
+    return counters.created;
+  }
+
+  /** SIGTERM; throws when the agent does not exit 0. */
+  async stop(): Promise<void> {
+    const stopped = await this.agent.stop();
+    if (stopped.code !== 0) throw new Error(`the agent exited ${stopped.code ?? stopped.signal}: ${this.agent.stderr.slice(-2000)}`);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.agent.alive) await this.agent.stop();
+    await this.es?.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function measureDockhand(workload: Workload, options: DockhandRun): Promise<DockhandMeasurement> {
+  let window: MachineWindow | undefined;
+  let start = 0;
+  let esCpuAtStart = 0;
+  const under = await AgentUnderTest.start(options, () => {
+    window = new MachineWindow(dockerdPid());
+    start = now();
+  });
+  try {
+    esCpuAtStart = under.es?.sampler.lastCpu ?? 0;
     let firstLineAt: number | undefined;
-    const progress = await pollProgress(async () => {
-      if (!agent!.alive) throw new Error(`the agent exited: ${agent!.stderr.slice(-2000)}`);
-      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-      return counterValue(await response.text(), 'dockhand_records_out_total', { component, kind: 'log' });
-    }, {
+    const progress = await pollProgress(() => under.acknowledged(), {
       target: workload.lines,
       intervalMs: 100,
       timeoutMs: options.timeoutMs ?? 180_000,
       stallMs: 30_000,
       onCount: (n, t) => { if (n > 0 && firstLineAt === undefined) firstLineAt = t; },
     });
-    agent.sampler.sample();
-    es?.sampler.sample();
-    const machine = window.end();
-    const cpuSeconds = agent.sampler.cpu;
-    const peakRss = agent.sampler.peakRss;
-
-    // What the sink holds, counted by the sink's side, not the agent's.
-    let held: number;
-    if (options.sink === 'file') {
-      const dir = path.join(dataDir, 'records');
-      held = 0;
-      for (const name of readdirSync(dir).filter((n) => n.endsWith('.ndjson'))) {
-        const counter = new FileLineCounter(path.join(dir, name));
-        held += await counter.poll();
-      }
-    } else {
-      const counters = await (await fetch(`${esUrl}/_test/counters`)).json() as { created: number; duplicates: number };
-      held = counters.created;
-    }
-    const stopped = await agent.stop();
-    if (stopped.code !== 0) throw new Error(`the agent exited ${stopped.code ?? stopped.signal}: ${agent.stderr.slice(-2000)}`);
+    under.agent.sampler.sample();
+    under.es?.sampler.sample();
+    const machine = window!.end();
+    const cpuSeconds = under.agent.sampler.cpu;
+    const peakRss = under.agent.sampler.peakRss;
+    const held = await under.held();
+    await under.stop();
     const profile = options.profileDir ? readdirSync(options.profileDir).filter((n) => n.endsWith('.cpuprofile')).map((n) => path.join(options.profileDir!, n)).pop() : undefined;
 
     const notes: string[] = [];
@@ -149,17 +200,15 @@ export async function measureDockhand(workload: Workload, options: DockhandRun):
       cpuSeconds,
       peakRss,
       daemonCpuSeconds: machine.daemon,
-      ...(es ? { sinkCpuSeconds: es.sampler.lastCpu - esCpuAtStart, sinkPeakRss: es.sampler.peakRss } : {}),
+      ...(under.es ? { sinkCpuSeconds: under.es.sampler.lastCpu - esCpuAtStart, sinkPeakRss: under.es.sampler.peakRss } : {}),
       machineBusySeconds: machine.busy,
       complete: progress.complete && held === workload.lines,
-      command: `node ${nodeArgs.length > 0 ? `${nodeArgs.join(' ')} ` : ''}dist/src/main.js --config <tmp>/config.yaml`,
-      config: configText.replaceAll(dataDir, '<tmp>').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<free port>').replace(options.run, '<run>'),
+      command: under.command,
+      config: under.config,
       ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
       ...(profile ? { profile } : {}),
     };
   } finally {
-    if (agent?.alive) await agent.stop();
-    await es?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await under.dispose();
   }
 }

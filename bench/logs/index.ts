@@ -17,6 +17,7 @@ import { measureDockhand, type DockhandSink } from './dockhand.js';
 import { installLogagent, measureLogagentDocker, measureLogagentFiles, LOGAGENT_VERSION, type LogagentInstall } from './logagent.js';
 import { cpuPerMillion, linesPerSecond, megabytesPerSecond, type Measurement } from './measurement.js';
 import { LINE_BYTES, prepareWorkload, scenarioLabel, type Scenario, type Workload } from './workload.js';
+import { liveDockerCli, liveDockhand, liveLogagent, type LiveMeasurement } from './live.js';
 
 export interface LogsBenchOptions {
   readonly scenarios: readonly Scenario[];
@@ -24,6 +25,8 @@ export interface LogsBenchOptions {
   readonly logagent: boolean;
   /** Profile the agent (node --cpu-prof) in an extra, unmeasured run of the first scenario. */
   readonly profile: boolean;
+  /** Scenarios of the live variant (readers running before the containers start). */
+  readonly live: readonly Scenario[];
   readonly log: (message: string) => void;
 }
 
@@ -40,6 +43,13 @@ export interface LogsBenchResult {
   readonly logagentError?: string;
   readonly profile?: { readonly scenario: Scenario; readonly measurement: Measurement; readonly summary: ProfileSummary };
   readonly profileError?: string;
+  readonly live: readonly LiveResult[];
+}
+
+export interface LiveResult {
+  readonly scenario: Scenario;
+  readonly measurements: readonly LiveMeasurement[];
+  readonly errors: readonly string[];
 }
 
 /** "1x1000000,10x100000" → scenarios. */
@@ -54,6 +64,7 @@ export function parseScenarios(text: string): Scenario[] {
 }
 
 export const DEFAULT_SCENARIOS = '1x1000000,10x100000';
+export const DEFAULT_LIVE_SCENARIOS = '10x100000';
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -73,6 +84,7 @@ export async function runLogsBench(options: LogsBenchOptions): Promise<LogsBench
   const results: ScenarioResult[] = [];
   let profile: LogsBenchResult['profile'];
   let profileError: string | undefined;
+  const live: LiveResult[] = [];
   try {
     if (options.logagent) {
       try {
@@ -131,12 +143,34 @@ export async function runLogsBench(options: LogsBenchOptions): Promise<LogsBench
         if (workload) await containers.remove(workload.ids);
       }
     }
+    for (const scenario of options.live) {
+      const measurements: LiveMeasurement[] = [];
+      const errors: string[] = [];
+      const step = async (name: string, run: () => Promise<LiveMeasurement>) => {
+        options.log(`[live ${scenario.name}] ${name} …`);
+        try {
+          const m = await run();
+          measurements.push(m);
+          options.log(`[live ${scenario.name}] ${name}: ${int(m.lines)} lines, last ${m.seconds.toFixed(2)} s after the start, writers took ${m.writerSeconds.toFixed(2)} s${m.note ? ` (${m.note})` : ''}`);
+        } catch (error) {
+          errors.push(`${name}: ${errorText(error)}`);
+          options.log(`[live ${scenario.name}] ${name} failed: ${errorText(error)}`);
+        }
+      };
+      await step('docker logs --follow', () => liveDockerCli(containers, scenario));
+      await step('dockhand → file', () => liveDockhand(containers, scenario));
+      if (logagent) {
+        const la = logagent;
+        await step('Logagent, Docker input', () => liveLogagent(containers, scenario, la));
+      }
+      live.push({ scenario, measurements, errors });
+    }
   } finally {
     await containers.removeAll();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return { scenarios: results, ...(logagent ? { logagent } : {}), ...(logagentError ? { logagentError } : {}), ...(profile ? { profile } : {}), ...(profileError ? { profileError } : {}) };
+  return { scenarios: results, live, ...(logagent ? { logagent } : {}), ...(logagentError ? { logagentError } : {}), ...(profile ? { profile } : {}), ...(profileError ? { profileError } : {}) };
 }
 
 // ---- report ----------------------------------------------------------------------------------
@@ -183,6 +217,37 @@ function scenarioMarkdown(result: ScenarioResult): string {
   return out.join('\n');
 }
 
+function liveMarkdown(result: LiveResult): string {
+  const out = [`### Live: ${scenarioLabel(result.scenario)}, the reader running before the containers start`, '',
+    'Each reader gets its own fresh containers (same command, with a 1 s pause before writing so that a reader that attaches '
+    + 'on the start event is attached before the first line). "seconds" runs from `docker start` until the last line is in the '
+    + 'sink; "behind the writers" is how long after the last container exited that was; "writers took" is how long the '
+    + 'containers needed to write everything with that reader attached. CPU is counted from the containers\' start.'];
+  const ms = result.measurements;
+  if (ms.length > 0) {
+    out.push('', table(
+      ['reader', 'lines delivered', 'seconds', 'lines/s', 'behind the writers s', 'writers took s', 'CPU s', 'CPU s per 1M lines', 'peak RSS', 'dockerd CPU s', 'machine busy CPU s'],
+      ms.map((m) => [
+        m.contender,
+        `${int(m.lines)}${m.complete ? '' : ` of ${int(m.expectedLines)}`}`,
+        secs(m.seconds),
+        int(linesPerSecond(m)),
+        secs(m.behindSeconds),
+        secs(m.writerSeconds),
+        secs(m.cpuSeconds),
+        fixed(cpuPerMillion(m), 1),
+        mib(m.peakRss),
+        secs(m.daemonCpuSeconds),
+        secs(m.machineBusySeconds, 1),
+      ]),
+    ));
+  }
+  const notes = ms.filter((m) => m.note);
+  if (notes.length > 0) out.push('', ...notes.map((m) => `- **${m.contender}**: ${m.note}`));
+  if (result.errors.length > 0) out.push('', ...result.errors.map((e) => `- failed: ${e}`));
+  return out.join('\n');
+}
+
 function profileMarkdown(p: NonNullable<LogsBenchResult['profile']>): string {
   const { summary, measurement } = p;
   const out = [
@@ -190,7 +255,8 @@ function profileMarkdown(p: NonNullable<LogsBenchResult['profile']>): string {
     '',
     `An extra run, profiled (the profiler slows it, so it is not in the tables above): ${int(measurement.lines)} lines in ${secs(measurement.seconds)} s; `
       + `the profile covers ${secs(summary.wallSeconds, 1)} s of the agent's life, ${secs(summary.busySeconds, 1)} s of it on the main thread's CPU `
-      + '(self time; GC and the libuv threads\' fsync/write are partly outside it).',
+      + '(self time, with builtins and native code such as JSON.stringify or the HTTP parser charged to the JavaScript function that called them; '
+      + 'the libuv threads\' write/fdatasync are not in it).',
     '',
     table(['area (self time)', 'seconds', 'share of busy'], summary.areas.map((a) => [a.name, secs(a.seconds), `${(a.share * 100).toFixed(1)} %`])),
     '',
@@ -226,6 +292,7 @@ export function logsBenchMarkdown(result: LogsBenchResult): string {
     + 'machine in the same window, so other load (other engineers\' tests share this machine and daemon) shows there.',
   );
   for (const s of result.scenarios) out.push('', scenarioMarkdown(s));
+  for (const l of result.live) out.push('', liveMarkdown(l));
   if (result.logagentError) out.push('', `**Logagent could not be installed:** ${result.logagentError}`);
   if (result.profile) out.push('', profileMarkdown(result.profile));
   if (result.profileError) out.push('', `Profiling failed: ${result.profileError}`);
@@ -241,6 +308,7 @@ export function optionsFromEnv(log: (message: string) => void = (m) => process.s
     sinks: sinks as DockhandSink[],
     logagent: process.env.BENCH_LOGAGENT !== '0',
     profile: process.env.BENCH_PROFILE !== '0',
+    live: ['', '0'].includes(process.env.BENCH_LIVE_SCENARIOS ?? 'x') ? [] : parseScenarios(process.env.BENCH_LIVE_SCENARIOS ?? DEFAULT_LIVE_SCENARIOS),
     log,
   };
 }
