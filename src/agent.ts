@@ -53,7 +53,9 @@ export class Agent {
     );
     this.inventory = new Inventory(config.labels.allow, logger.child({ component: 'inventory' }));
     this.connection.on('up', () => {
-      if (this.connection.info) this.inventory.hostName = this.connection.info.hostName;
+      if (!this.connection.info) return;
+      this.inventory.hostName = this.connection.info.hostName;
+      this.inventory.cgroupDriver = this.connection.info.cgroupDriver;
     });
     this.state = new StateStore(`${config.data_dir}/state`);
     this.runners = this.createExporters().map(

@@ -132,7 +132,9 @@ export class ContainerMetrics {
   update(record: MetricRecord): void {
     const previous = this.latest.get(record.container.id);
     if (previous && previous.record.time > record.time) return; // a late batch never rolls a counter back
-    const fresh = { ...containerLabels(record.container), id: record.cgroupPath ?? `/docker/${record.container.id}` };
+    // The inventory's path, like the state series', so the two families join on `id`.
+    const cgroupPath = this.inventory.get(record.container.id)?.cgroupPath ?? record.cgroupPath ?? `/docker/${record.container.id}`;
+    const fresh = { ...containerLabels(record.container), id: cgroupPath };
     // Keep the same object while the identity is unchanged: the Registry's formatted-label cache is keyed by it.
     const labels = previous && sameLabels(previous.labels, fresh) ? previous.labels : Object.freeze(fresh);
     this.latest.set(record.container.id, { record, labels, receivedAt: Date.now() });

@@ -22,13 +22,10 @@ export const STATE_METRIC_NAMES = [
   'container_last_seen',
 ] as const;
 
-/**
- * `idLabel` chooses the `id` label; by default the container id. To join these series with the
- * cAdvisor-style resource series, whose `id` is the cgroup path, pass the same resolver they use.
- */
-export function registerStateMetrics(registry: Registry, inventory: InventoryView, idLabel: (c: ContainerState) => string = (c) => c.meta.id): ComputedMetric[] {
+/** The `id` label is the container's cgroup path, as on cAdvisor's (and our resource) series, so they join. */
+export function registerStateMetrics(registry: Registry, inventory: InventoryView): ComputedMetric[] {
   const each = (sample: (c: ContainerState, labels: Record<string, string>) => Iterable<Sample>) => function* (): Iterable<Sample> {
-    for (const container of inventory.list()) yield* sample(container, { ...containerLabels(container.meta), id: idLabel(container) });
+    for (const container of inventory.list()) yield* sample(container, { ...containerLabels(container.meta), id: container.cgroupPath });
   };
   const one = (value: (c: ContainerState) => number | undefined) => each(function* (c, labels) {
     const v = value(c);

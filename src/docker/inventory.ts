@@ -31,6 +31,8 @@ export interface ContainerState {
   readonly pid: number;
   /** Epoch seconds at which the agent last confirmed this state. */
   readonly lastSeen: number;
+  /** The container's cgroup, as cAdvisor names it in its `id` label: /docker/<id>, /system.slice/docker-<id>.scope. */
+  readonly cgroupPath: string;
   /** All labels, for filters inside the agent; only meta.labels (allow-listed) is ever shipped. */
   readonly allLabels: Readonly<Record<string, string>>;
 }
@@ -51,6 +53,8 @@ export class Inventory extends EventEmitter implements InventoryView {
   private readonly oomCounts = new Map<string, number>();
   private readonly labelAllowed: (key: string) => boolean;
   hostName = 'unknown';
+  /** The daemon's cgroup driver (from /info): decides how container cgroups are named. */
+  cgroupDriver = 'cgroupfs';
   private live = false;
 
   constructor(labelAllowList: readonly string[], private readonly logger: Logger) {
@@ -179,12 +183,26 @@ export class Inventory extends EventEmitter implements InventoryView {
       startedAt: toEpochSeconds(state.StartedAt),
       finishedAt: toEpochSeconds(state.FinishedAt),
       createdAt: toEpochSeconds(inspect.Created),
+      cgroupPath: containerCgroupPath(inspect.Id, this.cgroupDriver, inspect.HostConfig?.CgroupParent),
       tty: inspect.Config?.Tty ?? false,
       pid: state.Pid ?? 0,
       lastSeen: Date.now() / 1000,
       allLabels: { ...labels },
     };
   }
+}
+
+/**
+ * Where dockerd puts a container's cgroup: `<parent or /docker>/<id>` with the cgroupfs driver;
+ * with systemd, `docker-<id>.scope` under the parent slice (default system.slice), whose name
+ * `a-b.slice` nests as /a.slice/a-b.slice.
+ */
+export function containerCgroupPath(id: string, driver: string, parent?: string | null): string {
+  if (driver !== 'systemd') return `${(parent || '/docker').replace(/\/+$/, '')}/${id}`;
+  const slice = parent || 'system.slice';
+  const parts = slice.replace(/\.slice$/, '').split('-');
+  const nested = parts.map((_, i) => `/${parts.slice(0, i + 1).join('-')}.slice`).join('');
+  return `${nested}/docker-${id}.scope`;
 }
 
 function toHealth(status: string | undefined): HealthStatus {

@@ -9,7 +9,7 @@ function container(id: string, overrides: Partial<ContainerState> = {}): Contain
   return {
     meta: { id, name: `name-${id}`, image: 'img:1', labels: { 'com.docker.compose.service': 'svc' }, host: 'h' },
     imageId: 'sha256:1', state: 'running', health: 'none', restartCount: 0, exitCode: 0, oomKilled: false, oomEvents: 0,
-    startedAt: 1_700_000_000.5, finishedAt: 0, createdAt: 1_699_999_999, tty: false, pid: 42, lastSeen: 1_700_000_100.25,
+    startedAt: 1_700_000_000.5, finishedAt: 0, createdAt: 1_699_999_999, tty: false, pid: 42, lastSeen: 1_700_000_100.25, cgroupPath: id,
     allLabels: { 'com.docker.compose.service': 'svc', secret: 'no' },
     ...overrides,
   };
@@ -117,13 +117,21 @@ test('factory: enabled by default, disabled by config, unknown keys rejected; re
   assert.ok(json.some((m) => m.name === 'container_last_seen'));
 });
 
-test('the id label can follow the resource series (cgroup path) through a resolver', async () => {
+test('the id label is the container\'s cgroup path, as on the resource series', async () => {
   const { Registry } = await import('prom-client');
   const inventory = new FakeInventory();
-  inventory.items.set('abc', container('abc'));
+  inventory.items.set('abc', container('abc', { cgroupPath: '/system.slice/docker-abc.scope' }));
   const registry = new Registry();
-  registerStateMetrics(registry, inventory, (c) => `/system.slice/docker-${c.meta.id}.scope`);
+  registerStateMetrics(registry, inventory);
   const text = await registry.metrics();
   assert.deepEqual(value(text, 'container_state', { id: '/system.slice/docker-abc.scope', state: 'running' }), [1]);
   assert.doesNotMatch(text, /id="abc"/);
+});
+
+test('container cgroup paths are named as dockerd names them', async () => {
+  const { containerCgroupPath } = await import('../../src/docker/inventory.js');
+  assert.equal(containerCgroupPath('abc', 'cgroupfs'), '/docker/abc');
+  assert.equal(containerCgroupPath('abc', 'cgroupfs', '/custom/'), '/custom/abc');
+  assert.equal(containerCgroupPath('abc', 'systemd'), '/system.slice/docker-abc.scope');
+  assert.equal(containerCgroupPath('abc', 'systemd', 'a-b.slice'), '/a.slice/a-b.slice/docker-abc.scope');
 });

@@ -12,10 +12,10 @@ class FakeInventory implements InventoryView {
   list() { return [...this.states.values()]; }
   get(id: string) { return this.states.get(id); }
   currentAsOf() { return 0; }
-  put(id: string, name: string, state: ContainerState['state'] = 'running', labels: Record<string, string> = {}) {
+  put(id: string, name: string, state: ContainerState['state'] = 'running', labels: Record<string, string> = {}, cgroupPath = `/docker/${id}`) {
     this.states.set(id, {
       meta: { id, name, image: 'busybox:latest', labels, host: 'h' }, imageId: 'sha256:x', state, health: 'none', restartCount: 0, exitCode: 0,
-      oomKilled: false, oomEvents: 0, startedAt: 1000, finishedAt: 0, createdAt: 900, tty: false, pid: 42, lastSeen: 1000, allLabels: labels,
+      oomKilled: false, oomEvents: 0, startedAt: 1000, finishedAt: 0, createdAt: 900, tty: false, pid: 42, lastSeen: 1000, allLabels: labels, cgroupPath,
     });
   }
 }
@@ -88,13 +88,13 @@ test('a container without CPU quota has no CFS series and no quota, as in cAdvis
   assert.ok(line(text, 'container_cpu_usage_seconds_total'));
 });
 
-test('the id label is the record\'s cgroup path (systemd driver) when it carries one', async () => {
+test('the id label is the inventory\'s cgroup path (systemd driver), the one the state series carry', async () => {
   const inventory = new FakeInventory();
-  inventory.put('c'.repeat(64), 'sd');
+  inventory.put('c'.repeat(64), 'sd', 'running', {}, `/system.slice/docker-${'c'.repeat(64)}.scope`);
   const registry = new Registry();
   const metrics = new ContainerMetrics(inventory);
   metrics.register(registry);
-  metrics.update(record('c'.repeat(64), 'sd', { cgroupPath: `/system.slice/docker-${'c'.repeat(64)}.scope` }));
+  metrics.update(record('c'.repeat(64), 'sd', { cgroupPath: `/docker/${'c'.repeat(64)}` }));
   assert.ok(line(await render(registry), 'container_memory_usage_bytes', `id="/system.slice/docker-${'c'.repeat(64)}.scope"`));
 });
 
