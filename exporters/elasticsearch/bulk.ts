@@ -18,7 +18,7 @@ export interface BulkItem {
  * copy (and `create` is the only action data streams take).
  */
 export function encodeItem(document: PreparedDocument, deadLetter = false): BulkItem {
-  const ndjson = `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${JSON.stringify(document.source)}\n`;
+  const ndjson = `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${document.json ?? JSON.stringify(document.source)}\n`;
   return { document, ndjson, bytes: Buffer.byteLength(ndjson), deadLetter };
 }
 

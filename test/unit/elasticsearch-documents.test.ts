@@ -153,3 +153,33 @@ test('templates: one per data stream above the built-in priority, date_nanos tim
   const withMetrics = templatePlan(elasticsearchConfigSchema.parse({ metrics: { enabled: true } }));
   assert.ok(withMetrics.some((r) => r.name === 'dockhand-docker.metrics'));
 });
+
+test('a log line encoded without stringifying its constant fields per line is the same document as JSON.stringify of its source', () => {
+  const indices: DocumentSettings = { ...dataStreams, mode: 'index' };
+  const odd = { ...container, name: '/we"ird\\name', labels: { 'a.b': 'x"y', ünï: '\u2028' } };
+  const cases = [
+    logRecord(0),
+    logRecord(1, { message: 'quote " backslash \\ newline \n tab \t nul \u0000 lone surrogate \ud800 emoji 🙂', stream: 'stderr' }),
+    logRecord(2, { truncated: true, message: 'x'.repeat(5000) }),
+    logRecord(3, { json: { level: 'warn', nested: { 'a.b': [1, null, 'z'] } } }),
+    { ...logRecord(4), container: odd },
+  ];
+  for (const settings of [dataStreams, indices]) {
+    for (const record of cases) {
+      const doc = toDocument(record, settings);
+      assert.ok(doc.json, 'the fast path was taken');
+      assert.deepEqual(JSON.parse(doc.json), JSON.parse(JSON.stringify(doc.source)), `${record.id} in ${settings.mode} mode`);
+      const [action, source, end] = encodeItem(doc).ndjson.split('\n');
+      assert.deepEqual(JSON.parse(action!), { create: { _index: doc.index, _id: doc.id } });
+      assert.equal(source, doc.json);
+      assert.equal(end, '');
+    }
+  }
+  // The cached constant part belongs to the settings it was made with.
+  assert.equal(JSON.parse(toDocument(logRecord(0), { ...dataStreams, agentVersion: '9.9.9' }).json!).agent.version, '9.9.9');
+  assert.equal(JSON.parse(toDocument(logRecord(0), indices).json!).data_stream, undefined);
+  // A body JSON cannot express falls back to JSON.stringify, which then says what is wrong.
+  const big = toDocument(logRecord(5, { json: { n: 1n as unknown as number } }), dataStreams);
+  assert.equal(big.json, undefined);
+  assert.throws(() => encodeItem(big), /BigInt/);
+});
