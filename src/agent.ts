@@ -18,6 +18,7 @@ import { SelfMetrics } from './telemetry/metrics.js';
 import { errorMessage } from './errors.js';
 import { AGENT_VERSION } from './version.js';
 import { startHttpServer, type HttpServer } from './server/index.js';
+import { containerTop, TopError } from '../collectors/stats/index.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -156,6 +157,13 @@ export class Agent {
       collectors: Object.fromEntries(this.collectors.map((c) => [c.id, { ...(c.status?.() ?? {}), ...(this.collectorFailures.has(c.id) ? { failed: this.collectorFailures.get(c.id) } : {}) }])),
       exporters: Object.fromEntries(this.runners.map((r) => [r.id, { healthy: r.health().healthy, ...r.status() }])),
     };
+  }
+
+  /** `docker top` for a container the agent tracks (by id, id prefix or name); ignored containers are not found. */
+  async top(ref: string, psArgs?: string): Promise<unknown> {
+    const container = this.inventory.list().find((c) => c.meta.id === ref || c.meta.name === ref || (ref.length >= 12 && c.meta.id.startsWith(ref)));
+    if (!container) throw new TopError(`no tracked container ${JSON.stringify(ref)}`, 404);
+    return { id: container.meta.id, name: container.meta.name, ...(await containerTop(this.connection, container.meta.id, psArgs ? { psArgs } : {})) };
   }
 
   /** Prometheus registries to serve on /metrics: the agent's own plus each exporter's. */

@@ -12,6 +12,8 @@ export interface AgentView {
   readiness(): { ready: boolean; checks: Record<string, Health> };
   status(): Record<string, unknown>;
   registries(): Registry[];
+  /** `docker top` of one tracked container, on demand; errors carry an HTTP statusCode. */
+  top(ref: string, psArgs?: string): Promise<unknown>;
 }
 
 export interface HttpServer {
@@ -37,7 +39,16 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
     return reply.type(registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(bodies.join(''));
   });
 
-  app.get('/status', async () => agent.status());
+  app.get<{ Querystring: { top?: string; ps_args?: string } }>('/status', async (request, reply) => {
+    const { top, ps_args: psArgs } = request.query;
+    if (top === undefined) return agent.status();
+    try {
+      return { top: await agent.top(top, psArgs) };
+    } catch (error) {
+      const statusCode = (error as { statusCode?: number }).statusCode ?? 500;
+      return reply.code(statusCode).send({ error: (error as Error).message });
+    }
+  });
 
   return app;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AgentProcess } from '../helpers/agent-process.js';
 import { startPrivateDaemon } from '../helpers/private-daemon.js';
-import { TEST_IMAGE, TEST_LABEL } from '../helpers/containers.js';
+import { TestContainers, TEST_IMAGE, TEST_LABEL } from '../helpers/containers.js';
 import { readSink, type SinkLine } from '../helpers/file-sink.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -88,5 +88,29 @@ test('SIGTERM drains everything queued into a slow sink and exits 0 within the g
   } finally {
     await agent.dispose();
     await daemon.stop();
+  }
+});
+
+test('/status?top=<name> lists a tracked container\'s processes; an ignored container is not found', { timeout: 120_000 }, async () => {
+  const containers = new TestContainers();
+  const agent = await AgentProcess.start({ config: { collectors: { logs: { enabled: false }, stats: { enabled: false } } } });
+  try {
+    await agent.waitReady();
+    const name = containers.name('top');
+    await containers.start(['sleep', '300'], { name });
+    const hidden = containers.name('top-hidden');
+    await containers.start(['sleep', '300'], { name: hidden, labels: { 'dockhand.enable': 'false' } });
+    const top = await waitFor(async () => {
+      const response = await agent.get(`/status?top=${name}`);
+      return response.status === 200 ? response.json().top : undefined;
+    }, { timeoutMs: 30_000, what: 'top of the tracked container' });
+    assert.equal(top.name, name);
+    assert.ok(top.titles.includes('PID'));
+    assert.ok(top.processes.some((p: string[]) => p.join(' ').includes('sleep 300')), JSON.stringify(top.processes));
+    const ignored = await agent.get(`/status?top=${hidden}`);
+    assert.equal(ignored.status, 404);
+  } finally {
+    await agent.dispose();
+    await containers.removeAll();
   }
 });

@@ -8,7 +8,15 @@ function agentView(checks: AgentView['readiness'] extends () => infer R ? R : ne
   new Gauge({ name: 'dockhand_test_gauge', help: 'own', registers: [own] }).set(1);
   const exporter = new Registry();
   new Gauge({ name: 'container_test_gauge', help: 'exporter', registers: [exporter] }).set(2);
-  return { readiness: () => checks, status: () => ({ version: 'x', containers_tracked: 3 }), registries: () => [own, exporter] };
+  return {
+    readiness: () => checks,
+    status: () => ({ version: 'x', containers_tracked: 3 }),
+    registries: () => [own, exporter],
+    top: async (ref) => {
+      if (ref !== 'web') throw Object.assign(new Error(`no tracked container "${ref}"`), { statusCode: 404 });
+      return { titles: ['PID', 'CMD'], processes: [['1', 'sleep']] };
+    },
+  };
 }
 
 test('/healthz answers while the process lives', async () => {
@@ -44,4 +52,14 @@ test('/status is JSON from the agent', async () => {
   const app = buildHttpApp(agentView({ ready: true, checks: {} }));
   const response = await app.inject({ method: 'GET', url: '/status' });
   assert.deepEqual(response.json(), { version: 'x', containers_tracked: 3 });
+});
+
+test('/status?top=<container> answers the process list, or the error with its status code', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+  const ok = await app.inject({ method: 'GET', url: '/status?top=web' });
+  assert.equal(ok.statusCode, 200);
+  assert.deepEqual(ok.json(), { top: { titles: ['PID', 'CMD'], processes: [['1', 'sleep']] } });
+  const missing = await app.inject({ method: 'GET', url: '/status?top=nope' });
+  assert.equal(missing.statusCode, 404);
+  assert.match(missing.json().error, /no tracked container/);
 });
