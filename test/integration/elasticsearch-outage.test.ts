@@ -83,7 +83,7 @@ test('Elasticsearch refusing connections for 30 s mid-stream: /readyz 503 naming
     assert.equal(metricValue(metrics, 'dockhand_elasticsearch_documents_duplicate_total'), server.counters.duplicates, 'every 409 counted as a duplicate avoided');
     assert.equal((await agent.get('/readyz')).status, 200);
 
-    t.diagnostic(`outage ${Date.now() - down > 0 ? OUTAGE_MS / 1000 : 0} s: /readyz 503 after ${noticedMs} ms, ${looks} looks all 503; lines read during the outage ${maxRead - readAtDown}, `
+    t.diagnostic(`outage ${((up - down) / 1000).toFixed(1)} s: /readyz 503 after ${noticedMs} ms, ${looks} looks all 503; lines read during the outage ${maxRead - readAtDown}, `
       + `held beyond stored ${held}; /readyz 200 ${readyAfterMs} ms after Elasticsearch was back; replays answered 409: ${server.counters.duplicates}`);
   } finally {
     await agent.dispose();
