@@ -162,6 +162,7 @@ export class ContainerLog implements LineSink {
       }
       opened = true;
       if (reason) this.metrics.resumes.inc({ reason });
+      ctx.logger.debug({ container: this.meta.name, id: this.id, since: formatSince(this.resumeAt.since), reason: reason ?? 'start', running: before.running }, 'following container log');
       this.totals.streams++;
       this.startStream();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -296,6 +297,10 @@ export class ContainerLog implements LineSink {
     this.flushJoiner();
     this.sealAndEmit();
     this.clearFlushTimer();
+    // A stream opened while the container was stopped may still have followed a run that started
+    // meanwhile (the daemon decides to follow when the request arrives): the next run's stream
+    // must start after everything this one handed on.
+    this.resumeAt = this.snapshot();
   }
 
   /** The next stream starts at the first line not yet handed on; unfinished lines are read again. */
@@ -355,7 +360,11 @@ export class ContainerLog implements LineSink {
   }
 
   private addRecord(stream: StreamIndex, time: bigint, index: number, lastTime: bigint, lastIndex: number, message: string, truncated: boolean): void {
-    if (!this.batch) this.batch = this.tracker.open();
+    if (!this.batch) {
+      this.batch = this.tracker.open();
+      // A rename (or a late inventory entry) shows from the next batch on.
+      this.meta = this.ctx.inventory.get(this.id)?.meta ?? this.meta;
+    }
     const record: Mutable<LogRecord> = {
       kind: 'log',
       id: `${this.idPrefix[stream]}${time}:${index}`,

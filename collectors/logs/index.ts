@@ -33,6 +33,7 @@ export class LogsCollector implements Collector {
   private own: OwnContainer = {};
   private readonly logs = new Map<string, ContainerLog>();
   private readonly active = new Map<string, Promise<void>>();
+  private readonly settling = new Set<Promise<void>>();
   private readonly skippedReported = new Set<string>();
   private readonly counters = { started: 0, finished: 0, removed: 0, missed: 0 };
 
@@ -75,6 +76,7 @@ export class LogsCollector implements Collector {
       await Promise.all(this.active.values());
       // The exporters keep draining while collectors stop: wait for what is in flight, so its checkpoints are saved.
       await Promise.all([...this.logs.values()].map((log) => log.idle()));
+      await Promise.all(this.settling);
       await this.checkpoints.flush();
     }
   }
@@ -143,7 +145,11 @@ export class LogsCollector implements Collector {
     this.counters.started++;
     const following = log;
     const run = following.follow()
-      .then((outcome) => this.settle(following, outcome))
+      .then((outcome) => {
+        // Settling may wait for the exporters; a new run of the container must not wait for it.
+        const settling = this.settle(following, outcome).finally(() => this.settling.delete(settling));
+        this.settling.add(settling);
+      })
       .catch((error: unknown) => {
         this.ctx.metrics.errors.inc({ component: this.id, kind: 'follow' });
         this.ctx.logger.error({ container: following.name, err: errorMessage(error) }, 'following a container log failed');
@@ -187,6 +193,7 @@ export class LogsCollector implements Collector {
 
   private forget(id: string): void {
     const log = this.logs.get(id);
+    this.ctx.logger.debug({ id, known: log !== undefined }, 'container gone: forgetting its log position');
     if (log) {
       log.markRemoved();
       this.logs.delete(id);

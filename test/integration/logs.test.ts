@@ -13,7 +13,7 @@ const containers = new TestContainers();
 let agent: AgentProcess;
 
 before(async () => {
-  agent = await startAgent(containers, { logs: { max_line_bytes: 1024 * 1024 } });
+  agent = await startAgent(containers, { logs: { max_line_bytes: 1024 * 1024 }, config: { log: { level: process.env.DOCKHAND_TEST_AGENT_LOG ?? 'info' } } });
   await agent.waitReady(60_000);
 });
 
@@ -103,6 +103,9 @@ test('stop and start a container: every line of both runs once, as docker logs h
   const truth = await dockerLogs(id);
   await arrived(id, truth.stdout.length + truth.stderr.length, 60_000);
   const records = readSink(agent.dataDir).filter((r) => r.container.id === id);
+  if (duplicates(records).length > 0) {
+    for (const entry of agent.logs.filter((l) => JSON.stringify(l).includes(id) || JSON.stringify(l).includes(id.slice(0, 12)))) console.error('AGENTLOG', JSON.stringify(entry));
+  }
   assert.deepEqual(duplicates(records), []);
   assert.deepEqual(sinkLines(records, id, 'stdout'), truth.stdout);
   assert.deepEqual(sinkLines(records, id, 'stderr'), truth.stderr);

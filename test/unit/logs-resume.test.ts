@@ -172,6 +172,23 @@ test('a stream that breaks mid-line is continued from where it stopped, with no 
   }
 });
 
+test('after a run read to its end, the next stream of the container starts after it (no line twice)', async () => {
+  const { entries, lines } = logFile(300, 31);
+  const run = harness(START);
+  const starts = entries.flatMap((e, i) => (e.line ? [i] : []));
+  const firstRun = entries.slice(0, starts[150]);
+  await feed(run.log, daemonAnswer(firstRun, 0n), [1000]);
+  run.log.finishRun();
+  await run.log.emitted();
+  const afterFirst = messagesOf(run.batches).length;
+  // The container starts again; its next stream is asked for from the position the first one reached.
+  await feed(run.log, daemonAnswer(entries, run.log.resumePoint.since), [1000]);
+  run.log.finishRun();
+  await run.log.emitted();
+  assert.ok(afterFirst > 0 && afterFirst < lines.length);
+  assert.deepEqual(messagesOf(run.batches), lines.map((l) => `${l.stream}|${l.message}`));
+});
+
 test('with multiline joining, held lines are read again after a crash and joined the same way', async () => {
   const stamp = (i: number) => T0 + BigInt(i) * MS;
   const source: { stream: 1 | 2; text: string }[] = [];
