@@ -77,9 +77,9 @@ async function runStatsBench(): Promise<string> {
       resolve({ code: exitCode, stdout: text });
     });
   });
-  const body = stdout.trim();
-  const heading = /^#{1,3} /m.test(body) ? '' : '## Container stats\n\n';
-  return `${heading}${body.replace(/^# /gm, '## ')}\n\n_\`node ${relative}${args.length ? ` ${args.join(' ')}` : ''}\`, ${(now() - start).toFixed(0)} s${code === 0 ? '' : `, **exited ${code}**`}._`;
+  // Its `# ` lines are remarks (printed for a terminal), its `## ` lines sections: nest them under this report's heading.
+  const body = stdout.trim().split('\n').map((line) => (line.startsWith('# ') ? `${line.slice(2)}  ` : line.startsWith('## ') ? `#${line}` : line)).join('\n');
+  return `## Container stats (bench/stats)\n\n${body}\n\n_\`node ${relative}${args.length ? ` ${args.join(' ')}` : ''}\`, ${(now() - start).toFixed(0)} s${code === 0 ? '' : `, **exited ${code}**`}._`;
 }
 
 async function main(): Promise<void> {

@@ -116,7 +116,7 @@ export async function liveDockhand(containers: BenchContainers, scenario: Scenar
     const cpuBefore = under.agent.sampler.lastCpu;
     const window = new MachineWindow(dockerdPid());
     const { started, exited } = await runWriters(containers, writers);
-    const progress = await pollProgress(() => under.acknowledged(), { target: writers.lines, intervalMs: 100, timeoutMs: 180_000, stallMs: 20_000 });
+    const progress = await pollProgress(() => under.delivered(), { target: writers.lines, intervalMs: 100, timeoutMs: 180_000, stallMs: 20_000 });
     under.agent.sampler.sample();
     const exitedAt = await exited;
     const machine = window.end();
@@ -163,6 +163,7 @@ export async function liveLogagent(containers: BenchContainers, scenario: Scenar
     let last = -1;
     let lastMoved = now();
     let lastLineAt = started;
+    let stopReason = '';
     for (;;) {
       const n = await counter.poll();
       const t = now();
@@ -172,8 +173,14 @@ export async function liveLogagent(containers: BenchContainers, scenario: Scenar
         if (n > 0) lastLineAt = t;
       }
       if (n >= writers.lines) break;
-      if (exitedAt !== undefined && t - lastMoved > 10) break;
-      if (t - started > 180) break;
+      if (exitedAt !== undefined && t - lastMoved > 10) {
+        stopReason = 'nothing more arrived in the 10 s after the containers exited';
+        break;
+      }
+      if (t - started > 180) {
+        stopReason = 'the bench stopped waiting 180 s after the start';
+        break;
+      }
       if (!la.alive) throw new Error(`logagent exited: ${la.stderr.slice(-1000)}`);
       await sleep(100);
     }
@@ -190,7 +197,7 @@ export async function liveLogagent(containers: BenchContainers, scenario: Scenar
       daemonCpuSeconds: machine.daemon,
       machineBusySeconds: machine.busy,
       complete: last === writers.lines,
-      ...(last !== writers.lines ? { note: `${last} of ${writers.lines} lines (${((1 - last / writers.lines) * 100).toFixed(1)} % lost); nothing more arrived in the 10 s after the containers exited` } : {}),
+      ...(last !== writers.lines ? { note: `${last} of ${writers.lines} lines (${((1 - last / writers.lines) * 100).toFixed(1)} % lost); ${stopReason}` } : {}),
     }, started, lastLineAt, done);
   } finally {
     await la.stop();

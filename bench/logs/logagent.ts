@@ -128,7 +128,7 @@ export async function measureLogagentDocker(workload: Workload, install: Logagen
 }
 
 export function logagentBudgetMs(): number {
-  return Number(process.env.BENCH_LOGAGENT_BUDGET_S ?? 60) * 1000;
+  return Number(process.env.BENCH_LOGAGENT_BUDGET_S ?? 30) * 1000;
 }
 
 /**
