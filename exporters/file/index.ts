@@ -42,6 +42,7 @@ export class FileExporter implements Exporter {
   private readonly serializer = new NdjsonSerializer();
   private readonly replays = new ReplayFilter();
   private lastError: string | undefined;
+  private buffer: Buffer = Buffer.allocUnsafe(1024 * 1024);
   private written = 0;
   private skipped = 0;
   private bytes = 0;
@@ -67,16 +68,21 @@ export class FileExporter implements Exporter {
 
   async export(batch: readonly AgentRecord[]): Promise<void> {
     if (this.config.test_write_delay_ms > 0) await sleep(this.config.test_write_delay_ms);
-    let text = '';
     let lines = 0;
     let skipped = 0;
+    let length = 0;
+    let buffer = this.buffer;
     for (const record of batch) {
       if (this.replays.isReplay(record.kind, (record as { id?: string }).id)) {
         skipped++;
         continue;
       }
-      text += this.serializer.serialize(record);
-      text += '\n';
+      const line = this.serializer.serialize(record);
+      // Encoded straight into one reused buffer: no batch-sized string, no new buffer per batch.
+      const room = line.length * 3 + 1;
+      if (length + room > buffer.length) buffer = this.grow(length + room, length);
+      length += buffer.write(line, length);
+      buffer[length++] = 10;
       lines++;
     }
     if (skipped > 0) {
@@ -84,7 +90,7 @@ export class FileExporter implements Exporter {
       this.skippedCounter.inc(skipped);
     }
     if (lines === 0) return;
-    const data = Buffer.from(text, 'utf8');
+    const data = buffer.subarray(0, length);
     try {
       await this.files.append(data, this.config.sync);
     } catch (error) {
@@ -95,6 +101,13 @@ export class FileExporter implements Exporter {
     this.written += lines;
     this.bytes += data.length;
     this.bytesCounter.inc(data.length);
+  }
+
+  private grow(needed: number, keep: number): Buffer {
+    const next = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    this.buffer.copy(next, 0, 0, keep);
+    this.buffer = next;
+    return next;
   }
 
   async flush(): Promise<void> {}
