@@ -3,7 +3,7 @@
  * would enable it), plus what the end-to-end tests check on the other side: numbered lines each
  * present once, the daemon's own view of logs and events, counters from /metrics, CPU of a process.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { AgentProcess } from './agent-process.js';
@@ -126,17 +126,36 @@ export interface DaemonEvent {
   readonly attributes: Record<string, string>;
 }
 
-/** The daemon's own record of events (`docker events --since --until`), filtered as the CLI filters. */
-export async function daemonEvents(sinceSeconds: number, untilSeconds: number, filters: readonly string[], host?: string): Promise<DaemonEvent[]> {
+export interface EventWatch {
+  /** Events seen so far, in the daemon's order. */
+  readonly events: DaemonEvent[];
+  stop(): void;
+}
+
+/**
+ * The daemon's own record of events, as `docker events` streams them from (a second before) now on.
+ * Live, because the daemon replays only its last 256 events: on a shared daemon that other tests keep
+ * busy, a later `docker events --since` may no longer list them.
+ */
+export function watchDaemonEvents(filters: readonly string[] = [], host?: string): EventWatch {
   const env = host ? { ...process.env, DOCKER_HOST: host } : process.env;
-  const args = ['events', '--since', String(sinceSeconds), '--until', String(untilSeconds), '--format', '{{json .}}', ...filters.flatMap((f) => ['--filter', f])];
-  const { stdout } = await run('docker', args, { env, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
-  return stdout.split('\n').filter(Boolean).map((line) => {
-    const e = JSON.parse(line) as { timeNano: number | string; Type: string; Action: string; Actor: { ID: string; Attributes?: Record<string, string> } };
-    // timeNano is beyond 2^53 as a JSON number: take the digits from the text.
-    const nano = /"timeNano":(\d+)/.exec(line)?.[1] ?? String(e.timeNano);
-    return { timeNano: BigInt(nano), type: e.Type, action: e.Action, actorId: e.Actor.ID, attributes: e.Actor.Attributes ?? {} };
+  const since = String(Math.floor(Date.now() / 1000) - 1);
+  const child = spawn('docker', ['events', '--since', since, '--format', '{{json .}}', ...filters.flatMap((f) => ['--filter', f])], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const events: DaemonEvent[] = [];
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) events.push(parseDaemonEvent(line));
   });
+  return { events, stop: () => { if (child.exitCode === null && child.signalCode === null) child.kill(); } };
+}
+
+function parseDaemonEvent(line: string): DaemonEvent {
+  const e = JSON.parse(line) as { timeNano: number | string; Type: string; Action: string; Actor: { ID: string; Attributes?: Record<string, string> } };
+  // timeNano is beyond 2^53 as a JSON number: take the digits from the text.
+  const nano = /"timeNano":(\d+)/.exec(line)?.[1] ?? String(e.timeNano);
+  return { timeNano: BigInt(nano), type: e.Type, action: e.Action, actorId: e.Actor.ID, attributes: e.Actor.Attributes ?? {} };
 }
 
 interface EventSource {
