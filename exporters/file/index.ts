@@ -42,7 +42,7 @@ export class FileExporter implements Exporter {
   private readonly serializer = new NdjsonSerializer();
   private readonly replays = new ReplayFilter();
   private lastError: string | undefined;
-  private buffer: Buffer = Buffer.allocUnsafe(1024 * 1024);
+  private buffer: Buffer = Buffer.allocUnsafe(MiB);
   private written = 0;
   private skipped = 0;
   private bytes = 0;
@@ -98,6 +98,8 @@ export class FileExporter implements Exporter {
       throw new RetryableError(`writing ${this.files.currentFile} failed: ${this.lastError}`, { cause: error });
     }
     this.lastError = undefined;
+    // A batch of huge lines grew the buffer; do not keep that much memory for the usual small ones.
+    if (this.buffer.length > 16 * MiB) this.buffer = Buffer.allocUnsafe(MiB);
     this.written += lines;
     this.bytes += data.length;
     this.bytesCounter.inc(data.length);
