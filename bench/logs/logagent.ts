@@ -166,7 +166,7 @@ export async function measureLogagentFiles(workload: Workload, install: Logagent
       complete: progress.complete,
       command: 'logagent --config <tmp>/logagent.yml',
       config: files.reduce((text, file, i) => text.replace(file, `/var/lib/docker/containers/<id ${i + 1}>/<id ${i + 1}>-json.log`), config),
-      ...(progress.complete ? {} : { note: `${progress.reason === `timed out after ${Math.round(budgetMs / 1000)} s` ? `stopped by the bench's time budget (${Math.round(budgetMs / 1000)} s, BENCH_LOGAGENT_BUDGET_S)` : progress.reason}: ${progress.count} of ${workload.lines} lines by then; the rate shown is over those. Peak RSS ${Math.round(la.sampler.peakRss / 1024 / 1024)} MiB (its launcher caps the V8 heap at 300 MB)` }),
+      ...(progress.complete ? {} : { note: `${progress.reason === `timed out after ${Math.round(budgetMs / 1000)} s` ? `stopped by the bench's time budget (${Math.round(budgetMs / 1000)} s, BENCH_LOGAGENT_BUDGET_S)` : progress.reason}: ${progress.count} of ${workload.lines} lines by then; the rate shown is over those (its rate falls as the files it reads grow; its launcher caps the V8 heap at 300 MB, NODE_OPTIONS replaces that cap)` }),
     };
   } finally {
     await la.stop();

@@ -33,4 +33,5 @@ export interface Measurement {
 
 export const linesPerSecond = (m: Measurement) => (m.seconds > 0 ? m.lines / m.seconds : 0);
 export const megabytesPerSecond = (m: Measurement) => (m.seconds > 0 ? m.bytes / 1e6 / m.seconds : 0);
-export const cpuPerMillion = (m: Measurement) => (m.cpuSeconds !== undefined && m.lines > 0 ? (m.cpuSeconds / m.lines) * 1e6 : undefined);
+/** CPU seconds per million lines; not given below 10,000 lines, where start-up cost would be all it shows. */
+export const cpuPerMillion = (m: Measurement) => (m.cpuSeconds !== undefined && m.lines >= 10_000 ? (m.cpuSeconds / m.lines) * 1e6 : undefined);
