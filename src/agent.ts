@@ -89,7 +89,7 @@ export class Agent {
   private createExporters(): Exporter[] {
     const sections = this.config.exporters as Record<string, unknown>;
     return exporterFactories
-      .filter((factory) => factory.isEnabled(sections[factory.type]))
+      .filter((factory) => factory.isEnabled(sections[factory.type], sections))
       .map((factory) => factory.create(sections[factory.type], {
         logger: this.logger.child({ component: `exporter:${factory.type}` }),
         metrics: this.metrics,

@@ -94,8 +94,11 @@ export interface CollectorDeps {
 export interface ExporterFactory<S extends import('zod').ZodType = import('zod').ZodType> {
   readonly type: string;
   readonly configSchema: S;
-  /** Whether the exporter runs with this config (most have an `enabled` key). */
-  isEnabled(config: import('zod').output<S>): boolean;
+  /**
+   * Whether the exporter runs with this config (most have an `enabled` key). `exporters` is every
+   * exporter's section, for a default that depends on another (the file sink stands in for Elasticsearch).
+   */
+  isEnabled(config: import('zod').output<S>, exporters: Readonly<Record<string, unknown>>): boolean;
   create(config: import('zod').output<S>, ctx: ExporterContext): Exporter;
   /** Maps environment variables (ELASTICSEARCH_URL, …) onto this exporter's config section. */
   fromEnv?(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined;

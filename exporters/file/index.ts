@@ -17,7 +17,7 @@ import { ReplayFilter, scanTail } from './replay-filter.js';
 const MiB = 1024 * 1024;
 
 export const fileConfigSchema = z.strictObject({
-  enabled: z.boolean().default(true).describe('Append records as NDJSON files under the data directory.'),
+  enabled: z.boolean().optional().describe('Append records as NDJSON files under the data directory; unset: on unless Elasticsearch is enabled.'),
   path: z.string().min(1).optional().describe('Folder of the files (records-000001.ndjson, …); default <data_dir>/records.'),
   max_bytes: z.number().int().min(4096).default(100 * MiB).describe('Size at which the current file is closed and the next one started.'),
   max_files: z.number().int().min(1).default(10).describe('Files kept, the current one included; the oldest are deleted.'),
@@ -138,6 +138,7 @@ export class FileExporter implements Exporter {
 export const fileExporterFactory = defineExporter({
   type: 'file',
   configSchema: fileConfigSchema,
-  isEnabled: (config) => config.enabled,
+  // The default sink for logs and events when nothing else stores them.
+  isEnabled: (config, exporters) => config.enabled ?? !(exporters.elasticsearch as { enabled?: boolean } | undefined)?.enabled,
   create: (config, ctx) => new FileExporter(config, ctx),
 });

@@ -63,7 +63,7 @@ export class ExporterRunner {
   async enqueue(records: readonly AgentRecord[]): Promise<void> {
     if (records.length === 0) return;
     retainAcks(records);
-    this.metrics.recordsIn.inc({ component: this.id, kind: records[0]!.kind }, records.length);
+    this.countByKind(this.metrics.recordsIn, records);
     if (this.settings.whenFull === 'drop_newest') {
       const rejected = this.queue.offer(records);
       if (rejected.length > 0) this.drop(rejected, 'queue_full');
@@ -122,7 +122,7 @@ export class ExporterRunner {
         const stored = await this.exportWithRetry(batch, signal);
         if (stored) {
           this.exported += batch.length;
-          this.metrics.recordsOut.inc({ component: this.id, kind: batch[0]!.kind }, batch.length);
+          this.countByKind(this.metrics.recordsOut, batch);
           releaseAcks(batch);
         }
       } finally {
@@ -160,6 +160,22 @@ export class ExporterRunner {
         if (signal.aborted) return false;
       }
     }
+  }
+
+  /** Batches are mostly of one kind: count runs, not records. */
+  private countByKind(counter: SelfMetrics['recordsIn'], records: readonly AgentRecord[]): void {
+    let kind = records[0]!.kind;
+    let run = 0;
+    for (const record of records) {
+      if (record.kind === kind) {
+        run++;
+        continue;
+      }
+      counter.inc({ component: this.id, kind }, run);
+      kind = record.kind;
+      run = 1;
+    }
+    counter.inc({ component: this.id, kind }, run);
   }
 
   private drop(records: readonly AgentRecord[], reason: string): void {

@@ -92,3 +92,16 @@ test('maskSecrets hides secret values at any depth and keeps the rest', () => {
   const masked = maskSecrets({ exporters: { es: { password: 'hunter2', api_key: 'k', username: 'elastic', urls: ['http://x'] } } });
   assert.deepEqual(masked, { exporters: { es: { password: '********', api_key: '********', username: 'elastic', urls: ['http://x'] } } });
 });
+
+test('the file sink is on by default, off when Elasticsearch is enabled, and an explicit setting wins', async () => {
+  const { fileExporterFactory } = await import('../../exporters/file/index.js');
+  const enabled = (env: NodeJS.ProcessEnv, yaml?: string) => {
+    const config = loadConfig(yaml ? { config: file('file-sink.yaml', yaml) } : {}, env);
+    const sections = config.exporters as Record<string, unknown>;
+    return fileExporterFactory.isEnabled(sections.file as never, sections);
+  };
+  assert.equal(enabled({}), true);
+  assert.equal(enabled({ ELASTICSEARCH_URL: 'http://127.0.0.1:9200' }), false);
+  assert.equal(enabled({ ELASTICSEARCH_URL: 'http://127.0.0.1:9200' }, 'exporters:\n  file:\n    enabled: true\n'), true);
+  assert.equal(enabled({}, 'exporters:\n  file:\n    enabled: false\n'), false);
+});

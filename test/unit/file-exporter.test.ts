@@ -38,9 +38,9 @@ function readAll(dir: string): Record<string, any>[] {
     .flatMap((n) => readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
 }
 
-test('config defaults: enabled, 100 MiB files, 10 kept, logs and events, fsync', () => {
+test('config defaults: enabled unless Elasticsearch is, 100 MiB files, 10 kept, logs and events, fsync', () => {
   const config = fileConfigSchema.parse({});
-  assert.equal(config.enabled, true);
+  assert.equal(config.enabled, undefined, 'unset: decided by whether Elasticsearch is enabled');
   assert.equal(config.max_bytes, 100 * 1024 * 1024);
   assert.equal(config.max_files, 10);
   assert.deepEqual(config.kinds, ['log', 'event']);

@@ -186,3 +186,17 @@ test('runner: drain at the deadline leaves in-flight records unacknowledged', as
   assert.equal(settled, false, 'a record that was never stored must not be acknowledged');
   assert.equal(r.health().healthy, false);
 });
+
+test('runner: records in/out are counted by their own kind in a mixed batch', async () => {
+  const exporter = new MemoryExporter('mixed', new Set(['log', 'event']));
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const r = new ExporterRunner(exporter, silentLogger(), metrics, { lingerMs: 5 }, { initialMs: 5, maxMs: 20 });
+  r.start();
+  await new Router([r]).emit([event(1), log(1), log(2), event(2), log(3)]);
+  await waitFor(() => exporter.stored.length === 5, { what: 'stored' });
+  const text = await metrics.registry.metrics();
+  assert.match(text, /dockhand_records_out_total\{component="mixed",kind="log"\} 3/);
+  assert.match(text, /dockhand_records_out_total\{component="mixed",kind="event"\} 2/);
+  assert.match(text, /dockhand_records_in_total\{component="mixed",kind="log"\} 3/);
+  await r.drain(Date.now() + 1000);
+});

@@ -101,8 +101,8 @@ test('docker_events_total counts event records by type and bounded action', asyn
 
 test('factory: enabled by default, disabled by config, unknown keys rejected; registry merges with others', async () => {
   const { Registry, Counter } = await import('prom-client');
-  assert.equal(prometheusExporterFactory.isEnabled(prometheusExporterFactory.configSchema.parse({})), true);
-  assert.equal(prometheusExporterFactory.isEnabled(prometheusExporterFactory.configSchema.parse({ enabled: false })), false);
+  assert.equal(prometheusExporterFactory.isEnabled(prometheusExporterFactory.configSchema.parse({}), {}), true);
+  assert.equal(prometheusExporterFactory.isEnabled(prometheusExporterFactory.configSchema.parse({ enabled: false }), {}), false);
   assert.equal(prometheusExporterFactory.configSchema.safeParse({ port: 1 }).success, false);
   const inventory = new FakeInventory();
   inventory.items.set('a', container('a'));
