@@ -125,8 +125,7 @@ export class AgentUnderTest {
   /**
    * Log lines delivered: for the file sink, what the exporter acknowledged (written and synced;
    * `dockhand_records_out_total`); for Elasticsearch, the documents its logs data stream holds,
-   * counted by the server (the agent's counter files a batch under its first record's kind, and
-   * the ES exporter's batches mix in the daemon's events).
+   * counted by the server: what a user would find there (the daemon's events go to another stream).
    */
   async delivered(): Promise<number> {
     if (this.sink === 'file') return this.acknowledged();
