@@ -311,6 +311,22 @@ function commandsMarkdown(result: LogsBenchResult): string {
   return out.join('\n');
 }
 
+/** One line per scenario: dockhand's ratios to `docker logs` against the issue's goal (≥ 0.7). */
+function summaryMarkdown(result: LogsBenchResult): string {
+  const lines: string[] = [];
+  for (const s of result.scenarios) {
+    const base = s.measurements.find((m) => m.contender.startsWith('docker logs') && m.complete);
+    if (!base) continue;
+    const parts = s.measurements.filter((m) => m.contender.startsWith('dockhand') || m.contender.startsWith('Logagent')).map((m) => {
+      const r = linesPerSecond(m) / linesPerSecond(base);
+      return `${m.contender} **${r.toFixed(2)}**${m.complete ? '' : ' (incomplete)'}`;
+    });
+    lines.push(`- ${scenarioLabel(s.scenario)}: ${parts.join(', ')} × docker logs' ${int(linesPerSecond(base))} lines/s`);
+  }
+  if (lines.length === 0) return '';
+  return ['Throughput as a share of `docker logs` in the same run (the goal for dockhand is ≥ 0.7):', '', ...lines].join('\n');
+}
+
 export function logsBenchMarkdown(result: LogsBenchResult): string {
   const out = ['## Logs: dockhand against the daemon\'s ceiling and a peer', ''];
   out.push(
@@ -322,6 +338,8 @@ export function logsBenchMarkdown(result: LogsBenchResult): string {
     + 'CPU seconds are the reader\'s own processes (utime+stime from /proc); "machine busy" is every process on the '
     + 'machine in the same window, so other load (other engineers\' tests share this machine and daemon) shows there.',
   );
+  const summary = summaryMarkdown(result);
+  if (summary) out.push('', summary);
   for (const s of result.scenarios) out.push('', scenarioMarkdown(s));
   for (const l of result.live) out.push('', liveMarkdown(l));
   if (result.logagentError) out.push('', `**Logagent could not be installed:** ${result.logagentError}`);
