@@ -321,7 +321,7 @@ function summaryMarkdown(result: LogsBenchResult): string {
       const r = linesPerSecond(m) / linesPerSecond(base);
       return `${m.contender} **${r.toFixed(2)}**${m.complete ? '' : ' (incomplete)'}`;
     });
-    lines.push(`- ${scenarioLabel(s.scenario)}: ${parts.join(', ')} × docker logs' ${int(linesPerSecond(base))} lines/s`);
+    lines.push(`- ${scenarioLabel(s.scenario)} (docker logs: ${int(linesPerSecond(base))} lines/s): ${parts.join(', ')}`);
   }
   if (lines.length === 0) return '';
   return ['Throughput as a share of `docker logs` in the same run (the goal for dockhand is ≥ 0.7):', '', ...lines].join('\n');
