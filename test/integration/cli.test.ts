@@ -26,12 +26,15 @@ test('an unknown flag exits 2 and shows the help', async () => {
 });
 
 test('--check-config prints the effective config with secrets masked and exits 0', async () => {
-  const result = await runCli(['--check-config', '--listen', '127.0.0.1:1234'], { DOCKHAND_DATA_DIR: '/tmp/x', ELASTICSEARCH_PASSWORD: 'hunter2-secret' });
+  const result = await runCli(['--check-config', '--listen', '127.0.0.1:1234'], {
+    DOCKHAND_DATA_DIR: '/tmp/x', ELASTICSEARCH_URL: 'http://127.0.0.1:9', ELASTICSEARCH_USERNAME: 'elastic', ELASTICSEARCH_PASSWORD: 'hunter2-secret',
+  });
   assert.equal(result.code, 0, result.stderr);
   const printed = JSON.parse(result.stdout) as { config: { listen: string; data_dir: string } };
   assert.equal(printed.config.listen, '127.0.0.1:1234');
   assert.equal(printed.config.data_dir, '/tmp/x');
   assert.doesNotMatch(result.stdout, /hunter2-secret/);
+  assert.match(result.stdout, /"password": "\*{8}"/);
 });
 
 const badConfigs: [string, string, NodeJS.ProcessEnv, RegExp][] = [

@@ -138,7 +138,7 @@ test('a labelled workload container shows up on /metrics with its state and cgro
     return new RegExp(`^container_state\\{[^}]*${selector}[^}]*state="running"[^}]*\\} 1$`, 'm').test(text)
       && new RegExp(`^container_memory_working_set_bytes\\{[^}]*${selector}[^}]*\\} \\d`, 'm').test(text) ? text : undefined;
   }, { timeoutMs: 45_000, intervalMs: 500, what: `container_state and container_memory_working_set_bytes for ${workloadName}` });
-  assert.match(metrics, new RegExp(`^container_state\\{id="${workloadId}",${selector}`, 'm'));
+  assert.match(metrics, new RegExp(`^container_state\\{id="/docker/${workloadId}",${selector}`, 'm'));
   assert.match(metrics, new RegExp(`^container_cpu_usage_seconds_total\\{[^}]*${selector}`, 'm'));
   // From the host's cgroup files through the /host mounts, not the slower stats API.
   const status = await (await fetch(`${agentUrl}/status`)).json() as { collectors: { stats?: { containers?: Record<string, string> } } };
