@@ -21,8 +21,8 @@ import { Inventory, type ContainerState } from '../../src/docker/inventory.js';
 import { nowNanos, type MetricRecord } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
-import { Registry } from 'prom-client';
 import { PrometheusExporter } from '../../exporters/prometheus/index.js';
+import { ExpositionRegistry } from '../../exporters/prometheus/computed-metric.js';
 import { CONTAINER_METRIC_NAMES } from '../../exporters/prometheus/container-metrics.js';
 import { ENGINE_METRIC_NAMES } from '../../exporters/prometheus/engine-metrics.js';
 import { AgentProcess } from '../../test/helpers/agent-process.js';
@@ -184,7 +184,7 @@ async function renderBench(containers: readonly ContainerState[], cgroup: Cgroup
     return `p50 ${ms(percentile(times, 50))} ms, p99 ${ms(percentile(times, 99))} ms, CPU ${ms(cpuMs)} ms per render (GC included)`;
   };
   // The resource families alone (this work) and the exporter's whole registry (with the state families, one set per container in the inventory).
-  const own = new Registry();
+  const own = new ExpositionRegistry();
   for (const name of [...CONTAINER_METRIC_NAMES, ...ENGINE_METRIC_NAMES]) own.registerMetric(exporter.registry.getSingleMetric(name)!);
   const ownText = await own.metrics();
   const ownLines = ownText.split('\n').filter((l) => l && !l.startsWith('#')).length;

@@ -11,76 +11,54 @@
  * `cpu="total"` on container_cpu_usage_seconds_total as cAdvisor writes it without per-CPU stats.
  * Block I/O is summed over devices, so the fs series have no `device` label.
  */
-import type { Metric, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { InventoryView } from '../../src/docker/inventory.js';
 import type { AgentRecord, MetricRecord, NetworkSample } from '../../src/records.js';
+import { ComputedMetric, type ExposedType, type SeriesSink } from './computed-metric.js';
 import { EngineMetrics } from './engine-metrics.js';
-import { containerLabels } from './labels.js';
-
-/**
- * `untyped` is for container_memory_failcnt: cAdvisor types it counter, but a counter's name must
- * end in `_total` (promtool check metrics rejects it, OpenMetrics forbids it), and renaming it would
- * break cAdvisor queries. Untyped keeps the name and passes the linters; rate() works the same.
- */
-type ExposedType = 'gauge' | 'counter' | 'untyped';
-
-/** A metric family prom-client's Registry renders like its own, computed from the latest samples at scrape time. */
-class SampleFamily {
-  readonly aggregator = 'sum';
-  constructor(readonly name: string, readonly help: string, readonly type: ExposedType, private readonly compute: () => Iterable<Series>) {}
-
-  async get() {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.compute()] };
-  }
-
-  reset(): void {}
-}
+import type { LabelSet } from './exposition.js';
+import { containerLabelSet } from './labels.js';
 
 interface Entry {
   readonly record: MetricRecord;
-  readonly labels: Readonly<Record<string, string>>;
+  /** The container's label set, shared with its state series (labels.ts caches it per ContainerMeta). */
+  readonly labels: LabelSet;
   readonly receivedAt: number;
 }
 
-type Family = readonly [name: string, help: string, type: ExposedType, values: (entry: Entry) => Iterable<Series>];
-
-/**
- * One series as prom-client's Registry formats it. The container's labels go in `sharedLabels`:
- * the Registry flattens a sharedLabels object to text once and caches it by identity, and each
- * container keeps one labels object for as long as its identity is unchanged, so a scrape formats
- * only values and the few per-series labels (`interface`, `cpu`). That is what keeps /metrics at
- * hundreds of containers within milliseconds.
- */
-interface Series {
-  readonly labels: Readonly<Record<string, string>>;
-  readonly sharedLabels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+type Family = readonly [name: string, help: string, type: ExposedType, series: (entry: Entry, write: SeriesSink) => void];
 
 /** One value with the container's labels, or none when `value` is undefined. */
-function single(value: (r: MetricRecord) => number | undefined): (entry: Entry) => Iterable<Series> {
-  return function* (entry) {
+function single(value: (r: MetricRecord) => number | undefined): Family[3] {
+  return (entry, write) => {
     const v = value(entry.record);
-    if (v !== undefined) yield { labels: NO_LABELS, sharedLabels: entry.labels, value: v };
+    if (v !== undefined) write(entry.labels, v);
   };
 }
 
-function perInterface(value: (n: NetworkSample) => number): (entry: Entry) => Iterable<Series> {
-  return function* (entry) {
-    for (const n of entry.record.network) yield { labels: { interface: n.interface }, sharedLabels: entry.labels, value: value(n) };
+const interfaceLabels = new WeakMap<NetworkSample, LabelSet>();
+
+/** `{interface}` once per network sample: eight families write it for each sample. */
+function interfaceOf(sample: NetworkSample): LabelSet {
+  let labels = interfaceLabels.get(sample);
+  if (!labels) interfaceLabels.set(sample, (labels = Object.freeze({ interface: sample.interface })));
+  return labels;
+}
+
+function perInterface(value: (n: NetworkSample) => number): Family[3] {
+  return (entry, write) => {
+    for (const n of entry.record.network) write(interfaceOf(n), value(n), entry.labels);
   };
 }
 
-const CPU_TOTAL: Readonly<Record<string, string>> = Object.freeze({ cpu: 'total' });
+const CPU_TOTAL: LabelSet = Object.freeze({ cpu: 'total' });
 
 /** cAdvisor emits the CFS series only for containers with a CPU quota. */
 const withQuota = (value: (r: MetricRecord) => number) => single((r) => (r.cpu.quotaMicros !== undefined ? value(r) : undefined));
 
 export const CONTAINER_FAMILIES: readonly Family[] = [
   ['container_cpu_usage_seconds_total', 'Cumulative cpu time consumed in seconds.', 'counter',
-    function* (entry) { yield { labels: CPU_TOTAL, sharedLabels: entry.labels, value: entry.record.cpu.usageSeconds }; }],
+    (entry, write) => write(CPU_TOTAL, entry.record.cpu.usageSeconds, entry.labels)],
   ['container_cpu_user_seconds_total', 'Cumulative user cpu time consumed in seconds.', 'counter', single((r) => r.cpu.userSeconds)],
   ['container_cpu_system_seconds_total', 'Cumulative system cpu time consumed in seconds.', 'counter', single((r) => r.cpu.systemSeconds)],
   ['container_cpu_cfs_periods_total', 'Number of elapsed enforcement period intervals.', 'counter', withQuota((r) => r.cpu.periods)],
@@ -134,15 +112,14 @@ export class ContainerMetrics {
     if (previous && previous.record.time > record.time) return; // a late batch never rolls a counter back
     // The inventory's path, like the state series', so the two families join on `id`.
     const cgroupPath = this.inventory.get(record.container.id)?.cgroupPath ?? record.cgroupPath ?? `/docker/${record.container.id}`;
-    const fresh = { ...containerLabels(record.container), id: cgroupPath };
-    // Keep the same object while the identity is unchanged: the Registry's formatted-label cache is keyed by it.
-    const labels = previous && sameLabels(previous.labels, fresh) ? previous.labels : Object.freeze(fresh);
-    this.latest.set(record.container.id, { record, labels, receivedAt: Date.now() });
+    this.latest.set(record.container.id, { record, labels: containerLabelSet(record.container, cgroupPath), receivedAt: Date.now() });
   }
 
   register(registry: Registry): void {
-    for (const [name, help, type, values] of CONTAINER_FAMILIES) {
-      registry.registerMetric(new SampleFamily(name, help, type, () => this.render(values)) as unknown as Metric);
+    for (const [name, help, type, series] of CONTAINER_FAMILIES) {
+      new ComputedMetric(name, help, type, (write) => {
+        for (const entry of this.live()) series(entry, write);
+      }).register(registry);
     }
   }
 
@@ -157,15 +134,6 @@ export class ContainerMetrics {
     }
     return out;
   }
-
-  private *render(values: (entry: Entry) => Iterable<Series>): Iterable<Series> {
-    for (const entry of this.live()) yield* values(entry);
-  }
-}
-
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 /**

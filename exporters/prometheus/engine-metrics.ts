@@ -5,12 +5,18 @@
  */
 import type { Registry } from 'prom-client';
 import type { EngineRecord } from '../../src/records.js';
-import { ComputedMetric, type Sample } from './computed-metric.js';
+import { ComputedMetric } from './computed-metric.js';
+import { NO_LABELS, type LabelSet } from './exposition.js';
+
+interface Sample {
+  readonly labels: LabelSet;
+  readonly value: number;
+}
 
 type Family = readonly [name: string, help: string, values: (r: EngineRecord) => Iterable<Sample>];
 
 const one = (value: (r: EngineRecord) => number) => function* (r: EngineRecord): Iterable<Sample> {
-  yield { labels: {}, value: value(r) };
+  yield { labels: NO_LABELS, value: value(r) };
 };
 
 const perDfRow = (value: (row: NonNullable<EngineRecord['disk']>[number]) => number) => function* (r: EngineRecord): Iterable<Sample> {
@@ -64,6 +70,8 @@ export class EngineMetrics {
 
   register(registry: Registry): ComputedMetric[] {
     return ENGINE_FAMILIES.map(([name, help, values]) =>
-      new ComputedMetric(name, help, 'gauge', () => (this.latest ? values(this.latest) : [])).register(registry));
+      new ComputedMetric(name, help, 'gauge', (write) => {
+        if (this.latest) for (const sample of values(this.latest)) write(sample.labels, sample.value);
+      }).register(registry));
   }
 }

@@ -3,10 +3,10 @@
  * serves on /metrics beside its own; container state series are computed from the inventory at
  * scrape time, events are counted as they pass. Config section `exporters.prometheus`.
  */
-import { Registry } from 'prom-client';
 import { z } from 'zod';
 import { defineExporter, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
+import { ExpositionRegistry } from './computed-metric.js';
 import { EventMetrics } from './event-metrics.js';
 import { registerStateMetrics } from './state-metrics.js';
 import { ResourceMetrics } from './container-metrics.js';
@@ -20,7 +20,7 @@ export type PrometheusConfig = z.output<typeof prometheusConfigSchema>;
 export class PrometheusExporter implements Exporter {
   readonly id = 'prometheus';
   readonly accepts: ReadonlySet<RecordKind> = new Set<RecordKind>(['event', 'metric', 'engine']);
-  readonly registry = new Registry();
+  readonly registry = new ExpositionRegistry();
   private readonly events: EventMetrics;
   private readonly resources: ResourceMetrics;
 

@@ -4,6 +4,7 @@
  * replaced by `_`. Shared by every metric family about a container so their series join.
  */
 import type { ContainerMeta } from '../../src/records.js';
+import type { LabelSet } from './exposition.js';
 
 export const CONTAINER_LABEL_PREFIX = 'container_label_';
 
@@ -27,4 +28,19 @@ export function containerLabels(meta: ContainerMeta): Record<string, string> {
   out.name = meta.name;
   out.image = meta.image;
   return out;
+}
+
+const labelSets = new WeakMap<ContainerMeta, { readonly cgroupPath: string; readonly labels: LabelSet }>();
+
+/**
+ * A container's labels with `id` set to its cgroup path (cAdvisor's `id`), as one frozen object per
+ * ContainerMeta (the inventory replaces the meta whenever the container changes), so the state and
+ * the resource series of a container share it and its text is formatted once, not per scrape.
+ */
+export function containerLabelSet(meta: ContainerMeta, cgroupPath: string): LabelSet {
+  const cached = labelSets.get(meta);
+  if (cached?.cgroupPath === cgroupPath) return cached.labels;
+  const labels: LabelSet = Object.freeze({ ...containerLabels(meta), id: cgroupPath });
+  labelSets.set(meta, { cgroupPath, labels });
+  return labels;
 }

@@ -6,8 +6,9 @@
  */
 import type { Registry } from 'prom-client';
 import type { ContainerRunState, ContainerState, HealthStatus, InventoryView } from '../../src/docker/inventory.js';
-import { ComputedMetric, type Sample } from './computed-metric.js';
-import { containerLabels } from './labels.js';
+import { ComputedMetric, type SeriesSink } from './computed-metric.js';
+import type { LabelSet } from './exposition.js';
+import { containerLabelSet } from './labels.js';
 
 export const RUN_STATES: readonly ContainerRunState[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
 export const HEALTH_STATUSES: readonly HealthStatus[] = ['healthy', 'unhealthy', 'starting', 'none'];
@@ -22,23 +23,26 @@ export const STATE_METRIC_NAMES = [
   'container_last_seen',
 ] as const;
 
+const STATE_LABELS: readonly LabelSet[] = RUN_STATES.map((state) => Object.freeze({ state }));
+const STATUS_LABELS: readonly LabelSet[] = HEALTH_STATUSES.map((status) => Object.freeze({ status }));
+
 /** The `id` label is the container's cgroup path, as on cAdvisor's (and our resource) series, so they join. */
 export function registerStateMetrics(registry: Registry, inventory: InventoryView): ComputedMetric[] {
-  const each = (sample: (c: ContainerState, labels: Record<string, string>) => Iterable<Sample>) => function* (): Iterable<Sample> {
-    for (const container of inventory.list()) yield* sample(container, { ...containerLabels(container.meta), id: container.cgroupPath });
+  const each = (series: (c: ContainerState, labels: LabelSet, write: SeriesSink) => void) => (write: SeriesSink): void => {
+    for (const container of inventory.list()) series(container, containerLabelSet(container.meta, container.cgroupPath), write);
   };
-  const one = (value: (c: ContainerState) => number | undefined) => each(function* (c, labels) {
+  const one = (value: (c: ContainerState) => number | undefined) => each((c, labels, write) => {
     const v = value(c);
-    if (v !== undefined) yield { labels, value: v };
+    if (v !== undefined) write(labels, v);
   });
   return [
     new ComputedMetric('container_state', 'Whether the container is in this state (1) or not (0): created, running, paused, restarting, removing, exited, dead.', 'gauge',
-      each(function* (c, labels) {
-        for (const state of RUN_STATES) yield { labels: { ...labels, state }, value: c.state === state ? 1 : 0 };
+      each((c, labels, write) => {
+        for (let i = 0; i < RUN_STATES.length; i++) write(labels, c.state === RUN_STATES[i] ? 1 : 0, STATE_LABELS[i]);
       })),
     new ComputedMetric('container_health_status', 'Whether the container healthcheck reports this status (1) or not (0); none when it has no healthcheck.', 'gauge',
-      each(function* (c, labels) {
-        for (const status of HEALTH_STATUSES) yield { labels: { ...labels, status }, value: c.health === status ? 1 : 0 };
+      each((c, labels, write) => {
+        for (let i = 0; i < HEALTH_STATUSES.length; i++) write(labels, c.health === HEALTH_STATUSES[i] ? 1 : 0, STATUS_LABELS[i]);
       })),
     new ComputedMetric('container_restarts_total', 'Times the daemon restarted the container (RestartCount from inspect).', 'counter', one((c) => c.restartCount)),
     new ComputedMetric('container_oom_events_total', 'Out-of-memory events seen for the container since the agent started.', 'counter', one((c) => c.oomEvents)),

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
+import { Registry, type Metric } from 'prom-client';
 import type { ContainerState, InventoryView } from '../../src/docker/inventory.js';
 import type { EngineRecord, MetricRecord } from '../../src/records.js';
 import { CONTAINER_METRIC_NAMES, ContainerMetrics, ResourceMetrics } from '../../exporters/prometheus/container-metrics.js';
+import { ExpositionRegistry } from '../../exporters/prometheus/computed-metric.js';
 import { ENGINE_METRIC_NAMES } from '../../exporters/prometheus/engine-metrics.js';
 import { PrometheusExporter } from '../../exporters/prometheus/index.js';
 
@@ -38,8 +39,16 @@ function record(id: string, name: string, overrides: { time?: bigint; quota?: nu
   };
 }
 
+/**
+ * The text our own writer serves (ExpositionRegistry), after checking that prom-client's formatting
+ * of the same families (what Registry.merge and a plain Registry use) is the same text.
+ */
 async function render(registry: Registry): Promise<string> {
-  return registry.metrics();
+  const served = new ExpositionRegistry();
+  for (const metric of registry.getMetricsAsArray()) served.registerMetric(metric as unknown as Metric);
+  const text = await served.metrics();
+  assert.equal(text, await Registry.merge([registry]).metrics(), 'our writer and prom-client write the same text');
+  return text;
 }
 
 function line(text: string, name: string, labelFragment = ''): string | undefined {
