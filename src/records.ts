@@ -143,10 +143,36 @@ export function nowNanos(): EpochNanos {
 
 /** Formats nanoseconds since the epoch as RFC 3339 with nine fractional digits, UTC. */
 export function formatRfc3339Nano(ns: EpochNanos): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // 2026-11-28T00:27:27.123Z
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  return formatRfc3339NanoDigits(ns.toString());
+}
+
+// Records come in runs from the same second: the date part is formatted once per second.
+let lastSecondDigits = '';
+let lastSecondPrefix = '';
+
+/**
+ * The same from the decimal digits of the nanoseconds, for callers that need those anyway
+ * (one bigint-to-string conversion per record instead of several bigint operations).
+ */
+export function formatRfc3339NanoDigits(digits: string): string {
+  if (digits.length < 10 || digits.charCodeAt(0) === 45 /* - */) return formatSlowly(BigInt(digits));
+  const split = digits.length - 9;
+  const secondDigits = digits.slice(0, split);
+  if (secondDigits !== lastSecondDigits) {
+    lastSecondDigits = secondDigits;
+    lastSecondPrefix = `${new Date(Number(secondDigits) * 1000).toISOString().slice(0, 19)}.`;
+  }
+  return `${lastSecondPrefix}${digits.slice(split)}Z`;
+}
+
+function formatSlowly(ns: EpochNanos): string {
+  let second = ns / 1_000_000_000n;
+  let frac = ns - second * 1_000_000_000n;
+  if (frac < 0n) {
+    frac += 1_000_000_000n;
+    second -= 1n;
+  }
+  return `${new Date(Number(second) * 1000).toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;
 }
 
 /**

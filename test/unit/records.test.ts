@@ -15,3 +15,10 @@ test('RFC 3339 parsing: short fractions, offsets, and garbage', () => {
   assert.equal(parseRfc3339Nano('yesterday'), undefined);
   assert.equal(formatRfc3339Nano(5n), '1970-01-01T00:00:00.000000005Z');
 });
+
+test('RFC 3339 formatting is right across second boundaries and before 1970', () => {
+  assert.equal(formatRfc3339Nano(1795825647999999999n), '2026-11-28T00:27:27.999999999Z');
+  assert.equal(formatRfc3339Nano(1795825648000000000n), '2026-11-28T00:27:28.000000000Z');
+  assert.equal(formatRfc3339Nano(1795825647000000001n), '2026-11-28T00:27:27.000000001Z');
+  assert.equal(formatRfc3339Nano(-1n), '1969-12-31T23:59:59.999999999Z');
+});
