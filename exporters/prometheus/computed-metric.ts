@@ -3,8 +3,8 @@
  * series (allow-listed container labels are not known up front, which prom-client's Gauge and
  * Counter require). It registers like any prom-client metric (so JSON output and Registry.merge
  * work as usual), and the ExpositionRegistry writes its text itself instead of going through
- * prom-client's per-sample formatting, which cost ~10 ms p50 and ~70 ms p99 (mostly garbage) at
- * 100 containers.
+ * prom-client's per-sample formatting: at 100 containers (3,800 series) ~1 ms a render instead of
+ * ~7.5 ms, and a tenth of the garbage.
  */
 import { Registry, type Metric } from 'prom-client';
 import { escapeHelp, formatValue, labelText, type LabelSet } from './exposition.js';
@@ -86,6 +86,9 @@ export class ExpositionRegistry extends Registry {
       const own: unknown = metric;
       return own instanceof ComputedMetric ? own.text() : this.getSingleMetricAsString(metric.name);
     }));
-    return `${families.join('\n\n')}\n`;
+    // The final newline goes on the last family before the join: appended after, it would make the
+    // megabyte a rope that has to be copied flat once more (~1 ms at 100 containers) when encoded.
+    if (families.length > 0) families[families.length - 1] += '\n';
+    return families.length > 0 ? families.join('\n\n') : '\n';
   }
 }

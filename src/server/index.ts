@@ -36,10 +36,7 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
   app.get('/metrics', async (_request, reply) => {
     const registries = agent.registries();
     const bodies = await Promise.all(registries.map((r) => r.metrics()));
-    // A megabyte at a few hundred containers: encoded once into one Buffer (outside the JS heap)
-    // rather than joined into another string and encoded again on write.
-    const body = Buffer.concat(bodies.map((text) => Buffer.from(text, 'utf8')));
-    return reply.type(registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(body);
+    return reply.type(registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(encodeAll(bodies));
   });
 
   app.get<{ Querystring: { top?: string; ps_args?: string } }>('/status', async (request, reply) => {
@@ -54,6 +51,17 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * The registries' texts encoded into one Buffer of the exact size: a megabyte at a hundred
+ * containers, so it is allocated and written once, not joined into another string and then encoded.
+ */
+function encodeAll(texts: readonly string[]): Buffer {
+  const body = Buffer.allocUnsafe(texts.reduce((size, text) => size + Buffer.byteLength(text, 'utf8'), 0));
+  let offset = 0;
+  for (const text of texts) offset += body.write(text, offset, 'utf8');
+  return body;
 }
 
 export async function startHttpServer(agent: AgentView, listen: string, logger: Logger): Promise<HttpServer> {
