@@ -114,3 +114,26 @@ test('/status?top=<name> lists a tracked container\'s processes; an ignored cont
     await containers.removeAll();
   }
 });
+
+test('a second SIGTERM during a slow drain exits at once with a non-zero code', { timeout: 120_000 }, async () => {
+  const daemon = await startPrivateDaemon();
+  const agent = await AgentProcess.start({
+    env: { DOCKER_HOST: daemon.host },
+    config: { shutdown: { grace_ms: 120_000 }, exporters: { file: { test_write_delay_ms: 5_000, batch_records: 1 } } },
+  });
+  try {
+    await agent.waitReady();
+    for (let i = 0; i < 3; i++) await daemon.docker('create', '--label', `${TEST_LABEL}=1`, TEST_IMAGE, 'true');
+    await waitFor(async () => /^dockhand_records_in_total\{component="file",kind="event"\} [3-9]/m.test(await agent.metrics()), { timeoutMs: 30_000, what: 'events queued for the slow sink' });
+    agent.child.kill('SIGTERM');
+    await waitFor(() => agent.logs.some((l) => l.msg === 'stopping'), { timeoutMs: 10_000, what: 'the first signal starts the stop' });
+    const secondAt = Date.now();
+    agent.child.kill('SIGTERM');
+    const { code } = await agent.exited;
+    assert.equal(code, 143);
+    assert.ok(Date.now() - secondAt < 5_000, 'exits at once, not after the drain');
+  } finally {
+    await agent.dispose();
+    await daemon.stop();
+  }
+});
