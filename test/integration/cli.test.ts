@@ -1,12 +1,13 @@
 /** The CLI as a user meets it: help, version, --check-config, bad configs (exit 2), an unreachable daemon. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentProcess, runCli } from '../helpers/agent-process.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 test('--help and --version', async () => {

@@ -1,12 +1,13 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, maskSecrets } from '../../config/loader.js';
 import { ConfigError } from '../../src/errors.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 function file(name: string, text: string): string {
   const p = path.join(dir, name);
   writeFileSync(p, text);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, resolveSecrets } from '../../exporters/elasticsearch/config.js';
@@ -65,8 +65,9 @@ test('environment variables map onto the section; ELASTICSEARCH_URL enables it',
   assert.equal(parsed.enabled, true);
 });
 
-test('secrets come from the section or from files; API keys as id:key are encoded', () => {
+test('secrets come from the section or from files; API keys as id:key are encoded', (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'dockhand-es-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'key'), 'my-id:my-key\n');
   writeFileSync(path.join(dir, 'password'), 'from-file\n');
   writeFileSync(path.join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n');
