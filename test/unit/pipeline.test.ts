@@ -39,6 +39,15 @@ class MemoryExporter implements Exporter {
   health() { return { healthy: true }; }
 }
 
+/** Emits records sharing one ack, as a collector does (its own hold released after emit); returns whether it settled. */
+async function emitWithAck(runners: ExporterRunner[], make: (ack: Ack) => AgentRecord[]): Promise<() => boolean> {
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await new Router(runners).emit(make(ack));
+  ack.release();
+  return () => settled;
+}
+
 function runner(exporter: Exporter, settings = {}) {
   return new ExporterRunner(exporter, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5, ...settings }, { initialMs: 5, maxMs: 20 });
 }
@@ -102,14 +111,11 @@ test('runner: acks settle only after the exporter stored the batch', async () =>
   exporter.gate = new Promise((r) => { release = r; });
   const r = runner(exporter);
   r.start();
-  let settled = false;
-  const ack = new Ack(() => { settled = true; });
-  await new Router([r]).emit([log(1, ack), log(2, ack)]);
-  ack.release();
+  const settled = await emitWithAck([r], (ack) => [log(1, ack), log(2, ack)]);
   await waitFor(() => exporter.calls > 0, { what: 'export called' });
-  assert.equal(settled, false, 'not stored yet');
+  assert.equal(settled(), false, 'not stored yet');
   release();
-  await waitFor(() => settled, { what: 'ack settled' });
+  await waitFor(settled, { what: 'ack settled' });
   assert.equal(exporter.stored.length, 2);
   assert.equal(await r.drain(Date.now() + 1000), true);
 });
@@ -133,11 +139,8 @@ test('runner: a permanent failure drops the batch, counts it and releases its ac
   exporter.failures = [new PermanentError('mapping')];
   const r = runner(exporter);
   r.start();
-  let settled = false;
-  const ack = new Ack(() => { settled = true; });
-  await new Router([r]).emit([log(1, ack)]);
-  ack.release();
-  await waitFor(() => settled, { what: 'ack released on drop' });
+  const settled = await emitWithAck([r], (ack) => [log(1, ack)]);
+  await waitFor(settled, { what: 'ack released on drop' });
   assert.equal(exporter.stored.length, 0);
   assert.equal(r.status().dropped, 1);
   await r.drain(Date.now() + 1000);
@@ -150,6 +153,15 @@ test('runner: drop_newest drops what does not fit and counts it; block never dro
   await dropping.enqueue([log(1), log(2), log(3)]);
   assert.equal(dropping.status().dropped, 1);
   assert.equal(dropping.queue.size, 2);
+  const blocking = runner(exporter, { queueSize: 2, whenFull: 'block' });
+  await blocking.enqueue([log(1), log(2)]);
+  let queued = false;
+  const waiting = blocking.enqueue([log(3)]).then(() => { queued = true; });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(queued, false, 'block waits for room instead of dropping');
+  assert.equal(blocking.status().dropped, 0);
+  blocking.queue.close();
+  await waiting;
 });
 
 test('router: fans out by kind, and an ack waits for every accepting exporter', async () => {
@@ -159,15 +171,12 @@ test('router: fans out by kind, and an ack waits for every accepting exporter', 
   both.gate = new Promise((r) => { release = r; });
   const runners = [runner(logs), runner(both)];
   for (const r of runners) r.start();
-  let settled = false;
-  const ack = new Ack(() => { settled = true; });
-  await new Router(runners).emit([log(1, ack), event(1)]);
-  ack.release();
+  const settled = await emitWithAck(runners, (ack) => [log(1, ack), event(1)]);
   await waitFor(() => logs.stored.length === 1, { what: 'log exporter stored' });
   assert.deepEqual(logs.stored.map((x) => x.kind), ['log']);
-  assert.equal(settled, false, 'the second exporter has not stored yet');
+  assert.equal(settled(), false, 'the second exporter has not stored yet');
   release();
-  await waitFor(() => settled, { what: 'ack settled after both' });
+  await waitFor(settled, { what: 'ack settled after both' });
   assert.deepEqual(both.stored.map((x) => x.kind).sort(), ['event', 'log']);
   for (const r of runners) await r.drain(Date.now() + 1000);
 });
@@ -177,13 +186,10 @@ test('runner: drain at the deadline leaves in-flight records unacknowledged', as
   exporter.failures = Array.from({ length: 1000 }, () => new RetryableError('down'));
   const r = runner(exporter);
   r.start();
-  let settled = false;
-  const ack = new Ack(() => { settled = true; });
-  await new Router([r]).emit([log(1, ack)]);
-  ack.release();
+  const settled = await emitWithAck([r], (ack) => [log(1, ack)]);
   await waitFor(() => exporter.calls > 0, { what: 'first attempt' });
   assert.equal(await r.drain(Date.now() + 50), false);
-  assert.equal(settled, false, 'a record that was never stored must not be acknowledged');
+  assert.equal(settled(), false, 'a record that was never stored must not be acknowledged');
   assert.equal(r.health().healthy, false);
 });
 
