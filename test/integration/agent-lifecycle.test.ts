@@ -58,23 +58,33 @@ test('a daemon restart: /readyz goes 503 then 200 by itself, later events arrive
   }
 });
 
-test('SIGTERM drains everything queued into a slow sink and exits 0 within the grace period', { timeout: 180_000 }, async () => {
-  // A daemon of its own, so every event the agent queues is one this test caused.
+/**
+ * A private daemon (so every event the agent queues is one the test caused), an agent on it whose
+ * file sink is slow, and `count` created containers whose create events are queued for that sink.
+ */
+async function agentWithQueuedEvents(count: number, graceMs: number, file: { test_write_delay_ms: number; batch_records: number }) {
   const daemon = await startPrivateDaemon();
-  const agent = await AgentProcess.start({
-    env: { DOCKER_HOST: daemon.host },
-    config: {
-      shutdown: { grace_ms: 60_000 },
-      exporters: { file: { test_write_delay_ms: 400, batch_records: 2 } },
-    },
-  });
+  const agent = await AgentProcess.start({ env: { DOCKER_HOST: daemon.host }, config: { shutdown: { grace_ms: graceMs }, exporters: { file } } });
+  const dispose = async () => {
+    await agent.dispose();
+    await daemon.stop();
+  };
   try {
     await agent.waitReady();
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push(await daemon.docker('create', '--label', `${TEST_LABEL}=1`, TEST_IMAGE, 'true'));
-    const queuedFor = (line: string) => Number(/^dockhand_records_in_total\{component="file",kind="event"\} (\d+)/m.exec(line)?.[1] ?? 0);
-    // Every create event has been queued for the file exporter...
-    await waitFor(async () => queuedFor(await agent.metrics()) >= ids.length, { timeoutMs: 30_000, what: 'create events queued' });
+    for (let i = 0; i < count; i++) ids.push(await daemon.docker('create', '--label', `${TEST_LABEL}=1`, TEST_IMAGE, 'true'));
+    const queued = (text: string) => Number(/^dockhand_records_in_total\{component="file",kind="event"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    await waitFor(async () => queued(await agent.metrics()) >= count, { timeoutMs: 30_000, what: 'create events queued for the slow sink' });
+    return { agent, ids, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+test('SIGTERM drains everything queued into a slow sink and exits 0 within the grace period', { timeout: 180_000 }, async () => {
+  const { agent, ids, dispose } = await agentWithQueuedEvents(6, 60_000, { test_write_delay_ms: 400, batch_records: 2 });
+  try {
     const written = (await events(agent.dataDir)).filter((e) => e.action === 'create' && ids.includes(e.actor.id)).length;
     assert.ok(written < ids.length, `the slow sink has not written them all yet (${written} of ${ids.length}), so the stop has work to drain`);
 
@@ -86,8 +96,7 @@ test('SIGTERM drains everything queued into a slow sink and exits 0 within the g
     assert.deepEqual(creates.map((e) => e.actor.id).sort(), [...ids].sort(), 'every queued event was written before exit');
     assert.ok(agent.logs.some((l) => l.msg === 'stopped; everything queued was written'));
   } finally {
-    await agent.dispose();
-    await daemon.stop();
+    await dispose();
   }
 });
 
@@ -116,15 +125,8 @@ test('/status?top=<name> lists a tracked container\'s processes; an ignored cont
 });
 
 test('a second SIGTERM during a slow drain exits at once with a non-zero code', { timeout: 120_000 }, async () => {
-  const daemon = await startPrivateDaemon();
-  const agent = await AgentProcess.start({
-    env: { DOCKER_HOST: daemon.host },
-    config: { shutdown: { grace_ms: 120_000 }, exporters: { file: { test_write_delay_ms: 5_000, batch_records: 1 } } },
-  });
+  const { agent, dispose } = await agentWithQueuedEvents(3, 120_000, { test_write_delay_ms: 5_000, batch_records: 1 });
   try {
-    await agent.waitReady();
-    for (let i = 0; i < 3; i++) await daemon.docker('create', '--label', `${TEST_LABEL}=1`, TEST_IMAGE, 'true');
-    await waitFor(async () => /^dockhand_records_in_total\{component="file",kind="event"\} [3-9]/m.test(await agent.metrics()), { timeoutMs: 30_000, what: 'events queued for the slow sink' });
     agent.child.kill('SIGTERM');
     await waitFor(() => agent.logs.some((l) => l.msg === 'stopping'), { timeoutMs: 10_000, what: 'the first signal starts the stop' });
     const secondAt = Date.now();
@@ -133,7 +135,6 @@ test('a second SIGTERM during a slow drain exits at once with a non-zero code', 
     assert.equal(code, 143);
     assert.ok(Date.now() - secondAt < 5_000, 'exits at once, not after the drain');
   } finally {
-    await agent.dispose();
-    await daemon.stop();
+    await dispose();
   }
 });
