@@ -5,9 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, maskSecrets } from '../config/loader.js';
-import { resolveEndpoint, describeEndpoint } from './docker/endpoint.js';
 import { ConfigError, errorMessage } from './errors.js';
-import { createLogger } from './telemetry/logger.js';
+import { createLogger, silentLogger } from './telemetry/logger.js';
 import { AGENT_VERSION } from './version.js';
 import { Agent } from './agent.js';
 
@@ -47,6 +46,13 @@ function parseFlags(argv: string[]) {
   }).values;
 }
 
+/** Exit code 2 for a ConfigError, said key by key; anything else is not a configuration problem. */
+function reportConfigError(error: unknown): number {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`dockhand: invalid configuration:\n${error.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  return 2;
+}
+
 async function main(argv: string[]): Promise<number> {
   let flags: ReturnType<typeof parseFlags>;
   try {
@@ -67,17 +73,14 @@ async function main(argv: string[]): Promise<number> {
   let config;
   try {
     config = loadConfig({ config: flags.config, listen: flags.listen, dataDir: flags['data-dir'], debug: flags.debug }, process.env);
-    const endpoint = resolveEndpoint({ host: config.docker.host, tlsVerify: config.docker.tls_verify, certPath: config.docker.cert_path, context: config.docker.context, configDir: config.docker.config_dir });
     if (flags['check-config']) {
-      process.stdout.write(`${JSON.stringify({ docker_endpoint: describeEndpoint(endpoint), config: maskSecrets(config) }, null, 2)}\n`);
+      // Built as a start builds it (endpoint, exporters, collectors): refuses whatever a start would refuse.
+      const agent = new Agent(config, silentLogger());
+      process.stdout.write(`${JSON.stringify({ docker_endpoint: agent.connection.description, config: maskSecrets(config) }, null, 2)}\n`);
       return 0;
     }
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`dockhand: invalid configuration:\n${error.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-      return 2;
-    }
-    throw error;
+    return reportConfigError(error);
   }
 
   const logger = createLogger(config.log);
@@ -86,11 +89,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     agent = new Agent(config, logger);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`dockhand: invalid configuration:\n${error.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-      return 2;
-    }
-    throw error;
+    return reportConfigError(error);
   }
 
   const stopped = new Promise<number>((resolve) => {

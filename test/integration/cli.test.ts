@@ -43,6 +43,8 @@ const badConfigs: [string, string, NodeJS.ProcessEnv, RegExp][] = [
   ['wrong type', 'shutdown:\n  grace_ms: "ten"\n', {}, /shutdown\.grace_ms: .*expected number/],
   ['bad DOCKER_HOST scheme', '', { DOCKER_HOST: 'ftp://127.0.0.1:1' }, /docker\.host.*unsupported scheme "ftp:\/\/"/],
   ['unreadable cert path', '', { DOCKER_HOST: 'tcp://127.0.0.1:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent/certs' }, /docker\.cert_path: cannot read \/nonexistent\/certs\/ca\.pem/],
+  // Checked when the exporter is built, not by the schema: --check-config must build it too.
+  ['unreadable password file', 'exporters:\n  elasticsearch:\n    enabled: true\n    username: elastic\n    password_file: /nonexistent/pw\n', {}, /exporters\.elasticsearch\.password_file: cannot read "\/nonexistent\/pw"/],
 ];
 for (const [name, yaml, env, expected] of badConfigs) {
   test(`bad config (${name}) exits 2 naming the key, for --check-config and for a real start`, async () => {
