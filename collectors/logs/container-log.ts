@@ -267,7 +267,14 @@ export class ContainerLog implements LineSink {
       };
       const onData = (chunk: Buffer) => {
         readAny = true;
-        this.parse(chunk);
+        try {
+          this.parse(chunk);
+        } catch (error) {
+          // A stream out of step (DemuxError): thrown from a 'data' listener it would be an uncaught exception.
+          stream.destroy();
+          finish(error);
+          return;
+        }
         if (this.records.length >= MAX_BATCH_RECORDS) {
           if (scheduled) clearImmediate(scheduled);
           seal();

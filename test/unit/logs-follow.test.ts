@@ -1,0 +1,56 @@
+/**
+ * ContainerLog.follow() against a stand-in daemon: what happens to a stream, not to the bytes in it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { START } from '../../collectors/logs/checkpoints.js';
+import { ContainerLog } from '../../collectors/logs/container-log.js';
+import { LogsMetrics } from '../../collectors/logs/metrics.js';
+import type { CollectorContext } from '../../src/component.js';
+import { Inventory } from '../../src/docker/inventory.js';
+import type { LogRecord } from '../../src/records.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { frame, messages, T0 } from './logs-frames.js';
+
+const ID = 'e'.repeat(64);
+const MS = 1_000_000n;
+
+test('a stream out of step (a frame header no daemon sends) breaks the stream and is read again; the agent does not crash', async () => {
+  const first = frame(1, messages({ stream: 1, time: T0, content: 'one' })[0]!);
+  const second = frame(1, messages({ stream: 1, time: T0 + MS, content: 'two' })[0]!);
+  const garbage = Buffer.from([7, 0, 0, 0, 0, 0, 0, 3, 120, 120, 120]);
+  // The first request gets a stream that goes out of step after one line; the next gets the whole log.
+  const answers = [Buffer.concat([first, garbage, second]), Buffer.concat([first, second])];
+  let requests = 0;
+  const delivered: LogRecord[] = [];
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const ctx = {
+    signal: new AbortController().signal,
+    emit: async (records: readonly LogRecord[]) => { delivered.push(...records); },
+    inventory: new Inventory([], silentLogger()),
+    logger: silentLogger(),
+    metrics,
+    docker: {
+      waitUntilUp: async () => undefined,
+      reportFailure: () => undefined,
+      docker: {
+        ping: async () => 'OK',
+        getContainer: () => ({
+          inspect: async () => ({ State: { Running: false, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
+          logs: async () => {
+            const stream = new PassThrough();
+            stream.end(answers[Math.min(requests++, answers.length - 1)]);
+            return stream;
+          },
+        }),
+      },
+    },
+  } as unknown as CollectorContext;
+  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  const outcome = await log.follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.equal(requests, 2, 'the broken stream was followed by a second one');
+  assert.deepEqual(delivered.map((r) => r.message), ['one', 'two'], 'every line once');
+});
