@@ -19,7 +19,7 @@ import { Backoff, sleep } from '../../src/util/backoff.js';
 import { globMatcher } from '../../src/util/glob.js';
 import { EventCursor, formatSince, type EventPosition } from './cursor.js';
 import { PositionStore } from './position-store.js';
-import { DAEMON_ATTRIBUTES, JsonObjectSplitter, actionVerb, healthFromAction, parseEvent, toEventRecord, type ParsedEvent } from './parse.js';
+import { DAEMON_ATTRIBUTES, JsonObjectSplitter, actionVerb, healthFromAction, parseEvent, shippedAttributes, toEventRecord, type ParsedEvent } from './parse.js';
 
 /** Container actions after which the inventory inspects the container again. */
 const REFRESH_ACTIONS: ReadonlySet<string> = new Set([
@@ -105,7 +105,6 @@ export class EventsCollector implements Collector {
           throw new Error('events stream ended');
         } catch (error) {
           this.connected = false;
-      ctx.inventory.setLive(false);
           ctx.inventory.setLive(false);
           if (signal.aborted) break;
           this.lastError = errorMessage(error);
@@ -207,7 +206,7 @@ export class EventsCollector implements Collector {
   /** Updates the inventory from one event and builds its record; undefined for an ignored container. */
   private async apply(ctx: CollectorContext, event: ParsedEvent): Promise<EventRecord | undefined> {
     const inventory = ctx.inventory;
-    const attributes = this.shippedAttributes(ctx, event.attributes);
+    const attributes = shippedAttributes(event.attributes, inventory.labelAllowed);
     if (event.type !== 'container') return toEventRecord(event, attributes, undefined);
     if (Inventory.isIgnored(event.attributes)) {
       inventory.remove(event.actorId);
@@ -232,13 +231,6 @@ export class EventsCollector implements Collector {
       ctx.logger.debug({ container: id, err: errorMessage(error) }, 'inspect after event failed');
     }
     return toEventRecord(event, attributes, meta ?? this.metaFromAttributes(ctx, id, event.attributes));
-  }
-
-  /** Daemon-set attributes plus allow-listed labels; never a label that is not allow-listed. */
-  private shippedAttributes(ctx: CollectorContext, attributes: Readonly<Record<string, string>>): Record<string, string> {
-    const out = ctx.inventory.allowedLabels(attributes);
-    for (const [key, value] of Object.entries(attributes)) if (DAEMON_ATTRIBUTES.has(key)) out[key] = value;
-    return out;
   }
 
   /** For a container the inventory never saw (gone before it could be inspected). */

@@ -51,7 +51,8 @@ export const IGNORE_LABEL = 'dockhand.enable';
 export class Inventory extends EventEmitter implements InventoryView {
   private readonly containers = new Map<string, ContainerState>();
   private readonly oomCounts = new Map<string, number>();
-  private readonly labelAllowed: (key: string) => boolean;
+  /** Whether a container label may be shipped (labels.allow). */
+  readonly labelAllowed: (key: string) => boolean;
   hostName = 'unknown';
   /** The daemon's cgroup driver (from /info): decides how container cgroups are named. */
   cgroupDriver = 'cgroupfs';
