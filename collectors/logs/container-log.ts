@@ -48,16 +48,12 @@ class RunningIndex {
   count = 0;
 }
 
-/** Builds the log record id: `<container id>:<stream>:<time ns>:<index among the stream's lines at that time>`. */
-export function logRecordId(containerId: string, stream: 'stdout' | 'stderr', time: bigint, index: number): string {
-  return `${containerId}:${stream}:${time}:${index}`;
-}
-
 export class ContainerLog implements LineSink {
   readonly tracker: AckTracker;
   private meta: ContainerMeta;
   private processing: Processing;
   private joiner: MultilineJoiner | undefined;
+  /** Per stream, the head of the record id `<container id>:<stream>:<time ns>:<index among the stream's lines at that time>`. */
   private readonly idPrefix: readonly [string, string];
   private tty = false;
   private readonly demux = new FrameDemuxer();
