@@ -16,6 +16,7 @@ import { StateStore } from './state/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { SelfMetrics } from './telemetry/metrics.js';
 import { errorMessage } from './errors.js';
+import { withDeadline } from './util/backoff.js';
 import { AGENT_VERSION } from './version.js';
 import { startHttpServer, type HttpServer } from './server/index.js';
 import { containerTop, TopError } from '../collectors/stats/index.js';
@@ -201,12 +202,4 @@ export class Agent {
 
 export interface StopResult {
   readonly drained: boolean;
-}
-
-async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
-  const result = await Promise.race([promise.then(() => true as const), timeout]);
-  clearTimeout(timer);
-  return result;
 }

@@ -9,7 +9,7 @@ import type { BatchSettings, Exporter, Health } from '../component.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { SelfMetrics } from '../telemetry/metrics.js';
 import { PermanentError, RetryableError, errorMessage } from '../errors.js';
-import { Backoff, sleep } from '../util/backoff.js';
+import { Backoff, sleep, withDeadline } from '../util/backoff.js';
 import { BoundedQueue } from './queue.js';
 import { releaseAcks, retainAcks } from './ack.js';
 
@@ -80,12 +80,7 @@ export class ExporterRunner {
   /** Stops taking new records and waits for the queue to drain, at most until `deadline` (ms epoch). */
   async drain(deadline: number): Promise<boolean> {
     this.queue.close();
-    const all = Promise.all(this.workers).then(() => true);
-    const left = Math.max(0, deadline - Date.now());
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), left); });
-    const drained = await Promise.race([all, timedOut]);
-    clearTimeout(timer);
+    const drained = await withDeadline(Promise.all(this.workers), deadline);
     // Whatever is still in flight stays unacknowledged: its checkpoints never moved, so it is read again next start.
     this.stopSignal.abort();
     return drained;
