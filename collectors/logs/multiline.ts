@@ -66,18 +66,13 @@ export class MultilineJoiner {
   }
 
   private take(group: Group): LogLine {
-    const lines = group.lines;
+    const { lines, bytes } = group;
     group.lines = [];
     group.bytes = 0;
     if (lines.length === 1) return lines[0]!;
     const first = lines[0]!;
     const last = lines[lines.length - 1]!;
-    let truncated = false;
-    let bytes = lines.length - 1;
-    for (const l of lines) {
-      truncated ||= l.truncated;
-      bytes += l.bytes;
-    }
+    const truncated = lines.some((l) => l.truncated);
     return { stream: first.stream, time: first.time, index: first.index, lastTime: last.lastTime, lastIndex: last.lastIndex, message: lines.map((l) => l.message).join('\n'), bytes, truncated };
   }
 }
