@@ -40,11 +40,21 @@ export function dataStreamName(kind: ShippedKind, namespace: string): string {
   return `${TYPES[kind]}-${DATASETS[kind]}-${namespace}`;
 }
 
+const MS_PER_DAY = 86_400_000;
+// Lines come in time order, so the day mostly repeats: formatting the date took ~0.6 µs a line.
+let cachedDay = Number.NaN;
+let cachedDayText = '';
+
 /** Where a record goes: its data stream, or `<prefix>-yyyy.MM.dd` of its own (UTC) day. */
 export function targetIndex(record: ShippedRecord, settings: DocumentSettings): string {
   if (settings.mode === 'data_stream') return dataStreamName(record.kind, settings.namespace);
-  const day = new Date(Number(record.time / 1_000_000n)).toISOString().slice(0, 10).replace(/-/g, '.');
-  return `${settings.indexPrefix}-${day}`;
+  const ms = Number(record.time / 1_000_000n);
+  const day = Math.floor(ms / MS_PER_DAY);
+  if (day !== cachedDay) {
+    cachedDayText = new Date(ms).toISOString().slice(0, 10).replace(/-/g, '.');
+    cachedDay = day;
+  }
+  return `${settings.indexPrefix}-${cachedDayText}`;
 }
 
 /** Metric samples carry no id of their own: one sample per container and instant. */

@@ -71,6 +71,10 @@ test('index mode: <prefix>-yyyy.MM.dd of the record\'s UTC day, no data_stream f
   const lateNight = toDocument(logRecord(0, { time: 1_767_398_399_999_999_999n }), { ...dataStreams, mode: 'index' });
   assert.equal(lateNight.index, 'dockhand-2026.01.02');
   assert.equal(lateNight.source['@timestamp'], '2026-01-02T23:59:59.999999999Z');
+  const midnight = toDocument(logRecord(0, { time: 1_767_398_400_000_000_000n }), { ...dataStreams, mode: 'index' });
+  assert.equal(midnight.index, 'dockhand-2026.01.03', 'the next nanosecond is the next day');
+  const lateAgain = toDocument(logRecord(0, { time: 1_767_398_399_999_999_999n }), { ...dataStreams, mode: 'index' });
+  assert.equal(lateAgain.index, 'dockhand-2026.01.02', 'and a late line goes back to its own day');
 });
 
 test('dedot replaces every dot, as Beats does', () => {
