@@ -109,7 +109,8 @@ function describeIssue(issue: z.core.$ZodIssue, merged: Tree, sources: Map<strin
     const keys = issue.keys.map((k) => (keyPath ? `${keyPath}.${k}` : k));
     return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}${file ? ` in ${file}` : ''} (allowed here: ${allowedKeys(issue.path).join(', ')})`;
   }
-  const value = getPath(merged, keyPath);
+  // The message reaches stderr and logs: a secret that failed validation is not repeated there.
+  const value = issue.path.some((segment) => SECRET_KEY.test(String(segment))) ? MASK : maskSecrets(getPath(merged, keyPath));
   const source = sources.get(keyPath);
   return `${keyPath || '(root)'}: ${issue.message}; got ${JSON.stringify(value)}${source ? ` (from ${source})` : ''}`;
 }
@@ -163,12 +164,16 @@ function getPath(tree: Tree, path: string): unknown {
 }
 
 const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization)$/i;
+const MASK = '********';
+/** The password of a URL's user info: `scheme://user:password@host`. */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i;
 
-/** A copy of the config with every secret value replaced, for --check-config and /status. */
+/** A copy of the config with every secret value replaced (and URL passwords), for --check-config, /status and config errors. */
 export function maskSecrets<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(URL_PASSWORD, `$1:${MASK}@`) as T;
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v)) as T;
   if (!isTree(value)) return value;
   const out: Tree = {};
-  for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? '********' : maskSecrets(v);
+  for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : maskSecrets(v);
   return out as T;
 }

@@ -106,3 +106,16 @@ test('the file sink is on by default, off when Elasticsearch is enabled, and an 
   assert.equal(enabled({ ELASTICSEARCH_URL: 'http://127.0.0.1:9200' }, 'exporters:\n  file:\n    enabled: true\n'), true);
   assert.equal(enabled({}, 'exporters:\n  file:\n    enabled: false\n'), false);
 });
+
+test('maskSecrets hides the password of a URL with user info', () => {
+  assert.deepEqual(maskSecrets({ urls: ['http://elastic:hunter2@es:9200/', 'https://es2:9200', 'http://token@es3'] }), { urls: ['http://elastic:********@es:9200/', 'https://es2:9200', 'http://token@es3'] });
+});
+
+test('a secret that fails validation is not repeated in the error', () => {
+  const typed = problems(() => loadConfig({ config: file('secret-type.yaml', 'exporters:\n  elasticsearch:\n    username: elastic\n    password: 123456789\n') }, {}));
+  assert.match(typed, /exporters\.elasticsearch\.password: .*expected string/);
+  assert.doesNotMatch(typed, /123456789/);
+  const listed = problems(() => loadConfig({ config: file('secret-list.yaml', 'exporters:\n  elasticsearch:\n    api_key: [s3cr3t-key]\n') }, {}));
+  assert.match(listed, /exporters\.elasticsearch\.api_key: /);
+  assert.doesNotMatch(listed, /s3cr3t-key/);
+});
