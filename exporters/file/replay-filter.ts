@@ -26,14 +26,21 @@ export interface ParsedLogId {
 
 /** Splits a log record id; undefined when it does not have the log shape. */
 export function parseLogId(id: string): ParsedLogId | undefined {
+  const before = streamEnd(id);
+  if (before < 0) return undefined;
   const last = id.lastIndexOf(':');
-  if (last <= 0) return undefined;
-  const before = id.lastIndexOf(':', last - 1);
-  if (before <= 0) return undefined;
   const nsText = id.slice(before + 1, last);
   const indexText = id.slice(last + 1);
   if (!/^\d{1,20}$/.test(nsText) || !/^\d{1,9}$/.test(indexText)) return undefined;
   return { stream: id.slice(0, before), ns: BigInt(nsText), index: Number(indexText) };
+}
+
+/** Where `<container id>:<stream>` ends in a log id (its second-to-last colon), or -1. */
+function streamEnd(id: string): number {
+  const last = id.lastIndexOf(':');
+  if (last <= 0) return -1;
+  const before = id.lastIndexOf(':', last - 1);
+  return before > 0 ? before : -1;
 }
 
 export class ReplayFilter {
@@ -63,10 +70,12 @@ export class ReplayFilter {
   isReplay(kind: string, id: string | undefined): boolean {
     if (id === undefined) return false;
     if (kind === 'log' && this.logHighWater.size > 0) {
-      const parsed = parseLogId(id);
-      if (parsed) {
-        const known = this.logHighWater.get(parsed.stream);
-        if (!known) return false;
+      // Streams the scan saw but that never come again (removed containers) keep the map from emptying:
+      // look the stream up before parsing, so every other line pays a slice, not a parse (~0.4 µs).
+      const end = streamEnd(id);
+      const known = end < 0 ? undefined : this.logHighWater.get(id.slice(0, end));
+      const parsed = known && parseLogId(id);
+      if (known && parsed) {
         if (parsed.ns < known.ns || (parsed.ns === known.ns && parsed.index <= known.index)) return true;
         this.logHighWater.delete(parsed.stream);
         return false;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
 import { listRecordFiles } from '../../exporters/file/record-files.js';
-import { parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
+import { ReplayFilter, parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
 import { Ack } from '../../src/pipeline/ack.js';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
 import { Router } from '../../src/pipeline/router.js';
@@ -225,4 +225,19 @@ test('parseLogId splits <container>:<stream>:<ns>:<index> and refuses other shap
   assert.deepEqual(parseLogId('abc:stderr:1795825930000000007:12'), { stream: 'abc:stderr', ns: 1795825930000000007n, index: 12 });
   assert.equal(parseLogId('ev-1'), undefined);
   assert.equal(parseLogId('a:b:c'), undefined);
+});
+
+test('replay filter: a stream the scan never saw is never a replay, beside one it saw; odd log ids fall back to the id set', () => {
+  const filter = new ReplayFilter();
+  filter.noteWritten('log', 'gone:stdout:100:0'); // a container removed since: its stream never comes again
+  filter.noteWritten('log', 'kept:stderr:200:1');
+  filter.noteWritten('log', 'odd-log-id');
+  assert.equal(filter.isReplay('log', 'new:stdout:50:0'), false, 'unknown stream, even at an older time');
+  assert.equal(filter.isReplay('log', 'kept:stdout:150:0'), false, 'same container, other stream');
+  assert.equal(filter.isReplay('log', 'kept:stderr:200:1'), true);
+  assert.equal(filter.isReplay('log', 'kept:stderr:200:0'), true);
+  assert.equal(filter.isReplay('log', 'odd-log-id'), true);
+  assert.equal(filter.isReplay('log', 'kept:stderr:200:2'), false, 'past the high-water mark');
+  assert.equal(filter.isReplay('log', 'kept:stderr:150:0'), false, 'the replay of that stream is over');
+  assert.deepEqual(filter.size, { streams: 1, ids: 1 });
 });
