@@ -119,8 +119,8 @@ export class Inventory extends EventEmitter implements InventoryView {
       this.remove(id);
       return undefined;
     }
-    const state = this.fromInspect(inspect);
     const previous = this.containers.get(id);
+    const state = this.fromInspect(inspect, previous?.meta);
     this.containers.set(id, state);
     this.emit(previous ? 'updated' : 'added', state, previous);
     return state;
@@ -163,17 +163,22 @@ export class Inventory extends EventEmitter implements InventoryView {
     return out;
   }
 
-  private fromInspect(inspect: Docker.ContainerInspectInfo): ContainerState {
+  /**
+   * `previousMeta` is kept when nothing in it changed: exporters cache what they derive from a
+   * ContainerMeta (label text, JSON) by its identity, and every event and re-sync inspects again.
+   */
+  private fromInspect(inspect: Docker.ContainerInspectInfo, previousMeta: ContainerMeta | undefined): ContainerState {
     const labels = inspect.Config?.Labels ?? {};
     const state = inspect.State as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string } };
+    const meta: ContainerMeta = {
+      id: inspect.Id,
+      name: inspect.Name.replace(/^\//, ''),
+      image: inspect.Config?.Image ?? inspect.Image,
+      labels: this.allowedLabels(labels),
+      host: this.hostName,
+    };
     return {
-      meta: {
-        id: inspect.Id,
-        name: inspect.Name.replace(/^\//, ''),
-        image: inspect.Config?.Image ?? inspect.Image,
-        labels: this.allowedLabels(labels),
-        host: this.hostName,
-      },
+      meta: previousMeta && sameMeta(previousMeta, meta) ? previousMeta : meta,
       imageId: inspect.Image,
       state: (state.Status as ContainerRunState) ?? 'created',
       health: toHealth(state.Health?.Status),
@@ -191,6 +196,12 @@ export class Inventory extends EventEmitter implements InventoryView {
       allLabels: { ...labels },
     };
   }
+}
+
+function sameMeta(a: ContainerMeta, b: ContainerMeta): boolean {
+  if (a.id !== b.id || a.name !== b.name || a.image !== b.image || a.host !== b.host) return false;
+  const keys = Object.keys(a.labels);
+  return keys.length === Object.keys(b.labels).length && keys.every((key) => a.labels[key] === b.labels[key]);
 }
 
 /**
