@@ -87,7 +87,7 @@ export function renderDefaultYaml(): string {
     '',
   ];
   const emit = (value: Record<string, unknown>, prefix: string, indent: string) => {
-    const shapeKeys = documentKeys().filter((d) => d.path.startsWith(prefix) && d.path.slice(prefix.length).split('.').length === 1).map((d) => d.path.slice(prefix.length));
+    const shapeKeys = [...docs.values()].filter((d) => d.path.startsWith(prefix) && d.path.slice(prefix.length).split('.').length === 1).map((d) => d.path.slice(prefix.length));
     for (const key of shapeKeys) {
       const path = `${prefix}${key}`;
       const doc = docs.get(path);
