@@ -156,6 +156,11 @@ export class ContainerLog implements LineSink {
         await this.daemonTrouble(error, backoff);
         continue;
       }
+      if (signal.aborted) {
+        // Stopped while the request was under way: nobody would abort this stream, which follows a running container.
+        stream.destroy();
+        break;
+      }
       opened = true;
       if (reason) this.metrics.resumes.inc({ reason });
       ctx.logger.debug({ container: this.meta.name, id: this.id, since: formatSince(this.resumeAt.since), reason: reason ?? 'start', running: before.running }, 'following container log');

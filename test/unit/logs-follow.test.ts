@@ -54,3 +54,37 @@ test('a stream out of step (a frame header no daemon sends) breaks the stream an
   assert.equal(requests, 2, 'the broken stream was followed by a second one');
   assert.deepEqual(delivered.map((r) => r.message), ['one', 'two'], 'every line once');
 });
+
+test('a stop that comes while the log request is under way ends follow(): the stream it opens is not read on', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  let opened: PassThrough | undefined;
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const ctx = {
+    signal: stop.signal,
+    emit: async () => undefined,
+    inventory: new Inventory([], silentLogger()),
+    logger: silentLogger(),
+    metrics,
+    docker: {
+      waitUntilUp: async () => undefined,
+      reportFailure: () => undefined,
+      docker: {
+        ping: async () => 'OK',
+        getContainer: () => ({
+          inspect: async () => ({ State: { Running: true, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
+          // The daemon answers after the agent was told to stop, with a stream that follows a running container (never ends by itself).
+          logs: async () => {
+            stop.abort();
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            opened = new PassThrough();
+            return opened;
+          },
+        }),
+      },
+    },
+  } as unknown as CollectorContext;
+  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  const outcome = await log.follow();
+  assert.equal(outcome.kind, 'stopped');
+  assert.equal(opened?.destroyed, true, 'the stream opened meanwhile is closed');
+});
