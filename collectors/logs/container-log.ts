@@ -12,7 +12,7 @@ import { errorMessage } from '../../src/errors.js';
 import type { ContainerMeta, LogRecord } from '../../src/records.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import { AckTracker, alreadyDelivered, type ResumePoint, type StreamPosition } from './checkpoints.js';
-import { FrameDemuxer } from './demux.js';
+import { DemuxError, FrameDemuxer } from './demux.js';
 import type { Processing } from './filters.js';
 import { parseJsonObject } from './json.js';
 import { LineAssembler, STREAM_NAMES, TtySplitter, type LineSink, type StreamIndex } from './lines.js';
@@ -196,7 +196,8 @@ export class ContainerLog implements LineSink {
       } else {
         reason = 'stream_ended';
       }
-      if (readAny) backoff.reset();
+      // Bytes out of step are not progress: a daemon that keeps sending them is asked again with backoff, not in a loop.
+      if (readAny && !(broken instanceof DemuxError)) backoff.reset();
       else await sleep(backoff.nextDelayMs(), signal);
     }
     this.clearFlushTimer();

@@ -88,3 +88,40 @@ test('a stop that comes while the log request is under way ends follow(): the st
   assert.equal(outcome.kind, 'stopped');
   assert.equal(opened?.destroyed, true, 'the stream opened meanwhile is closed');
 });
+
+test('a daemon that keeps sending a stream out of step is asked again with backoff, not in a tight loop', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  const garbage = Buffer.from([7, 0, 0, 0, 0, 0, 0, 3, 120, 120, 120]);
+  let requests = 0;
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const ctx = {
+    signal: stop.signal,
+    emit: async () => undefined,
+    inventory: new Inventory([], silentLogger()),
+    logger: silentLogger(),
+    metrics,
+    docker: {
+      waitUntilUp: async () => undefined,
+      reportFailure: () => undefined,
+      docker: {
+        ping: async () => 'OK',
+        getContainer: () => ({
+          inspect: async () => ({ State: { Running: true, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
+          logs: async () => {
+            requests++;
+            const stream = new PassThrough();
+            stream.end(garbage);
+            return stream;
+          },
+        }),
+      },
+    },
+  } as unknown as CollectorContext;
+  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  const timer = setTimeout(() => stop.abort(), 500);
+  const outcome = await log.follow();
+  clearTimeout(timer);
+  assert.equal(outcome.kind, 'stopped');
+  // Backoff from 100 ms: 100 + 200 (+ jitter) fit in half a second; a loop without a wait makes thousands.
+  assert.ok(requests >= 2 && requests <= 5, `requests in 500 ms: ${requests}`);
+});
