@@ -8,6 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { CollectorContext } from '../../src/component.js';
+import { toEpochSeconds } from '../../src/docker/inventory.js';
 import { errorMessage } from '../../src/errors.js';
 import type { ContainerMeta, LogRecord } from '../../src/records.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
@@ -503,7 +504,8 @@ export class ContainerLog implements LineSink {
     return {
       running: state.Running || state.Restarting || state.Paused,
       tty: info.Config?.Tty ?? false,
-      startedAt: epochSeconds(state.StartedAt),
+      // The same conversion as the inventory's: a finished run is recognised by comparing the two.
+      startedAt: toEpochSeconds(state.StartedAt),
     };
   }
 
@@ -526,13 +528,6 @@ export class ContainerLog implements LineSink {
       this.ctx.docker.reportFailure(cause);
     }
   }
-}
-
-/** As the inventory converts Docker times: 0 for Docker's "never" (0001-01-01). */
-export function epochSeconds(text: string | undefined): number {
-  if (!text || text.startsWith('0001-')) return 0;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? 0 : ms / 1000;
 }
 
 function statusCode(error: unknown): number | undefined {

@@ -222,7 +222,7 @@ function toHealth(status: string | undefined): HealthStatus {
 }
 
 /** Docker writes 0001-01-01T00:00:00Z for "never". */
-function toEpochSeconds(text: string | undefined): number {
+export function toEpochSeconds(text: string | undefined): number {
   if (!text || text.startsWith('0001-')) return 0;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? 0 : ms / 1000;
