@@ -17,18 +17,20 @@ import { frame, messages, T0 } from './logs-frames.js';
 const ID = 'e'.repeat(64);
 const MS = 1_000_000n;
 
-test('a stream out of step (a frame header no daemon sends) breaks the stream and is read again; the agent does not crash', async () => {
-  const first = frame(1, messages({ stream: 1, time: T0, content: 'one' })[0]!);
-  const second = frame(1, messages({ stream: 1, time: T0 + MS, content: 'two' })[0]!);
-  const garbage = Buffer.from([7, 0, 0, 0, 0, 0, 0, 3, 120, 120, 120]);
-  // The first request gets a stream that goes out of step after one line; the next gets the whole log.
-  const answers = [Buffer.concat([first, garbage, second]), Buffer.concat([first, second])];
-  let requests = 0;
-  const delivered: LogRecord[] = [];
+interface StandIn {
+  readonly signal?: AbortSignal;
+  readonly running: boolean;
+  readonly emit?: (records: readonly LogRecord[]) => Promise<void>;
+  /** What the daemon answers to each logs request. */
+  readonly logs: () => Promise<PassThrough>;
+}
+
+/** A ContainerLog over a stand-in daemon (our own CollectorContext interface, not a Docker mock). */
+function containerLog(standIn: StandIn): ContainerLog {
   const metrics = new SelfMetrics({ defaultMetrics: false });
   const ctx = {
-    signal: new AbortController().signal,
-    emit: async (records: readonly LogRecord[]) => { delivered.push(...records); },
+    signal: standIn.signal ?? new AbortController().signal,
+    emit: standIn.emit ?? (async () => undefined),
     inventory: new Inventory([], silentLogger()),
     logger: silentLogger(),
     metrics,
@@ -38,17 +40,32 @@ test('a stream out of step (a frame header no daemon sends) breaks the stream an
       docker: {
         ping: async () => 'OK',
         getContainer: () => ({
-          inspect: async () => ({ State: { Running: false, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
-          logs: async () => {
-            const stream = new PassThrough();
-            stream.end(answers[Math.min(requests++, answers.length - 1)]);
-            return stream;
-          },
+          inspect: async () => ({ State: { Running: standIn.running, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
+          logs: standIn.logs,
         }),
       },
     },
   } as unknown as CollectorContext;
-  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  return new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+}
+
+test('a stream out of step (a frame header no daemon sends) breaks the stream and is read again; the agent does not crash', async () => {
+  const first = frame(1, messages({ stream: 1, time: T0, content: 'one' })[0]!);
+  const second = frame(1, messages({ stream: 1, time: T0 + MS, content: 'two' })[0]!);
+  const garbage = Buffer.from([7, 0, 0, 0, 0, 0, 0, 3, 120, 120, 120]);
+  // The first request gets a stream that goes out of step after one line; the next gets the whole log.
+  const answers = [Buffer.concat([first, garbage, second]), Buffer.concat([first, second])];
+  let requests = 0;
+  const delivered: LogRecord[] = [];
+  const log = containerLog({
+    running: false,
+    emit: async (records: readonly LogRecord[]) => { delivered.push(...records); },
+    logs: async () => {
+      const stream = new PassThrough();
+      stream.end(answers[Math.min(requests++, answers.length - 1)]);
+      return stream;
+    },
+  });
   const outcome = await log.follow();
   assert.equal(outcome.kind, 'finished');
   assert.equal(requests, 2, 'the broken stream was followed by a second one');
@@ -58,32 +75,17 @@ test('a stream out of step (a frame header no daemon sends) breaks the stream an
 test('a stop that comes while the log request is under way ends follow(): the stream it opens is not read on', { timeout: 10_000 }, async () => {
   const stop = new AbortController();
   let opened: PassThrough | undefined;
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const ctx = {
+  const log = containerLog({
     signal: stop.signal,
-    emit: async () => undefined,
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-    docker: {
-      waitUntilUp: async () => undefined,
-      reportFailure: () => undefined,
-      docker: {
-        ping: async () => 'OK',
-        getContainer: () => ({
-          inspect: async () => ({ State: { Running: true, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
-          // The daemon answers after the agent was told to stop, with a stream that follows a running container (never ends by itself).
-          logs: async () => {
-            stop.abort();
-            await new Promise((resolve) => setTimeout(resolve, 10));
-            opened = new PassThrough();
-            return opened;
-          },
-        }),
-      },
+    running: true,
+    // The daemon answers after the agent was told to stop, with a stream that follows a running container (never ends by itself).
+    logs: async () => {
+      stop.abort();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      opened = new PassThrough();
+      return opened;
     },
-  } as unknown as CollectorContext;
-  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  });
   const outcome = await log.follow();
   assert.equal(outcome.kind, 'stopped');
   assert.equal(opened?.destroyed, true, 'the stream opened meanwhile is closed');
@@ -93,31 +95,16 @@ test('a daemon that keeps sending a stream out of step is asked again with backo
   const stop = new AbortController();
   const garbage = Buffer.from([7, 0, 0, 0, 0, 0, 0, 3, 120, 120, 120]);
   let requests = 0;
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const ctx = {
+  const log = containerLog({
     signal: stop.signal,
-    emit: async () => undefined,
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-    docker: {
-      waitUntilUp: async () => undefined,
-      reportFailure: () => undefined,
-      docker: {
-        ping: async () => 'OK',
-        getContainer: () => ({
-          inspect: async () => ({ State: { Running: true, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
-          logs: async () => {
-            requests++;
-            const stream = new PassThrough();
-            stream.end(garbage);
-            return stream;
-          },
-        }),
-      },
+    running: true,
+    logs: async () => {
+      requests++;
+      const stream = new PassThrough();
+      stream.end(garbage);
+      return stream;
     },
-  } as unknown as CollectorContext;
-  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+  });
   const timer = setTimeout(() => stop.abort(), 500);
   const outcome = await log.follow();
   clearTimeout(timer);
