@@ -33,3 +33,29 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** A record an exporter can never store (cannot encode it, or the backend refuses it for itself), with why. */
+export interface RejectedRecord<R = unknown> {
+  readonly record: R;
+  readonly reason: string;
+}
+
+/**
+ * Part of a batch was stored; `retry` must be sent again (retryable, e.g. 429 items) and `rejected`
+ * can never be stored (poison: dead-lettered by the exporter runner to the local dead-letter file).
+ * Every record of the batch not named in either was stored. As the OpenTelemetry Collector's
+ * consumererror partial failure: the exporter says what failed, the runner alone does the retrying.
+ */
+export class PartialExportError<R = unknown> extends Error {
+  override readonly name = 'PartialExportError';
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    readonly retry: readonly R[],
+    readonly rejected: readonly RejectedRecord<R>[] = [],
+    options?: { cause?: unknown; retryAfterMs?: number },
+  ) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
