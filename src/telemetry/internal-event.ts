@@ -36,7 +36,8 @@ export class InternalEvent<L extends string = string> {
     this.counter.inc(labels as Record<L, string>, count);
     this.total += count;
     this.last = { ...labels, ...fields, count, at: new Date().toISOString() };
-    this.logger[this.spec.level]({ ...labels, ...fields, count }, this.spec.message);
+    const line: Record<string, unknown> = { ...labels, ...fields, count };
+    this.logger[this.spec.level](line, this.spec.message);
   }
 
   status(): Record<string, unknown> {
