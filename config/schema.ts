@@ -54,8 +54,15 @@ export const configSchema = z.strictObject({
     resync_schedule: cronSchedule.default('*/5 * * * *').describe('node-cron schedule of the full container re-sync that heals missed events.'),
   }).prefault({}),
   pipeline: z.strictObject({
-    queue_size: z.number().int().positive().default(20_000).describe('Records each exporter queue holds before collectors wait.'),
-    when_full: z.enum(['block', 'drop_newest']).default('block').describe('block pauses the Docker streams (nothing lost); drop_newest drops and counts.'),
+    queue_size: z.number().int().positive().default(20_000).describe('Log records each exporter\'s log lane holds before the log streams wait (events and metrics have lanes of their own, below).'),
+    when_full: z.enum(['block', 'drop_newest']).default('block').describe('When a log lane is full: block pauses the Docker log streams (nothing lost); drop_newest drops and counts.'),
+    events: z.strictObject({
+      memory_records: z.number().int().positive().default(100).describe('Events each exporter holds in memory; beyond, they spill to <data_dir>/spill/<exporter>/event (never waiting). Kept below the 256 events the daemon can replay, so a crash loses none.'),
+      spill_max_bytes: z.number().int().positive().default(256 * 1024 * 1024).describe('Spilled, undelivered event bytes per exporter at most; beyond, new events are dropped (dockhand_records_dropped_total{reason="spill_full"}).'),
+    }).prefault({}),
+    metrics: z.strictObject({
+      queue_size: z.number().int().positive().default(10_000).describe('Metric (and engine) samples each exporter queues; when full the oldest are dropped (dockhand_records_dropped_total{reason="oldest_sample"}): a newer sample supersedes them.'),
+    }).prefault({}),
   }).prefault({}),
   shutdown: z.strictObject({
     grace_ms: z.number().int().nonnegative().default(10_000).describe('How long SIGTERM waits for queues to drain before exiting.'),

@@ -67,7 +67,12 @@ export class Agent {
         queueSize: config.pipeline.queue_size,
         whenFull: config.pipeline.when_full,
         ...exporter.batching,
-      }, exporter.retry, deadLetters.for(exporter)),
+      }, exporter.retry, deadLetters.for(exporter), {
+        eventMemoryRecords: config.pipeline.events.memory_records,
+        spillMaxBytes: config.pipeline.events.spill_max_bytes,
+        spillDir: `${config.data_dir}/spill/${exporter.id}`,
+        metricRecords: config.pipeline.metrics.queue_size,
+      }),
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();
@@ -115,7 +120,7 @@ export class Agent {
     await this.state.init();
     for (const runner of this.runners) {
       await runner.exporter.start();
-      runner.start();
+      await runner.start();
     }
     this.connection.start();
     for (const collector of this.collectors) this.collectorRuns.push(this.runCollector(collector));
