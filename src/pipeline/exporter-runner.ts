@@ -13,7 +13,7 @@ import type { SelfMetrics } from '../telemetry/metrics.js';
 import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../errors.js';
 import { Backoff, sleep, withDeadline } from '../util/backoff.js';
 import path from 'node:path';
-import { MemoryLane, SpillingLane, eventSpillCodec, type Lane, type LaneHooks } from './lanes.js';
+import { MemoryLane, SpillingLane, eventSpillCodec, type Lane, type LaneBatch, type LaneHooks } from './lanes.js';
 import { SpillLog } from './spill.js';
 import { pipelineEvents, type PipelineEvents } from './pipeline-events.js';
 import { releaseAcks, retainAcks } from './ack.js';
@@ -221,7 +221,7 @@ export class ExporterRunner {
       if (!batch) return;
       state.inFlight++;
       try {
-        if (await this.deliver(batch.records, state, signal)) await batch.delivered();
+        if (await this.deliver(batch, state, signal)) await batch.delivered();
       } finally {
         state.inFlight--;
       }
@@ -241,15 +241,26 @@ export class ExporterRunner {
    * is pending (PartialExportError): the stored part is acknowledged at once, the rejected part goes to
    * the dead-letter file, only the failed subset is sent again; a round that made progress resets the backoff.
    */
-  private async deliver(batch: readonly AgentRecord[], state: LaneState, signal: AbortSignal): Promise<boolean> {
+  private async deliver(batch: LaneBatch, state: LaneState, signal: AbortSignal): Promise<boolean> {
     const backoff = new Backoff(this.retry);
-    let pending = batch;
+    let pending = batch.records;
+    let offerTakeBack = batch.takeBack !== undefined;
     while (pending.length > 0) {
       const round = await this.attempt(pending);
       this.acknowledgeStored(round.stored);
       if (round.rejected.length > 0 && !(await this.deadLetter(round.rejected, signal))) return false;
       pending = round.retry;
       if (pending.length === 0) break;
+      if (offerTakeBack) {
+        offerTakeBack = false;
+        // The lane keeps them (on disk) and hands them out again itself.
+        if (await batch.takeBack!(pending)) {
+          state.consecutiveFailures++;
+          state.lastError = round.error;
+          await sleep(round.retryAfterMs ?? backoff.nextDelayMs(), signal);
+          return false;
+        }
+      }
       if (round.stored.length + round.rejected.length > 0) {
         backoff.reset();
         state.consecutiveFailures = 0;

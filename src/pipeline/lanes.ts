@@ -6,7 +6,9 @@
  *   (or `drop_newest`, counted, when configured);
  * - events (`spill`): never wait — beyond a small memory queue they are appended (fsync'd) to
  *   segment files under the data directory and read back in order once the exporter takes them
- *   again, after a restart too; their acknowledgements are released once durable on disk;
+ *   again, after a restart too; their acknowledgements are released once durable on disk. A batch
+ *   from memory whose export fails goes to disk too (with the rest of memory), so events waiting
+ *   for a down exporter never pin the events position (the daemon replays only its last 256);
  * - metrics and engine samples (`drop_oldest`): a newer sample supersedes an older one; the oldest
  *   are dropped, counted.
  */
@@ -28,6 +30,11 @@ export interface LaneHooks {
 export interface LaneBatch {
   readonly records: readonly AgentRecord[];
   delivered(): Promise<void>;
+  /**
+   * Offered once, when an attempt left `pending` unstored: the lane may take them back (durably,
+   * with their acks released) to deliver them later itself; true if it did, and the runner lets go.
+   */
+  takeBack?(pending: readonly AgentRecord[]): Promise<boolean>;
 }
 
 export interface Lane {
@@ -148,10 +155,15 @@ export class SpillingLane implements Lane {
   async next(max: number, lingerMs: number, signal: AbortSignal): Promise<LaneBatch | undefined> {
     for (;;) {
       if (signal.aborted) return undefined;
+      const front = this.spill.frontRecords;
+      if (front.length > 0) {
+        this.counts.read_back += front.length;
+        return { records: front, delivered: () => this.exclusive.run(() => this.spill.clearFront()) };
+      }
       if (this.memory.size > 0) {
         const records = await this.memory.take(Math.min(max, this.capacity), lingerMs, signal);
         this.hooks.changed(this);
-        if (records.length > 0) return { records, delivered: NOTHING_TO_COMMIT };
+        if (records.length > 0) return { records, delivered: NOTHING_TO_COMMIT, takeBack: (pending) => this.takeBack(pending) };
         continue;
       }
       const fromSpill = await this.exclusive.run(async () => {
@@ -189,6 +201,28 @@ export class SpillingLane implements Lane {
     };
   }
 
+  /**
+   * A batch from memory failed: it and the rest of memory (both older than anything in the segments)
+   * become the spill's front, durably; their acks are released. From here on new events go to disk
+   * until everything is delivered. False (nothing changed) if the write fails: the runner keeps it.
+   */
+  private takeBack(pending: readonly AgentRecord[]): Promise<boolean> {
+    return this.exclusive.run(async () => {
+      const queued = this.memory.drainAll();
+      const records = [...pending, ...queued];
+      try {
+        await this.spill.setFront(records.map(withoutAck));
+      } catch (error) {
+        this.memory.unshift(queued);
+        return false;
+      }
+      this.counts.spilled += records.length;
+      this.hooks.spilled(records);
+      this.hooks.changed(this);
+      return true;
+    });
+  }
+
   /** Appends durably, then lets the records go (their acks may be released: they are on disk). */
   private async spillOut(records: readonly AgentRecord[]): Promise<void> {
     let written = 0;
@@ -209,6 +243,12 @@ export class SpillingLane implements Lane {
       this.hooks.dropped(records.slice(written), 'spill_full');
     }
   }
+}
+
+function withoutAck(record: AgentRecord): AgentRecord {
+  if (!record.ack) return record;
+  const { ack: _ack, ...rest } = record;
+  return rest as AgentRecord;
 }
 
 /** Events on disk: every field but the ack, the nanosecond time as a decimal string. */

@@ -56,6 +56,23 @@ export class BoundedQueue<T> {
     return dropped;
   }
 
+  /** Takes everything queued now, without waiting. */
+  drainAll(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    if (out.length > 0) this.wake(this.spaceWaiters);
+    return out;
+  }
+
+  /** Puts `items` back at the head (they were taken and could not be kept elsewhere). */
+  unshift(items: readonly T[]): void {
+    if (items.length === 0) return;
+    this.items = [...items, ...this.items.slice(this.head)];
+    this.head = 0;
+    this.wake(this.itemWaiters);
+  }
+
   /** Resolves once an item is there (or the queue closes, or `signal` aborts); takes nothing. */
   async waitForAny(signal?: AbortSignal): Promise<void> {
     while (this.size === 0 && !this.closed && !signal?.aborted) await this.waitForItems(signal);

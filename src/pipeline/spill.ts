@@ -6,6 +6,8 @@
  * resolves; a new segment starts past `segmentBytes`. `cursor.json` (written atomically) says where
  * reading has got to; it moves only when the records before it were delivered (`commit`), and whole
  * segments behind it are deleted. A line torn by a crash mid-append (no `\n`) is cut off at open.
+ * The `front` (written atomically) holds records older than every segment — a batch taken back
+ * from memory when its export failed — and is read before them.
  * Bounded by `maxBytes` (unread bytes): `append` refuses what does not fit and the caller decides.
  */
 import { mkdir, open, readdir, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
@@ -39,6 +41,7 @@ export interface SpillRead<T> {
 const SEGMENT = /^segment-(\d{6,})\.ndjson$/;
 const segmentName = (n: number) => `segment-${String(n).padStart(6, '0')}.ndjson`;
 const CURSOR = 'cursor';
+const FRONT = 'front';
 
 export class SpillLog<T> {
   /** Segment numbers on disk, oldest first; the last is the one appended to. */
@@ -50,6 +53,7 @@ export class SpillLog<T> {
   private tail: FileHandle | undefined;
   private readonly state: StateStore;
   private opened = false;
+  private front: readonly T[] = [];
 
   constructor(readonly dir: string, private readonly codec: SpillCodec<T>, private readonly limits: SpillLimits) {
     this.state = new StateStore(dir);
@@ -74,7 +78,27 @@ export class SpillLog<T> {
     if (valid && first === valid.segment) this.cursor = { segment: valid.segment, offset: Math.min(valid.offset, this.sizes.get(first) ?? 0) };
     else this.cursor = { segment: first ?? (valid ? valid.segment : 1), offset: 0 };
     this.readPosition = this.cursor;
+    const front = await this.state.read<string[]>(FRONT).catch(() => undefined);
+    this.front = Array.isArray(front) ? front.map((line) => this.codec.decode(line)) : [];
     this.opened = true;
+  }
+
+  /** Records to be delivered before any segment (older than all of them). */
+  get frontRecords(): readonly T[] {
+    return this.front;
+  }
+
+  /** Replaces the front durably (temp file, fsync, rename); only while it is empty. */
+  async setFront(records: readonly T[]): Promise<void> {
+    if (this.front.length > 0) throw new Error('spill front already holds records');
+    await this.state.write(FRONT, records.map((r) => this.codec.encode(r)));
+    this.front = records;
+  }
+
+  /** The front was delivered. */
+  async clearFront(): Promise<void> {
+    await this.state.remove(FRONT);
+    this.front = [];
   }
 
   /** Bytes appended and not yet committed. */
@@ -84,9 +108,9 @@ export class SpillLog<T> {
     return total - (this.segments[0] === this.cursor.segment ? this.cursor.offset : 0);
   }
 
-  /** Nothing appended is left uncommitted. */
+  /** Nothing appended is left uncommitted, and the front is empty. */
   get isEmpty(): boolean {
-    return this.bytes === 0;
+    return this.bytes === 0 && this.front.length === 0;
   }
 
   /** Nothing appended is left unread (some may be read and not committed yet). */
