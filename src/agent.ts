@@ -15,7 +15,8 @@ import { Inventory } from './docker/inventory.js';
 import { InventoryService } from './docker/inventory-service.js';
 import { ExporterRunner } from './pipeline/exporter-runner.js';
 import { Router } from './pipeline/router.js';
-import { DeadLetterFiles, deadLetterEvents } from './pipeline/dead-letter-file.js';
+import { DeadLetterFiles } from './pipeline/dead-letter-file.js';
+import { deadLetterEvents, type DeadLetterEvents } from './pipeline/pipeline-events.js';
 import { StateStore } from './state/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { SelfMetrics } from './telemetry/metrics.js';
@@ -41,6 +42,7 @@ export class Agent {
   /** Enabled collectors that are not run, and why (no exporter takes what they produce). */
   readonly idleCollectors = new Map<string, string>();
   private readonly router: Router;
+  private readonly deadLetterEvents: DeadLetterEvents;
   private readonly collectorsStop = new AbortController();
   private collectorRuns: Promise<void>[] = [];
   private server: HttpServer | undefined;
@@ -68,7 +70,8 @@ export class Agent {
     });
     this.inventoryService = new InventoryService(this.inventory, this.connection, { resyncSchedule: config.inventory.resync_schedule }, logger.child({ component: 'inventory' }), this.metrics);
     this.state = new StateStore(`${config.data_dir}/state`);
-    const deadLetters = new DeadLetterFiles(deadLetterEvents(this.metrics, logger.child({ component: 'dead-letters' })), `${config.data_dir}/dead-letters`);
+    this.deadLetterEvents = deadLetterEvents(this.metrics, logger.child({ component: 'dead-letters' }));
+    const deadLetters = new DeadLetterFiles(this.deadLetterEvents, `${config.data_dir}/dead-letters`);
     this.runners = this.createExporters().map(
       (exporter) => new ExporterRunner(exporter, logger.child({ component: `exporter:${exporter.id}` }), this.metrics, {
         queueSize: config.pipeline.queue_size,
@@ -186,6 +189,7 @@ export class Agent {
         ...Object.fromEntries([...this.idleCollectors].map(([id, reason]) => [id, { running: false, reason }])),
       },
       exporters: Object.fromEntries(this.runners.map((r) => [r.id, { healthy: r.health().healthy, ...r.status() }])),
+      dead_letters: { written: this.deadLetterEvents.written.status(), discarded_by_rotation: this.deadLetterEvents.discarded.status() },
     };
   }
 

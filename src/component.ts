@@ -48,7 +48,11 @@ export interface Exporter {
   readonly accepts: ReadonlySet<RecordKind>;
   /** Prepares the exporter. Must not throw for an unreachable backend: report it through health(). */
   start(): Promise<void>;
-  /** Stores a batch; resolves only once stored. Throws RetryableError or PermanentError. */
+  /**
+   * Stores a batch (always of one record kind); resolves only once stored. Throws RetryableError,
+   * PermanentError, or PartialExportError (part stored). Each kind has its own lane in the runner, so
+   * calls for different kinds may run at once (and `batching.concurrency` calls for logs).
+   */
   export(batch: readonly AgentRecord[]): Promise<void>;
   flush(): Promise<void>;
   stop(): Promise<void>;
@@ -74,9 +78,9 @@ export interface BatchSettings {
   readonly lingerMs: number;
   /** export() calls in flight at once. */
   readonly concurrency: number;
-  /** Records the exporter's queue holds before emit waits. */
+  /** Log records the exporter's log lane holds before emit waits (events and metrics have lanes of their own). */
   readonly queueSize: number;
-  /** block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
+  /** Of the log lane. block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
   readonly whenFull: 'block' | 'drop_newest';
 }
 

@@ -14,7 +14,7 @@ import type { ContainerMeta, EventRecord } from '../../src/records.js';
 import { Inventory } from '../../src/docker/inventory.js';
 import { errorMessage } from '../../src/errors.js';
 import { parseRfc3339Nano, nowNanos } from '../../src/records.js';
-import { Backoff, sleep } from '../../src/util/backoff.js';
+import { followWhileRunning } from '../../src/docker/follow-loop.js';
 import { globMatcher } from '../../src/util/glob.js';
 import { EventCursor, formatSince, type EventPosition } from './cursor.js';
 import { PositionStore } from './position-store.js';
@@ -57,34 +57,22 @@ export class EventsCollector implements Collector {
     const received = ctx.metrics.counter('dockhand_events_received_total', 'Docker events read from the daemon, by type.', ['type']);
     this.positions = this.options.persistPosition ? new PositionStore(ctx.state, logger) : undefined;
     const saved = await this.positions?.load();
-    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
     let first = true;
     try {
-      while (!signal.aborted) {
-        await ctx.docker.waitUntilUp(signal);
-        if (signal.aborted) break;
-        const startedAt = Date.now();
-        try {
-          if (first) {
-            await this.choosePosition(ctx, saved);
-            first = false;
-          }
-          await this.follow(ctx, (type) => received.inc({ type }));
-          if (signal.aborted) break;
-          throw new Error('events stream ended');
-        } catch (error) {
-          this.connected = false;
-          if (signal.aborted) break;
-          this.lastError = errorMessage(error);
-          this.counters.reconnects++;
-          ctx.metrics.reconnects.inc({ component: this.id });
-          ctx.metrics.errors.inc({ component: this.id, kind: 'stream' });
-          logger.warn({ err: this.lastError, since: this.cursor.position?.time.toString() }, 'events stream lost; will resume from the last position');
-          ctx.docker.reportFailure(error);
-          if (Date.now() - startedAt > 30_000) backoff.reset();
-          await sleep(backoff.nextDelayMs(), signal);
+      await followWhileRunning(ctx.docker, signal, async () => {
+        if (first) {
+          await this.choosePosition(ctx, saved);
+          first = false;
         }
-      }
+        await this.follow(ctx, (type) => received.inc({ type }));
+      }, (error) => {
+        this.connected = false;
+        this.lastError = errorMessage(error);
+        this.counters.reconnects++;
+        ctx.metrics.reconnects.inc({ component: this.id });
+        ctx.metrics.errors.inc({ component: this.id, kind: 'stream' });
+        logger.warn({ err: this.lastError, since: this.cursor.position?.time.toString() }, 'events stream lost; will resume from the last position');
+      });
     } finally {
       this.connected = false;
       await this.positions?.flush();

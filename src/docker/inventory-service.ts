@@ -12,7 +12,7 @@ import { Inventory, type HealthStatus } from './inventory.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { SelfMetrics } from '../telemetry/metrics.js';
 import { errorMessage } from '../errors.js';
-import { Backoff, sleep } from '../util/backoff.js';
+import { followWhileRunning } from './follow-loop.js';
 import { JsonObjectSplitter } from './json-stream.js';
 
 /** Container actions after which the inventory inspects the container again. */
@@ -98,28 +98,14 @@ export class InventoryService {
         error: (message, err) => this.logger.error({ task: 'inventory-resync', err: err ? errorMessage(err) : undefined }, String(message)),
       },
     });
-    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
     try {
-      while (!signal.aborted) {
-        await this.docker.waitUntilUp(signal);
-        if (signal.aborted) break;
-        const startedAt = Date.now();
-        try {
-          await this.follow(signal);
-          if (signal.aborted) break;
-          throw new Error('events stream ended');
-        } catch (error) {
-          this.setLive(false);
-          if (signal.aborted) break;
-          this.lastError = errorMessage(error);
-          this.counters.reconnects++;
-          this.metrics.reconnects.inc({ component: 'inventory' });
-          this.logger.warn({ err: this.lastError }, 'inventory lost the events stream; will re-sync after reconnecting');
-          this.docker.reportFailure(error);
-          if (Date.now() - startedAt > 30_000) backoff.reset();
-          await sleep(backoff.nextDelayMs(), signal);
-        }
-      }
+      await followWhileRunning(this.docker, signal, () => this.follow(signal), (error) => {
+        this.setLive(false);
+        this.lastError = errorMessage(error);
+        this.counters.reconnects++;
+        this.metrics.reconnects.inc({ component: 'inventory' });
+        this.logger.warn({ err: this.lastError }, 'inventory lost the events stream; will re-sync after reconnecting');
+      });
     } finally {
       this.setLive(false);
       await task.destroy();

@@ -13,9 +13,9 @@ import path from 'node:path';
 import type { AgentRecord } from '../records.js';
 import type { RejectedRecord } from '../errors.js';
 import { errorMessage } from '../errors.js';
-import { InternalEvent } from '../telemetry/internal-event.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { SelfMetrics } from '../telemetry/metrics.js';
+import type { DeadLetterEvents } from './pipeline-events.js';
+
+export { deadLetterEvents } from './pipeline-events.js';
 
 export interface DeadLetterLimits {
   /** A file is rotated before it would pass this size. */
@@ -29,28 +29,6 @@ export const DEFAULT_DEAD_LETTER_LIMITS: DeadLetterLimits = { maxFileBytes: 16 *
 /** Where the exporter runner puts what it cannot deliver. Resolves once written durably; throws otherwise. */
 export interface DeadLetterSink {
   write(exporter: string, entries: readonly RejectedRecord<AgentRecord>[]): Promise<void>;
-}
-
-export type DeadLetterEvents = ReturnType<typeof deadLetterEvents>;
-
-/** The internal events of dead-lettering: one counter (+ log line + /status tally) per thing that happens. */
-export function deadLetterEvents(metrics: SelfMetrics, logger: Logger) {
-  return {
-    written: new InternalEvent({
-      metric: 'dockhand_dead_letters_total',
-      help: 'Records written to the local dead-letter file, by exporter and reason.',
-      labels: ['component', 'reason'] as const,
-      level: 'error',
-      message: 'records dead-lettered to the local dead-letter file',
-    }, metrics, logger),
-    discarded: new InternalEvent({
-      metric: 'dockhand_dead_letters_discarded_total',
-      help: 'Dead-letter lines deleted by rotation (the file is bounded in bytes), by exporter.',
-      labels: ['component'] as const,
-      level: 'warn',
-      message: 'oldest dead-letter file deleted by rotation',
-    }, metrics, logger),
-  };
 }
 
 export function deadLetterFileName(exporter: string, generation = 0): string {

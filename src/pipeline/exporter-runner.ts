@@ -209,6 +209,8 @@ export class ExporterRunner {
       ...(lastError ? { last_error: lastError } : {}),
       ...(this.deadLetterError ? { dead_letter_error: this.deadLetterError } : {}),
       lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.inFlight, consecutive_failures: s.consecutiveFailures }])),
+      drops: this.events.dropped.status(),
+      spills: this.events.spilled.status(),
       ...this.exporter.status?.(),
     };
   }
