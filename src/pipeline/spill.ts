@@ -42,6 +42,7 @@ const SEGMENT = /^segment-(\d{6,})\.ndjson$/;
 const segmentName = (n: number) => `segment-${String(n).padStart(6, '0')}.ndjson`;
 const CURSOR = 'cursor';
 const FRONT = 'front';
+const READ_WINDOW_BYTES = 256 * 1024;
 
 export class SpillLog<T> {
   /** Segment numbers on disk, oldest first; the last is the one appended to. */
@@ -150,17 +151,22 @@ export class SpillLog<T> {
     const records: T[] = [];
     let end = offset;
     try {
-      // Segments are small (segmentBytes): read the rest of this one at once.
-      const buffer = Buffer.alloc(size - offset);
-      await handle.read(buffer, 0, buffer.length, offset);
-      let start = 0;
-      while (records.length < max) {
-        const newline = buffer.indexOf(0x0a, start);
-        if (newline < 0) break;
-        records.push(this.codec.decode(buffer.toString('utf8', start, newline)));
-        start = newline + 1;
+      // A window of the segment, grown until it holds at least one whole line.
+      let window = Math.min(size - offset, READ_WINDOW_BYTES);
+      for (;;) {
+        const buffer = Buffer.alloc(window);
+        await handle.read(buffer, 0, window, offset);
+        let start = 0;
+        while (records.length < max) {
+          const newline = buffer.indexOf(0x0a, start);
+          if (newline < 0) break;
+          records.push(this.codec.decode(buffer.toString('utf8', start, newline)));
+          start = newline + 1;
+        }
+        end = offset + start;
+        if (records.length > 0 || window >= size - offset) break;
+        window = Math.min(size - offset, window * 2);
       }
-      end = offset + start;
     } finally {
       await handle.close();
     }

@@ -266,3 +266,24 @@ test('spill log: order, commit, segments deleted once read, torn last line cut o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('spill log: a record larger than the read window comes back whole; many small ones come back in batches', async () => {
+  const dir = tempDir();
+  try {
+    const spill = new SpillLog<AgentRecord>(dir, eventSpillCodec, { maxBytes: 1 << 24, segmentBytes: 1 << 23 });
+    await spill.open();
+    const big: EventRecord = { ...event(0), actor: { id: 'c1', attributes: { blob: 'x'.repeat(300_000) } } };
+    await spill.append([big, ...Array.from({ length: 3000 }, (_, i) => event(i + 1))]);
+    const first = await spill.read(1);
+    assert.equal((first.records[0] as EventRecord).actor.attributes.blob!.length, 300_000);
+    const ids: string[] = [];
+    for (let read = await spill.read(1000); read.records.length > 0; read = await spill.read(1000)) {
+      assert.ok(read.records.length <= 1000);
+      ids.push(...read.records.map((r) => (r as EventRecord).id));
+    }
+    assert.deepEqual(ids, range(1, 3000, 'e'));
+    await spill.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
