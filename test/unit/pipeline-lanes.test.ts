@@ -287,3 +287,39 @@ test('spill log: a record larger than the read window comes back whole; many sma
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the events position is saved only past events stored or durable on disk, never past ones only in memory', async () => {
+  const dir = tempDir();
+  try {
+    const { PositionStore } = await import('../../collectors/events/position-store.js');
+    const { StateStore } = await import('../../src/state/store.js');
+    const state = new StateStore(path.join(dir, 'state'));
+    await state.init();
+    const positions = new PositionStore(state, silentLogger());
+    const exporter = new LaneExporter('es', new Set(['event']));
+    let failAttempt!: () => void;
+    exporter.stalled.set('event', new Promise((resolve) => { failAttempt = resolve; }));
+    exporter.down.add('event');
+    const r = runner(exporter, new SelfMetrics({ defaultMetrics: false }), { spillDir: path.join(dir, 'spill'), eventMemoryRecords: 3 });
+    await r.start();
+    const router = new Router([r]);
+    // As the events collector does: one ack per emitted batch, tracking the position at its last event.
+    for (let n = 1; n <= 10; n++) {
+      const ack = positions.track({ time: event(n).time, ids: [`e${n}`] });
+      await router.emit([event(n, ack)]);
+      ack.release();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(positions.savedPosition, undefined, 'the first events are in flight or in memory only: the position stays');
+    failAttempt();
+    await waitFor(() => positions.savedPosition?.time === event(10).time, { what: 'position saved once every event is on disk' });
+    await positions.flush();
+    assert.deepEqual((await state.read<{ ids: string[] }>('events-position'))!.ids, ['e10']);
+    exporter.down.delete('event');
+    await waitFor(() => exporter.ids('event').length === 10, { what: 'delivered after recovery' });
+    assert.deepEqual(exporter.ids('event'), range(1, 10, 'e'));
+    await r.drain(Date.now() + 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
