@@ -388,7 +388,7 @@ test('the /_test/ HTTP API switches faults and reports counters', async (t) => {
   await call('POST', '/_test/faults', { fail: { status: 400, as: 'proxy' }, refuse_index: 'dl-*', ignore_content_encoding: true });
   await assert.rejects(client.info(), (e: unknown) => e instanceof errors.ResponseError && e.statusCode === 400 && e.headers?.['x-elastic-product'] === undefined);
   await call('POST', '/_test/faults', { fail: null, ignore_content_encoding: false });
-  assert.equal((await client.bulk({ operations: [{ create: { _index: 'dl-1', _id: '1' } }, {}] })).items[0]?.create?.status, 400);
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'dl-1', _id: 'dl' } }, {}] })).items[0]?.create?.status, 400);
   await call('DELETE', '/_test/faults');
   await client.bulk({ operations: [{ create: { _index: 'c', _id: '1' } }, {}, { create: { _index: 'c', _id: '1' } }, {}] });
   const counters = await call('GET', '/_test/counters');
