@@ -12,6 +12,7 @@ import { resolveEndpoint } from './docker/endpoint.js';
 import { Inventory } from './docker/inventory.js';
 import { ExporterRunner } from './pipeline/exporter-runner.js';
 import { Router } from './pipeline/router.js';
+import { DeadLetterFiles, deadLetterEvents } from './pipeline/dead-letter-file.js';
 import { StateStore } from './state/store.js';
 import type { Logger } from './telemetry/logger.js';
 import { SelfMetrics } from './telemetry/metrics.js';
@@ -60,12 +61,13 @@ export class Agent {
       this.inventory.cgroupDriver = this.connection.info.cgroupDriver;
     });
     this.state = new StateStore(`${config.data_dir}/state`);
+    const deadLetters = new DeadLetterFiles(deadLetterEvents(this.metrics, logger.child({ component: 'dead-letters' })), `${config.data_dir}/dead-letters`);
     this.runners = this.createExporters().map(
       (exporter) => new ExporterRunner(exporter, logger.child({ component: `exporter:${exporter.id}` }), this.metrics, {
         queueSize: config.pipeline.queue_size,
         whenFull: config.pipeline.when_full,
         ...exporter.batching,
-      }, exporter.retry),
+      }, exporter.retry, deadLetters.for(exporter)),
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();

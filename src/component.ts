@@ -60,6 +60,11 @@ export interface Exporter {
   readonly batching?: Partial<BatchSettings>;
   /** Backoff of the exporter helper's whole-batch retries; defaults apply where absent. */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * Where the exporter runner writes this exporter's dead letters (records it rejected for good);
+   * default `<data_dir>/dead-letters`. The file sink sets its records folder, so they sit beside its records.
+   */
+  readonly deadLetterDir?: string;
 }
 
 export interface BatchSettings {

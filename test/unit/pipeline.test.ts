@@ -134,15 +134,19 @@ test('runner: retryable failures retry the same batch; health reports them meanw
   await r.drain(Date.now() + 1000);
 });
 
-test('runner: a permanent failure drops the batch, counts it and releases its acks', async () => {
+test('runner: a permanent failure dead-letters the batch, counts it and releases its acks', async () => {
   const exporter = new MemoryExporter('mem', new Set(['log']));
   exporter.failures = [new PermanentError('mapping')];
-  const r = runner(exporter);
+  const deadLetters: string[] = [];
+  const r = new ExporterRunner(exporter, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5 }, { initialMs: 5, maxMs: 20 }, {
+    write: async (_exporter, entries) => { deadLetters.push(...entries.map((e) => e.reason)); },
+  });
   r.start();
   const settled = await emitWithAck([r], (ack) => [log(1, ack)]);
-  await waitFor(settled, { what: 'ack released on drop' });
+  await waitFor(settled, { what: 'ack released once dead-lettered' });
   assert.equal(exporter.stored.length, 0);
-  assert.equal(r.status().dropped, 1);
+  assert.deepEqual(deadLetters, ['permanent_error: mapping']);
+  assert.equal(r.status().dead_lettered, 1);
   await r.drain(Date.now() + 1000);
 });
 
