@@ -73,6 +73,8 @@ export interface RequestFailureRule {
   readonly reason?: string;
   /** Only requests whose `METHOD /path` matches. */
   readonly match?: RegExp;
+  /** Only requests whose (decompressed) body matches: a request refused for what one document holds. */
+  readonly body?: RegExp;
   /** Fail only this many requests, then answer normally. */
   readonly count?: number;
 }
@@ -485,7 +487,7 @@ export class EsTestServer {
         try {
           this.counters.bytesReceived += body.length;
           this.checkAuth(req, path);
-          this.checkInjectedFailure(method, path);
+          this.checkInjectedFailure(method, path, body);
           if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
           this.checkCompatibility(req, body.length > 0);
           reply = this.route(method, path, url.searchParams, body, req, started);
@@ -554,7 +556,7 @@ export class EsTestServer {
     });
   }
 
-  private checkInjectedFailure(method: string, path: string): void {
+  private checkInjectedFailure(method: string, path: string, body: Buffer): void {
     const line = `${method} ${path}`;
     if (this.forbidden?.test(line)) {
       this.counters.failedRequests++;
@@ -566,6 +568,7 @@ export class EsTestServer {
     }
     const failure = this.requestFailure;
     if (!failure || failure.left <= 0 || (failure.match && !failure.match.test(line))) return;
+    if (failure.body && !failure.body.test(body.toString('utf8'))) return;
     failure.left--;
     this.counters.failedRequests++;
     const status = failure.status ?? 503;
@@ -1134,7 +1137,14 @@ export class EsTestServer {
       return { status: 200, body: { acknowledged: true } };
     }
     if (path === '/_test/faults' && (method === 'POST' || method === 'PUT')) {
-      if ('fail' in input) this.failRequests(input.fail === null ? undefined : { ...(input.fail as RequestFailureRule), match: typeof (input.fail as { match?: string }).match === 'string' ? new RegExp((input.fail as { match: string }).match) : undefined });
+      if ('fail' in input) {
+        const rule = input.fail as (Omit<RequestFailureRule, 'match' | 'body'> & { match?: string; body?: string }) | null;
+        this.failRequests(rule === null ? undefined : {
+          ...rule,
+          match: typeof rule.match === 'string' ? new RegExp(rule.match) : undefined,
+          body: typeof rule.body === 'string' ? new RegExp(rule.body) : undefined,
+        });
+      }
       if ('delay_ms' in input) this.delayResponses(Number(input.delay_ms));
       if ('reject' in input) this.rejectItems(input.reject === null ? undefined : input.reject as ItemRejectionRule);
       if ('poison' in input) this.poison(input.poison === null ? undefined : input.poison as PoisonRule);

@@ -1,8 +1,10 @@
 /**
  * The Elasticsearch exporter under faults only the test server can inject: refused connections,
- * 503s, slow answers, per-item 429s, poison documents, write blocks, authentication failures.
- * Records go through the shared ExporterRunner with acknowledgements, as in the agent, to prove a
- * batch is acknowledged only once Elasticsearch holds every record of it.
+ * 503s, slow answers, per-item 429s, poison documents, write blocks, authentication failures,
+ * requests refused as a whole (by Elasticsearch or a proxy). One export() sends its batch once and
+ * says what is left (PartialExportError / RetryableError); records go through the shared
+ * ExporterRunner with acknowledgements, as in the agent, to prove a batch is acknowledged only once
+ * Elasticsearch (or the local dead-letter file) holds every record of it.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +12,15 @@ import { Writable } from 'node:stream';
 import { ElasticsearchExporter } from '../../exporters/elasticsearch/index.js';
 import { elasticsearchConfigSchema, type ElasticsearchConfigInput } from '../../exporters/elasticsearch/config.js';
 import { Ack } from '../../src/pipeline/ack.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
-import { RetryableError } from '../../src/errors.js';
+import { DeadLetterFile, deadLetterEvents, deadLetterFileName } from '../../src/pipeline/dead-letter-file.js';
+import { PartialExportError, RetryableError } from '../../src/errors.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
-import type { LogRecord } from '../../src/records.js';
+import type { AgentRecord, LogRecord } from '../../src/records.js';
 import { EsTestServer, type EsTestServerOptions } from '../helpers/es-server.js';
 import { logRecord } from '../helpers/es-records.js';
 import { waitFor } from '../helpers/wait.js';
@@ -51,10 +57,36 @@ async function setup(t: TestContext, overrides: Partial<ElasticsearchConfigInput
   return { server, exporter: make(), metrics, logs, make };
 }
 
-function runnerFor(exporter: ElasticsearchExporter, metrics: SelfMetrics): ExporterRunner {
-  const runner = new ExporterRunner(exporter, createLogger({ level: 'silent', format: 'json' }), metrics, {}, { initialMs: 10, maxMs: 50 });
+const DEAD_LETTERS = 'dockhand-dead-letter';
+
+function runnerFor(exporter: ElasticsearchExporter, metrics: SelfMetrics, deadLetters?: DeadLetterFile): ExporterRunner {
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const runner = new ExporterRunner(exporter, logger, metrics, {}, { initialMs: 10, maxMs: 50 }, deadLetters);
   runner.start();
   return runner;
+}
+
+/** The runner's local dead-letter file in a temporary folder, and its lines. */
+function localDeadLetters(t: TestContext, metrics: SelfMetrics): { file: DeadLetterFile; lines(): Record<string, any>[] } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-es-dl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = new DeadLetterFile(dir, deadLetterEvents(metrics, createLogger({ level: 'silent', format: 'json' })));
+  const lines = () => {
+    try {
+      return readFileSync(path.join(dir, deadLetterFileName('elasticsearch')), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    } catch {
+      return [];
+    }
+  };
+  return { file, lines };
+}
+
+/** What export() threw: a PartialExportError (asserted), or undefined when it resolved. */
+async function partial(exported: Promise<void>): Promise<PartialExportError<AgentRecord> | undefined> {
+  const error = await exported.then(() => undefined, (e: unknown) => e);
+  if (error === undefined) return undefined;
+  assert.ok(error instanceof PartialExportError, `a partial result, not ${String(error)}`);
+  return error as PartialExportError<AgentRecord>;
 }
 
 /** Emits `batches` batches of `size` log lines, one Ack each, as a collector does; returns them with their settle flags. */
@@ -154,27 +186,25 @@ test('30% of items answered 429: only the rejected items are resent, each batch 
   await runner.drain(Date.now() + 5_000);
 });
 
-test('a partial 429 share is retried at the first delay; a cluster refusing nearly everything is backed off further', async (t) => {
-  const { server, exporter } = await setup(t, { retry: { initial_ms: 100, max_ms: 3_200 } });
+test('one export() sends its batch once: the items answered 429 come back in a PartialExportError, the rest is stored, nothing waits in the exporter', async (t) => {
+  const { server, exporter } = await setup(t, { retry: { initial_ms: 5_000, max_ms: 10_000 } });
   await exporter.start();
-  // 30%: about 6 rounds for 1,000 items. Doubling each round would wait at least 50+100+…+1,600 = 3,150 ms.
   server.rejectItems({ share: 0.3, seed: 7 });
   const records = Array.from({ length: 1000 }, (_, i) => logRecord(i));
-  let started = Date.now();
-  await exporter.export(records);
-  const partialMs = Date.now() - started;
+  const started = Date.now();
+  const error = await partial(exporter.export(records));
+  assert.ok(Date.now() - started < 2_500, 'no retry wait inside export()');
+  assert.equal(server.counters.bulkRequests, 1, 'one request: the exporter does not resend');
+  assert.ok(error && error.retry.length === server.counters.rejected, `the ${server.counters.rejected} rejected items are handed back`);
+  assert.deepEqual(error.rejected, []);
+  assert.equal(server.count(LOGS), 1000 - error.retry.length, 'everything else is stored');
+  assert.ok(error.retry.every((r) => !server.document(LOGS, (r as LogRecord).id)), 'exactly the ones not stored');
+  assert.equal((exporter.status().documents as Record<string, number>).retried, error.retry.length);
+  // The runner sends them again: only those.
+  server.rejectItems(undefined);
+  await exporter.export(error.retry);
   assert.equal(server.count(LOGS), 1000);
-  assert.ok(server.counters.rejected > 300);
-  assert.ok(partialMs < 2_500, `30% rejected: the batch is in after ${partialMs} ms, not held by a growing backoff`);
-
-  // Everything refused for 1.5 s: 50–100, 100–200, 200–400, 400–800 ms waits fit about 5 attempts, not 15.
-  server.reset();
-  server.rejectItems({ share: 1, forMs: 1_500 });
-  started = Date.now();
-  await exporter.export([logRecord(5000)]);
-  const attempts = server.counters.bulkRequests;
-  assert.equal(server.count(LOGS), 1);
-  assert.ok(attempts >= 3 && attempts <= 7, `${attempts} attempts in the ${Date.now() - started} ms it took: the wait grows while nothing is taken`);
+  assert.equal(server.counters.duplicates, 0);
 });
 
 test('poison documents go to the dead-letter index with the reason; everything else flows; nothing is retried forever', async (t) => {
@@ -202,30 +232,61 @@ test('poison documents go to the dead-letter index with the reason; everything e
   await runner.drain(Date.now() + 5_000);
 });
 
-test('a dead-letter write that fails is retried until it lands', async (t) => {
-  const { server, exporter } = await setup(t);
+test('a dead-letter write answered with an index block is retried, straight to the dead-letter index, until it lands', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
   await exporter.start();
   server.poison({ pattern: /POISON/, index: 'logs-*' });
-  server.blockWrites('dockhand-dead-letter');
+  server.blockWrites(DEAD_LETTERS);
   const record = logRecord(0, { message: 'POISON' });
-  const exported = exporter.export([record, logRecord(1)]);
-  await waitFor(() => server.timesReceived(record.id) >= 3, { what: 'the dead-letter write retried' });
+  const first = await partial(exporter.export([record, logRecord(1)]));
+  assert.deepEqual(first?.retry, [record], 'the blocked dead letter is to be sent again');
+  const runner = runnerFor(exporter, metrics);
+  const ack = new Ack(() => {});
+  await runner.enqueue([{ ...record, ack }]);
+  ack.release();
+  await waitFor(() => server.timesReceived(record.id) >= 4, { what: 'the dead-letter write retried' });
+  assert.equal(ack.isSettled, false, 'not acknowledged while the dead letter is blocked');
   server.blockWrites(undefined);
-  await exported;
-  assert.ok(server.document('dockhand-dead-letter', record.id));
+  await waitFor(() => ack.isSettled, { what: 'acknowledged once the dead letter landed' });
+  assert.ok(server.document(DEAD_LETTERS, record.id));
   assert.equal(server.count(LOGS), 1);
+  await runner.drain(Date.now() + 5_000);
+  // A record object the exporter saw refused is sent straight to the dead letters; a new one (after
+  // a restart) is judged again at its own index: either way once in the data stream per judgement.
+  assert.equal(server.counters.poisoned, 2);
 });
 
-test('a dead-letter document refused as well is logged as lost and counted, not retried forever', async (t) => {
-  const { server, exporter, logs } = await setup(t);
+test('a dead-letter document refused as well is handed back as rejected with both reasons, for the local dead-letter file: nothing lost', async (t) => {
+  const { server, exporter, metrics, logs } = await setup(t);
   await exporter.start();
-  server.poison(/POISON/);
+  server.poison({ pattern: /POISON/, index: 'logs-*' });
+  server.refuseIndex(DEAD_LETTERS);
   const record = logRecord(0, { message: 'POISON' });
-  await exporter.export([record, logRecord(1)]);
-  assert.equal(server.timesReceived(record.id), 2);
-  assert.equal((exporter.status().documents as Record<string, number>).dropped, 1);
-  const error = logs.map((l) => JSON.parse(l)).find((l) => /they are lost/.test(l.msg));
-  assert.deepEqual(error?.ids, [record.id]);
+  const error = await partial(exporter.export([record, logRecord(1)]));
+  assert.deepEqual(error?.retry, []);
+  assert.equal(error?.rejected.length, 1);
+  assert.equal(error.rejected[0]!.record, record);
+  assert.match(error.rejected[0]!.reason, /^mapper_parsing_exception: .*poison pattern.*; the dead-letter index dockhand-dead-letter refused it too: strict_dynamic_mapping_exception: /);
+  assert.equal(server.timesReceived(record.id), 2, 'once to its index, once to the dead letters: not retried');
+  assert.equal(server.count(LOGS), 1);
+  assert.equal((exporter.status().documents as Record<string, number>).rejected, 1);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_documents_rejected_total'), 1);
+  assert.ok(logs.map((l) => JSON.parse(l)).some((l) => /handing them to the local dead-letter file/.test(l.msg) && l.level === 50));
+  assert.ok(!logs.some((l) => /are lost/.test(l)), 'nothing is declared lost');
+
+  // Through the runner: the record lands in the local dead-letter file, with the reason, and is acknowledged.
+  const local = localDeadLetters(t, metrics);
+  const runner = runnerFor(exporter, metrics, local.file);
+  const ack = new Ack(() => {});
+  const again = logRecord(2, { message: 'POISON again', ack });
+  await runner.enqueue([again]);
+  ack.release();
+  await waitFor(() => ack.isSettled, { what: 'acknowledged once in the local dead-letter file' });
+  const line = local.lines()[0]!;
+  assert.equal(line.record.id, again.id);
+  assert.equal(line.record.message, 'POISON again');
+  assert.match(line.reason, /^mapper_parsing_exception: .*refused it too: strict_dynamic_mapping_exception/);
+  await runner.drain(Date.now() + 5_000);
 });
 
 test('cluster down mid-stream: unhealthy while refused, then every line lands once', async (t) => {
@@ -330,12 +391,12 @@ test('credentials never reach status, health or logs, even when authentication f
   assert.equal(server.count(LOGS), 1);
 });
 
-test('stop() ends a retry wait at once and leaves the batch unacknowledged', async (t) => {
-  const { server, exporter } = await setup(t, { retry: { initial_ms: 5_000, max_ms: 10_000 } });
+test('stop() ends an export waiting for an answer at once, with a RetryableError: nothing acknowledged', async (t) => {
+  const { server, exporter } = await setup(t);
   await exporter.start();
-  server.rejectItems({ share: 1 });
+  server.delayResponses({ ms: 10_000, when: 'before' });
   const exported = exporter.export([logRecord(0)]).then(() => undefined, (error: unknown) => error);
-  await waitFor(() => server.counters.rejected > 0, { what: 'the first rejection' });
+  await waitFor(() => server.counters.bulkRequests > 0, { what: 'the request sent' });
   const started = Date.now();
   await exporter.stop();
   const error = await exported;
@@ -344,14 +405,19 @@ test('stop() ends a retry wait at once and leaves the batch unacknowledged', asy
   assert.ok(Date.now() - started < 1_000);
 });
 
-test('documents rejected round after round turn health unhealthy, with the reason', async (t) => {
-  const { server, exporter } = await setup(t);
+test('documents rejected round after round turn health unhealthy, with the reason; the runner keeps sending them until taken', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
   await exporter.start();
   server.rejectItems({ share: 1 });
-  const exported = exporter.export([logRecord(0)]);
+  const runner = runnerFor(exporter, metrics);
+  const ack = new Ack(() => {});
+  await runner.enqueue([logRecord(0, { ack })]);
+  ack.release();
   await waitFor(() => !exporter.health().healthy, { what: 'unhealthy while everything is rejected' });
   assert.match(exporter.health().reason!, /keeps rejecting documents, retrying: HTTP 429 es_rejected_execution_exception/);
   server.rejectItems(undefined);
-  await exported;
+  await waitFor(() => ack.isSettled, { what: 'stored once the cluster takes it' });
   assert.deepEqual(exporter.health(), { healthy: true });
+  assert.equal(server.count(LOGS), 1);
+  await runner.drain(Date.now() + 5_000);
 });

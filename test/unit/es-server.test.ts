@@ -274,6 +274,9 @@ test('request refusals: as Elasticsearch (error envelope, product header) or as 
   });
   assert.ok(await client.info(), 'only the matching requests are refused');
   assert.equal(server.count('x'), 0);
+  server.failRequests({ status: 400, type: 'action_request_validation_exception', body: /BAD/ });
+  await assert.rejects(client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 'BAD' }] }), (e: unknown) => e instanceof errors.ResponseError && e.statusCode === 400);
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 'good' }] })).errors, false, 'a body without the pattern is answered');
 });
 
 test('a body read without its content encoding is refused as a whole, as Elasticsearch refuses bytes it cannot parse', async (t) => {
