@@ -176,8 +176,9 @@ export class ElasticsearchExporter implements Exporter {
       const shipment = this.prepare(record as ShippedRecord, left);
       if (shipment) shipments.push(shipment);
     }
-    const deadLetters = this.settle(shipments, await this.sendAll(shipments), left);
-    if (deadLetters.length > 0) this.settle(deadLetters, await this.sendAll(deadLetters), left);
+    const acceptedAtStart = this.acceptedRequests;
+    const deadLetters = this.settle(shipments, await this.sendAll(shipments, acceptedAtStart), left);
+    if (deadLetters.length > 0) this.settle(deadLetters, await this.sendAll(deadLetters, acceptedAtStart), left);
     this.conclude(left, shipments.length);
   }
 
@@ -369,39 +370,55 @@ export class ElasticsearchExporter implements Exporter {
   // ---- bulk requests -----------------------------------------------------------------------------
 
   /** Sends shipments in byte-bounded requests, at most batch.concurrency at once across all exports: one outcome each. */
-  private async sendAll(shipments: readonly Shipment[]): Promise<ItemOutcome[]> {
+  private async sendAll(shipments: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
     if (shipments.length === 0) return [];
     const chunks = splitByBytes(shipments, this.config.batch.max_bytes);
-    const results = await Promise.allSettled(chunks.map((chunk) => this.limiter.run(() => this.sendChunk(chunk))));
+    const results = await Promise.allSettled(chunks.map((chunk) => this.limiter.run(() => this.sendChunk(chunk, acceptedAtStart))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return results.flatMap((r) => (r as PromiseFulfilledResult<ItemOutcome[]>).value);
   }
 
-  /** One request; a refusal of it as a whole is bisected to tell a document at fault from an outage (refusals.ts). */
-  private async sendChunk(chunk: readonly Shipment[]): Promise<ItemOutcome[]> {
-    const acceptedBefore = this.acceptedRequests;
+  /**
+   * One request; a refusal of it as a whole is bisected to tell a document at fault from an outage
+   * (refusals.ts). `acceptedAtStart`: acceptedRequests when the export began, the evidence baseline.
+   */
+  private async sendChunk(chunk: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
     const posted = await this.post(chunk);
     if ('outcomes' in posted) return [...posted.outcomes];
     if (!mayBeADocument(posted.failure)) return this.outage(chunk, posted.failure, isRefusal(posted.failure) ? 'not about one document' : undefined);
     const bisected = await bisect(chunk, posted.failure, (part) => this.post(part));
     if (bisected.kind === 'outage') return this.outage(chunk, bisected.failure, isRefusal(bisected.failure) ? 'every part refused alike, not one document\'s fault' : undefined);
-    const unproven: Shipment[] = [];
-    const outcomes = chunk.map((shipment, i): ItemOutcome => {
+    const outcomes: ItemOutcome[] = [];
+    const unproven: number[] = [];
+    chunk.forEach((shipment, i) => {
       const known = bisected.outcomes[i];
-      if (known) return known;
-      const refusal = bisected.suspects.get(i)!;
-      const since = this.suspectSince.get(shipment.record) ?? acceptedBefore;
-      if (this.acceptedRequests > since) {
-        this.suspectSince.delete(shipment.record);
-        return { result: 'refused', status: refusal.status ?? 0, type: refusal.type ?? 'request_refused', reason: refusal.reason };
-      }
-      this.suspectSince.set(shipment.record, since);
-      unproven.push(shipment);
-      return { result: 'failed', failure: refusal };
+      const refusal = bisected.suspects.get(i);
+      if (known) outcomes[i] = known;
+      else if (this.provenAtFault(shipment.record, acceptedAtStart)) {
+        outcomes[i] = { result: 'refused', status: refusal!.status ?? 0, type: refusal!.type ?? 'request_refused', reason: refusal!.reason };
+      } else unproven.push(i);
     });
-    if (unproven.length > 0) this.outage(unproven, bisected.suspects.values().next().value!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
+    if (unproven.length > 0) {
+      const failed = this.outage(unproven.map((i) => chunk[i]!), bisected.suspects.get(unproven[0]!)!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
+      unproven.forEach((i, n) => { outcomes[i] = failed[n]!; });
+    }
     return outcomes;
+  }
+
+  /**
+   * A document refused alone is at fault once the cluster accepted another request since this export
+   * began, or since the document was first refused alone (refusals.ts, rule 3); until then it is
+   * remembered as a suspect and retried.
+   */
+  private provenAtFault(record: AgentRecord, acceptedAtStart: number): boolean {
+    const since = Math.min(this.suspectSince.get(record) ?? acceptedAtStart, acceptedAtStart);
+    if (this.acceptedRequests > since) {
+      this.suspectSince.delete(record);
+      return true;
+    }
+    this.suspectSince.set(record, since);
+    return false;
   }
 
   /**

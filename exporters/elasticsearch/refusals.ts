@@ -13,9 +13,10 @@
  *    413, 5, as a body 32 times the limit fits once cut in 32), every part of the request is refused
  *    alike: an outage, not a document.
  * 3. A document still refused when sent alone is a suspect. It is at fault only if the cluster
- *    accepted another bulk request after the suspect was first refused (a sibling part, another
- *    chunk, another record kind's export): requests get through, this one document does not. Without
- *    that proof it is retried as an outage, and judged again when it comes back.
+ *    accepted another bulk request since the export began or since the suspect was first refused (a
+ *    sibling part, another chunk, another record kind's export): requests get through, this one
+ *    document does not. Without that proof it is retried as an outage, and judged again when it
+ *    comes back.
  */
 import type { Failure } from './connection.js';
 import type { ItemOutcome } from './bulk.js';

@@ -421,3 +421,139 @@ test('documents rejected round after round turn health unhealthy, with the reaso
   assert.equal(server.count(LOGS), 1);
   await runner.drain(Date.now() + 5_000);
 });
+
+// ---- requests refused as a whole (issue 9): an outage unless one document is proven at fault ----------
+
+/** Asserts `exported` failed as an outage: a RetryableError whose reason matches, nothing dead-lettered. */
+async function assertOutage(exported: Promise<void>, server: EsTestServer, reason: RegExp): Promise<void> {
+  await assert.rejects(exported, (error: unknown) => {
+    assert.ok(error instanceof RetryableError, `an outage, not ${String(error)}`);
+    assert.match(error.message, reason);
+    return true;
+  });
+  assert.equal(server.count(DEAD_LETTERS), 0, 'nothing dead-lettered');
+}
+
+test('every bulk request refused with a proxy\'s 400 (HTML, no x-elastic-product): an outage, unhealthy with the reason, no halving, nothing dead-lettered; all stored once it ends', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
+  await exporter.start();
+  server.failRequests({ status: 400, as: 'proxy', match: /_bulk$/ });
+  const records = Array.from({ length: 200 }, (_, i) => logRecord(i));
+  await assertOutage(exporter.export(records), server, /refused as a whole, not about one document: HTTP 400 \(not from Elasticsearch: no x-elastic-product header\): 400 Bad Request/);
+  assert.equal(server.counters.bulkRequests, 1, 'a proxy\'s refusal is not bisected');
+  assert.equal(exporter.health().healthy, false);
+  assert.match(exporter.health().reason!, /bulk requests failing \(1 in a row\): refused as a whole, not about one document: HTTP 400 .*nginx/);
+  assert.equal((exporter.status().documents as Record<string, number>).dead_lettered, 0);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_request_refusals_total', { by: 'proxy' }), 1);
+
+  // Through the runner: nothing acknowledged while refused, every record stored once after.
+  const runner = runnerFor(exporter, metrics);
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await runner.enqueue(records.map((r) => ({ ...r, ack })));
+  ack.release();
+  await waitFor(() => server.counters.bulkRequests >= 3, { what: 'the runner retrying' });
+  assert.equal(settled, false);
+  assert.equal(runner.health().healthy, false);
+  server.failRequests(undefined);
+  await waitFor(() => settled, { what: 'stored once the proxy lets requests through' });
+  assert.equal(server.count(LOGS), 200);
+  assert.equal(server.counters.created, 200, 'each stored once');
+  assert.equal(server.count(DEAD_LETTERS), 0);
+  assert.deepEqual(exporter.health(), { healthy: true });
+  await runner.drain(Date.now() + 5_000);
+});
+
+test('every bulk request refused with Elasticsearch\'s own 400 (illegal_argument_exception): bisected a few levels, then an outage; nothing dead-lettered', async (t) => {
+  const { server, exporter, metrics } = await setup(t);
+  await exporter.start();
+  server.failRequests({ status: 400, type: 'illegal_argument_exception', reason: 'The bulk request must be terminated by a newline [\\n]', match: /_bulk$/ });
+  const records = Array.from({ length: 1000 }, (_, i) => logRecord(i));
+  await assertOutage(exporter.export(records), server, /refused as a whole, every part refused alike, not one document's fault: HTTP 400 illegal_argument_exception/);
+  assert.equal(server.counters.bulkRequests, 1 + 2 + 4 + 8, 'three levels of halves, then it gives up: not 2 × 1,000 requests');
+  assert.match(exporter.health().reason!, /refused as a whole, every part refused alike/);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_request_refusals_total', { by: 'elasticsearch' }), 1);
+  assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_bulk_requests_total', { outcome: 'refused' }), 15);
+  server.failRequests(undefined);
+  await exporter.export(records);
+  assert.equal(server.count(LOGS), 1000);
+  assert.deepEqual(exporter.health(), { healthy: true });
+});
+
+test('a gzipped body read without its content encoding (a proxy dropping the header): an outage, not 1,000 poison documents', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  server.ignoreContentEncoding(true);
+  const records = Array.from({ length: 1000 }, (_, i) => logRecord(i));
+  await assertOutage(exporter.export(records), server, /refused as a whole, every part refused alike.*HTTP 400 (x_content_parse_exception|illegal_argument_exception)/);
+  assert.equal(server.count(), 0);
+  server.ignoreContentEncoding(false);
+  await exporter.export(records);
+  assert.equal(server.count(LOGS), 1000);
+});
+
+test('two documents that each get the whole request refused, in different halves: both found and dead-lettered, the rest stored', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  // Only the original documents (message then stream), not their dead letters (message then error).
+  server.failRequests({ status: 400, type: 'action_request_validation_exception', reason: 'Validation Failed: 1: id is too long;', body: /"message":"BAD \d+","stream"/, match: /_bulk$/ });
+  const records = Array.from({ length: 64 }, (_, i) => logRecord(i, { message: i === 5 || i === 50 ? `BAD ${i}` : `fine ${i}` }));
+  await exporter.export(records);
+  assert.equal(server.count(LOGS), 62);
+  const letters = server.documents(DEAD_LETTERS);
+  assert.deepEqual(letters.map((d) => d._id).sort(), [records[5]!.id, records[50]!.id].sort());
+  for (const letter of letters) assert.equal((letter._source.error as Record<string, unknown>).type, 'action_request_validation_exception');
+  assert.deepEqual(exporter.health(), { healthy: true });
+});
+
+test('a document too large for the cluster alone (413) is dead-lettered once other requests get through; its dead letter, too large as well, goes to the local file', async (t) => {
+  const { server, exporter, metrics } = await setup(t, { compression: false }, { maxContentLength: 3000 });
+  await exporter.start();
+  const huge = logRecord(0, { message: `huge ${'z'.repeat(4000)}` });
+  // Alone, with no other request accepted since it was refused: nothing proves it is the document.
+  await assertOutage(exporter.export([huge]), server, /refused alone, but no request was accepted since.*HTTP 413/);
+  assert.equal(exporter.health().healthy, false);
+  // Another request gets through; the same record refused again alone is now proven at fault.
+  await exporter.export([logRecord(1)]);
+  const error = await partial(exporter.export([huge, logRecord(2), logRecord(3)]));
+  assert.equal(error?.rejected.length, 1, 'its dead letter (which carries it) is too large as well');
+  assert.equal(error.rejected[0]!.record, huge);
+  assert.match(error.rejected[0]!.reason, /^content_too_long_exception: .*; the dead-letter index dockhand-dead-letter refused it too: content_too_long_exception/);
+  assert.equal(server.count(LOGS), 3);
+  assert.deepEqual(exporter.health(), { healthy: true });
+
+  // In one batch with others, the evidence comes from the same export: the runner's local file gets it.
+  const local = localDeadLetters(t, metrics);
+  const runner = runnerFor(exporter, metrics, local.file);
+  const ack = new Ack(() => {});
+  const batch = [logRecord(10, { ack }), logRecord(11, { message: `huge ${'y'.repeat(4000)}`, ack }), logRecord(12, { ack })];
+  await runner.enqueue(batch);
+  ack.release();
+  await waitFor(() => ack.isSettled, { what: 'the batch acknowledged' });
+  assert.equal(server.count(LOGS), 5);
+  assert.deepEqual(local.lines().map((l) => l.record.id), [batch[1]!.id]);
+  await runner.drain(Date.now() + 5_000);
+});
+
+test('a record whose parsed JSON nests 6,000 deep (JSON.stringify overflows): dead-lettered with the reason and what can be kept; the rest stored', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  let json: Record<string, unknown> = { leaf: true };
+  for (let d = 0; d < 6_000; d++) json = { a: json };
+  const hostile = logRecord(1, { message: 'nested 6000', json });
+  await exporter.export([logRecord(0), hostile, logRecord(2)]);
+  assert.equal(server.count(LOGS), 2);
+  const letter = server.document(DEAD_LETTERS, hostile.id);
+  assert.ok(letter, 'dead-lettered under its id');
+  assert.equal((letter._source.error as Record<string, unknown>).type, 'serialization_error');
+  assert.match(String((letter._source.error as Record<string, unknown>).message), /Maximum call stack size exceeded/);
+  assert.equal(letter._source.message, 'nested 6000');
+  // The dead-letter index refusing it too: handed back for the local file, not lost, not retried.
+  server.refuseIndex(DEAD_LETTERS);
+  const again = logRecord(3, { message: 'nested again', json });
+  const error = await partial(exporter.export([again, logRecord(4)]));
+  assert.deepEqual(error?.retry, []);
+  assert.equal(error?.rejected[0]?.record, again);
+  assert.match(error.rejected[0]!.reason, /^serialization_error: .*Maximum call stack size exceeded; the dead-letter index dockhand-dead-letter refused it too/);
+  assert.equal(server.count(LOGS), 3);
+});
