@@ -121,7 +121,8 @@ export class FileExporter implements Exporter {
       return this.serializer.serialize(record);
     } catch (error) {
       // Retrying cannot help: the same record fails the same way, before and after a restart.
-      rejected.push({ record, reason: `cannot be encoded as JSON: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}` });
+      // The reason's first word is the dead-letter metric's label.
+      rejected.push({ record, reason: `unencodable_record: cannot be encoded as JSON (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})` });
       return undefined;
     }
   }
