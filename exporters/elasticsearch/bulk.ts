@@ -18,8 +18,13 @@ export interface BulkItem {
  * serialised (a bigint, or JSON nested deeper than JSON.stringify's stack).
  */
 export function encodeItem(document: PreparedDocument): BulkItem {
-  const ndjson = `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${document.json ?? JSON.stringify(document.source)}\n`;
+  const ndjson = createAction(document);
   return { document, ndjson, bytes: Buffer.byteLength(ndjson) };
+}
+
+/** The action and source lines of encodeItem, for callers that build their own item object. */
+export function createAction(document: PreparedDocument): string {
+  return `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${document.json ?? JSON.stringify(document.source)}\n`;
 }
 
 /** Consecutive runs of items of at most `maxBytes` each; an item larger than that goes alone. */

@@ -21,7 +21,7 @@ import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
-import { Limiter, encodeItem, itemOutcomes, splitByBytes, type BulkItem, type ItemOutcome } from './bulk.js';
+import { Limiter, createAction, itemOutcomes, splitByBytes, type BulkItem, type ItemOutcome } from './bulk.js';
 import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
 import { dataStreamName, deadLetterDocument, toDocument, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
@@ -45,7 +45,13 @@ type ItemRetry = Extract<ItemOutcome, { result: 'retry' }>;
 interface Shipment extends BulkItem {
   readonly record: AgentRecord;
   /** Set on a dead-letter document: why the record's own document was refused (`type: reason`). */
-  readonly deadLetterFor?: string;
+  readonly deadLetterFor: string | undefined;
+}
+
+/** Throws when the document cannot be serialised. Built field by field: a spread per line cost ~1 µs. */
+function ship(document: PreparedDocument, record: AgentRecord, deadLetterFor?: string): Shipment {
+  const ndjson = createAction(document);
+  return { document, ndjson, bytes: Buffer.byteLength(ndjson), record, deadLetterFor };
 }
 
 /** What one export() call leaves for the runner, and what it saw on the way. */
@@ -289,7 +295,7 @@ export class ElasticsearchExporter implements Exporter {
     if (pending) return pending;
     const document = toDocument(record, this.documentSettings);
     try {
-      return { ...encodeItem(document), record };
+      return ship(document, record);
     } catch (error) {
       // Cannot be serialised (a bigint, JSON nested too deep for JSON.stringify): retrying cannot help.
       // The dead letter keeps what can be kept; the runner's dead-letter file gets the whole record if that is refused too.
@@ -302,7 +308,7 @@ export class ElasticsearchExporter implements Exporter {
     const cause = `${refused.type}: ${refused.reason}`;
     try {
       const letter = deadLetterDocument({ document, status: refused.status, type: refused.type, reason: refused.reason }, this.config.dead_letter_index, this.documentSettings.agentVersion);
-      return { ...encodeItem(letter), record, deadLetterFor: this.scrub(cause) };
+      return ship(letter, record, this.scrub(cause));
     } catch (error) {
       left.rejected.push({ record, reason: this.scrub(`${cause}; its dead-letter document cannot be encoded either: ${errorMessage(error)}`) });
       return undefined;
