@@ -4,17 +4,15 @@
  * come from their own folders through the explicit lists in collectors/index.ts and exporters/index.ts.
  */
 import { z } from 'zod';
-import cron from 'node-cron';
 import { collectorFactories } from '../collectors/index.js';
 import { exporterFactories } from '../exporters/index.js';
+import { cronSchedule } from '../src/util/cron-schedule.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9487').refine((v) => {
   const port = Number(v.slice(v.lastIndexOf(':') + 1));
   return port >= 0 && port < 65536;
 }, 'port must be 0-65535');
 
-/** A node-cron expression (five fields, or six with seconds). */
-export const cronSchedule = z.string().refine((v) => cron.validate(v), 'expected a cron expression such as "*/5 * * * *"');
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -51,11 +49,18 @@ export const configSchema = z.strictObject({
     ]).describe('Container labels (globs) copied onto records and metrics; nothing else is shipped.'),
   }).prefault({}),
   inventory: z.strictObject({
-    resync_schedule: cronSchedule.default('*/5 * * * *').describe('node-cron schedule of the full container re-sync that heals missed events.'),
+    resync_schedule: cronSchedule().default('*/5 * * * *').describe('node-cron schedule of the full container re-sync that heals missed events.'),
   }).prefault({}),
   pipeline: z.strictObject({
-    queue_size: z.number().int().positive().default(20_000).describe('Records each exporter queue holds before collectors wait.'),
-    when_full: z.enum(['block', 'drop_newest']).default('block').describe('block pauses the Docker streams (nothing lost); drop_newest drops and counts.'),
+    queue_size: z.number().int().positive().default(20_000).describe('Log records each exporter\'s log lane holds before the log streams wait (events and metrics have lanes of their own, below).'),
+    when_full: z.enum(['block', 'drop_newest']).default('block').describe('When a log lane is full: block pauses the Docker log streams (nothing lost); drop_newest drops and counts.'),
+    events: z.strictObject({
+      memory_records: z.number().int().positive().default(100).describe('Events each exporter holds in memory; beyond, they spill to <data_dir>/spill/<exporter>/event (never waiting). Kept below the 256 events the daemon can replay, so a crash loses none.'),
+      spill_max_bytes: z.number().int().positive().default(256 * 1024 * 1024).describe('Spilled, undelivered event bytes per exporter at most; beyond, new events are dropped (dockhand_records_dropped_total{reason="spill_full"}).'),
+    }).prefault({}),
+    metrics: z.strictObject({
+      queue_size: z.number().int().positive().default(10_000).describe('Metric (and engine) samples each exporter queues; when full the oldest are dropped (dockhand_records_dropped_total{reason="oldest_sample"}): a newer sample supersedes them.'),
+    }).prefault({}),
   }).prefault({}),
   shutdown: z.strictObject({
     grace_ms: z.number().int().nonnegative().default(10_000).describe('How long SIGTERM waits for queues to drain before exiting.'),

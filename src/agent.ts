@@ -1,15 +1,18 @@
 /**
  * The only place that knows every room: builds the Docker connection, inventory, exporters,
  * pipeline and collectors from the config, starts them in order (exporters → pipeline →
- * collectors → HTTP) and stops them in reverse, draining queues within the grace period.
+ * inventory → collectors → HTTP) and stops them in reverse, draining queues within the grace period.
+ * Each component gets the narrow settings it uses, never the whole config.
  */
 import type { Config } from '../config/schema.js';
 import { collectorFactories } from '../collectors/index.js';
 import { exporterFactories } from '../exporters/index.js';
-import type { Collector, CollectorContext, Exporter, Health } from './component.js';
+import type { Collector, CollectorContext, CollectorFactory, Exporter, Health } from './component.js';
+import type { RecordKind } from './records.js';
 import { DockerConnection } from './docker/connection.js';
 import { resolveEndpoint } from './docker/endpoint.js';
 import { Inventory } from './docker/inventory.js';
+import { InventoryService } from './docker/inventory-service.js';
 import { ExporterRunner } from './pipeline/exporter-runner.js';
 import { Router } from './pipeline/router.js';
 import { DeadLetterFiles, deadLetterEvents } from './pipeline/dead-letter-file.js';
@@ -31,9 +34,12 @@ export class Agent {
   readonly metrics = new SelfMetrics();
   readonly connection: DockerConnection;
   readonly inventory: Inventory;
+  readonly inventoryService: InventoryService;
   readonly state: StateStore;
   readonly runners: ExporterRunner[];
   readonly collectors: Collector[];
+  /** Enabled collectors that are not run, and why (no exporter takes what they produce). */
+  readonly idleCollectors = new Map<string, string>();
   private readonly router: Router;
   private readonly collectorsStop = new AbortController();
   private collectorRuns: Promise<void>[] = [];
@@ -60,6 +66,7 @@ export class Agent {
       this.inventory.hostName = this.connection.info.hostName;
       this.inventory.cgroupDriver = this.connection.info.cgroupDriver;
     });
+    this.inventoryService = new InventoryService(this.inventory, this.connection, { resyncSchedule: config.inventory.resync_schedule }, logger.child({ component: 'inventory' }), this.metrics);
     this.state = new StateStore(`${config.data_dir}/state`);
     const deadLetters = new DeadLetterFiles(deadLetterEvents(this.metrics, logger.child({ component: 'dead-letters' })), `${config.data_dir}/dead-letters`);
     this.runners = this.createExporters().map(
@@ -67,7 +74,12 @@ export class Agent {
         queueSize: config.pipeline.queue_size,
         whenFull: config.pipeline.when_full,
         ...exporter.batching,
-      }, exporter.retry, deadLetters.for(exporter)),
+      }, exporter.retry, deadLetters.for(exporter), {
+        eventMemoryRecords: config.pipeline.events.memory_records,
+        spillMaxBytes: config.pipeline.events.spill_max_bytes,
+        spillDir: `${config.data_dir}/spill/${exporter.id}`,
+        metricRecords: config.pipeline.metrics.queue_size,
+      }),
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();
@@ -102,11 +114,20 @@ export class Agent {
       }));
   }
 
+  /**
+   * Enabled collectors whose records some exporter takes. One whose kinds no exporter accepts is
+   * not run at all (its checkpoints stay where they are, so enabling a sink later ships from there).
+   */
   private createCollectors(): Collector[] {
     const sections = this.config.collectors as Record<string, { enabled?: boolean } | undefined>;
-    return collectorFactories
-      .filter((factory) => sections[factory.type]?.enabled !== false)
-      .map((factory) => factory.create(sections[factory.type], { dataDir: this.config.data_dir, agentVersion: AGENT_VERSION, config: this.config }));
+    const taken = new Set<RecordKind>(this.runners.flatMap((r) => [...r.exporter.accepts]));
+    const create = (factory: CollectorFactory) => factory.create(sections[factory.type], { dataDir: this.config.data_dir, agentVersion: AGENT_VERSION });
+    const collectors: Collector[] = [];
+    for (const factory of collectorFactories.filter((f) => sections[f.type]?.enabled !== false)) {
+      if (factory.produces.some((kind) => taken.has(kind))) collectors.push(create(factory));
+      else this.idleCollectors.set(factory.type, `no exporter takes ${factory.produces.join(' or ')} records`);
+    }
+    return collectors;
   }
 
   async start(): Promise<void> {
@@ -115,9 +136,11 @@ export class Agent {
     await this.state.init();
     for (const runner of this.runners) {
       await runner.exporter.start();
-      runner.start();
+      await runner.start();
     }
     this.connection.start();
+    this.inventoryService.start();
+    for (const [collector, reason] of this.idleCollectors) this.logger.warn({ collector, reason }, 'collector not run');
     for (const collector of this.collectors) this.collectorRuns.push(this.runCollector(collector));
     this.server = await startHttpServer(this, this.config.listen, this.logger.child({ component: 'http' }));
     this.logger.info({ listen: this.server.address, docker: this.connection.description, version: AGENT_VERSION, exporters: this.runners.map((r) => r.id), collectors: this.collectors.map((c) => c.id) }, 'dockhand started');
@@ -157,7 +180,11 @@ export class Agent {
       uptime_seconds: Math.round(process.uptime()),
       docker: this.connection.status(),
       containers_tracked: this.inventory.size,
-      collectors: Object.fromEntries(this.collectors.map((c) => [c.id, { ...(c.status?.() ?? {}), ...(this.collectorFailures.has(c.id) ? { failed: this.collectorFailures.get(c.id) } : {}) }])),
+      inventory: this.inventoryService.status(),
+      collectors: {
+        ...Object.fromEntries(this.collectors.map((c) => [c.id, { running: !this.collectorFailures.has(c.id), ...(c.status?.() ?? {}), ...(this.collectorFailures.has(c.id) ? { failed: this.collectorFailures.get(c.id) } : {}) }])),
+        ...Object.fromEntries([...this.idleCollectors].map(([id, reason]) => [id, { running: false, reason }])),
+      },
       exporters: Object.fromEntries(this.runners.map((r) => [r.id, { healthy: r.health().healthy, ...r.status() }])),
     };
   }
@@ -185,6 +212,7 @@ export class Agent {
     this.logger.info({ reason, graceMs: this.config.shutdown.grace_ms }, 'stopping');
     this.collectorsStop.abort();
     await withDeadline(Promise.all(this.collectorRuns), deadline);
+    await this.inventoryService.close();
     let drained = true;
     for (const runner of this.runners) drained = (await runner.drain(deadline)) && drained;
     for (const runner of this.runners) {

@@ -84,15 +84,15 @@ export interface BatchSettings {
 export interface CollectorFactory<S extends import('zod').ZodType = import('zod').ZodType> {
   readonly type: string;
   readonly configSchema: S;
+  /** The record kinds it emits: a collector none of whose kinds any exporter takes is not run. */
+  readonly produces: readonly RecordKind[];
   create(config: import('zod').output<S>, deps: CollectorDeps): Collector;
 }
 
-/** What a collector may know at construction time besides its own config section. */
+/** What a collector may know at construction time besides its own config section (narrow: never the whole config). */
 export interface CollectorDeps {
   readonly dataDir: string;
   readonly agentVersion: string;
-  /** The whole effective config, for the few shared keys (inventory.resync_schedule, labels.allow). */
-  readonly config: import('../config/schema.js').Config;
 }
 
 /** How an exporter type is declared in exporters/index.ts. */

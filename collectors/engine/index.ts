@@ -8,12 +8,13 @@ import type Docker from 'dockerode';
 import { z } from 'zod';
 import { defineCollector, type Collector, type CollectorContext } from '../../src/component.js';
 import { errorMessage } from '../../src/errors.js';
+import { cronSchedule } from '../../src/util/cron-schedule.js';
 import { nowNanos, type EngineDiskUsage, type EngineRecord } from '../../src/records.js';
 import { diskUsageFromDf, type SystemDf } from './df.js';
 
 export const engineConfigSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Sample engine-level figures (system df, object counts, engine info).'),
-  schedule: z.string().refine((v) => cron.validate(v), 'expected a cron expression such as "*/5 * * * *"').default('*/5 * * * *')
+  schedule: cronSchedule().default('*/5 * * * *')
     .describe('node-cron schedule of the engine sample; the first one is taken as soon as the daemon answers.'),
   system_df: z.boolean().default(true).describe('Include `GET /system/df` (sizes and reclaimable space); it can take seconds on big hosts.'),
   request_timeout_ms: z.number().int().positive().default(120_000).describe('Timeout of one engine API call (system df can be slow).'),
@@ -155,5 +156,6 @@ export async function takeEngineSample(
 export const engineCollectorFactory = defineCollector({
   type: 'engine',
   configSchema: engineConfigSchema,
+  produces: ['engine'],
   create: (config) => new EngineCollector(config),
 });

@@ -1,15 +1,14 @@
 /**
- * The events collector: follows `GET /events`, keeps the inventory current from what it sees,
- * and emits one EventRecord per daemon event, never one twice.
+ * The events collector: follows `GET /events` and turns each daemon event into one EventRecord,
+ * never one twice. The inventory is kept current by the agent's inventory service (its own stream);
+ * this collector only reads it for the container's name, image and labels.
  *
  * Each connection: open the stream (with `since` = last position, or the daemon's own "now" on
- * the very first one), re-sync the inventory while the stream buffers, then read. On an error or
- * an end, report the daemon as failing, wait until it answers, and do it all again from the
- * position. Replay comes from the daemon's in-memory ring of the last 256 events: an outage with
- * more events than that loses the oldest ones as records (the inventory re-sync still heals state).
+ * the very first one), then read. On an error or an end, report the daemon as failing, wait until
+ * it answers, and do it all again from the position. Replay comes from the daemon's in-memory ring
+ * of the last 256 events: an outage with more events than that loses the oldest ones as records.
  */
 import type { Readable } from 'node:stream';
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Collector, CollectorContext } from '../../src/component.js';
 import type { ContainerMeta, EventRecord } from '../../src/records.js';
 import { Inventory } from '../../src/docker/inventory.js';
@@ -19,39 +18,20 @@ import { Backoff, sleep } from '../../src/util/backoff.js';
 import { globMatcher } from '../../src/util/glob.js';
 import { EventCursor, formatSince, type EventPosition } from './cursor.js';
 import { PositionStore } from './position-store.js';
-import { DAEMON_ATTRIBUTES, JsonObjectSplitter, actionVerb, healthFromAction, parseEvent, shippedAttributes, toEventRecord, type ParsedEvent } from './parse.js';
-
-/** Container actions after which the inventory inspects the container again. */
-const REFRESH_ACTIONS: ReadonlySet<string> = new Set([
-  'create', 'start', 'restart', 'die', 'stop', 'oom', 'health_status', 'rename', 'update', 'pause', 'unpause',
-]);
+import { DAEMON_ATTRIBUTES, JsonObjectSplitter, actionVerb, parseEvent, shippedAttributes, toEventRecord, type ParsedEvent } from './parse.js';
 
 export interface EventsCollectorOptions {
-  /** node-cron expression of the periodic full inventory re-sync (already validated). */
-  readonly resyncSchedule: string;
   /** Persist the position on acknowledgement and resume from it after a restart. */
   readonly persistPosition: boolean;
   /** Globs on the action verb of events that update the inventory but are not emitted. */
   readonly excludeActions?: readonly string[];
 }
 
-/** Runs callbacks one at a time: a re-sync and event handling never interleave their inspects. */
-class Exclusive {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn, fn);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
-
 export class EventsCollector implements Collector {
   readonly id = 'events';
   private readonly cursor = new EventCursor();
-  private readonly exclusive = new Exclusive();
   private positions: PositionStore | undefined;
-  private resyncTask: ScheduledTask | undefined;
-  private counters = { received: 0, emitted: 0, duplicates: 0, ignored: 0, excluded: 0, malformed: 0, reconnects: 0, resyncs: 0, resyncFailures: 0 };
+  private counters = { received: 0, emitted: 0, duplicates: 0, ignored: 0, excluded: 0, malformed: 0, reconnects: 0 };
   private connected = false;
   private lastError: string | undefined;
 
@@ -77,17 +57,6 @@ export class EventsCollector implements Collector {
     const received = ctx.metrics.counter('dockhand_events_received_total', 'Docker events read from the daemon, by type.', ['type']);
     this.positions = this.options.persistPosition ? new PositionStore(ctx.state, logger) : undefined;
     const saved = await this.positions?.load();
-    this.resyncTask = cron.schedule(this.options.resyncSchedule, () => this.resync(ctx), {
-      name: 'dockhand-inventory-resync',
-      noOverlap: true,
-      // node-cron writes to the console by default; the agent's log is JSON on stderr.
-      logger: {
-        info: (message) => logger.debug({ task: 'inventory-resync' }, message),
-        debug: (message) => logger.debug({ task: 'inventory-resync' }, String(message)),
-        warn: (message) => logger.warn({ task: 'inventory-resync' }, message),
-        error: (message, err) => logger.error({ task: 'inventory-resync', err: err ? errorMessage(err) : undefined }, String(message)),
-      },
-    });
     const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
     let first = true;
     try {
@@ -105,7 +74,6 @@ export class EventsCollector implements Collector {
           throw new Error('events stream ended');
         } catch (error) {
           this.connected = false;
-          ctx.inventory.setLive(false);
           if (signal.aborted) break;
           this.lastError = errorMessage(error);
           this.counters.reconnects++;
@@ -119,8 +87,6 @@ export class EventsCollector implements Collector {
       }
     } finally {
       this.connected = false;
-      await this.resyncTask.destroy();
-      this.resyncTask = undefined;
       await this.positions?.flush();
     }
   }
@@ -152,12 +118,9 @@ export class EventsCollector implements Collector {
     let stream: Readable | undefined;
     try {
       stream = (await docker.getEvents({ ...(since !== undefined ? { since: formatSince(since) } : {}), abortSignal: abort.signal } as object)) as Readable;
-      // Events that arrive during the re-sync wait in the stream and are applied after it.
-      await this.exclusive.run(() => ctx.inventory.sync(docker));
       this.connected = true;
-      ctx.inventory.setLive(true);
       this.lastError = undefined;
-      ctx.logger.info({ since: since?.toString(), containers: ctx.inventory.size }, 'following docker events');
+      ctx.logger.info({ since: since?.toString() }, 'following docker events');
       const splitter = new JsonObjectSplitter();
       for await (const chunk of stream) {
         const texts = splitter.push(chunk as Buffer);
@@ -172,27 +135,25 @@ export class EventsCollector implements Collector {
 
   private async handle(ctx: CollectorContext, texts: readonly string[], countReceived: (type: string) => void): Promise<void> {
     const records: EventRecord[] = [];
-    await this.exclusive.run(async () => {
-      for (const text of texts) {
-        const event = parseEvent(text);
-        if (!event) {
-          this.counters.malformed++;
-          ctx.logger.debug({ text: text.slice(0, 200) }, 'ignoring a malformed event');
-          continue;
-        }
-        this.counters.received++;
-        countReceived(event.type);
-        if (this.cursor.seen(event)) {
-          this.counters.duplicates++;
-          continue;
-        }
-        this.cursor.advance(event);
-        const record = await this.apply(ctx, event);
-        if (!record) this.counters.ignored++;
-        else if (this.excluded(actionVerb(event.action))) this.counters.excluded++;
-        else records.push(record);
+    for (const text of texts) {
+      const event = parseEvent(text);
+      if (!event) {
+        this.counters.malformed++;
+        ctx.logger.debug({ text: text.slice(0, 200) }, 'ignoring a malformed event');
+        continue;
       }
-    });
+      this.counters.received++;
+      countReceived(event.type);
+      if (this.cursor.seen(event)) {
+        this.counters.duplicates++;
+        continue;
+      }
+      this.cursor.advance(event);
+      const record = this.toRecord(ctx, event);
+      if (!record) this.counters.ignored++;
+      else if (this.excluded(actionVerb(event.action))) this.counters.excluded++;
+      else records.push(record);
+    }
     if (records.length === 0) return;
     const position = this.cursor.position!;
     const ack = this.positions?.track(position);
@@ -203,34 +164,17 @@ export class EventsCollector implements Collector {
     this.counters.emitted += batch.length;
   }
 
-  /** Updates the inventory from one event and builds its record; undefined for an ignored container. */
-  private async apply(ctx: CollectorContext, event: ParsedEvent): Promise<EventRecord | undefined> {
-    const inventory = ctx.inventory;
-    const attributes = shippedAttributes(event.attributes, inventory.labelAllowed);
+  /**
+   * The event's record; undefined for an ignored container. Container details come from the
+   * inventory, or from the event's own attributes when the inventory has not (or no longer) got it:
+   * both name the container, its image and its allow-listed labels the same way.
+   */
+  private toRecord(ctx: CollectorContext, event: ParsedEvent): EventRecord | undefined {
+    const attributes = shippedAttributes(event.attributes, ctx.inventory.labelAllowed);
     if (event.type !== 'container') return toEventRecord(event, attributes, undefined);
-    if (Inventory.isIgnored(event.attributes)) {
-      inventory.remove(event.actorId);
-      return undefined;
-    }
-    const id = event.actorId;
-    const verb = actionVerb(event.action);
-    let meta: ContainerMeta | undefined = inventory.get(id)?.meta;
-    try {
-      if (verb === 'destroy') {
-        inventory.remove(id);
-      } else if (REFRESH_ACTIONS.has(verb)) {
-        const state = await inventory.refresh(ctx.docker.docker, id);
-        if (state) meta = state.meta;
-        if (verb === 'oom') inventory.countOom(id);
-        const health = healthFromAction(event.action);
-        if (health) inventory.setHealth(id, health);
-      }
-    } catch (error) {
-      // The record still goes out; the next event or re-sync corrects the inventory.
-      ctx.metrics.errors.inc({ component: this.id, kind: 'inspect' });
-      ctx.logger.debug({ container: id, err: errorMessage(error) }, 'inspect after event failed');
-    }
-    return toEventRecord(event, attributes, meta ?? this.metaFromAttributes(ctx, id, event.attributes));
+    if (Inventory.isIgnored(event.attributes)) return undefined;
+    const meta = ctx.inventory.get(event.actorId)?.meta ?? this.metaFromAttributes(ctx, event.actorId, event.attributes);
+    return toEventRecord(event, attributes, meta);
   }
 
   /** For a container the inventory never saw (gone before it could be inspected). */
@@ -245,17 +189,4 @@ export class EventsCollector implements Collector {
       host: ctx.inventory.hostName,
     };
   }
-
-  private async resync(ctx: CollectorContext): Promise<void> {
-    if (!ctx.docker.isUp || ctx.signal.aborted) return;
-    try {
-      await this.exclusive.run(() => ctx.inventory.sync(ctx.docker.docker));
-      this.counters.resyncs++;
-    } catch (error) {
-      this.counters.resyncFailures++;
-      ctx.metrics.errors.inc({ component: this.id, kind: 'resync' });
-      ctx.logger.warn({ err: errorMessage(error) }, 'scheduled inventory re-sync failed');
-    }
-  }
 }
-

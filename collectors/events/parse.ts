@@ -4,8 +4,10 @@
  * not fit a double), and normalise each message into the record model.
  */
 import { createHash } from 'node:crypto';
-import { StringDecoder } from 'node:string_decoder';
 import type { ContainerMeta, EpochNanos, EventRecord } from '../../src/records.js';
+
+export { JsonObjectSplitter } from '../../src/docker/json-stream.js';
+export { actionVerb, healthFromAction } from '../../src/docker/inventory-service.js';
 
 /** One message of `GET /events`, as the Engine API (1.24+) writes it. */
 export interface DockerEventMessage {
@@ -30,64 +32,6 @@ export interface ParsedEvent {
   readonly actorId: string;
   readonly attributes: Readonly<Record<string, string>>;
   readonly id: string;
-}
-
-/**
- * Splits a stream of concatenated JSON objects into their texts. Tracks string and escape state,
- * so it needs no newline between objects and survives a chunk boundary anywhere, even inside a
- * multi-byte character.
- */
-export class JsonObjectSplitter {
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
-  private start = -1;
-  private scanned = 0;
-
-  push(chunk: Buffer | string): string[] {
-    this.pending += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
-    const out: string[] = [];
-    const text = this.pending;
-    let i = this.scanned;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c /* \ */) this.escaped = true;
-        else if (c === 0x22 /* " */) this.inString = false;
-        continue;
-      }
-      if (c === 0x22) {
-        if (this.depth > 0) this.inString = true;
-      } else if (c === 0x7b /* { */) {
-        if (this.depth === 0) this.start = i;
-        this.depth++;
-      } else if (c === 0x7d /* } */ && this.depth > 0) {
-        this.depth--;
-        if (this.depth === 0) {
-          out.push(text.slice(this.start, i + 1));
-          this.start = -1;
-        }
-      }
-    }
-    // Keep only the unfinished object (if any) for the next chunk.
-    if (this.depth > 0 && this.start >= 0) {
-      this.pending = text.slice(this.start);
-      this.scanned = this.pending.length;
-      this.start = 0;
-    } else {
-      this.pending = '';
-      this.scanned = 0;
-    }
-    return out;
-  }
-
-  /** Bytes of an object not finished yet (for diagnostics when a stream ends mid-object). */
-  get buffered(): number {
-    return this.pending.length;
-  }
 }
 
 const TIME_NANO_AT_END = /"timeNano"\s*:\s*(\d+)\s*\}\s*$/;
@@ -145,19 +89,6 @@ export function shippedAttributes(
     if (DAEMON_ATTRIBUTES.has(key) || labelAllowed(key)) out[key] = value;
   }
   return out;
-}
-
-/** `health_status: unhealthy` → `unhealthy`; undefined for other actions. */
-export function healthFromAction(action: string): 'healthy' | 'unhealthy' | 'starting' | undefined {
-  if (!action.startsWith('health_status')) return undefined;
-  const status = action.slice(action.indexOf(':') + 1).trim();
-  return status === 'healthy' || status === 'unhealthy' || status === 'starting' ? status : undefined;
-}
-
-/** The verb of an action: `exec_start: sh -c …` → `exec_start`. */
-export function actionVerb(action: string): string {
-  const colon = action.indexOf(':');
-  return colon < 0 ? action : action.slice(0, colon);
 }
 
 export function toEventRecord(

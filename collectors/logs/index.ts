@@ -233,5 +233,6 @@ export class LogsCollector implements Collector {
 export const logsCollectorFactory = defineCollector({
   type: 'logs',
   configSchema: logsConfigSchema,
+  produces: ['log'],
   create: (config) => new LogsCollector(config),
 });

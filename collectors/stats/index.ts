@@ -199,5 +199,6 @@ export class StatsCollector implements Collector {
 export const statsCollectorFactory = defineCollector({
   type: 'stats',
   configSchema: statsConfigSchema,
+  produces: ['metric'],
   create: (config) => new StatsCollector(config),
 });

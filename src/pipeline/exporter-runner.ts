@@ -6,13 +6,16 @@
  * to the local dead-letter file. A record's acknowledgement is released only once it is stored or
  * written to the dead-letter file.
  */
-import type { AgentRecord } from '../records.js';
+import type { AgentRecord, RecordKind } from '../records.js';
 import type { BatchSettings, Exporter, Health } from '../component.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { SelfMetrics } from '../telemetry/metrics.js';
 import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../errors.js';
 import { Backoff, sleep, withDeadline } from '../util/backoff.js';
-import { BoundedQueue } from './queue.js';
+import path from 'node:path';
+import { MemoryLane, SpillingLane, eventSpillCodec, type Lane, type LaneBatch, type LaneHooks } from './lanes.js';
+import { SpillLog } from './spill.js';
+import { pipelineEvents, type PipelineEvents } from './pipeline-events.js';
 import { releaseAcks, retainAcks } from './ack.js';
 import type { DeadLetterSink } from './dead-letter-file.js';
 
@@ -65,18 +68,45 @@ const NO_DEAD_LETTER_SINK: DeadLetterSink = {
   write: () => Promise.reject(new Error('no dead-letter file configured')),
 };
 
+/** How an exporter's lanes are sized beyond the log queue (BatchSettings.queueSize). */
+export interface LaneSettings {
+  /** Events held in memory per exporter before they spill. */
+  readonly eventMemoryRecords: number;
+  /** Where events spill (`<dir>/event`); without it the event lane waits for room like the log lane. */
+  readonly spillDir?: string | undefined;
+  /** Unread spilled bytes at most, per exporter; beyond, new events are dropped (counted). */
+  readonly spillMaxBytes: number;
+  readonly spillSegmentBytes: number;
+  /** Metric (and engine) samples queued per exporter; when full the oldest are dropped (counted). */
+  readonly metricRecords: number;
+}
+
+export const DEFAULT_LANES: LaneSettings = {
+  eventMemoryRecords: 100,
+  spillMaxBytes: 256 * 1024 * 1024,
+  spillSegmentBytes: 8 * 1024 * 1024,
+  metricRecords: 10_000,
+};
+
+/** A lane and how its deliveries are going. */
+interface LaneState {
+  readonly lane: Lane;
+  consecutiveFailures: number;
+  lastError: string | undefined;
+  inFlight: number;
+}
+
 export class ExporterRunner {
-  readonly queue: BoundedQueue<AgentRecord>;
   readonly settings: BatchSettings;
+  readonly lanes = new Map<RecordKind, LaneState>();
   private readonly stopSignal = new AbortController();
   private workers: Promise<void>[] = [];
-  private inFlight = 0;
-  private consecutiveFailures = 0;
-  private lastError: string | undefined;
   private exported = 0;
   private dropped = 0;
   private deadLettered = 0;
   private deadLetterError: string | undefined;
+  private readonly events: PipelineEvents;
+
   constructor(
     readonly exporter: Exporter,
     private readonly logger: Logger,
@@ -85,10 +115,35 @@ export class ExporterRunner {
     private readonly retry: RetrySettings = DEFAULT_RETRY,
     /** Where rejected records and permanently failed batches are kept. */
     private readonly deadLetters: DeadLetterSink = NO_DEAD_LETTER_SINK,
+    laneSettings: Partial<LaneSettings> = {},
   ) {
     this.settings = { ...DEFAULT_BATCHING, ...exporter.batching, ...settings };
-    this.queue = new BoundedQueue(this.settings.queueSize);
-    metrics.queueCapacity.set({ component: exporter.id }, this.settings.queueSize);
+    this.events = pipelineEvents(metrics, logger);
+    const lanes = { ...DEFAULT_LANES, ...laneSettings };
+    for (const kind of exporter.accepts) {
+      const lane = this.createLane(kind, lanes);
+      this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, inFlight: 0 });
+      this.gauges(lane);
+    }
+  }
+
+  private createLane(kind: RecordKind, lanes: LaneSettings): Lane {
+    const hooks: LaneHooks = {
+      dropped: (records, reason, detail) => this.drop(records, reason, detail),
+      spilled: (records) => {
+        this.events.spilled.emit({ component: this.id, kind }, { spill_bytes: (this.lanes.get(kind)?.lane as SpillingLane | undefined)?.spillBytes }, records.length);
+        // On disk, read back after a restart too: as good as stored for the collectors' positions.
+        releaseAcks(records);
+      },
+      changed: (lane) => this.gauges(lane),
+    };
+    if (kind === 'log') return new MemoryLane(kind, this.settings.whenFull, this.settings.queueSize, this.settings.concurrency, hooks);
+    if (kind === 'event') {
+      if (!lanes.spillDir) return new MemoryLane(kind, 'block', lanes.eventMemoryRecords, 1, hooks);
+      const spill = new SpillLog<AgentRecord>(path.join(lanes.spillDir, kind), eventSpillCodec, { maxBytes: lanes.spillMaxBytes, segmentBytes: lanes.spillSegmentBytes });
+      return new SpillingLane(kind, lanes.eventMemoryRecords, spill, hooks);
+    }
+    return new MemoryLane(kind, 'drop_oldest', lanes.metricRecords, 1, hooks);
   }
 
   get id(): string {
@@ -99,27 +154,31 @@ export class ExporterRunner {
     return this.exporter.accepts.has(record.kind);
   }
 
-  /** Queues records for this exporter, waiting for room (or dropping, if so configured). */
+  /** Queues records for this exporter, each in its kind's lane (logs wait for room; events and samples never wait). */
   async enqueue(records: readonly AgentRecord[]): Promise<void> {
     if (records.length === 0) return;
     retainAcks(records);
     this.countByKind(this.metrics.recordsIn, records);
-    if (this.settings.whenFull === 'drop_newest') {
-      const rejected = this.queue.offer(records);
-      if (rejected.length > 0) this.drop(rejected, 'queue_full');
-    } else {
-      await this.queue.push(records);
+    const byKind = groupByKind(records);
+    await Promise.all([...byKind].map(([kind, group]) => {
+      const state = this.lanes.get(kind);
+      if (state) return state.lane.enqueue(group);
+      this.drop(group, 'not_accepted');
+      return undefined;
+    }));
+  }
+
+  /** Opens the lanes (a spill left by an earlier run is picked up here) and starts their workers. */
+  async start(): Promise<void> {
+    for (const state of this.lanes.values()) {
+      await state.lane.open();
+      for (let i = 0; i < state.lane.workers; i++) this.workers.push(this.work(state));
     }
-    this.metrics.queueDepth.set({ component: this.id }, this.queue.size);
   }
 
-  start(): void {
-    for (let i = 0; i < this.settings.concurrency; i++) this.workers.push(this.work());
-  }
-
-  /** Stops taking new records and waits for the queue to drain, at most until `deadline` (ms epoch). */
+  /** Stops taking new records and waits for the lanes to drain, at most until `deadline` (ms epoch). */
   async drain(deadline: number): Promise<boolean> {
-    this.queue.close();
+    for (const state of this.lanes.values()) await state.lane.close();
     const drained = await withDeadline(Promise.all(this.workers), deadline);
     // Whatever is still in flight stays unacknowledged: its checkpoints never moved, so it is read again next start.
     this.stopSignal.abort();
@@ -130,39 +189,50 @@ export class ExporterRunner {
     const own = this.exporter.health();
     if (!own.healthy) return own;
     if (this.deadLetterError) return { healthy: false, reason: `dead-letter file write failing: ${this.deadLetterError}` };
-    if (this.consecutiveFailures > 0) return { healthy: false, reason: `export failing (${this.consecutiveFailures} in a row): ${this.lastError}` };
+    for (const [kind, state] of this.lanes) {
+      if (state.consecutiveFailures > 0) return { healthy: false, reason: `export of ${kind} records failing (${state.consecutiveFailures} in a row): ${state.lastError}` };
+    }
     return { healthy: true };
   }
 
   status(): Record<string, unknown> {
+    const states = [...this.lanes.values()];
+    const lastError = states.find((s) => s.lastError)?.lastError;
     return {
-      queued: this.queue.size,
+      queued: states.reduce((sum, s) => sum + s.lane.size, 0),
       queue_capacity: this.settings.queueSize,
-      in_flight: this.inFlight,
+      in_flight: states.reduce((sum, s) => sum + s.inFlight, 0),
       exported: this.exported,
       dropped: this.dropped,
       dead_lettered: this.deadLettered,
-      consecutive_failures: this.consecutiveFailures,
-      ...(this.lastError ? { last_error: this.lastError } : {}),
+      consecutive_failures: Math.max(0, ...states.map((s) => s.consecutiveFailures)),
+      ...(lastError ? { last_error: lastError } : {}),
       ...(this.deadLetterError ? { dead_letter_error: this.deadLetterError } : {}),
+      lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.inFlight, consecutive_failures: s.consecutiveFailures }])),
       ...this.exporter.status?.(),
     };
   }
 
-  private async work(): Promise<void> {
+  private async work(state: LaneState): Promise<void> {
     const signal = this.stopSignal.signal;
+    const max = this.settings.maxRecords;
     for (;;) {
-      const batch = await this.queue.take(this.settings.maxRecords, this.settings.lingerMs, signal);
-      this.metrics.queueDepth.set({ component: this.id }, this.queue.size);
-      if (batch.length === 0) return;
-      this.inFlight++;
+      const batch = await state.lane.next(max, this.settings.lingerMs, signal);
+      if (!batch) return;
+      state.inFlight++;
       try {
-        await this.deliver(batch, signal);
+        if (await this.deliver(batch, state, signal)) await batch.delivered();
       } finally {
-        this.inFlight--;
+        state.inFlight--;
       }
       if (signal.aborted) return;
     }
+  }
+
+  private gauges(lane: Lane): void {
+    this.metrics.queueDepth.set({ component: this.id, kind: lane.kind }, lane.size);
+    this.metrics.queueCapacity.set({ component: this.id, kind: lane.kind }, lane.capacity);
+    if (lane instanceof SpillingLane) this.metrics.spillBytes.set({ component: this.id, kind: lane.kind }, lane.spillBytes);
   }
 
   /**
@@ -171,31 +241,41 @@ export class ExporterRunner {
    * is pending (PartialExportError): the stored part is acknowledged at once, the rejected part goes to
    * the dead-letter file, only the failed subset is sent again; a round that made progress resets the backoff.
    */
-  private async deliver(batch: readonly AgentRecord[], signal: AbortSignal): Promise<void> {
+  private async deliver(batch: LaneBatch, state: LaneState, signal: AbortSignal): Promise<boolean> {
     const backoff = new Backoff(this.retry);
-    let pending = batch;
+    let pending = batch.records;
+    let offerTakeBack = batch.takeBack !== undefined;
     while (pending.length > 0) {
       const round = await this.attempt(pending);
       this.acknowledgeStored(round.stored);
-      if (round.rejected.length > 0 && !(await this.deadLetter(round.rejected, signal))) return;
+      if (round.rejected.length > 0 && !(await this.deadLetter(round.rejected, signal))) return false;
       pending = round.retry;
-      if (pending.length === 0) {
-        this.consecutiveFailures = 0;
-        this.lastError = undefined;
-        return;
+      if (pending.length === 0) break;
+      if (offerTakeBack) {
+        offerTakeBack = false;
+        // The lane keeps them (on disk) and hands them out again itself.
+        if (await batch.takeBack!(pending)) {
+          state.consecutiveFailures++;
+          state.lastError = round.error;
+          await sleep(round.retryAfterMs ?? backoff.nextDelayMs(), signal);
+          return false;
+        }
       }
       if (round.stored.length + round.rejected.length > 0) {
         backoff.reset();
-        this.consecutiveFailures = 0;
+        state.consecutiveFailures = 0;
       } else {
-        this.consecutiveFailures++;
+        state.consecutiveFailures++;
       }
-      this.lastError = round.error;
+      state.lastError = round.error;
       const delay = round.retryAfterMs ?? backoff.nextDelayMs();
-      this.logger.warn({ exporter: this.id, err: round.error, pending: pending.length, attempt: backoff.attempts, retryInMs: delay }, 'export failed, will retry');
+      this.logger.warn({ exporter: this.id, kind: state.lane.kind, err: round.error, pending: pending.length, attempt: backoff.attempts, retryInMs: delay }, 'export failed, will retry');
       await sleep(delay, signal);
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
     }
+    state.consecutiveFailures = 0;
+    state.lastError = undefined;
+    return true;
   }
 
   /** One export() call, its outcome sorted into stored / to retry / rejected for good. */
@@ -269,10 +349,23 @@ export class ExporterRunner {
     counter.inc({ component: this.id, kind }, run);
   }
 
-  private drop(records: readonly AgentRecord[], reason: string): void {
+  private drop(records: readonly AgentRecord[], reason: string, detail?: string): void {
     this.dropped += records.length;
-    this.metrics.recordsDropped.inc({ component: this.id, reason }, records.length);
-    // Dropping is a decision (configured, or impossible to store): release so checkpoints move on.
+    this.events.dropped.emit({ component: this.id, reason }, { kind: records[0]?.kind, ...(detail ? { detail } : {}) }, records.length);
+    // Dropping is a decision (configured, or impossible to keep): release so checkpoints move on.
     releaseAcks(records);
   }
+}
+
+function groupByKind(records: readonly AgentRecord[]): Map<RecordKind, AgentRecord[]> {
+  const groups = new Map<RecordKind, AgentRecord[]>();
+  const kind = records[0]!.kind;
+  // Collectors emit batches of one kind: the common case needs no copy.
+  if (records.every((r) => r.kind === kind)) return new Map([[kind, records as AgentRecord[]]]);
+  for (const record of records) {
+    const group = groups.get(record.kind);
+    if (group) group.push(record);
+    else groups.set(record.kind, [record]);
+  }
+  return groups;
 }

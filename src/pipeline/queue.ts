@@ -41,6 +41,47 @@ export class BoundedQueue<T> {
     return batch.slice(room);
   }
 
+  /** Appends all of `batch` now, dropping the oldest items to make room; returns what was dropped. */
+  offerDroppingOldest(batch: readonly T[]): T[] {
+    const kept = batch.length > this.capacity ? batch.slice(batch.length - this.capacity) : batch;
+    const dropped = batch.length > this.capacity ? batch.slice(0, batch.length - this.capacity) : [];
+    const excess = Math.max(0, this.size + kept.length - this.capacity);
+    if (excess > 0) {
+      dropped.unshift(...this.items.slice(this.head, this.head + excess));
+      this.head += excess;
+      this.compact();
+    }
+    for (const item of kept) this.items.push(item);
+    if (kept.length > 0) this.wake(this.itemWaiters);
+    return dropped;
+  }
+
+  /** Takes everything queued now, without waiting. */
+  drainAll(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    if (out.length > 0) this.wake(this.spaceWaiters);
+    return out;
+  }
+
+  /** Puts `items` back at the head (they were taken and could not be kept elsewhere). */
+  unshift(items: readonly T[]): void {
+    if (items.length === 0) return;
+    this.items = [...items, ...this.items.slice(this.head)];
+    this.head = 0;
+    this.wake(this.itemWaiters);
+  }
+
+  /** Resolves once an item is there (or the queue closes, or `signal` aborts); takes nothing. */
+  async waitForAny(signal?: AbortSignal): Promise<void> {
+    while (this.size === 0 && !this.closed && !signal?.aborted) await this.waitForItems(signal);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /**
    * Takes up to `max` items. Waits until `max` are there or `lingerMs` has passed since the first
    * item was available, whichever comes first. Returns an empty array only when the queue is closed
@@ -61,10 +102,7 @@ export class BoundedQueue<T> {
     const count = Math.min(max, this.size);
     const out = this.items.slice(this.head, this.head + count);
     this.head += count;
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.compact();
     if (count > 0) this.wake(this.spaceWaiters);
     return out;
   }
@@ -73,6 +111,18 @@ export class BoundedQueue<T> {
   close(): void {
     this.closed = true;
     this.wake(this.spaceWaiters);
+    this.wake(this.itemWaiters);
+  }
+
+  private compact(): void {
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Wakes waiters of take()/waitForAny() without adding anything (another source of items has some). */
+  notify(): void {
     this.wake(this.itemWaiters);
   }
 

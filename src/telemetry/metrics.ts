@@ -12,8 +12,9 @@ export class SelfMetrics {
   readonly recordsIn = this.counter('dockhand_records_in_total', 'Records accepted by a component.', ['component', 'kind']);
   readonly recordsOut = this.counter('dockhand_records_out_total', 'Records a component delivered.', ['component', 'kind']);
   readonly recordsDropped = this.counter('dockhand_records_dropped_total', 'Records dropped, by component and reason.', ['component', 'reason']);
-  readonly queueDepth = this.gauge('dockhand_queue_depth', 'Records waiting in an exporter queue.', ['component']);
-  readonly queueCapacity = this.gauge('dockhand_queue_capacity', 'Capacity of an exporter queue.', ['component']);
+  readonly queueDepth = this.gauge('dockhand_queue_depth', 'Records waiting in memory in an exporter lane, by exporter and record kind.', ['component', 'kind']);
+  readonly queueCapacity = this.gauge('dockhand_queue_capacity', 'Records an exporter lane holds in memory, by exporter and record kind.', ['component', 'kind']);
+  readonly spillBytes = this.gauge('dockhand_spill_bytes', 'Bytes spilled to disk and not yet delivered, by exporter and record kind.', ['component', 'kind']);
   readonly errors = this.counter('dockhand_errors_total', 'Errors, by component and kind.', ['component', 'kind']);
   readonly reconnects = this.counter('dockhand_reconnects_total', 'Reconnections, by component.', ['component']);
   readonly exportDuration = this.histogram('dockhand_export_duration_seconds', 'Time an exporter took for one batch.', ['component'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);

@@ -1,6 +1,6 @@
 /**
  * Runs collectors the way the agent does, without the agent: a real DockerConnection and
- * Inventory against the test daemon, a StateStore in a temp dir, and an `emit` that stores
+ * Inventory (kept current by the agent's InventoryService) against the test daemon, a StateStore in a temp dir, and an `emit` that stores
  * records in an array (and, like an exporter, takes and releases its share of each ack). An
  * optional `sink` sees each batch too (e.g. the Prometheus exporter's export()).
  */
@@ -11,6 +11,7 @@ import type { Collector, CollectorContext } from '../../src/component.js';
 import { DockerConnection } from '../../src/docker/connection.js';
 import { resolveEndpoint } from '../../src/docker/endpoint.js';
 import { Inventory } from '../../src/docker/inventory.js';
+import { InventoryService } from '../../src/docker/inventory-service.js';
 import { releaseAcks, retainAcks } from '../../src/pipeline/ack.js';
 import type { AgentRecord } from '../../src/records.js';
 import { StateStore } from '../../src/state/store.js';
@@ -24,6 +25,8 @@ export interface HarnessOptions {
   readonly stateDir?: string;
   readonly sink?: (records: readonly AgentRecord[]) => Promise<void>;
   readonly logger?: Logger;
+  /** node-cron schedule of the inventory's full re-sync (default every 5 minutes). */
+  readonly resyncSchedule?: string;
 }
 
 export class CollectorHarness {
@@ -34,6 +37,7 @@ export class CollectorHarness {
   private constructor(
     readonly connection: DockerConnection,
     readonly inventory: Inventory,
+    readonly inventoryService: InventoryService,
     readonly state: StateStore,
     readonly stateDir: string,
     private readonly ownsStateDir: boolean,
@@ -52,7 +56,9 @@ export class CollectorHarness {
     const state = new StateStore(stateDir);
     await state.init();
     connection.start();
-    return new CollectorHarness(connection, inventory, state, stateDir, options.stateDir === undefined, logger, options.sink);
+    const inventoryService = new InventoryService(inventory, connection, { resyncSchedule: options.resyncSchedule ?? '*/5 * * * *' }, logger, metrics);
+    inventoryService.start();
+    return new CollectorHarness(connection, inventory, inventoryService, state, stateDir, options.stateDir === undefined, logger, options.sink);
   }
 
   context(signal: AbortSignal): CollectorContext {
@@ -100,6 +106,7 @@ export class CollectorHarness {
 
   async close(): Promise<void> {
     for (const collector of [...this.running.keys()]) await this.stop(collector).catch(() => undefined);
+    await this.inventoryService.close();
     await this.connection.stop();
     if (this.ownsStateDir) await rm(this.stateDir, { recursive: true, force: true });
   }

@@ -11,7 +11,6 @@ import { eventsCollectorFactory } from '../../collectors/events/index.js';
 import type { EventsCollector } from '../../collectors/events/collector.js';
 import { POSITION_STATE_NAME, type SavedPosition } from '../../collectors/events/position-store.js';
 import type { AgentRecord, EventRecord } from '../../src/records.js';
-import { configSchema } from '../../config/schema.js';
 import { TEST_IMAGE, TestContainers, docker } from '../helpers/containers.js';
 import { CollectorHarness } from '../helpers/events-harness.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,16 +21,16 @@ let harness: CollectorHarness;
 let collector: EventsCollector;
 
 function newCollector(): EventsCollector {
-  return eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({}), { dataDir: '/unused', agentVersion: 'test', config: configSchema.parse({}) }) as EventsCollector;
+  return eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({}), { dataDir: '/unused', agentVersion: 'test' }) as EventsCollector;
 }
 
 // Observe (not fake) the real event streams, so one test can break the one in use.
-const streams: { client: Docker; stream: Readable }[] = [];
+const streams: { client: Docker; stream: Readable; filtered: boolean }[] = [];
 const originalGetEvents = Docker.prototype.getEvents;
 function observeEventStreams(): void {
   Docker.prototype.getEvents = async function (this: Docker, opts?: object) {
     const stream = (await (originalGetEvents as (o?: object) => Promise<NodeJS.ReadableStream>).call(this, opts)) as Readable;
-    streams.push({ client: this, stream });
+    streams.push({ client: this, stream, filtered: Boolean((opts as { filters?: unknown } | undefined)?.filters) });
     return stream;
   } as typeof Docker.prototype.getEvents;
 }
@@ -103,7 +102,7 @@ test('start, stop, die and destroy become event records with name and image; the
 
 test('health events: a failing healthcheck turns the container unhealthy, a passing one healthy; exclude_actions drops the probes\' exec events', async () => {
   const quiet = await CollectorHarness.create({ labelAllow: [RUN_LABEL] });
-  const quietCollector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({ exclude_actions: ['exec_*'] }), { dataDir: '/unused', agentVersion: 'test', config: configSchema.parse({}) }) as EventsCollector;
+  const quietCollector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({ exclude_actions: ['exec_*'] }), { dataDir: '/unused', agentVersion: 'test' }) as EventsCollector;
   try {
     quiet.start(quietCollector);
     await quiet.waitConnected(quietCollector);
@@ -145,7 +144,8 @@ test('a broken stream reconnects from the last position without losing or repeat
   const before = collector.status();
   const a = await containers.start(['true'], { name: containers.name('before-break') });
   await waitFor(() => actionsOf(harness.records, a).includes('die'), { timeoutMs: 15_000, what: 'first container died' });
-  const stream = streams.filter((s) => s.client === harness.connection.docker).at(-1)?.stream;
+  // The collector's own stream: the inventory service's is the one filtered to container events.
+  const stream = streams.filter((s) => s.client === harness.connection.docker && !s.filtered).at(-1)?.stream;
   assert.ok(stream && !stream.destroyed, 'the collector follows a stream opened through getEvents');
   // As a daemon restart or a proxy would: the connection breaks under the collector.
   stream.destroy(new Error('test: connection reset'));
@@ -184,17 +184,14 @@ test('a restarted collector resumes from the saved position: events during its a
 });
 
 test('the scheduled re-sync heals an inventory that missed something', async () => {
-  const fast = await CollectorHarness.create({ labelAllow: [RUN_LABEL] });
-  const config = { ...configSchema.parse({}), inventory: { resync_schedule: '* * * * * *' } };
-  const resyncing = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({ persist_position: false }), { dataDir: '/unused', agentVersion: 'test', config }) as EventsCollector;
+  const fast = await CollectorHarness.create({ labelAllow: [RUN_LABEL], resyncSchedule: '* * * * * *' });
   try {
     const id = await containers.start(['sleep', '60'], { name: containers.name('heal') });
-    fast.start(resyncing);
-    await fast.waitConnected(resyncing);
     await waitFor(() => fast.inventory.get(id)?.state === 'running', { timeoutMs: 10_000, what: 'container in the inventory' });
+    const resyncsBefore = Number(fast.inventoryService.status().resyncs);
     fast.inventory.remove(id); // as if its events had been lost
     // A re-sync puts the container back before it has inspected the rest of a busy shared daemon and counted itself.
-    await waitFor(() => fast.inventory.get(id)?.state === 'running' && Number(resyncing.status().resyncs) >= 1, { timeoutMs: 10_000, what: 'the every-second re-sync to bring it back' });
+    await waitFor(() => fast.inventory.get(id)?.state === 'running' && Number(fast.inventoryService.status().resyncs) > resyncsBefore, { timeoutMs: 10_000, what: 'the every-second re-sync to bring it back' });
     await docker('rm', '-f', id);
   } finally {
     await fast.close();

@@ -30,7 +30,7 @@ describe('exporter with the events collector, scraped by Prometheus', () => {
   let exporter: PrometheusExporter;
   let server: http.Server;
   let prometheus: PrometheusServer;
-  const collector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({}), { dataDir: '/unused', agentVersion: 'test', config: configSchema.parse({}) });
+  const collector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({}), { dataDir: '/unused', agentVersion: 'test' });
 
   before(async () => {
     harness = await CollectorHarness.create({ labelAllow: [containers.runLabel], sink: (records) => exporter.export(records) });

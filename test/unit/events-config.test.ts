@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventsCollectorFactory, validateResyncSchedule } from '../../collectors/events/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { eventsCollectorFactory } from '../../collectors/events/index.js';
 import { configSchema } from '../../config/schema.js';
 
 test('events config: defaults, unknown keys rejected', () => {
@@ -9,18 +8,22 @@ test('events config: defaults, unknown keys rejected', () => {
   assert.equal(eventsCollectorFactory.configSchema.safeParse({ enabeld: false }).success, false);
 });
 
-test('a bad resync schedule is a config error naming inventory.resync_schedule', () => {
-  assert.doesNotThrow(() => validateResyncSchedule('*/5 * * * *'));
-  assert.doesNotThrow(() => validateResyncSchedule('*/30 * * * * *'));
-  assert.throws(() => validateResyncSchedule('every five minutes'), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /inventory\.resync_schedule/);
-    assert.match(error.message, /every five minutes/);
-    return true;
-  });
-  const config = eventsCollectorFactory.configSchema.parse({});
-  // The schema rejects it too; the factory must not rely on that (it may be built from code).
-  const bad = { ...configSchema.parse({}), inventory: { resync_schedule: '61 * * * *' } };
-  assert.throws(() => eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't', config: bad }), /inventory\.resync_schedule: "61 \* \* \* \*"/);
-  assert.equal(eventsCollectorFactory.create(config, { dataDir: '/tmp', agentVersion: 't', config: configSchema.parse({}) }).id, 'events');
+test('the factory needs only its own section (narrow settings): events are turned into records, nothing more', () => {
+  const collector = eventsCollectorFactory.create(eventsCollectorFactory.configSchema.parse({}), { dataDir: '/tmp', agentVersion: 't' });
+  assert.equal(collector.id, 'events');
+  assert.deepEqual(eventsCollectorFactory.produces, ['event']);
+});
+
+test('a bad cron schedule is one validation, in the schema, naming the key, the value and why (inventory and engine alike)', () => {
+  for (const [input, key] of [
+    [{ inventory: { resync_schedule: '61 * * * *' } }, 'inventory.resync_schedule'],
+    [{ collectors: { engine: { schedule: '61 * * * *' } } }, 'collectors.engine.schedule'],
+  ] as const) {
+    const result = configSchema.safeParse(input);
+    assert.equal(result.success, false);
+    const issue = result.error!.issues[0]!;
+    assert.equal(issue.path.join('.'), key);
+    assert.match(issue.message, /expected a cron expression .*"61 \* \* \* \*".*61 is a invalid expression for minute/);
+  }
+  assert.equal(configSchema.parse({ inventory: { resync_schedule: '*/30 * * * * *' } }).inventory.resync_schedule, '*/30 * * * * *');
 });

@@ -156,7 +156,7 @@ test('runner: drop_newest drops what does not fit and counts it; block never dro
   const dropping = runner(exporter, { queueSize: 2, whenFull: 'drop_newest' });
   await dropping.enqueue([log(1), log(2), log(3)]);
   assert.equal(dropping.status().dropped, 1);
-  assert.equal(dropping.queue.size, 2);
+  assert.equal(dropping.status().queued, 2);
   const blocking = runner(exporter, { queueSize: 2, whenFull: 'block' });
   await blocking.enqueue([log(1), log(2)]);
   let queued = false;
@@ -164,7 +164,7 @@ test('runner: drop_newest drops what does not fit and counts it; block never dro
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(queued, false, 'block waits for room instead of dropping');
   assert.equal(blocking.status().dropped, 0);
-  blocking.queue.close();
+  void blocking.drain(Date.now());
   await waiting;
 });
 
