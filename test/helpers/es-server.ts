@@ -77,6 +77,8 @@ export interface RequestFailureRule {
   readonly body?: RegExp;
   /** Fail only this many requests, then answer normally. */
   readonly count?: number;
+  /** A Retry-After header (seconds) on the answer, as Elasticsearch sends with some 429s and proxies with 503s. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Every document written to a matching index or data stream is refused per item (400). */
@@ -573,6 +575,9 @@ export class EsTestServer {
     failure.left--;
     this.counters.failedRequests++;
     const status = failure.status ?? 503;
+    if (failure.retryAfterSeconds !== undefined) {
+      throw new HttpError({ status, body: esError(status, failure.type ?? 'es_rejected_execution_exception', failure.reason ?? `injected failure ${status}`), headers: { 'retry-after': String(failure.retryAfterSeconds) } });
+    }
     if (failure.as === 'proxy') throw new HttpError({ status, text: proxyPage(status), textType: 'text/html' });
     if (failure.type !== undefined) throw new HttpError({ status, body: esError(status, failure.type, failure.reason ?? `injected failure ${status}`) });
     if (status === 502 || status === 504) throw new HttpError({ status, text: status === 502 ? 'Bad Gateway' : 'Gateway Timeout' });

@@ -326,6 +326,25 @@ test('503 to every request: a RetryableError and unhealthy; healthy again once a
   assert.equal(await metricValue(metrics, 'dockhand_elasticsearch_bulk_requests_total', { outcome: 'error' }), 1);
 });
 
+test('a 429 for the whole request with Retry-After: the runner is told how long to wait, for the whole batch or only the part not taken', async (t) => {
+  const { server, exporter } = await setup(t, { batch: { max_records: 1000, max_bytes: 2048, linger_ms: 5, concurrency: 1 }, compression: false });
+  await exporter.start();
+  server.failRequests({ status: 429, retryAfterSeconds: 3, match: /_bulk$/ });
+  const records = Array.from({ length: 20 }, (_, i) => logRecord(i, { message: `${i} ${'r'.repeat(200)}` }));
+  await assert.rejects(exporter.export(records), (error: unknown) => {
+    assert.ok(error instanceof RetryableError);
+    assert.equal(error.retryAfterMs, 3_000);
+    return true;
+  });
+  // Only the first of several requests answered 429: the rest is stored, the 429'd part handed back with the wait.
+  server.failRequests({ status: 429, retryAfterSeconds: 2, match: /_bulk$/, count: 1 });
+  const error = await partial(exporter.export(records));
+  assert.ok(server.counters.bulkRequests > 3, 'the batch went out in several requests');
+  assert.equal(error?.retryAfterMs, 2_000);
+  assert.ok(error.retry.length > 0 && error.retry.length < records.length);
+  assert.equal(server.count(LOGS), records.length - error.retry.length);
+});
+
 test('a request that times out after Elasticsearch stored it: the replay is all 409s, counted as duplicates', async (t) => {
   const { server, exporter } = await setup(t, { request_timeout_ms: 300 });
   await exporter.start();
