@@ -2,6 +2,7 @@
  * The `_bulk` side: documents as `create` NDJSON pairs, requests cut to a byte budget, and what each
  * per-item status means for delivery.
  */
+import type { Failure } from './connection.js';
 import type { PreparedDocument } from './documents.js';
 
 export interface BulkItem {
@@ -9,17 +10,21 @@ export interface BulkItem {
   /** The action line and the source line, each newline-terminated. */
   readonly ndjson: string;
   readonly bytes: number;
-  /** A dead-letter document: if Elasticsearch refuses this one too, there is nowhere left to put it. */
-  readonly deadLetter: boolean;
 }
 
 /**
  * `create`, never `index`: a replayed document with the same `_id` is then a 409 instead of a second
- * copy (and `create` is the only action data streams take).
+ * copy (and `create` is the only action data streams take). Throws when the source cannot be
+ * serialised (a bigint, or JSON nested deeper than JSON.stringify's stack).
  */
-export function encodeItem(document: PreparedDocument, deadLetter = false): BulkItem {
-  const ndjson = `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${document.json ?? JSON.stringify(document.source)}\n`;
-  return { document, ndjson, bytes: Buffer.byteLength(ndjson), deadLetter };
+export function encodeItem(document: PreparedDocument): BulkItem {
+  const ndjson = createAction(document);
+  return { document, ndjson, bytes: Buffer.byteLength(ndjson) };
+}
+
+/** The action and source lines of encodeItem, for callers that build their own item object. */
+export function createAction(document: PreparedDocument): string {
+  return `{"create":{"_index":${JSON.stringify(document.index)},"_id":${JSON.stringify(document.id)}}}\n${document.json ?? JSON.stringify(document.source)}\n`;
 }
 
 /** Consecutive runs of items of at most `maxBytes` each; an item larger than that goes alone. */
@@ -47,7 +52,9 @@ export type ItemOutcome =
   /** Worth sending again: 429, 5xx, index blocks and other conditions of the cluster, not the document. */
   | { readonly result: 'retry'; readonly status: number; readonly type: string; readonly reason: string }
   /** The document itself is refused (mapping errors and other 4xx): dead-letter it. */
-  | { readonly result: 'refused'; readonly status: number; readonly type: string; readonly reason: string };
+  | { readonly result: 'refused'; readonly status: number; readonly type: string; readonly reason: string }
+  /** Not stored: the request failed as a whole, or was refused in a way not shown to be about this document (an outage). */
+  | { readonly result: 'failed'; readonly failure: Failure };
 
 interface ItemResponse {
   readonly status?: number;

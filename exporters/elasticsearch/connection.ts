@@ -42,6 +42,11 @@ export interface Failure {
   readonly type: string | undefined;
   readonly reason: string;
   readonly retryAfterMs: number | undefined;
+  /**
+   * The answer came from Elasticsearch itself: its `x-elastic-product` header and its error
+   * envelope. Otherwise something in front of it (a proxy, a gateway) answered, or nothing did.
+   */
+  readonly fromElasticsearch: boolean;
 }
 
 type MediaTypes = { json: string; ndjson: string; accept: string } | undefined;
@@ -153,29 +158,36 @@ export function describeFailure(error: unknown, scrub: (text: string) => string)
     const type = typeof detail === 'object' && detail !== null ? detail.type : undefined;
     const reason = typeof detail === 'object' && detail !== null
       ? [detail.reason, detail.caused_by?.reason].filter(Boolean).join(': ')
-      : typeof detail === 'string' ? detail.slice(0, 300) : '';
+      : typeof detail === 'string' ? plainText(detail).slice(0, 300) : '';
     const retryable = status === undefined || status === 401 || status === 403 || status === 404 || status === 408 || status === 429 || status >= 500;
+    const fromElasticsearch = error.headers?.['x-elastic-product'] === 'Elasticsearch' && typeof type === 'string';
     return {
       retryable,
       status,
       type,
-      reason: scrub(`HTTP ${status ?? '?'}${type ? ` ${type}` : ''}${reason ? `: ${reason}` : ''}`),
+      reason: scrub(`HTTP ${status ?? '?'}${type ? ` ${type}` : ''}${fromElasticsearch || status === undefined ? '' : ' (not from Elasticsearch: no x-elastic-product header)'}${reason ? `: ${reason}` : ''}`),
       retryAfterMs: retryAfter(error.headers?.['retry-after']),
+      fromElasticsearch,
     };
   }
   if (error instanceof errors.ProductNotSupportedError) {
-    return { retryable: true, status: undefined, type: 'product_not_supported', reason: 'the server is not Elasticsearch (no x-elastic-product header)', retryAfterMs: undefined };
+    return { retryable: true, status: undefined, type: 'product_not_supported', reason: 'the server is not Elasticsearch (no x-elastic-product header)', retryAfterMs: undefined, fromElasticsearch: false };
   }
   if (error instanceof errors.TimeoutError) {
-    return { retryable: true, status: undefined, type: 'timeout', reason: scrub(`request timed out: ${error.message}`), retryAfterMs: undefined };
+    return { retryable: true, status: undefined, type: 'timeout', reason: scrub(`request timed out: ${error.message}`), retryAfterMs: undefined, fromElasticsearch: false };
   }
   if (error instanceof errors.ConnectionError || error instanceof errors.NoLivingConnectionsError) {
     const cause = (error as Error & { cause?: unknown }).cause;
     const code = (cause as { code?: string } | undefined)?.code;
-    return { retryable: true, status: undefined, type: 'connection', reason: scrub(`connection failed${code ? ` (${code})` : ''}: ${error.message}`), retryAfterMs: undefined };
+    return { retryable: true, status: undefined, type: 'connection', reason: scrub(`connection failed${code ? ` (${code})` : ''}: ${error.message}`), retryAfterMs: undefined, fromElasticsearch: false };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { retryable: true, status: undefined, type: error instanceof Error ? error.name : undefined, reason: scrub(message), retryAfterMs: undefined };
+  return { retryable: true, status: undefined, type: error instanceof Error ? error.name : undefined, reason: scrub(message), retryAfterMs: undefined, fromElasticsearch: false };
+}
+
+/** An HTML error page (a proxy's) as one line of its words. */
+function plainText(text: string): string {
+  return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
 function retryAfter(value: string | string[] | undefined): number | undefined {

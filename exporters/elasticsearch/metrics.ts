@@ -8,7 +8,6 @@ export class ElasticsearchMetrics {
   readonly duplicates: Counter;
   readonly deadLettered: Counter;
   readonly retried: Counter;
-  readonly dropped: Counter;
   readonly bulkRequests: Counter<'outcome'>;
   readonly bulkDuration: Histogram;
   readonly bytesSent: Counter;
@@ -19,10 +18,9 @@ export class ElasticsearchMetrics {
     this.sent = metrics.counter('dockhand_elasticsearch_documents_sent_total', 'Documents sent in bulk requests, resends included.');
     this.stored = metrics.counter('dockhand_elasticsearch_documents_stored_total', 'Documents Elasticsearch stored (201).');
     this.duplicates = metrics.counter('dockhand_elasticsearch_documents_duplicate_total', 'Documents already stored by an earlier attempt (409 on create): delivered, duplicate avoided.');
-    this.deadLettered = metrics.counter('dockhand_elasticsearch_documents_dead_lettered_total', 'Documents Elasticsearch refused (mapping errors, other 4xx), stored in the dead-letter index with the reason.');
-    this.retried = metrics.counter('dockhand_elasticsearch_documents_retried_total', 'Documents sent again after a per-item 429, 5xx or index block.');
-    this.dropped = metrics.counter('dockhand_elasticsearch_documents_dropped_total', 'Dead-letter documents Elasticsearch refused too: lost, and logged.');
-    this.bulkRequests = metrics.counter('dockhand_elasticsearch_bulk_requests_total', 'Bulk requests, by outcome (ok: answered with per-item results; refused: 400/413 for the request as a whole, then halved; error: failed, retried).', ['outcome']);
+    this.deadLettered = metrics.counter('dockhand_elasticsearch_documents_dead_lettered_total', 'Documents Elasticsearch refused (mapping errors, other 4xx, a request refused with only them in it) or that cannot be encoded, stored in the dead-letter index with the reason.');
+    this.retried = metrics.counter('dockhand_elasticsearch_documents_retried_total', 'Documents answered 429, 5xx or an index block per item, handed back to be sent again.');
+    this.bulkRequests = metrics.counter('dockhand_elasticsearch_bulk_requests_total', 'Bulk requests, by outcome (ok: answered with per-item results; refused: 400/413 for the request as a whole, then halved to find a document at fault, or an outage; error: failed, retried).', ['outcome']);
     this.bulkDuration = metrics.histogram('dockhand_elasticsearch_bulk_duration_seconds', 'Time from sending a bulk request to its answer (or failure).', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
     this.bytesSent = metrics.counter('dockhand_elasticsearch_bytes_sent_total', 'NDJSON bytes sent in bulk requests, before compression.');
     this.inFlight = metrics.gauge('dockhand_elasticsearch_bulk_in_flight', 'Bulk requests waiting for an answer.');

@@ -2,12 +2,14 @@
  * The `file` exporter: appends records as NDJSON under the data directory, rotating by size.
  * export() resolves only once the batch is written (and fdatasync'ed unless `sync: false`), so a
  * log checkpoint never moves past a line that is not on disk. Records already in the file that
- * come again after a crash are skipped (replay-filter.ts). Config section `exporters.file`.
+ * come again after a crash are skipped (replay-filter.ts). A record that cannot be encoded (JSON
+ * nested too deep for JSON.stringify) is rejected alone, for the runner's dead-letter file kept
+ * beside the records; the rest of its batch is written. Config section `exporters.file`.
  */
 import path from 'node:path';
 import { z } from 'zod';
 import { defineExporter, type BatchSettings, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
-import { RetryableError, errorMessage } from '../../src/errors.js';
+import { PartialExportError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { sleep } from '../../src/util/backoff.js';
 import { NdjsonSerializer } from './ndjson.js';
@@ -38,13 +40,18 @@ export class FileExporter implements Exporter {
   readonly accepts: ReadonlySet<RecordKind>;
   readonly batching: Partial<BatchSettings>;
   readonly dir: string;
+  /** The runner's dead-letter file for records this exporter rejects goes beside the records. */
+  readonly deadLetterDir: string;
   private readonly files: RecordFiles;
   private readonly serializer = new NdjsonSerializer();
   private readonly replays = new ReplayFilter();
   private lastError: string | undefined;
   private buffer: Buffer = Buffer.allocUnsafe(MiB);
+  /** The append in progress: export() calls take turns (see export()). */
+  private writing: Promise<unknown> = Promise.resolve();
   private written = 0;
   private skipped = 0;
+  private rejected = 0;
   private bytes = 0;
   private readonly skippedCounter;
   private readonly bytesCounter;
@@ -52,6 +59,7 @@ export class FileExporter implements Exporter {
   constructor(private readonly config: FileConfig, private readonly ctx: Pick<ExporterContext, 'dataDir' | 'logger' | 'metrics'>) {
     this.accepts = new Set(config.kinds);
     this.dir = path.resolve(config.path ?? path.join(ctx.dataDir, 'records'));
+    this.deadLetterDir = this.dir;
     this.files = new RecordFiles(this.dir, config.max_bytes, config.max_files);
     // One writer keeps every container stream in order in the file, which the replay filter relies on.
     this.batching = { concurrency: 1, maxRecords: config.batch_records };
@@ -68,16 +76,27 @@ export class FileExporter implements Exporter {
 
   async export(batch: readonly AgentRecord[]): Promise<void> {
     if (this.config.test_write_delay_ms > 0) await sleep(this.config.test_write_delay_ms);
+    // The runner may call export() for several record kinds at once. One append at a time: the
+    // reused buffer, the current file's size and rotation, and the replay filter (which relies on
+    // every stream reaching the file in order) all assume a single writer.
+    const turn = this.writing.then(() => this.append(batch));
+    this.writing = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async append(batch: readonly AgentRecord[]): Promise<void> {
     let lines = 0;
     let skipped = 0;
     let length = 0;
     let buffer = this.buffer;
+    const rejected: RejectedRecord<AgentRecord>[] = [];
     for (const record of batch) {
       if (this.replays.isReplay(record.kind, (record as { id?: string }).id)) {
         skipped++;
         continue;
       }
-      const line = this.serializer.serialize(record);
+      const line = this.encode(record, rejected);
+      if (line === undefined) continue;
       // Encoded straight into one reused buffer: no batch-sized string, no new buffer per batch.
       const room = line.length * 3 + 1;
       if (length + room > buffer.length) buffer = this.grow(length + room, length);
@@ -89,8 +108,26 @@ export class FileExporter implements Exporter {
       this.skipped += skipped;
       this.skippedCounter.inc(skipped);
     }
-    if (lines === 0) return;
-    const data = buffer.subarray(0, length);
+    if (lines > 0) await this.write(buffer.subarray(0, length), lines);
+    if (rejected.length > 0) {
+      this.rejected += rejected.length;
+      throw new PartialExportError(`${rejected.length} of ${batch.length} records cannot be encoded; the rest is written`, [], rejected);
+    }
+  }
+
+  /** The record's line, or undefined (and the record in `rejected`, with why) when it cannot be encoded. */
+  private encode(record: AgentRecord, rejected: RejectedRecord<AgentRecord>[]): string | undefined {
+    try {
+      return this.serializer.serialize(record);
+    } catch (error) {
+      // Retrying cannot help: the same record fails the same way, before and after a restart.
+      // The reason's first word is the dead-letter metric's label.
+      rejected.push({ record, reason: `unencodable_record: cannot be encoded as JSON (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})` });
+      return undefined;
+    }
+  }
+
+  private async write(data: Buffer, lines: number): Promise<void> {
     try {
       await this.files.append(data, this.config.sync);
     } catch (error) {
@@ -130,6 +167,7 @@ export class FileExporter implements Exporter {
       written: this.written,
       written_bytes: this.bytes,
       replays_skipped: this.skipped,
+      rejected: this.rejected,
       replay_scan: { bytes: this.replays.scannedBytes, records: this.replays.scannedRecords, pending: this.replays.size },
     };
   }

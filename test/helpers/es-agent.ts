@@ -49,6 +49,15 @@ export function startEsAgent(options: EsAgentOptions): Promise<AgentProcess> {
   });
 }
 
+/**
+ * A container command: `blocks` times, `block` numbered lines on stdout and the same on stderr, then
+ * 0.1 s rest. `filter` is a shell pipe stage applied to each block (to mark some lines).
+ */
+export function numberedWriter(blocks: number, block: number, filter = ''): string[] {
+  const seq = (fd: string) => `seq $((i*${block}+1)) $((i*${block}+${block}))${filter}${fd}`;
+  return ['sh', '-c', `i=0; while [ $i -lt ${blocks} ]; do ${seq('')}; ${seq(' >&2')}; i=$((i+1)); usleep 100000; done`];
+}
+
 interface LogSource {
   readonly message: string;
   readonly stream: 'stdout' | 'stderr';

@@ -2,8 +2,9 @@
  * An Elasticsearch-compatible test server: the real wire protocol (product header, compatible-with
  * media types, gzip, NDJSON `_bulk` with per-item statuses, composable templates, data streams, ILM
  * policies, `_count`/`_search`) over node:http, with faults a test can switch on: refused connections,
- * whole-request failures, slow answers, per-item rejections, poison documents, write blocks,
- * authentication and forbidden actions. Everything lives in memory; `close()` forgets it all.
+ * whole-request failures (as Elasticsearch answers them, or as a proxy in front of it does), slow
+ * answers, per-item rejections, poison documents, write blocks, indices that refuse every document,
+ * a body read with the wrong content encoding, authentication and forbidden actions. Everything lives in memory; `close()` forgets it all.
  *
  * Elasticsearch cannot run on the CI machines, so this is what the exporter is tested against; the
  * opt-in suite (ELASTICSEARCH_TEST_URL) checks the same expectations against a real cluster.
@@ -62,10 +63,30 @@ export interface PoisonRule {
 /** Whole requests answered with an error status before they are processed. */
 export interface RequestFailureRule {
   readonly status?: number;
+  /**
+   * Who answers: Elasticsearch (its JSON error envelope and `x-elastic-product` header; the default),
+   * or a proxy in front of it (an HTML page, no product header), as nginx refuses a body.
+   */
+  readonly as?: 'elasticsearch' | 'proxy';
+  /** Elasticsearch's error type and reason (defaults depend on the status). */
+  readonly type?: string;
+  readonly reason?: string;
   /** Only requests whose `METHOD /path` matches. */
   readonly match?: RegExp;
+  /** Only requests whose (decompressed) body matches: a request refused for what one document holds. */
+  readonly body?: RegExp;
   /** Fail only this many requests, then answer normally. */
   readonly count?: number;
+  /** A Retry-After header (seconds) on the answer, as Elasticsearch sends with some 429s and proxies with 503s. */
+  readonly retryAfterSeconds?: number;
+}
+
+/** Every document written to a matching index or data stream is refused per item (400). */
+export interface IndexRefusalRule {
+  /** Glob(s) of targets as sent; comma-separated globs allowed. */
+  readonly index: string;
+  readonly type?: string;
+  readonly reason?: string;
 }
 
 export interface AuthRule {
@@ -99,6 +120,8 @@ export interface EsCounters {
   rejected: number;
   /** Injected poison refusals. */
   poisoned: number;
+  /** Items refused by an index refusal rule (refuseIndex). */
+  indexRefusals: number;
   /** Every per-item error, injected or not (409s included). */
   itemErrors: number;
   /** Request body bytes after decompression. */
@@ -155,6 +178,8 @@ interface Reply {
   readonly body?: unknown;
   /** A proxy's plain-text answer: no product header, no JSON. */
   readonly text?: string;
+  /** The text's media type (text/plain by default). */
+  readonly textType?: string;
   readonly headers?: Record<string, string | string[]>;
 }
 
@@ -194,6 +219,8 @@ export class EsTestServer {
   private delay: DelayRule | undefined;
   private rejection: { rule: ItemRejectionRule; random: () => number; until: number; left: number; matches: (name: string) => boolean } | undefined;
   private poisonRule: { rule: PoisonRule; regex: RegExp; matches: (name: string) => boolean } | undefined;
+  private indexRefusal: { rule: IndexRefusalRule; matches: (name: string) => boolean } | undefined;
+  private contentEncodingIgnored = false;
   private activeBulk = 0;
   /** `METHOD /path` of every request answered, except the /_test/ API (the last 10,000). */
   readonly requestLog: string[] = [];
@@ -298,6 +325,23 @@ export class EsTestServer {
     this.writeBlock = glob ? globRegExp(glob) : undefined;
   }
 
+  /**
+   * Refuses every document written to matching indices (400 strict_dynamic_mapping_exception by
+   * default), as an index created with a strict mapping that has none of the fields sent does.
+   */
+  refuseIndex(rule: IndexRefusalRule | string | undefined): void {
+    const full = typeof rule === 'string' ? { index: rule } : rule;
+    this.indexRefusal = full ? { rule: full, matches: anyGlob(full.index) } : undefined;
+  }
+
+  /**
+   * Reads request bodies as if they had no Content-Encoding, as behind a proxy that drops the header:
+   * a gzipped bulk body then arrives as bytes Elasticsearch cannot parse (a 400 for the request).
+   */
+  ignoreContentEncoding(on: boolean): void {
+    this.contentEncodingIgnored = on;
+  }
+
   /** Answers requests whose `METHOD /path` matches with 403 security_exception (missing privilege). */
   forbid(match: RegExp | undefined): void {
     this.forbidden = match;
@@ -313,6 +357,8 @@ export class EsTestServer {
     this.delay = undefined;
     this.rejection = undefined;
     this.poisonRule = undefined;
+    this.indexRefusal = undefined;
+    this.contentEncodingIgnored = false;
     this.writeBlock = undefined;
     this.forbidden = undefined;
     this.auth = undefined;
@@ -427,7 +473,8 @@ export class EsTestServer {
     let reply: Reply;
     try {
       const raw = await readBody(req, this.maxContentLength);
-      const body = await decode(raw, String(req.headers['content-encoding'] ?? ''));
+      const encoding = this.contentEncodingIgnored && !path.startsWith('/_test/') ? '' : String(req.headers['content-encoding'] ?? '');
+      const body = await decode(raw, encoding);
       if (path.startsWith('/_test/')) {
         reply = await this.testApi(method, path, body);
       } else {
@@ -443,7 +490,7 @@ export class EsTestServer {
         try {
           this.counters.bytesReceived += body.length;
           this.checkAuth(req, path);
-          this.checkInjectedFailure(method, path);
+          this.checkInjectedFailure(method, path, body);
           if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
           this.checkCompatibility(req, body.length > 0);
           reply = this.route(method, path, url.searchParams, body, req, started);
@@ -467,7 +514,7 @@ export class EsTestServer {
     const headers: Record<string, string | string[]> = { ...reply.headers };
     let payload: Buffer;
     if (reply.text !== undefined) {
-      headers['content-type'] = 'text/plain; charset=UTF-8';
+      headers['content-type'] = `${reply.textType ?? 'text/plain'}; charset=UTF-8`;
       payload = Buffer.from(reply.text);
     } else {
       headers['x-elastic-product'] = 'Elasticsearch';
@@ -512,7 +559,7 @@ export class EsTestServer {
     });
   }
 
-  private checkInjectedFailure(method: string, path: string): void {
+  private checkInjectedFailure(method: string, path: string, body: Buffer): void {
     const line = `${method} ${path}`;
     if (this.forbidden?.test(line)) {
       this.counters.failedRequests++;
@@ -524,9 +571,15 @@ export class EsTestServer {
     }
     const failure = this.requestFailure;
     if (!failure || failure.left <= 0 || (failure.match && !failure.match.test(line))) return;
+    if (failure.body && !failure.body.test(body.toString('utf8'))) return;
     failure.left--;
     this.counters.failedRequests++;
     const status = failure.status ?? 503;
+    if (failure.retryAfterSeconds !== undefined) {
+      throw new HttpError({ status, body: esError(status, failure.type ?? 'es_rejected_execution_exception', failure.reason ?? `injected failure ${status}`), headers: { 'retry-after': String(failure.retryAfterSeconds) } });
+    }
+    if (failure.as === 'proxy') throw new HttpError({ status, text: proxyPage(status), textType: 'text/html' });
+    if (failure.type !== undefined) throw new HttpError({ status, body: esError(status, failure.type, failure.reason ?? `injected failure ${status}`) });
     if (status === 502 || status === 504) throw new HttpError({ status, text: status === 502 ? 'Bad Gateway' : 'Gateway Timeout' });
     if (status === 503) throw new HttpError({ status, body: esError(503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];') });
     if (status === 429) throw new HttpError({ status, body: esError(429, 'es_rejected_execution_exception', 'rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=0, max_coordinating_and_primary_bytes=0]') });
@@ -653,6 +706,12 @@ export class EsTestServer {
     if (nameProblem) return fail(400, 'invalid_index_name_exception', `Invalid index name [${target}], ${nameProblem}`, target, { 'index_uuid': '_na_', index: target });
     if (this.writeBlock?.(target)) {
       return fail(403, 'cluster_block_exception', `index [${this.writeIndexOf(target)?.name ?? target}] blocked by: [FORBIDDEN/8/index write (api)];`);
+    }
+    const refusal = this.indexRefusal;
+    if (refusal?.matches(target)) {
+      this.counters.indexRefusals++;
+      return fail(400, refusal.rule.type ?? 'strict_dynamic_mapping_exception',
+        refusal.rule.reason ?? `[1:2] mapping set to strict, dynamic introduction of [@timestamp] within [_doc] is not allowed`);
     }
     const rejection = this.rejection;
     if (rejection && rejection.left > 0 && Date.now() < rejection.until && rejection.matches(target) && rejection.random() < rejection.rule.share) {
@@ -1084,11 +1143,20 @@ export class EsTestServer {
       return { status: 200, body: { acknowledged: true } };
     }
     if (path === '/_test/faults' && (method === 'POST' || method === 'PUT')) {
-      if ('fail' in input) this.failRequests(input.fail === null ? undefined : { ...(input.fail as RequestFailureRule), match: typeof (input.fail as { match?: string }).match === 'string' ? new RegExp((input.fail as { match: string }).match) : undefined });
+      if ('fail' in input) {
+        const rule = input.fail as (Omit<RequestFailureRule, 'match' | 'body'> & { match?: string; body?: string }) | null;
+        this.failRequests(rule === null ? undefined : {
+          ...rule,
+          match: typeof rule.match === 'string' ? new RegExp(rule.match) : undefined,
+          body: typeof rule.body === 'string' ? new RegExp(rule.body) : undefined,
+        });
+      }
       if ('delay_ms' in input) this.delayResponses(Number(input.delay_ms));
       if ('reject' in input) this.rejectItems(input.reject === null ? undefined : input.reject as ItemRejectionRule);
       if ('poison' in input) this.poison(input.poison === null ? undefined : input.poison as PoisonRule);
       if ('block_writes' in input) this.blockWrites(input.block_writes === null ? undefined : String(input.block_writes));
+      if ('refuse_index' in input) this.refuseIndex(input.refuse_index === null ? undefined : input.refuse_index as IndexRefusalRule | string);
+      if ('ignore_content_encoding' in input) this.ignoreContentEncoding(input.ignore_content_encoding === true);
       if ('auth' in input) this.requireAuth(input.auth === null ? undefined : input.auth as AuthRule);
       if (typeof input.refuse_for_ms === 'number') {
         const ms = input.refuse_for_ms;
@@ -1296,8 +1364,14 @@ function compareBy(sort: { field: string; desc: boolean }[], a: StoredDocument, 
 function freshCounters(): EsCounters {
   return {
     requests: 0, bulkRequests: 0, failedRequests: 0, itemsReceived: 0, created: 0, updated: 0, duplicates: 0,
-    rejected: 0, poisoned: 0, itemErrors: 0, bytesReceived: 0, maxConcurrentBulk: 0, receivedById: new Map(), rejectedById: new Map(),
+    rejected: 0, poisoned: 0, indexRefusals: 0, itemErrors: 0, bytesReceived: 0, maxConcurrentBulk: 0, receivedById: new Map(), rejectedById: new Map(),
   };
+}
+
+/** What nginx answers when it refuses a request itself. */
+function proxyPage(status: number): string {
+  const title = `${status} ${http.STATUS_CODES[status] ?? 'Error'}`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 }
 
 /** Elasticsearch's error envelope: the same cause as root_cause and at the top, plus the status. */

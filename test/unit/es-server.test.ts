@@ -253,6 +253,56 @@ test('whole-request failures: 503 for every request or a counted few, 502 as a p
   assert.ok(await client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, {}] }));
 });
 
+test('request refusals: as Elasticsearch (error envelope, product header) or as a proxy in front of it (an HTML page, no product header)', async (t) => {
+  const { client, server } = await setup(t);
+  server.failRequests({ status: 400, type: 'illegal_argument_exception', reason: 'request body is not valid', match: /_bulk$/ });
+  await assert.rejects(client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, {}] }), (e: unknown) => {
+    assert.ok(e instanceof errors.ResponseError);
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.body.error.type, 'illegal_argument_exception');
+    assert.equal(e.headers?.['x-elastic-product'], 'Elasticsearch');
+    return true;
+  });
+  server.failRequests({ status: 400, as: 'proxy', match: /_bulk$/ });
+  await assert.rejects(client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, {}] }), (e: unknown) => {
+    assert.ok(e instanceof errors.ResponseError);
+    assert.equal(e.statusCode, 400);
+    assert.match(String(e.body), /<title>400 Bad Request<\/title>.*nginx/s);
+    assert.equal(e.headers?.['x-elastic-product'], undefined);
+    assert.match(String(e.headers?.['content-type']), /^text\/html/);
+    return true;
+  });
+  assert.ok(await client.info(), 'only the matching requests are refused');
+  assert.equal(server.count('x'), 0);
+  server.failRequests({ status: 400, type: 'action_request_validation_exception', body: /BAD/ });
+  await assert.rejects(client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 'BAD' }] }), (e: unknown) => e instanceof errors.ResponseError && e.statusCode === 400);
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 'good' }] })).errors, false, 'a body without the pattern is answered');
+});
+
+test('a body read without its content encoding is refused as a whole, as Elasticsearch refuses bytes it cannot parse', async (t) => {
+  const { client, server } = await setup(t, { compression: true });
+  server.ignoreContentEncoding(true);
+  await assert.rejects(client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 1 }] }), (e: unknown) => {
+    assert.ok(e instanceof errors.ResponseError);
+    assert.equal(e.statusCode, 400);
+    assert.match(e.body.error.type, /^(x_content_parse_exception|illegal_argument_exception)$/);
+    return true;
+  });
+  server.ignoreContentEncoding(false);
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'x', _id: '1' } }, { m: 1 }] })).errors, false);
+});
+
+test('an index that refuses every document answers each item 400, other indices store theirs', async (t) => {
+  const { client, server } = await setup(t);
+  server.refuseIndex('dead-*');
+  const result = await client.bulk({ operations: [{ create: { _index: 'dead-1', _id: '1' } }, { m: 1 }, { create: { _index: 'live', _id: '2' } }, { m: 2 }] });
+  assert.deepEqual(result.items.map((i) => i.create?.status), [400, 201]);
+  assert.equal(result.items[0]?.create?.error?.type, 'strict_dynamic_mapping_exception');
+  assert.equal(server.counters.indexRefusals, 1);
+  server.refuseIndex(undefined);
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'dead-1', _id: '1' } }, { m: 1 }] })).errors, false);
+});
+
 test('slow answers: a client timeout leaves the request processed (the replay then sees 409)', async (t) => {
   const { client, server } = await setup(t);
   server.delayResponses(400);
@@ -338,6 +388,10 @@ test('the /_test/ HTTP API switches faults and reports counters', async (t) => {
   const call = (method: string, path: string, body?: unknown) => fetch(server.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) }).then((r) => r.json() as Promise<any>);
   await call('POST', '/_test/faults', { fail: { status: 503 } });
   await assert.rejects(client.info(), (e: unknown) => e instanceof errors.ResponseError && e.statusCode === 503);
+  await call('POST', '/_test/faults', { fail: { status: 400, as: 'proxy' }, refuse_index: 'dl-*', ignore_content_encoding: true });
+  await assert.rejects(client.info(), (e: unknown) => e instanceof errors.ResponseError && e.statusCode === 400 && e.headers?.['x-elastic-product'] === undefined);
+  await call('POST', '/_test/faults', { fail: null, ignore_content_encoding: false });
+  assert.equal((await client.bulk({ operations: [{ create: { _index: 'dl-1', _id: 'dl' } }, {}] })).items[0]?.create?.status, 400);
   await call('DELETE', '/_test/faults');
   await client.bulk({ operations: [{ create: { _index: 'c', _id: '1' } }, {}, { create: { _index: 'c', _id: '1' } }, {}] });
   const counters = await call('GET', '/_test/counters');

@@ -7,6 +7,7 @@ import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
 import { listRecordFiles } from '../../exporters/file/record-files.js';
 import { ReplayFilter, parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
 import { Ack } from '../../src/pipeline/ack.js';
+import { PartialExportError } from '../../src/errors.js';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
 import { Router } from '../../src/pipeline/router.js';
 import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
@@ -240,4 +241,61 @@ test('replay filter: a stream the scan never saw is never a replay, beside one i
   assert.equal(filter.isReplay('log', 'kept:stderr:200:2'), false, 'past the high-water mark');
   assert.equal(filter.isReplay('log', 'kept:stderr:150:0'), false, 'the replay of that stream is over');
   assert.deepEqual(filter.size, { streams: 1, ids: 1 });
+});
+
+/** A log line whose parsed JSON nests `depth` objects deep: JSON.stringify overflows the stack on it. */
+function hostile(i: number, depth = 6_000): LogRecord {
+  let json: Record<string, unknown> = { leaf: true };
+  for (let d = 0; d < depth; d++) json = { a: json };
+  return { ...log(i), message: `nested ${depth}`, json };
+}
+
+test('a record that cannot be encoded is rejected alone, with the reason; the rest of the batch is written (issue 9: one hostile line wedged the sink)', async () => {
+  const dataDir = tempDir();
+  try {
+    const file = exporter(dataDir);
+    await file.start();
+    const bad = hostile(2);
+    const error = await file.export([log(1), bad, log(3), event(4)]).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof PartialExportError, `a partial result, not ${String(error)}`);
+    assert.deepEqual(error.retry, [], 'nothing to send again');
+    assert.equal(error.rejected.length, 1);
+    assert.equal(error.rejected[0]!.record, bad);
+    assert.match(error.rejected[0]!.reason, /^unencodable_record: cannot be encoded as JSON \(RangeError: Maximum call stack size exceeded\)$/);
+    assert.deepEqual(readAll(file.dir).map((r) => r.id), [log(1).id, log(3).id, 'ev-4']);
+    assert.equal(file.status().rejected, 1);
+    assert.equal(file.deadLetterDir, file.dir, 'the file sink keeps its dead letters beside its records');
+    // The next batch goes through as usual: nothing is stuck.
+    await file.export([log(5)]);
+    assert.equal(readAll(file.dir).length, 4);
+    assert.deepEqual(file.health(), { healthy: true });
+    await file.stop();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('export() called at once for several record kinds: appends take turns, every record once and whole, across rotations', async () => {
+  const dataDir = tempDir();
+  try {
+    const file = exporter(dataDir, { max_bytes: 64 * 1024, max_files: 1000, kinds: ['log', 'event'] });
+    await file.start();
+    // Batches smaller than max_bytes: a batch is appended whole, so a larger one would overshoot by itself.
+    const rounds = 40;
+    const size = 50;
+    for (let r = 0; r < rounds; r++) {
+      const logs = Array.from({ length: size }, (_, i) => ({ ...log(r * size + i), message: `line ${r * size + i} ${'x'.repeat(100)}` }));
+      const events = Array.from({ length: size }, (_, i) => event(r * size + i));
+      await Promise.all([file.export(logs), file.export(events)]);
+    }
+    await file.stop();
+    const ids = readAll(file.dir).map((r) => r.id);
+    assert.equal(ids.length, 2 * rounds * size);
+    assert.equal(new Set(ids).size, ids.length, 'no record twice');
+    const lines = readAll(file.dir).filter((r) => r.kind === 'log').map((r) => Number(/line (\d+)/.exec(r.message)![1]));
+    lines.forEach((n, i) => assert.equal(n, i, 'log lines in order'));
+    for (const f of await listRecordFiles(file.dir)) assert.ok(statSync(f.file).size <= 64 * 1024, `${f.file} within max_bytes`);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
