@@ -73,7 +73,9 @@ export function checkSink(sink: string, written: readonly WrittenRecord[], store
   for (const s of stored) {
     if (!containers.has(s.containerId)) continue; // not one of ours
     considered++;
-    const w = byContent.get(contentKey(s.containerId, s.stream, s.message));
+    // A dead letter may not say its stream.
+    const w = byContent.get(contentKey(s.containerId, s.stream, s.message))
+      ?? (s.stream === '?' ? byContent.get(contentKey(s.containerId, 'stdout', s.message)) ?? byContent.get(contentKey(s.containerId, 'stderr', s.message)) : undefined);
     if (w) {
       const map = s.deadLetter ? deadHits : hits;
       map.set(w, [...(map.get(w) ?? []), s]);

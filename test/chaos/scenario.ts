@@ -24,7 +24,8 @@ export type Step =
   | { readonly kind: 'write'; readonly stream: StreamName; readonly text: string }
   /** `prefix` + `char` × `count` + `suffix`, written in several pieces (a 200 KB line). */
   | { readonly kind: 'fill'; readonly stream: StreamName; readonly prefix: string; readonly char: string; readonly count: number; readonly suffix: string }
-  | { readonly kind: 'pause'; readonly ms: number }
+  /** `fixed`: part of what is tested (a gap longer than the multiline timeout), never shortened. */
+  | { readonly kind: 'pause'; readonly ms: number; readonly fixed?: boolean }
   /** Waits until the harness opens the container's gate (it does once the agent follows the container). */
   | { readonly kind: 'gate' };
 
@@ -156,6 +157,7 @@ function planContainer(rng: Random, tag: string, workload: Workload, lifecycle: 
   const runCount = lifecycle === 'policy' || lifecycle === 'restart' ? rng.int(2, 4) : 1;
   const pace: Pace = removable ? 'short' : rng.chance(0.5) ? 'slow' : 'fast';
   const multiline = workload === 'multiline' ? { pattern: MULTILINE_PATTERN, timeoutMs: MULTILINE_TIMEOUT_MS, maxLines: 200 } : undefined;
+  const startAtMs = Math.round(removable ? durationMs * (0.05 + 0.75 * rng.next()) : durationMs * 0.6 * rng.next());
   const runs: RunPlan[] = [];
   for (let run = 1; run <= runCount; run++) {
     const last = run === runCount;
@@ -164,8 +166,21 @@ function planContainer(rng: Random, tag: string, workload: Workload, lifecycle: 
     writeRun(rng.fork(`run-${run}`), builder, workload, pace, hostile && run === 1);
     runs.push({ run, steps: builder.steps, exitCode });
   }
-  const startAtMs = Math.round(removable ? durationMs * (0.05 + 0.75 * rng.next()) : durationMs * 0.6 * rng.next());
+  // Every container is done writing by 90 % of the chaos phase: the run ends with faults, not after them.
+  fitPauses(runs, durationMs * 0.9 - startAtMs);
   return { tag, workload, lifecycle, tty: workload === 'tty', json: workload === 'json', multiline, removable, startAtMs, runs };
+}
+
+/** Shortens the pauses that may be shortened, in proportion, so the runs take about `budgetMs` at most. */
+function fitPauses(runs: RunPlan[], budgetMs: number): void {
+  const pauses = (r: RunPlan, fixed: boolean) => r.steps.reduce((sum, s) => sum + (s.kind === 'pause' && Boolean(s.fixed) === fixed ? s.ms : 0), 0);
+  const free = runs.reduce((sum, r) => sum + pauses(r, false), 0);
+  const room = Math.max(0, budgetMs - runs.reduce((sum, r) => sum + pauses(r, true), 0) - runs.length * 500);
+  if (free <= room) return;
+  const factor = room / free;
+  for (const [i, r] of runs.entries()) {
+    runs[i] = { ...r, steps: r.steps.map((s) => (s.kind === 'pause' && !s.fixed ? { ...s, ms: Math.floor(s.ms * factor) } : s)).filter((s) => s.kind !== 'pause' || s.ms > 0) };
+  }
 }
 
 /** Builds one run's steps: numbers lines per stream and puts the gate right after the first write. */
@@ -187,8 +202,8 @@ class RunBuilder {
     this.push({ kind: 'fill', stream, prefix, char: 'x', count, suffix });
   }
 
-  pause(ms: number): void {
-    if (ms > 0) this.steps.push({ kind: 'pause', ms });
+  pause(ms: number, fixed = false): void {
+    if (ms > 0) this.steps.push(fixed ? { kind: 'pause', ms, fixed } : { kind: 'pause', ms });
   }
 
   private push(step: Step): void {
@@ -303,7 +318,7 @@ function multilineRun(rng: Random, b: RunBuilder, pace: PaceSettings, total: num
       written++;
     } else if (kind === 'late') {
       const stream = lastStream!;
-      b.pause(MULTILINE_TIMEOUT_MS * 2);
+      b.pause(MULTILINE_TIMEOUT_MS * 2, true);
       b.write(stream, `\tat ${b.tok(stream)} late.Continuation.after(Timeout.java:1)\n`);
       written++;
     } else {
