@@ -34,6 +34,8 @@ export interface Finding {
   readonly where: string;
   readonly detail: string;
   readonly count: number;
+  /** When the line(s) concerned were written (the daemon's time). */
+  readonly timeNs: bigint | undefined;
 }
 
 export interface SinkCheck {
@@ -46,11 +48,17 @@ export interface SinkCheck {
   readonly poisonDeadLettered: number;
   readonly counts: Record<Category, number>;
   readonly findings: readonly Finding[];
+  /** Written after the newest written record this sink holds, and missing: a sink that stopped. */
+  readonly missingAfterLastStored: number;
 }
 
 const SEP = '\u0000';
 
-export function checkSink(sink: string, written: readonly WrittenRecord[], stored: readonly StoredRecord[]): SinkCheck {
+/**
+ * `deadLetterText`: the raw text of the sink's dead letters, whatever their layout; a poison line
+ * whose token is in it counts as dead-lettered even when no record could be read from it.
+ */
+export function checkSink(sink: string, written: readonly WrittenRecord[], stored: readonly StoredRecord[], deadLetterText = ''): SinkCheck {
   const byContent = new Map<string, WrittenRecord>();
   const byToken = new Map<string, WrittenRecord>();
   const containers = new Map<string, string>();
@@ -64,9 +72,9 @@ export function checkSink(sink: string, written: readonly WrittenRecord[], store
   const absorbed = new Set<WrittenRecord>();
   const findings: Finding[] = [];
   const counts = Object.fromEntries(CATEGORIES.map((c) => [c, 0])) as Record<Category, number>;
-  const add = (category: Category, cause: string, where: string, detail: string, count = 1) => {
+  const add = (category: Category, cause: string, where: string, detail: string, timeNs: bigint | undefined, count = 1) => {
     counts[category] += count;
-    findings.push({ category, cause, where, detail, count });
+    findings.push({ category, cause, where, detail, count, timeNs });
   };
 
   let considered = 0;
@@ -88,7 +96,7 @@ export function checkSink(sink: string, written: readonly WrittenRecord[], store
       : first === undefined ? 'no token'
         : first.tokens.length > 1 && first.message.includes(s.message) ? 'part of a written record'
           : 'altered';
-    add('merged', first?.cause ?? containers.get(s.containerId)!, first?.where ?? 'unknown', `${kind}: ${s.deadLetter ? 'dead letter' : 'record'} ${s.id} ${s.stream} ${preview(s.message)}${covered.length ? ` holds ${covered.map((c) => c.key).join(' + ')}` : ''}`);
+    add('merged', first?.cause ?? containers.get(s.containerId)!, first?.where ?? 'unknown', `${kind}: ${s.deadLetter ? 'dead letter' : 'record'} ${s.id} ${s.stream} ${preview(s.message)}${covered.length ? ` holds ${covered.map((c) => c.key).join(' + ')}` : ''}`, first?.timeNs ?? s.timeNs);
   }
 
   let exact = 0;
@@ -96,23 +104,30 @@ export function checkSink(sink: string, written: readonly WrittenRecord[], store
   for (const w of written) {
     const copies = hits.get(w) ?? [];
     const dead = deadHits.get(w) ?? [];
-    const all = [...copies, ...dead];
-    if (all.length > 1) {
-      const sameId = new Set(all.map((s) => s.id)).size < all.length;
-      add('duplicated', w.cause, w.where, `${w.key} stored ${all.length} times (${all.map((s) => `${s.deadLetter ? 'dead letter ' : ''}${s.id}`).join(', ')})${sameId ? ', the same id more than once' : ''}: ${preview(w.message)}`, all.length - 1);
+    // Stored and dead-lettered too is one copy too many; several dead letters of one line are not.
+    const places = copies.length + (dead.length > 0 ? 1 : 0);
+    if (places > 1) {
+      const all = [...copies, ...dead];
+      const sameId = new Set(copies.map((s) => s.id)).size < copies.length;
+      add('duplicated', w.cause, w.where, `${w.key} stored ${all.length} times (${all.map((s) => `${s.deadLetter ? 'dead letter ' : ''}${s.id}`).join(', ')})${sameId ? ', the same id more than once' : ''}: ${preview(w.message)}`, w.timeNs, places - 1);
     }
     if (copies.length > 0) {
       exact++;
       const off = copies.find((s) => s.timeNs !== undefined && s.timeNs !== w.timeNs);
-      if (off) add('mistimed', w.cause, w.where, `${w.key} stored at ${off.timeNs} ns, the daemon wrote it at ${w.timeNs} ns`);
+      if (off) add('mistimed', w.cause, w.where, `${w.key} stored at ${off.timeNs} ns, the daemon wrote it at ${w.timeNs} ns`, w.timeNs);
     } else if (dead.length > 0) {
       if (w.poison) poisonDeadLettered++;
-      else add('dead-lettered', w.cause, w.where, `${w.key} only in the dead letters (${dead[0]!.id}): ${preview(w.message)}`);
+      else add('dead-lettered', w.cause, w.where, `${w.key} only in the dead letters (${dead[0]!.id}): ${preview(w.message)}`, w.timeNs);
+    } else if (w.poison && deadLetterText.includes(w.key)) {
+      poisonDeadLettered++;
     } else if (!absorbed.has(w)) {
-      add('lost', w.cause, w.where, `${w.key} ${w.stream}: ${preview(w.message)}`);
+      add('lost', w.cause, w.where, `${w.key} ${w.stream}: ${preview(w.message)}`, w.timeNs);
     }
   }
-  return { sink, written: written.length, stored: considered, exact, poisonDeadLettered, counts, findings };
+  let newestStored: bigint | undefined;
+  for (const w of written) if (hits.has(w) && (newestStored === undefined || w.timeNs > newestStored)) newestStored = w.timeNs;
+  const missingAfterLastStored = written.filter((w) => !hits.has(w) && !w.poison && (newestStored === undefined || w.timeNs > newestStored)).length;
+  return { sink, written: written.length, stored: considered, exact, poisonDeadLettered, counts, findings, missingAfterLastStored };
 }
 
 function contentKey(containerId: string, stream: string, message: string): string {
@@ -134,17 +149,20 @@ export interface FailureClass {
   readonly cause: string;
   readonly where: string;
   readonly count: number;
-  readonly examples: readonly string[];
+  readonly examples: readonly Finding[];
+  /** When each finding's line(s) were written. */
+  readonly times: readonly bigint[];
 }
 
 export function failureClasses(check: SinkCheck, examples = 3): FailureClass[] {
-  const groups = new Map<string, { category: Category; cause: string; where: string; count: number; examples: string[] }>();
+  const groups = new Map<string, { category: Category; cause: string; where: string; count: number; examples: Finding[]; times: bigint[] }>();
   for (const f of check.findings) {
     const key = `${f.category}|${f.cause}|${f.where}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, g = { category: f.category, cause: f.cause, where: f.where, count: 0, examples: [] });
+    if (!g) groups.set(key, g = { category: f.category, cause: f.cause, where: f.where, count: 0, examples: [], times: [] });
     g.count += f.count;
-    if (g.examples.length < examples) g.examples.push(f.detail);
+    if (f.timeNs !== undefined) g.times.push(f.timeNs);
+    if (g.examples.length < examples) g.examples.push(f);
   }
   const order = (c: Category) => CATEGORIES.indexOf(c);
   return [...groups.values()].sort((a, b) => order(a.category) - order(b.category) || b.count - a.count);

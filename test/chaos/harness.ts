@@ -19,11 +19,11 @@ import { EsTestServer } from '../helpers/es-server.js';
 import { startPrivateDaemon, type PrivateDaemon } from '../helpers/private-daemon.js';
 import { TEST_IMAGE } from '../helpers/containers.js';
 import { AgentSupervisor } from './agent-supervisor.js';
-import { checkSink, failures, type SinkCheck, type StoredRecord } from './checker.js';
+import { checkSink, failures, type SinkCheck } from './checker.js';
 import { DaemonApi } from './daemon-api.js';
 import { generateScenario, token, type ContainerPlan, type FaultPlan, type Scenario, type ScenarioOptions } from './scenario.js';
 import { entryCommand, GATE_FILE, PLAN_MOUNT, renderRun, runScriptName } from './script.js';
-import { deadLetterFileRecords, esDeadLetters, esLogRecords, FileSinkTail, fileSinkRecords, LOGS_DATA_STREAM } from './stores.js';
+import { DEAD_LETTER_INDEX, deadLetterFiles, esDeadLetters, esLogRecords, FileSinkTail, fileSinkRecords, LOGS_DATA_STREAM } from './stores.js';
 import { assembleLines, comparePlan, parseJsonFileLog, writtenRecords, type WrittenRecord } from './truth.js';
 
 export type Sink = 'es' | 'file';
@@ -42,9 +42,10 @@ export interface ChaosOptions extends ScenarioOptions {
 export interface FaultDone {
   readonly kind: string;
   readonly plannedAtMs: number;
+  /** From the start of the chaos phase. */
   readonly atMs: number;
+  /** How long it lasted (a restart included). */
   readonly downMs: number;
-  readonly note?: string;
 }
 
 export interface ChaosResult {
@@ -65,6 +66,8 @@ export interface ChaosResult {
   readonly agentCrashes: readonly string[];
   readonly tornFileLines: number;
   readonly checks: readonly SinkCheck[];
+  /** Epoch ms at which the chaos phase began (fault times count from it). */
+  readonly t0Ms: number;
   readonly elapsedMs: number;
   readonly ok: boolean;
   /** The work directory is still there (a failure, or --keep). */
@@ -441,6 +444,7 @@ class ChaosRun {
     for (const fault of faults) {
       await sleep(this.t0 + fault.atMs - Date.now());
       const atMs = Date.now() - this.t0;
+      const began = Date.now();
       this.esFaultActive = true;
       try {
         this.log(`fault: ${fault.kind} for ${fault.downMs} ms${fault.share ? ` (share ${fault.share.toFixed(2)})` : ''}`);
@@ -468,7 +472,7 @@ class ChaosRun {
           default:
             throw new Error(`not an Elasticsearch fault: ${fault.kind}`);
         }
-        this.cycles.push({ kind: fault.kind, plannedAtMs: fault.atMs, atMs, downMs: fault.downMs });
+        this.cycles.push({ kind: fault.kind, plannedAtMs: fault.atMs, atMs, downMs: Date.now() - began });
       } catch (error) {
         this.anomalies.push(`fault ${fault.kind}: ${(error as Error).message}`);
       } finally {
@@ -568,17 +572,20 @@ class ChaosRun {
   private finish(truth: { records: WrittenRecord[]; cut: string[]; runs: number; lines: number }, dataDir: string): ChaosResult {
     const o = this.options;
     const written = truth.records.filter((w) => !this.excused.has(this.live.find((l) => l.id === w.containerId)!));
-    const deadFiles = deadLetterFileRecords(dataDir);
+    const recordsDir = path.join(dataDir, 'records');
     const checks: SinkCheck[] = [];
     let torn = 0;
     if (this.es) {
-      const stored: StoredRecord[] = [...esLogRecords(this.es), ...esDeadLetters(this.es), ...deadFiles];
-      checks.push(checkSink('elasticsearch', written, stored));
+      const local = deadLetterFiles(dataDir, recordsDir, 'outside');
+      const index = esDeadLetters(this.es);
+      const text = `${local.text}\n${this.es.documents(DEAD_LETTER_INDEX).map((d) => JSON.stringify(d._source)).join('\n')}`;
+      checks.push(checkSink('elasticsearch', written, [...esLogRecords(this.es), ...index, ...local.records], text));
     }
     if (o.sinks.includes('file')) {
-      const file = fileSinkRecords(path.join(dataDir, 'records'));
+      const file = fileSinkRecords(recordsDir);
+      const dead = deadLetterFiles(dataDir, recordsDir, 'inside');
       torn = file.torn;
-      checks.push(checkSink('file', written, [...file.records, ...deadFiles]));
+      checks.push(checkSink('file', written, [...file.records, ...dead.records], dead.text));
     }
     const ok = checks.every((c) => failures(c) === 0) && this.anomalies.length === 0 && this.agent.crashes.length === 0;
     const kept = !ok || o.keep;
@@ -586,7 +593,7 @@ class ChaosRun {
       seed: o.seed, scenario: this.scenario, sinks: o.sinks, workDir: this.workDir, cycles: this.cycles, runsSeen: truth.runs,
       linesWritten: truth.lines, recordsWritten: written.length, cutRuns: truth.cut, anomalies: this.anomalies,
       excused: [...this.excused].map((l) => `${l.plan.tag} (${l.plan.workload}/${l.plan.lifecycle})`),
-      agentCrashes: this.agent.crashes, tornFileLines: torn, checks, elapsedMs: Date.now() - this.started, ok, kept,
+      agentCrashes: this.agent.crashes, tornFileLines: torn, checks, t0Ms: this.t0, elapsedMs: Date.now() - this.started, ok, kept,
     };
     if (!kept) rmSync(this.workDir, { recursive: true, force: true });
     return result;

@@ -14,6 +14,28 @@ export function replayCommand(o: ScenarioOptions & { sinks: readonly string[] })
   return `npm run chaos -- ${parts.join(' ')}`;
 }
 
+/** Faults that overlap [written − 1 s, written + 5 s]: the agent reads and ships a line shortly after it is written. */
+function nearFaults(result: ChaosResult, timeNs: bigint): string[] {
+  const at = Number(timeNs / 1_000_000n) - result.t0Ms;
+  return result.cycles.filter((c) => c.atMs <= at + 5000 && c.atMs + c.downMs >= at - 1000).map((c) => c.kind);
+}
+
+function when(result: ChaosResult, timeNs: bigint | undefined): string {
+  if (timeNs === undefined) return '';
+  const near = nearFaults(result, timeNs);
+  return `[written t+${((Number(timeNs / 1_000_000n) - result.t0Ms) / 1000).toFixed(1)} s${near.length ? `, near ${[...new Set(near)].join('+')}` : ''}] `;
+}
+
+function nearTally(result: ChaosResult, times: readonly bigint[]): string {
+  const tally = new Map<string, number>();
+  for (const t of times) {
+    const near = [...new Set(nearFaults(result, t))];
+    const key = near.length ? near.sort().join('+') : 'no fault';
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  return [...tally].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
 export function formatReport(result: ChaosResult, examples = 3): string {
   const o = result.scenario.options;
   const out: string[] = [];
@@ -28,6 +50,7 @@ export function formatReport(result: ChaosResult, examples = 3): string {
   for (const check of result.checks) {
     const counts = CATEGORIES.map((c) => `${c} ${n(check.counts[c])}`).join(', ');
     out.push(`sink ${check.sink}: ${n(check.stored)} stored, ${n(check.exact)} of ${n(check.written)} exactly; ${counts}${check.poisonDeadLettered ? `; hostile line in the dead letters: ${check.poisonDeadLettered}` : ''}`);
+    if (check.missingAfterLastStored > 0) out.push(`  ${n(check.missingAfterLastStored)} records written after the newest one this sink holds are missing: it stopped storing`);
   }
   if (result.tornFileLines) out.push(`file sink: ${result.tornFileLines} torn line(s) (not JSON)`);
   const failing = result.checks.filter((c) => failures(c) > 0);
@@ -35,8 +58,8 @@ export function formatReport(result: ChaosResult, examples = 3): string {
     out.push('failures by cause (category — workload/lifecycle — where):');
     for (const check of failing) {
       for (const cls of failureClasses(check, examples)) {
-        out.push(`  [${check.sink}] ${cls.category} ${n(cls.count)} — ${cls.cause} — ${cls.where}`);
-        for (const e of cls.examples) out.push(`      ${e}`);
+        out.push(`  [${check.sink}] ${cls.category} ${n(cls.count)} — ${cls.cause} — ${cls.where} (written near: ${nearTally(result, cls.times)})`);
+        for (const e of cls.examples) out.push(`      ${when(result, e.timeNs)}${e.detail}`);
       }
     }
   }

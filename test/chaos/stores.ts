@@ -112,28 +112,44 @@ export function fileSinkRecords(dir: string): FileSinkContents {
   return { records, torn };
 }
 
-/** Records in dead-letter files anywhere under the agent's data directory (whatever their layout). */
-export function deadLetterFileRecords(dataDir: string): StoredRecord[] {
-  const out: StoredRecord[] = [];
+export interface DeadLetterFiles {
+  readonly records: StoredRecord[];
+  /** Everything in them, for lines whose records cannot be read back (the hostile JSON). */
+  readonly text: string;
+}
+
+/**
+ * Dead-letter files of one sink, whatever their layout: files named `*dead*` beside the file
+ * sink's records (`inside` = the records folder) are the file sink's; those elsewhere under the
+ * data directory (`outside`) are Elasticsearch's local dead letters.
+ */
+export function deadLetterFiles(dataDir: string, recordsDir: string, which: 'inside' | 'outside'): DeadLetterFiles {
+  const records: StoredRecord[] = [];
+  const texts: string[] = [];
   const visit = (dir: string) => {
-    for (const name of readdirSync(dir, { withFileTypes: true }).map((d) => d)) {
-      const full = path.join(dir, name.name);
-      if (name.isDirectory()) visit(full);
-      else if (/dead/i.test(name.name)) {
-        for (const line of readFileSync(full, 'utf8').split('\n')) {
-          if (!line.startsWith('{')) continue;
-          try {
-            const record = fromSinkLine(JSON.parse(line) as SinkLine, true);
-            if (record) out.push(record);
-          } catch {
-            // not one record a line
-          }
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        visit(full);
+        continue;
+      }
+      const inside = path.dirname(full) === recordsDir;
+      if (!/dead/i.test(entry.name) || inside !== (which === 'inside')) continue;
+      const text = readFileSync(full, 'utf8');
+      texts.push(text);
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const record = fromSinkLine(JSON.parse(line) as SinkLine, true);
+          if (record) records.push(record);
+        } catch {
+          // not one record a line
         }
       }
     }
   };
   if (existsSync(dataDir)) visit(dataDir);
-  return out;
+  return { records, text: texts.join('\n') };
 }
 
 /**

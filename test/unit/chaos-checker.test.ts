@@ -186,7 +186,8 @@ test('checker: a lost line is lost, with its cause and place', () => {
   const [cls] = failureClasses(check);
   assert.equal(cls!.cause, 'unterminated/restart');
   assert.equal(cls!.where, 'first line of a later run');
-  assert.match(cls!.examples[0]!, /c01-r2-o-00001/);
+  assert.match(cls!.examples[0]!.detail, /c01-r2-o-00001/);
+  assert.equal(check.missingAfterLastStored, 1, 'the newest line is missing: a sink that stopped shows');
 });
 
 test('checker: a line stored twice under two ids is duplicated; the same id twice (file sink) too', () => {
@@ -236,6 +237,11 @@ test('checker: the hostile line may be dead-lettered; stored in both places it i
   assert.equal(dead.poisonDeadLettered, 1);
   const both = checkSink('es', written, [...others, stored(hostile, { deadLetter: true }), stored(hostile)]);
   assert.equal(both.counts.duplicated, 1);
+  const twiceDead = checkSink('es', written, [...others, stored(hostile, { deadLetter: true }), stored(hostile, { deadLetter: true, id: 'local' })]);
+  assert.equal(failures(twiceDead), 0, 'two dead letters of a poison line are not a duplicate');
+  const unreadable = checkSink('file', written, others, `{"reason":"cannot encode","original":"${hostile.key} ..."}`);
+  assert.equal(failures(unreadable), 0, 'a dead letter whose record cannot be read back still holds the line');
+  assert.equal(checkSink('file', written, others).counts.lost, 1, 'nowhere at all: lost');
 });
 
 test('checker: a multiline group stored in two parts is two merged records', () => {
