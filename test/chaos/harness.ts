@@ -50,6 +50,8 @@ export interface FaultDone {
 
 export interface ChaosResult {
   readonly seed: number;
+  /** As asked (the scenario leaves Elasticsearch faults out when Elasticsearch is not a sink). */
+  readonly options: ScenarioOptions;
   readonly scenario: Scenario;
   readonly sinks: readonly Sink[];
   readonly workDir: string;
@@ -590,7 +592,7 @@ class ChaosRun {
     const ok = checks.every((c) => failures(c) === 0) && this.anomalies.length === 0 && this.agent.crashes.length === 0;
     const kept = !ok || o.keep;
     const result: ChaosResult = {
-      seed: o.seed, scenario: this.scenario, sinks: o.sinks, workDir: this.workDir, cycles: this.cycles, runsSeen: truth.runs,
+      seed: o.seed, options: scenarioOptions(o), scenario: this.scenario, sinks: o.sinks, workDir: this.workDir, cycles: this.cycles, runsSeen: truth.runs,
       linesWritten: truth.lines, recordsWritten: written.length, cutRuns: truth.cut, anomalies: this.anomalies,
       excused: [...this.excused].map((l) => `${l.plan.tag} (${l.plan.workload}/${l.plan.lifecycle})`),
       agentCrashes: this.agent.crashes, tornFileLines: torn, checks, t0Ms: this.t0, elapsedMs: Date.now() - this.started, ok, kept,
@@ -598,6 +600,11 @@ class ChaosRun {
     if (!kept) rmSync(this.workDir, { recursive: true, force: true });
     return result;
   }
+}
+
+function scenarioOptions(o: ChaosOptions): ScenarioOptions {
+  const { seed, containers, cycles, durationMs, workloads, lifecycles, faults, hostile } = o;
+  return { seed, containers, cycles, durationMs, workloads, lifecycles, faults, hostile };
 }
 
 function processingOf(plan: ContainerPlan) {

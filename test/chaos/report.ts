@@ -37,7 +37,7 @@ function nearTally(result: ChaosResult, times: readonly bigint[]): string {
 }
 
 export function formatReport(result: ChaosResult, examples = 3): string {
-  const o = result.scenario.options;
+  const o = result.options;
   const out: string[] = [];
   out.push(`chaos seed ${result.seed}: ${result.ok ? 'PASS' : 'FAIL'} (replay: ${replayCommand({ ...o, sinks: result.sinks })})`);
   const byKind = new Map<string, number>();
