@@ -28,10 +28,12 @@ test('chaos, short run: no line lost, none duplicated, none merged over ≥ 20 k
   const result = await runChaos(options);
   const report = formatReport(result);
   for (const line of report.split('\n')) t.diagnostic(line);
-  assert.ok(result.cycles.length >= 20, `only ${result.cycles.length} fault cycles were done\n${report}`);
+  // The diagnostics above hold the examples; the assertion says which classes failed.
+  const summary = report.split('\n').filter((line) => !line.startsWith('      ')).slice(0, 60).join('\n');
+  assert.ok(result.cycles.length >= 20, `only ${result.cycles.length} fault cycles were done\n${summary}`);
   for (const check of result.checks) {
     assert.deepEqual({ sink: check.sink, lost: check.counts.lost, duplicated: check.counts.duplicated, merged: check.counts.merged },
-      { sink: check.sink, lost: 0, duplicated: 0, merged: 0 }, `seed ${seed}\n${report}`);
+      { sink: check.sink, lost: 0, duplicated: 0, merged: 0 }, summary);
   }
-  assert.ok(result.ok, `seed ${seed}: the run is not clean\n${report}`);
+  assert.ok(result.ok, `the run is not clean\n${summary}`);
 });
