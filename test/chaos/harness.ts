@@ -401,32 +401,61 @@ class ChaosRun {
 
   // ---- faults -------------------------------------------------------------------------------------
 
-  private async processTrack(faults: readonly FaultPlan[]): Promise<void> {
+  private processTrack(faults: readonly FaultPlan[]): Promise<void> {
+    return this.track(faults, (busy) => { this.processBusy = busy; }, () => this.drainRemovables());
+  }
+
+  private esTrack(faults: readonly FaultPlan[]): Promise<void> {
+    return this.track(faults, (active) => { this.esFaultActive = active; }, async () => undefined);
+  }
+
+  /** One track: each fault at its time, switched on, held for its duration, switched off. */
+  private async track(faults: readonly FaultPlan[], setBusy: (busy: boolean) => void, prepare: () => Promise<void>): Promise<void> {
     for (const fault of faults) {
       await sleep(this.t0 + fault.atMs - Date.now());
-      this.processBusy = true;
+      setBusy(true);
       try {
-        await this.drainRemovables();
+        await prepare();
         const atMs = Date.now() - this.t0;
         const began = Date.now();
-        if (fault.kind === 'agent-kill') {
-          this.log(`fault: agent SIGKILL, down ${fault.downMs} ms`);
-          await this.agent.kill();
-          await sleep(fault.downMs);
-          await this.agent.start();
-        } else {
-          this.log(`fault: dockerd SIGKILL, down ${fault.downMs} ms`);
-          this.daemonUp = false;
-          await this.daemon.kill('SIGKILL');
-          await sleep(fault.downMs);
-          await this.daemon.restart();
-          this.daemonUp = true;
-        }
+        const { describe, on, off } = this.faultSwitch(fault);
+        this.log(`fault: ${describe}, for ${fault.downMs} ms`);
+        await on();
+        await sleep(fault.downMs);
+        await off();
         this.cycles.push({ kind: fault.kind, plannedAtMs: fault.atMs, atMs, downMs: Date.now() - began });
       } catch (error) {
         this.anomalies.push(`fault ${fault.kind}: ${(error as Error).message}`);
       } finally {
-        this.processBusy = false;
+        setBusy(false);
+      }
+    }
+  }
+
+  private faultSwitch(fault: FaultPlan): { describe: string; on: () => Promise<void> | void; off: () => Promise<void> | void } {
+    const es = this.es!;
+    switch (fault.kind) {
+      case 'agent-kill':
+        return { describe: 'agent SIGKILL', on: () => this.agent.kill(), off: () => this.agent.start() };
+      case 'daemon-restart':
+        return {
+          describe: 'dockerd SIGKILL',
+          on: async () => { this.daemonUp = false; await this.daemon.kill('SIGKILL'); },
+          off: async () => { await this.daemon.restart(); this.daemonUp = true; },
+        };
+      case 'es-down':
+        return { describe: 'Elasticsearch refuses connections', on: () => es.refuseConnections(), off: () => es.acceptConnections() };
+      case 'es-429':
+        return { describe: 'Elasticsearch answers every bulk request 429', on: () => es.failRequests({ status: 429, match: /_bulk/ }), off: () => es.failRequests(undefined) };
+      case 'es-refuse':
+        return { describe: 'Elasticsearch refuses every bulk request with 400', on: () => es.failRequests({ status: 400, match: /_bulk/ }), off: () => es.failRequests(undefined) };
+      case 'es-item-429': {
+        const share = fault.share ?? 0.3;
+        return {
+          describe: `Elasticsearch rejects ${Math.round(share * 100)} % of the items with 429`,
+          on: () => es.rejectItems({ share, seed: this.options.seed, index: 'logs-*' }),
+          off: () => es.rejectItems(undefined),
+        };
       }
     }
   }
@@ -437,49 +466,6 @@ class ChaosRun {
     for (const l of this.pending) {
       this.excused.add(l);
       this.log(`${l.plan.tag}: a kill comes while its lines are not all stored; its result is not counted`);
-    }
-  }
-
-  private async esTrack(faults: readonly FaultPlan[]): Promise<void> {
-    const es = this.es;
-    if (!es) return;
-    for (const fault of faults) {
-      await sleep(this.t0 + fault.atMs - Date.now());
-      const atMs = Date.now() - this.t0;
-      const began = Date.now();
-      this.esFaultActive = true;
-      try {
-        this.log(`fault: ${fault.kind} for ${fault.downMs} ms${fault.share ? ` (share ${fault.share.toFixed(2)})` : ''}`);
-        switch (fault.kind) {
-          case 'es-down':
-            await es.refuseConnections();
-            await sleep(fault.downMs);
-            await es.acceptConnections();
-            break;
-          case 'es-429':
-            es.failRequests({ status: 429, match: /_bulk/ });
-            await sleep(fault.downMs);
-            es.failRequests(undefined);
-            break;
-          case 'es-refuse':
-            es.failRequests({ status: 400, match: /_bulk/ });
-            await sleep(fault.downMs);
-            es.failRequests(undefined);
-            break;
-          case 'es-item-429':
-            es.rejectItems({ share: fault.share ?? 0.3, seed: this.options.seed, index: 'logs-*' });
-            await sleep(fault.downMs);
-            es.rejectItems(undefined);
-            break;
-          default:
-            throw new Error(`not an Elasticsearch fault: ${fault.kind}`);
-        }
-        this.cycles.push({ kind: fault.kind, plannedAtMs: fault.atMs, atMs, downMs: Date.now() - began });
-      } catch (error) {
-        this.anomalies.push(`fault ${fault.kind}: ${(error as Error).message}`);
-      } finally {
-        this.esFaultActive = false;
-      }
     }
   }
 
