@@ -259,7 +259,7 @@ class ChaosRun {
 
   /** Copies the truth out of the daemon's folder before it is removed (kept with a failed run). */
   private saveTruth(): void {
-    if (!this.daemon) return;
+    if (!this.daemon || !existsSync(path.join(this.workDir, 'truth'))) return;
     for (const l of this.live) {
       try {
         if (l.linked) copyFileSync(this.truthPath(l), path.join(this.workDir, 'truth', `${l.plan.tag}.log`));
