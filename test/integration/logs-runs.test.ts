@@ -1,0 +1,103 @@
+/**
+ * Run boundaries against the real daemon: a container whose last line has no newline and that runs
+ * again (`docker start`, a restart policy), one removed right after it exits (`--rm`), and one in a
+ * crash loop. The agent reads through a recording proxy, so the test can count its logs requests.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestContainers, docker, waitExit } from '../helpers/containers.js';
+import type { AgentProcess } from '../helpers/agent-process.js';
+import { startDockerProxy, type DockerProxy } from '../helpers/docker-proxy.js';
+import { waitFor } from '../helpers/wait.js';
+import { duplicates, readSink, sinkLines, startAgent, type SinkLog } from './logs-sink.js';
+
+const containers = new TestContainers();
+let proxy: DockerProxy;
+let agent: AgentProcess;
+
+before(async () => {
+  proxy = await startDockerProxy();
+  agent = await startAgent(containers, { config: { docker: { host: proxy.host } } });
+  await agent.waitReady(60_000);
+});
+
+after(async () => {
+  await agent?.dispose();
+  await containers.removeAll();
+  await proxy?.close();
+});
+
+const UNTERMINATED = ['sh', '-c', 'printf "first\\nsecond\\nlast-no-newline"'];
+const THREE_RUNS = ['first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline'];
+
+function recordsOf(id: string): SinkLog[] {
+  return readSink(agent.dataDir).filter((r) => r.container.id === id);
+}
+
+/** Waits until `count` records of `id` end with `last`, then a little longer for anything that should not come. */
+async function settled(id: string, last: string, count: number): Promise<SinkLog[]> {
+  await waitFor(() => sinkLines(recordsOf(id), id).filter((m) => m === last).length >= count, { timeoutMs: 60_000, intervalMs: 200, what: `${count} × "${last}" of ${id.slice(0, 12)} in the sink (so far: ${JSON.stringify(sinkLines(recordsOf(id), id))})` });
+  const before = recordsOf(id).length;
+  await waitFor(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return recordsOf(id).length === before;
+  }, { timeoutMs: 10_000 });
+  return recordsOf(id);
+}
+
+async function waitStatus(id: string, status: string, restarts: number): Promise<void> {
+  await waitFor(async () => (await docker('inspect', '-f', '{{.State.Status}} {{.RestartCount}}', id)) === `${status} ${restarts}`, { timeoutMs: 60_000, intervalMs: 100, what: `${id.slice(0, 12)} ${status} after ${restarts} restarts` });
+}
+
+test('a last line without newline, then docker start twice (read between runs): every line of every run once, none merged', async () => {
+  const id = await containers.start(UNTERMINATED);
+  for (let run = 1; run <= 3; run++) {
+    if (run > 1) await docker('start', id);
+    await waitExit(id);
+    await waitFor(() => sinkLines(recordsOf(id), id).filter((m) => m === 'last-no-newline').length >= run, { timeoutMs: 60_000, intervalMs: 100, what: `run ${run}'s last line (so far: ${JSON.stringify(sinkLines(recordsOf(id), id))})` });
+  }
+  const records = await settled(id, 'last-no-newline', 3);
+  assert.deepEqual(duplicates(records), []);
+  assert.deepEqual(records.map((r) => r.message), THREE_RUNS);
+});
+
+test('the same with three runs back to back (the agent may read them in one stream), and as a TTY container', async () => {
+  const plain = await containers.create(UNTERMINATED);
+  const tty = await containers.create(UNTERMINATED, { flags: ['--tty'] });
+  for (let run = 1; run <= 3; run++) await Promise.all([docker('start', '-a', plain), docker('start', '-a', tty)]);
+  for (const id of [plain, tty]) {
+    const records = await settled(id, 'last-no-newline', 3);
+    assert.deepEqual(duplicates(records), [], id === tty ? 'tty' : 'plain');
+    assert.deepEqual(records.map((r) => r.message), THREE_RUNS, id === tty ? 'tty' : 'plain');
+  }
+});
+
+test('a restart policy (on-failure:2) with an unterminated last line: three runs, nine lines, none merged', async () => {
+  const id = await containers.start(['sh', '-c', 'printf "first\\nsecond\\nlast-no-newline"; exit 1'], { flags: ['--restart', 'on-failure:2'] });
+  await waitStatus(id, 'exited', 2);
+  const records = await settled(id, 'last-no-newline', 3);
+  assert.deepEqual(duplicates(records), []);
+  assert.deepEqual(records.map((r) => r.message), THREE_RUNS);
+});
+
+test('--rm: the unterminated last line (the fatal error) is shipped although the container is gone', async () => {
+  const short = await containers.start(['sh', '-c', 'echo starting; sleep 1; printf "fatal: boom"'], { flags: ['--rm'] });
+  // A long last line in pieces: the daemon cuts it at 16 KiB, the pieces share one timestamp.
+  const long = await containers.start(['sh', '-c', 'echo starting; sleep 1; head -c 40000 /dev/zero | tr "\\0" x'], { flags: ['--rm'] });
+  await waitFor(async () => (await docker('ps', '-aq', '--no-trunc', '--filter', `id=${short}`, '--filter', `id=${long}`)) === '', { timeoutMs: 30_000, what: 'both containers removed' });
+  assert.deepEqual((await settled(short, 'fatal: boom', 1)).map((r) => r.message), ['starting', 'fatal: boom']);
+  const x = 'x'.repeat(40_000);
+  assert.deepEqual((await settled(long, x, 1)).map((r) => r.message.length), [8, 40_000]);
+});
+
+test('a crash-looping container (--restart always, exits at once) is followed with backoff: a few logs requests a second at most', async () => {
+  const id = await containers.start(['sh', '-c', 'echo "crash $(cut -d" " -f1 /proc/uptime)"; exit 1'], { flags: ['--restart', 'always'] });
+  const started = Date.now();
+  await waitFor(async () => Number(await docker('inspect', '-f', '{{.RestartCount}}', id)) >= 4, { timeoutMs: 30_000, intervalMs: 100, what: 'four restarts' });
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 4000 - (Date.now() - started))));
+  const window = (Date.now() - started) / 1000;
+  const requests = proxy.requests.filter((r) => r.url.includes(`/containers/${id}/logs`)).length;
+  await docker('rm', '-f', id);
+  assert.ok(requests >= 2, `the container's log was read (${requests} requests)`);
+  assert.ok(requests / window <= 4, `${requests} logs requests in ${window.toFixed(1)} s`);
+});
