@@ -11,10 +11,13 @@ import { defineCollector, type Collector, type CollectorContext } from '../../sr
 import type { ContainerState } from '../../src/docker/inventory.js';
 import { errorMessage } from '../../src/errors.js';
 import { nowNanos } from '../../src/records.js';
+import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import { CheckpointStore, START, type ResumePoint } from './checkpoints.js';
 import { logsConfigSchema, type LogsConfig } from './config.js';
-import { ContainerLog, type FollowOutcome } from './container-log.js';
+import { ContainerLog } from './container-log.js';
+import { connectionLogDaemon, type LogDaemon } from './daemon.js';
 import { ContainerFilter, ProcessingRules } from './filters.js';
+import { LogFollower, type FollowOutcome } from './follower.js';
 import { LogsMetrics } from './metrics.js';
 import { detectOwnContainer } from './own-container.js';
 import type { OwnContainer } from './filters.js';
@@ -31,11 +34,13 @@ export class LogsCollector implements Collector {
   private filter!: ContainerFilter;
   private rules!: ProcessingRules;
   private own: OwnContainer = {};
-  private readonly logs = new Map<string, ContainerLog>();
+  private readonly logs = new Map<string, LogFollower>();
+  private daemon!: LogDaemon;
+  private missed!: InternalEvent<never>;
   private readonly active = new Map<string, Promise<void>>();
   private readonly settling = new Set<Promise<void>>();
   private readonly skippedReported = new Set<string>();
-  private readonly counters = { started: 0, finished: 0, removed: 0, missed: 0 };
+  private readonly counters = { started: 0, finished: 0, removed: 0 };
 
   constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer) {}
 
@@ -48,6 +53,14 @@ export class LogsCollector implements Collector {
     const ctx: CollectorContext = { ...outer, signal: stop.signal, emit: (records) => outer.emit(records) };
     this.ctx = ctx;
     this.metrics = new LogsMetrics(ctx.metrics, (gauge) => this.collectLag(gauge), () => this.active.size);
+    this.missed = new InternalEvent({
+      metric: 'dockhand_logs_containers_missed_total',
+      help: 'Containers removed before their logs could be read.',
+      labels: [],
+      level: 'warn',
+      message: 'container removed before its logs could be read',
+    }, ctx.metrics, ctx.logger);
+    this.daemon = connectionLogDaemon(ctx.docker);
     this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);
     await this.checkpoints.load(nowNanos());
     this.own = this.ownContainer ?? (await detectOwnContainer());
@@ -75,7 +88,7 @@ export class LogsCollector implements Collector {
       ctx.inventory.off('removed', onRemoved);
       await Promise.all(this.active.values());
       // The exporters keep draining while collectors stop: wait for what is in flight, so its checkpoints are saved.
-      await Promise.all([...this.logs.values()].map((log) => log.idle()));
+      await Promise.all([...this.logs.values()].map((follower) => follower.log.idle()));
       await Promise.all(this.settling);
       await this.checkpoints.flush();
     }
@@ -89,6 +102,7 @@ export class LogsCollector implements Collector {
       checkpoint_writes: this.checkpoints?.writes ?? 0,
       checkpoint_write_failures: this.checkpoints?.failures ?? 0,
       ...this.counters,
+      missed: this.missed?.total ?? 0,
     };
   }
 
@@ -110,12 +124,12 @@ export class LogsCollector implements Collector {
       return;
     }
     if (state.startedAt === 0) return; // created, never started: no log yet
-    const log = this.logs.get(id);
-    const saved = log ? undefined : this.checkpoints.get(id);
+    const follower = this.logs.get(id);
+    const saved = follower ? undefined : this.checkpoints.get(id);
     // A run already read to its end (the inventory may still call it running for a moment).
-    if ((log?.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
-    if (!log && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
-    this.start(state, log, saved?.point);
+    if ((follower?.log.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
+    if (!follower && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
+    this.start(state, follower, saved?.point);
   }
 
   /** An exited container we hold no checkpoint for: read if it ran after our first start, or if all history is wanted. */
@@ -131,20 +145,25 @@ export class LogsCollector implements Collector {
     return START;
   }
 
-  private start(state: ContainerState, existing: ContainerLog | undefined, saved: ResumePoint | undefined): void {
+  private start(state: ContainerState, existing: LogFollower | undefined, saved: ResumePoint | undefined): void {
     const id = state.meta.id;
     const processing = this.rules.for(state);
-    let log = existing;
-    if (log) {
-      log.setProcessing(processing);
+    let follower = existing;
+    if (follower) {
+      follower.log.setProcessing(processing);
     } else {
-      const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
-      log = new ContainerLog(id, saved ?? this.startPoint(state), this.ctx, this.metrics, settings, processing, (point) => this.checkpoints.set(id, point));
-      this.logs.set(id, log);
+      follower = new LogFollower(this.containerLog(id, saved ?? this.startPoint(state), processing), {
+        daemon: this.daemon,
+        signal: this.ctx.signal,
+        logger: this.ctx.logger,
+        metrics: this.metrics,
+        countRequestError: () => this.ctx.metrics.errors.inc({ component: 'logs', kind: 'logs_request' }),
+      });
+      this.logs.set(id, follower);
     }
     this.counters.started++;
-    const following = log;
-    const run = following.follow()
+    const following = follower.log;
+    const run = follower.follow()
       .then((outcome) => {
         // Settling may wait for the exporters; a new run of the container must not wait for it.
         const settling = this.settle(following, outcome).finally(() => this.settling.delete(settling));
@@ -163,18 +182,26 @@ export class LogsCollector implements Collector {
     this.active.set(id, run);
   }
 
+  private containerLog(id: string, start: ResumePoint, processing: ReturnType<ProcessingRules['for']>): ContainerLog {
+    const { ctx } = this;
+    const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
+    return new ContainerLog(id, start, {
+      emit: (records) => ctx.emit(records),
+      meta: () => ctx.inventory.meta(id),
+      logger: ctx.logger,
+      metrics: this.metrics,
+      onCommit: (point) => this.checkpoints.set(id, point),
+    }, settings, processing);
+  }
+
   private async settle(log: ContainerLog, outcome: FollowOutcome): Promise<void> {
     if (outcome.kind === 'finished') {
       this.counters.finished++;
       // Only once the last lines are stored may a restart skip this run.
       await log.idle();
-      if (this.logs.get(log.id) === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
+      if (this.logs.get(log.id)?.log === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
     } else if (outcome.kind === 'removed') {
-      if (!outcome.opened) {
-        this.counters.missed++;
-        this.metrics.missed.inc();
-        this.ctx.logger.warn({ container: log.name }, 'container removed before its logs could be read');
-      }
+      if (!outcome.opened) this.missed.emit({}, { container: log.name, id: log.id });
       this.forget(log.id);
     }
   }
@@ -182,17 +209,14 @@ export class LogsCollector implements Collector {
   private onRemoved(state: ContainerState): void {
     const id = state.meta.id;
     if (this.active.has(id)) return; // the follower finds out itself and forgets it
-    const log = this.logs.get(id);
-    if (!log && !this.checkpoints.get(id) && state.startedAt > 0 && !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state))) {
-      this.counters.missed++;
-      this.metrics.missed.inc();
-      this.ctx.logger.warn({ container: state.meta.name }, 'container removed before its logs could be read');
+    if (!this.logs.has(id) && !this.checkpoints.get(id) && state.startedAt > 0 && !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state))) {
+      this.missed.emit({}, { container: state.meta.name, id });
     }
     this.forget(id);
   }
 
   private forget(id: string): void {
-    const log = this.logs.get(id);
+    const log = this.logs.get(id)?.log;
     this.ctx.logger.debug({ id, known: log !== undefined }, 'container gone: forgetting its log position');
     if (log) {
       log.markRemoved();
@@ -212,9 +236,9 @@ export class LogsCollector implements Collector {
       if (ctx.signal.aborted) return;
       if (ctx.inventory.get(id) || this.logs.has(id)) continue;
       try {
-        await ctx.docker.docker.getContainer(id).inspect();
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404 && !this.logs.has(id)) this.checkpoints.remove(id);
+        if (!(await this.daemon.inspect(id)) && !this.logs.has(id)) this.checkpoints.remove(id);
+      } catch {
+        // the daemon is in trouble: the checkpoint stays until a later start finds the container gone
       }
     }
   }
@@ -222,7 +246,7 @@ export class LogsCollector implements Collector {
   private collectLag(gauge: Gauge<'container'>): void {
     gauge.reset();
     const now = nowNanos();
-    for (const log of this.logs.values()) {
+    for (const { log } of this.logs.values()) {
       const acked = log.tracker.lastAckedTime;
       if (log.tracker.pending === 0) gauge.set({ container: log.name }, 0);
       else if (acked !== undefined) gauge.set({ container: log.name }, Math.max(0, Number(now - acked) / 1e9));

@@ -2,8 +2,15 @@
  * From daemon messages to whole lines. Every message starts with its RFC 3339 timestamp and a
  * space. A message ending in `\n` ends a line; one without is a piece of a longer line (the daemon
  * cuts lines at 16 KiB, each piece carrying the first piece's timestamp) or the last words of a
- * container that exited without a newline. Pieces are merged byte for byte, per stream (stdout and
- * stderr pieces may interleave). Lines over the cap are cut at a UTF-8 boundary and flagged.
+ * container run that ended without a newline. Pieces are merged byte for byte, per stream (stdout
+ * and stderr pieces may interleave). Lines over the cap are cut at a UTF-8 boundary and flagged.
+ *
+ * A run's unterminated last piece is followed in the log by the next run's first line. Captured
+ * from dockerd 20.10 (json-file; `printf "first\nsecond\nlast-no-newline"`, `docker start`ed
+ * again): `…02.623037322Z last-no-newline` (no `\n`), then `…02.926591522Z first\n`. All pieces of
+ * one line share its first piece's timestamp, the run's last one included (a 20,000-byte last line:
+ * 16,384 + 3,616 bytes, both at `…17.654386073Z`). So a held piece followed by a message with
+ * another timestamp ends its line there: the two are never merged.
  */
 import { STDERR, STDOUT, type FrameSink } from './demux.js';
 import { TimestampParser } from './timestamp.js';
@@ -23,8 +30,14 @@ class PendingLine {
   pieces: Buffer[] = [];
   count = 0;
   bytes = 0;
+  /** Content bytes as sent, before any cut. */
+  sentBytes = 0;
+  /** Content bytes of the latest piece: a piece of a cut line is exactly PIECE_BYTES long. */
+  lastPieceBytes = 0;
   truncated = false;
   time = 0n;
+  /** The timestamp bytes as the daemon wrote them, to recognise the line when it is sent again (TTY). */
+  stamp: Buffer | undefined;
 
   get active(): boolean {
     return this.count > 0;
@@ -32,6 +45,8 @@ class PendingLine {
 
   add(buf: Buffer, start: number, end: number, cap: number): void {
     this.count++;
+    this.sentBytes += end - start;
+    this.lastPieceBytes = end - start;
     // Once cut, nothing more is kept, even if the cut at a character boundary left a few bytes of room.
     if (this.truncated) return;
     const room = cap - this.bytes;
@@ -49,14 +64,27 @@ class PendingLine {
     this.pieces = [];
     this.count = 0;
     this.bytes = 0;
+    this.sentBytes = 0;
+    this.lastPieceBytes = 0;
     this.truncated = false;
+    this.stamp = undefined;
   }
+}
+
+/** A run's last line, written without a newline: how it looks in the log. */
+export interface UnterminatedLine {
+  readonly time: bigint;
+  readonly stamp: Buffer;
+  /** Content bytes as sent. */
+  readonly bytes: number;
 }
 
 export class LineAssembler implements FrameSink {
   private readonly timestamps = new TimestampParser();
   private readonly pending = [new PendingLine(), new PendingLine()];
   private lastTime = 0n;
+  /** Per stream, the unterminated last line of the run that ended last (see endRun). */
+  readonly unterminated: [UnterminatedLine | undefined, UnterminatedLine | undefined] = [undefined, undefined];
   /** Messages whose timestamp could not be read (given the previous message's time). */
   malformed = 0;
 
@@ -81,12 +109,17 @@ export class LineAssembler implements FrameSink {
     const contentEnd = complete ? end - 1 : end;
     const pending = this.pending[stream]!;
     if (pending.active) {
-      pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
-      if (complete) this.emitPending(stream);
-      return;
+      if (time === pending.time || pending.lastPieceBytes === PIECE_BYTES) {
+        pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
+        if (complete) this.emitPending(stream);
+        return;
+      }
+      // A run's last words, sent again before the next run's first line: a line of their own.
+      this.emitPending(stream);
     }
     if (!complete) {
       pending.time = time;
+      pending.stamp = Buffer.from(buf.subarray(start, contentStart - 1));
       pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
       return;
     }
@@ -105,9 +138,15 @@ export class LineAssembler implements FrameSink {
     return pending.active ? pending.time : undefined;
   }
 
-  /** The stream ended for good: an unfinished line is the container's last line. */
-  flushPending(): void {
-    for (const stream of [0, 1] as const) if (this.pending[stream]!.active) this.emitPending(stream);
+  /** The run is over: an unfinished line is its last line, complete as it is. */
+  endRun(): void {
+    for (const stream of [0, 1] as const) {
+      const pending = this.pending[stream]!;
+      this.unterminated[stream] = undefined;
+      if (!pending.active) continue;
+      this.unterminated[stream] = { time: pending.time, stamp: pending.stamp ?? Buffer.alloc(0), bytes: pending.sentBytes };
+      this.emitPending(stream);
+    }
   }
 
   /** The stream broke: unfinished lines are dropped and read again from the next stream. */
@@ -148,6 +187,16 @@ const TIMESTAMP_PROBE = 32;
  */
 export class TtySplitter {
   private carry: Buffer | undefined;
+  /**
+   * A run's unterminated last line, still to be told apart when the daemon sends it again: with no
+   * frames and no newline, the next run's first message follows straight after its last byte.
+   */
+  private expected: { stamp: Buffer; bytes: number; taken: number } | undefined;
+
+  /** Whenever `line` comes again, it ends after its own bytes. */
+  expectUnterminated(line: UnterminatedLine): void {
+    this.expected = line.stamp.length > 0 ? { stamp: line.stamp, bytes: line.bytes, taken: 0 } : undefined;
+  }
 
   push(chunk: Buffer, sink: FrameSink): void {
     const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -166,8 +215,18 @@ export class TtySplitter {
         continue;
       }
       const contentStart = space + 1;
-      const nl = buf.indexOf(10, contentStart);
       const pieceEnd = contentStart + PIECE_BYTES;
+      if (this.expected && this.isExpected(buf, i, space)) {
+        const expected = this.expected;
+        const end = contentStart + Math.min(expected.bytes - expected.taken, PIECE_BYTES);
+        if (end > length) break;
+        sink.frame(STDOUT, buf, i, end);
+        i = end;
+        expected.taken += end - contentStart;
+        if (expected.taken >= expected.bytes) expected.taken = 0;
+        continue;
+      }
+      const nl = buf.indexOf(10, contentStart);
       if (nl >= 0 && nl < pieceEnd) {
         sink.frame(STDOUT, buf, i, nl + 1);
         i = nl + 1;
@@ -206,6 +265,12 @@ export class TtySplitter {
 
   reset(): void {
     this.carry = undefined;
+    if (this.expected) this.expected.taken = 0;
+  }
+
+  private isExpected(buf: Buffer, start: number, space: number): boolean {
+    const stamp = this.expected!.stamp;
+    return space - start === stamp.length && buf.compare(stamp, 0, stamp.length, start, space) === 0;
   }
 
   get pendingBytes(): number {

@@ -1,21 +1,12 @@
 /**
- * ContainerLog.follow() against a stand-in daemon: what happens to a stream, not to the bytes in it.
+ * LogFollower.follow() against a stand-in daemon: what happens to a stream, not to the bytes in it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { START } from '../../collectors/logs/checkpoints.js';
-import { ContainerLog } from '../../collectors/logs/container-log.js';
-import { LogsMetrics } from '../../collectors/logs/metrics.js';
-import type { CollectorContext } from '../../src/component.js';
-import { Inventory } from '../../src/docker/inventory.js';
 import type { LogRecord } from '../../src/records.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
-import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { MS, RUNNING, STOPPED, follower, logHarness, standInDaemon } from '../helpers/container-log.js';
 import { frame, messages, T0 } from './logs-frames.js';
-
-const ID = 'e'.repeat(64);
-const MS = 1_000_000n;
 
 interface StandIn {
   readonly signal?: AbortSignal;
@@ -25,28 +16,10 @@ interface StandIn {
   readonly logs: () => Promise<PassThrough>;
 }
 
-/** A ContainerLog over a stand-in daemon (our own CollectorContext interface, not a Docker mock). */
-function containerLog(standIn: StandIn): ContainerLog {
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const ctx = {
-    signal: standIn.signal ?? new AbortController().signal,
-    emit: standIn.emit ?? (async () => undefined),
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-    docker: {
-      waitUntilUp: async () => undefined,
-      reportFailure: () => undefined,
-      docker: {
-        ping: async () => 'OK',
-        getContainer: () => ({
-          inspect: async () => ({ State: { Running: standIn.running, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
-          logs: standIn.logs,
-        }),
-      },
-    },
-  } as unknown as CollectorContext;
-  return new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+/** A follower over a stand-in daemon (the collector's own LogDaemon port, not a Docker mock). */
+function containerLog(standIn: StandIn) {
+  const { log } = logHarness({ reorderWindowNs: 50n * MS, ...(standIn.emit ? { emit: standIn.emit } : {}) });
+  return follower(log, standInDaemon(() => (standIn.running ? RUNNING : STOPPED), standIn.logs), standIn.signal);
 }
 
 test('a stream out of step (a frame header no daemon sends) breaks the stream and is read again; the agent does not crash', async () => {
@@ -109,6 +82,6 @@ test('a daemon that keeps sending a stream out of step is asked again with backo
   const outcome = await log.follow();
   clearTimeout(timer);
   assert.equal(outcome.kind, 'stopped');
-  // Backoff from 100 ms: 100 + 200 (+ jitter) fit in half a second; a loop without a wait makes thousands.
+  // Backoff from 250 ms (jittered down to half): two or three requests fit in half a second; a loop without a wait makes thousands.
   assert.ok(requests >= 2 && requests <= 5, `requests in 500 ms: ${requests}`);
 });

@@ -26,7 +26,7 @@ function read(bytes: Buffer, options: { tty?: boolean; cap?: number; sizes?: rea
   }
   if (options.ended ?? true) {
     if (options.tty) tty.end(assembler);
-    assembler.flushPending();
+    assembler.endRun();
   }
   return out;
 }
@@ -161,7 +161,7 @@ test('an unfinished line is held until the stream ends, and dropped when the str
   assert.equal(assembler.pendingTime(1), T0 + 1n);
   assembler.dropPending();
   assert.equal(assembler.pendingTime(1), undefined);
-  assembler.flushPending();
+  assembler.endRun();
   assert.deepEqual(out, ['done']);
 });
 

@@ -1,0 +1,87 @@
+/**
+ * The few things the log follower asks of the Docker daemon, as a narrow port: tests drive the
+ * follower with a stand-in of their own, and the real one is a thin adapter over the connection.
+ */
+import type { Readable } from 'node:stream';
+import type { DockerConnection } from '../../src/docker/connection.js';
+import { toEpochSeconds } from '../../src/docker/inventory.js';
+import { formatSince } from './timestamp.js';
+
+/** One look at a container: which run it is in and whether that run still goes on. */
+export interface RunInfo {
+  /** The process runs (or is paused). */
+  readonly running: boolean;
+  /** The process exited and the restart policy will start it again: this run is over. */
+  readonly restarting: boolean;
+  readonly tty: boolean;
+  /** State.StartedAt as epoch seconds (the inventory's conversion): tells one run from the next. */
+  readonly startedAt: number;
+}
+
+export interface LogDaemon {
+  /** Resolves once the daemon answers (or when `signal` aborts). */
+  waitUntilUp(signal: AbortSignal): Promise<void>;
+  /** The container's run, or undefined when it is gone (404). Throws for daemon trouble. */
+  inspect(id: string): Promise<RunInfo | undefined>;
+  /** Follows the log from `since` (inclusive, ns); undefined when the container is gone. Throws for daemon trouble. */
+  openLogs(id: string, since: bigint, signal: AbortSignal): Promise<Readable | undefined>;
+  /** Whether the daemon answers. */
+  ping(): Promise<boolean>;
+  /** A request failed at the connection level: everyone waits for the daemon until it is back. */
+  reportFailure(error: unknown): void;
+}
+
+/**
+ * Whether the run a stream followed (`run`, as it was when the stream opened) is over, going by how
+ * the container is now (`now`). A stream opened while the container was restarting followed no run
+ * of its own: a run started since is not over.
+ */
+export function runOver(run: RunInfo, now: RunInfo): boolean {
+  return !now.running || now.restarting || (now.startedAt !== run.startedAt && !run.restarting);
+}
+
+export function statusCode(error: unknown): number | undefined {
+  const code = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** The port over the agent's one Docker connection. */
+export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
+  return {
+    waitUntilUp: (signal) => connection.waitUntilUp(signal),
+    inspect: async (id) => {
+      try {
+        const info = await connection.docker.getContainer(id).inspect();
+        const state = info.State;
+        return {
+          running: state.Running || state.Paused,
+          restarting: state.Restarting,
+          tty: info.Config?.Tty ?? false,
+          startedAt: toEpochSeconds(state.StartedAt),
+        };
+      } catch (error) {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      }
+    },
+    openLogs: async (id, since, signal) => {
+      try {
+        // dockerode types `logs` as a Buffer for follow=false; with follow it is the response stream.
+        const options = { follow: true, stdout: true, stderr: true, timestamps: true, since: formatSince(since), abortSignal: signal } as const;
+        return (await connection.docker.getContainer(id).logs(options as unknown as { follow: true })) as unknown as Readable;
+      } catch (error) {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      }
+    },
+    ping: async () => {
+      try {
+        await connection.docker.ping();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    reportFailure: (error) => connection.reportFailure(error),
+  };
+}
