@@ -4,11 +4,12 @@
  * LineAssembler (whole lines) → per-stream StreamCursor (index, or skip a line handed on already) →
  * MultilineJoiner (optional) → RecordBatcher (batches, acknowledgements, checkpoints).
  *
- * How a stream ends decides what happens to what is unfinished:
- * - `rewind()`: it broke, or ended while the same run goes on. Unfinished lines and held multiline
- *   records are dropped and read again from the next stream (its `since` stays at or before them).
- * - `endRun()`: it ended and the run it followed is over. An unfinished line is the run's last line
- *   and is complete as it is (shipped once, even if the container is removed right after).
+ * How a stream ends decides what happens to what is unfinished (a long line's pieces so far, a TTY
+ * message without newline, held multiline records):
+ * - `rewind()`: it is read again from the next stream (whose `since` stays at or before it). It is
+ *   kept until that stream starts: if none can (the container is gone), `endRun()` still has it.
+ * - `endRun()`: the run is over, so an unfinished line is its last line, complete as it is
+ *   (shipped once, even if the container is removed right after).
  */
 import { isUtf8 } from 'node:buffer';
 import { RecordBatcher, type BatchOutput } from './batcher.js';
@@ -55,6 +56,8 @@ export class ContainerLog implements LineSink {
   private readonly counters = new LineCounters();
   private readonly completed: LogLine[] = [];
   private removed = false;
+  /** What is unfinished was left for the next stream to read again (see rewind). */
+  private readAgain = false;
   private readonly now: () => number;
   /** When the latest bytes arrived (multiline only). */
   private lastReceivedAt = 0;
@@ -134,6 +137,13 @@ export class ContainerLog implements LineSink {
 
   /** A new stream begins (at `resumePoint.since`): per-stream line counting restarts. */
   startStream(): void {
+    if (this.readAgain) {
+      this.readAgain = false;
+      this.assembler.dropPending();
+      this.joiner?.drop();
+      this.cursors[0].moveTo(this.batcher.position(0));
+      this.cursors[1].moveTo(this.batcher.position(1));
+    }
     this.demux.reset();
     this.ttySplitter.reset();
     this.cursors[0].restart();
@@ -171,35 +181,37 @@ export class ContainerLog implements LineSink {
     }
   }
 
-  /** The stream broke or ended while its run goes on: what is unfinished is read again from the next stream. */
-  rewind(): void {
+  /**
+   * The stream broke (`ended` false) or ended by itself while its run may go on: what is unfinished
+   * is read again from the next stream, which starts at or before it.
+   */
+  rewind(ended: boolean): void {
+    // A TTY message held without newline at a stream's own end is a run's last line: cut it there when it comes again.
+    if (ended && this.tty) this.ttySplitter.endOfStream();
     const point = this.snapshot();
-    this.assembler.dropPending();
-    this.joiner?.drop();
-    this.cursors[0].moveTo(this.batcher.position(0));
-    this.cursors[1].moveTo(this.batcher.position(1));
     this.counters.flush(this.output.metrics, this.batcher.name);
     this.batcher.seal(point);
     this.resumeAt = point;
-    this.endStream();
+    this.readAgain = true;
+    this.demux.reset();
+    this.setLive(false);
   }
 
   /**
-   * The stream ended and the run it followed is over: an unfinished line is the run's last line.
-   * Held multiline records stay held (a restart within their timeout may continue them); see
-   * `groupsDueAt` and `completeGroups`.
+   * The stream ended and the run it followed is over (or the container is gone): an unfinished
+   * line is the run's last line. Held multiline records stay held (a restart within their timeout
+   * may continue them); see `groupsDueAt` and `completeGroups`.
    */
   endRun(): void {
+    this.readAgain = false;
     if (this.tty) this.ttySplitter.end(this.assembler);
     this.assembler.endRun();
-    const last = this.assembler.unterminated[0];
-    // With no frames, the next run's first line follows straight after this one when it is sent again.
-    if (this.tty && last) this.ttySplitter.expectUnterminated(last);
     this.seal();
     // A stream opened while the container was stopped may still have followed a run that started
     // meanwhile: the next stream starts after everything this one handed on.
     this.resumeAt = this.snapshot();
-    this.endStream();
+    this.demux.reset();
+    this.setLive(false);
   }
 
   /** When held multiline records may be completed by time alone after their run ended (ms), or undefined when none are held. */
@@ -290,12 +302,6 @@ export class ContainerLog implements LineSink {
     }
     if (since < this.resumeAt.since) since = this.resumeAt.since;
     return { since, streams: [this.batcher.position(0), this.batcher.position(1)] };
-  }
-
-  private endStream(): void {
-    this.demux.reset();
-    this.ttySplitter.reset();
-    this.setLive(false);
   }
 
   private armGroupTimer(): void {

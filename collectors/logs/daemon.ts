@@ -3,6 +3,7 @@
  * follower with a stand-in of their own, and the real one is a thin adapter over the connection.
  */
 import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
 import type { DockerConnection } from '../../src/docker/connection.js';
 import { toEpochSeconds } from '../../src/docker/inventory.js';
 import { formatSince } from './timestamp.js';
@@ -23,8 +24,12 @@ export interface LogDaemon {
   waitUntilUp(signal: AbortSignal): Promise<void>;
   /** The container's run, or undefined when it is gone (404). Throws for daemon trouble. */
   inspect(id: string): Promise<RunInfo | undefined>;
-  /** Follows the log from `since` (inclusive, ns); undefined when the container is gone. Throws for daemon trouble. */
-  openLogs(id: string, since: bigint, signal: AbortSignal): Promise<Readable | undefined>;
+  /**
+   * The log from `since` (inclusive, ns), followed while the container runs (`follow`) or up to
+   * what is written now. Undefined when the container is gone or being removed (404, 409).
+   * Throws for daemon trouble.
+   */
+  openLogs(id: string, since: bigint, signal: AbortSignal, follow: boolean): Promise<Readable | undefined>;
   /** Whether the daemon answers. */
   ping(): Promise<boolean>;
   /** A request failed at the connection level: everyone waits for the daemon until it is back. */
@@ -64,13 +69,13 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
         throw error;
       }
     },
-    openLogs: async (id, since, signal) => {
+    openLogs: async (id, since, signal, follow) => {
       try {
-        // dockerode types `logs` as a Buffer for follow=false; with follow it is the response stream.
-        const options = { follow: true, stdout: true, stderr: true, timestamps: true, since: formatSince(since), abortSignal: signal } as const;
-        return (await connection.docker.getContainer(id).logs(options as unknown as { follow: true })) as unknown as Readable;
+        return await requestLogs(connection.docker, id, { follow, stdout: true, stderr: true, timestamps: true, since: formatSince(since) }, signal);
       } catch (error) {
-        if (statusCode(error) === 404) return undefined;
+        const status = statusCode(error);
+        // 409: "can not get logs from container which is dead or marked for removal".
+        if (status === 404 || status === 409) return undefined;
         throw error;
       }
     },
@@ -84,4 +89,18 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
     },
     reportFailure: (error) => connection.reportFailure(error),
   };
+}
+
+/** GET /containers/{id}/logs as a stream, followed or not (dockerode's `logs` buffers an answer it does not follow). */
+function requestLogs(docker: Docker, id: string, query: Record<string, unknown>, signal: AbortSignal): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial({
+      path: `/containers/${id}/logs?`,
+      method: 'GET',
+      abortSignal: signal,
+      isStream: true,
+      statusCodes: { 200: true, 404: 'no such container', 409: 'container being removed', 500: 'server error' },
+      options: query,
+    }, (error, data) => (error ? reject(error) : resolve(data as Readable)));
+  });
 }

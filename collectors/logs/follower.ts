@@ -1,12 +1,18 @@
 /**
  * Follows one container's log through the daemon, stream after stream, as explicit states:
  *
- *   waitForDaemon → inspect → open → read → ended ─┬→ open        (same run goes on: rewind; a new run; a stopped run read again)
- *        ↑                                         ├→ settleRun → finished | open | removed
- *        └──────── (daemon trouble, stream broke) ─┴→ removed
+ *   waitForDaemon → inspect → open → read ─┬─ broke ───────────────────→ (backoff) waitForDaemon
+ *                                          └─ ended → drain → read → decide ─┬→ open      (the container runs on)
+ *                                                                            ├→ settleRun → finished
+ *                                                                            └→ removed
  *
- * and `stopped` from anywhere when the collector stops. A stream is opened at most a few times a
- * second: one that ends at once (a restarting container, a crash loop) makes the next wait longer.
+ * and `stopped` from anywhere when the collector stops. A follow stream ends when the run it
+ * follows exits, but dockerd 20.10 ends it before the run's last words when they have no newline
+ * (the copier writes them as the log closes; a reader waiting at the end of the file sees the close
+ * first). They are in the log file all the same: `drain` reads the log once more, at once (before
+ * `docker run --rm` or `compose down` can remove the container), while `decide` asks whether the
+ * run is over. A stream is opened at most a few times a second: one that ends soon after it opened
+ * (a restarting container, a crash loop) makes the next wait longer.
  */
 import type { Readable } from 'node:stream';
 import { errorMessage } from '../../src/errors.js';
@@ -41,8 +47,10 @@ type State =
   | { readonly name: 'waitForDaemon' }
   | { readonly name: 'inspect' }
   | { readonly name: 'open'; readonly run: RunInfo }
-  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController }
-  | { readonly name: 'ended'; readonly run: RunInfo; readonly openedAt: number }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'follow' }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'drain'; readonly after: Promise<RunInfo | undefined>; readonly steady: boolean }
+  | { readonly name: 'drain'; readonly run: RunInfo; readonly steady: boolean }
+  | { readonly name: 'decide'; readonly run: RunInfo; readonly after: RunInfo | undefined; readonly steady: boolean }
   | { readonly name: 'settleRun'; readonly run: RunInfo }
   | { readonly name: 'finished'; readonly run: RunInfo }
   | { readonly name: 'removed' }
@@ -135,8 +143,9 @@ export class LogFollower {
       case 'waitForDaemon': return this.waitForDaemon();
       case 'inspect': return this.inspect();
       case 'open': return this.open(state.run);
-      case 'read': return this.read(state.run, state.stream, state.abort);
-      case 'ended': return this.ended(state.run, state.openedAt);
+      case 'read': return this.read(state);
+      case 'drain': return this.drain(state.run, state.steady);
+      case 'decide': return this.decide(state.run, state.after, state.steady);
       case 'settleRun': return this.settleRun(state.run);
     }
   }
@@ -153,7 +162,7 @@ export class LogFollower {
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!run) return { name: 'removed' };
+    if (!run) return this.gone();
     this.log.setTty(run.tty);
     return { name: 'open', run };
   }
@@ -166,23 +175,37 @@ export class LogFollower {
     const since = this.log.resumePoint.since;
     let stream: Readable | undefined;
     try {
-      stream = await daemon.openLogs(this.log.id, since, abort.signal);
+      stream = await daemon.openLogs(this.log.id, since, abort.signal, true);
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!stream) return { name: 'removed' };
-    if (signal.aborted) {
-      // Stopped while the request was under way: nobody would abort this stream, which may follow a running container.
-      stream.destroy();
-      return { name: 'stopped' };
-    }
+    if (!stream) return this.gone();
     this.opened = true;
     if (this.reason) this.deps.metrics.resumes.inc({ reason: this.reason });
     this.deps.logger.debug({ container: this.log.name, id: this.log.id, since: formatSince(since), reason: this.reason ?? 'start', running: run.running }, 'following container log');
-    return { name: 'read', run, stream, abort };
+    return { name: 'read', run, stream, abort, kind: 'follow' };
   }
 
-  private async read(run: RunInfo, stream: Readable, abort: AbortController): Promise<State> {
+  /** A follow stream ended by itself: read the log once more at once, and meanwhile ask how the container is. */
+  private async drain(run: RunInfo, steady: boolean): Promise<State> {
+    const { daemon } = this.deps;
+    this.log.rewind(true);
+    // Both at once: the container may be removed any moment now.
+    const abort = new AbortController();
+    const after = daemon.inspect(this.log.id);
+    let stream: Readable | undefined;
+    try {
+      stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (!stream) return this.gone();
+    // An inspect that failed says nothing: the container is taken to be as it was (the next request finds out).
+    return { name: 'read', run, stream, abort, kind: 'drain', after: after.then((info) => info, () => run), steady };
+  }
+
+  private async read(state: Extract<State, { name: 'read' }>): Promise<State> {
+    const { run, stream, abort } = state;
     const { signal, metrics } = this.deps;
     const openedAt = Date.now();
     const onAbort = () => abort.abort();
@@ -199,48 +222,37 @@ export class LogFollower {
     }
     await this.log.emitted();
     if (signal.aborted) return { name: 'stopped' };
-    if (end.broken === undefined) return { name: 'ended', run, openedAt };
-    this.log.rewind();
-    this.reason = 'stream_broken';
-    this.deps.logger.debug({ container: this.log.name, err: errorMessage(end.broken) }, 'log stream broke; reading on from the last line');
-    // Bytes out of step are not progress: a daemon that keeps sending them is asked again with backoff, not in a loop.
-    if (end.progressed && !(end.broken instanceof DemuxError)) this.pacer.reset();
-    else this.pacer.slowDown();
-    if (!(await this.deps.daemon.ping())) this.deps.daemon.reportFailure(end.broken);
-    return { name: 'waitForDaemon' };
-  }
-
-  /** The stream ended by itself: whether the run it followed is over decides what its unfinished last line is. */
-  private async ended(run: RunInfo, openedAt: number): Promise<State> {
-    let after: RunInfo | undefined;
-    try {
-      after = await this.deps.daemon.inspect(this.log.id);
-    } catch (error) {
-      this.log.rewind();
-      return this.daemonTrouble(error);
+    if (end.broken !== undefined) {
+      this.log.rewind(false);
+      this.reason = 'stream_broken';
+      this.deps.logger.debug({ container: this.log.name, err: errorMessage(end.broken) }, 'log stream broke; reading on from the last line');
+      // Bytes out of step are not progress: a daemon that keeps sending them is asked again with backoff, not in a loop.
+      if (end.progressed && !(end.broken instanceof DemuxError)) this.pacer.reset();
+      else this.pacer.slowDown();
+      if (!(await this.deps.daemon.ping())) this.deps.daemon.reportFailure(end.broken);
+      return { name: 'waitForDaemon' };
     }
     this.reason = 'stream_ended';
     const steady = Date.now() - openedAt >= STEADY_STREAM_MS;
-    if (!after) {
-      // Gone (docker run --rm, compose down): what was read is all there will ever be.
-      this.log.endRun();
-      this.log.completeGroups();
-      return { name: 'removed' };
-    }
+    if (state.kind === 'drain') return { name: 'decide', run, after: await state.after, steady: state.steady };
+    // A stream opened on a stopped container read its log to the end: no run can have ended under it, unless one started meanwhile.
+    if (!run.running) return { name: 'decide', run, after: await this.inspectOr(run), steady };
+    return { name: 'drain', run, steady };
+  }
+
+  /** After a drain (or a read of a stopped container): whether the run it read is over decides what comes next. */
+  private async decide(run: RunInfo, after: RunInfo | undefined, steady: boolean): Promise<State> {
+    if (!after) return this.gone();
     this.log.setTty(after.tty);
-    if (!runOver(run, after)) {
-      this.log.rewind();
-      if (steady) this.pacer.reset();
-      else this.pacer.slowDown();
-      return { name: 'open', run: after };
+    if (!after.running && after.startedAt === run.startedAt) {
+      // Stopped, and the log was read after its run ended: read whole.
+      this.log.endRun();
+      return { name: 'settleRun', run: after };
     }
-    this.log.endRun();
-    const stopped = !after.running && after.startedAt === run.startedAt;
-    // Opened on a stopped container and ended: the run is read whole.
-    if (stopped && !run.running) return { name: 'settleRun', run: after };
-    if (stopped) this.pacer.now(); // read the stopped run once more to its end, at once
-    else if (steady) this.pacer.reset();
-    else this.pacer.slowDown(); // restarting, or a new run already: a crash loop must not make us spin
+    this.log.rewind(true);
+    // The run goes on, or a new one began (restart policy, docker start): follow it; a crash loop must not make us spin.
+    if (steady) this.pacer.reset();
+    else this.pacer.slowDown();
     return { name: 'open', run: after };
   }
 
@@ -259,6 +271,21 @@ export class LogFollower {
     if (now && now.startedAt !== run.startedAt) return { name: 'open', run: now };
     this.log.completeGroups();
     return now ? { name: 'finished', run } : { name: 'removed' };
+  }
+
+  /** The container is gone (or being removed): what was read is all there will ever be. */
+  private gone(): State {
+    this.log.endRun();
+    this.log.completeGroups();
+    return { name: 'removed' };
+  }
+
+  private async inspectOr(fallback: RunInfo): Promise<RunInfo | undefined> {
+    try {
+      return await this.deps.daemon.inspect(this.log.id);
+    } catch {
+      return fallback;
+    }
   }
 
   /** A request failed: connection-level failures take the daemon down (it is probed until back). */

@@ -17,11 +17,12 @@ let agent: AgentProcess;
 
 before(async () => {
   proxy = await startDockerProxy();
-  agent = await startAgent(containers, { config: { docker: { host: proxy.host } } });
+  agent = await startAgent(containers, { config: { docker: { host: proxy.host }, log: { level: process.env.DOCKHAND_TEST_AGENT_LOG ?? 'info' } } });
   await agent.waitReady(60_000);
 });
 
 after(async () => {
+  if (process.env.DOCKHAND_TEST_AGENT_LOG) for (const entry of agent?.logs ?? []) console.error('AGENTLOG', JSON.stringify(entry));
   await agent?.dispose();
   await containers.removeAll();
   await proxy?.close();
@@ -30,13 +31,18 @@ after(async () => {
 const UNTERMINATED = ['sh', '-c', 'printf "first\\nsecond\\nlast-no-newline"'];
 const THREE_RUNS = ['first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline'];
 
+/** A message for an error text: long ones by their length. */
+function short(message: string): string {
+  return message.length > 40 ? `${message.slice(0, 20)}… (${message.length} chars)` : message;
+}
+
 function recordsOf(id: string): SinkLog[] {
   return readSink(agent.dataDir).filter((r) => r.container.id === id);
 }
 
 /** Waits until `count` records of `id` end with `last`, then a little longer for anything that should not come. */
 async function settled(id: string, last: string, count: number): Promise<SinkLog[]> {
-  await waitFor(() => sinkLines(recordsOf(id), id).filter((m) => m === last).length >= count, { timeoutMs: 60_000, intervalMs: 200, what: `${count} × "${last}" of ${id.slice(0, 12)} in the sink (so far: ${JSON.stringify(sinkLines(recordsOf(id), id))})` });
+  await waitFor(() => sinkLines(recordsOf(id), id).filter((m) => m === last).length >= count, { timeoutMs: 60_000, intervalMs: 200, what: `${count} × "${short(last)}" of ${id.slice(0, 12)} in the sink (so far: ${JSON.stringify(sinkLines(recordsOf(id), id).map(short))})` });
   const before = recordsOf(id).length;
   await waitFor(async () => {
     await new Promise((resolve) => setTimeout(resolve, 500));

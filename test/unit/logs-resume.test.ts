@@ -142,7 +142,7 @@ test('a stream that breaks mid-line is continued from where it stopped, with no 
   for (const cut of [1, 999, 20_000, 40_000, all.length - 3]) {
     const run = harness(START);
     await feed(run.log, all.subarray(0, cut), [1000]);
-    run.log.rewind();
+    run.log.rewind(false);
     await run.log.emitted();
     await feed(run.log, daemonAnswer(entries, run.log.resumePoint.since), [3000]);
     run.log.endRun();
