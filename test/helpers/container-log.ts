@@ -65,20 +65,20 @@ export function logHarness(options: LogHarnessOptions = {}): LogHarness {
 }
 
 export interface StandInDaemon extends LogDaemon {
-  /** Logs requests made so far (their `since`). */
-  readonly opened: bigint[];
+  /** Logs requests made so far. */
+  readonly opened: { since: bigint; follow: boolean; at: number }[];
 }
 
-/** A stand-in daemon: `run()` says what inspect answers (undefined: gone), `logs()` what each logs request gets. */
-export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigint) => Promise<Readable | undefined>): StandInDaemon {
-  const opened: bigint[] = [];
+/** A stand-in daemon: `run()` says what inspect answers (undefined: gone), `logs()` what each logs request gets (undefined: gone). */
+export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigint, follow: boolean) => Promise<Readable | undefined>): StandInDaemon {
+  const opened: { since: bigint; follow: boolean; at: number }[] = [];
   return {
     opened,
     waitUntilUp: async () => undefined,
     inspect: async () => run(),
-    openLogs: async (_id, since) => {
-      opened.push(since);
-      return logs(since);
+    openLogs: async (_id, since, _signal, follow) => {
+      opened.push({ since, follow, at: Date.now() });
+      return logs(since, follow);
     },
     ping: async () => true,
     reportFailure: () => undefined,

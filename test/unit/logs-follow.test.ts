@@ -85,3 +85,55 @@ test('a daemon that keeps sending a stream out of step is asked again with backo
   // Backoff from 250 ms (jittered down to half): two or three requests fit in half a second; a loop without a wait makes thousands.
   assert.ok(requests >= 2 && requests <= 5, `requests in 500 ms: ${requests}`);
 });
+
+/** A stream that sends `bytes` and ends. */
+function answer(bytes: Buffer): PassThrough {
+  const stream = new PassThrough();
+  stream.end(bytes);
+  return stream;
+}
+
+test('a follow stream that ends without the run\'s last words (as dockerd 20.10 ends it) is drained at once: the last words arrive, the run is finished', async () => {
+  const lines = [frame(1, messages({ stream: 1, time: T0, content: 'starting' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'fatal: boom', noNewline: true })[0]!)];
+  let running = true;
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async (_since, follow) => {
+    if (follow) {
+      running = false; // the follow stream ends at the exit, before the last words
+      return answer(lines[0]!);
+    }
+    return answer(Buffer.concat(lines));
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(daemon.opened.map((o) => o.follow), [true, false], 'a follow, then a drain');
+  assert.ok(daemon.opened[1]!.at - daemon.opened[0]!.at < 100, 'the drain is not paced');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['starting', 'fatal: boom']);
+});
+
+test('removed before the drain (--rm): what was read is final, a last line of whole pieces included; removed before the first inspect: missed', async () => {
+  const piece = 'x'.repeat(16 * 1024);
+  const { log, batches } = logHarness();
+  let gone = false;
+  const daemon = standInDaemon(() => (gone ? undefined : RUNNING), async () => {
+    if (gone) return undefined;
+    gone = true;
+    return answer(Buffer.concat([frame(1, messages({ stream: 1, time: T0, content: 'starting' })[0]!), frame(1, messages({ stream: 1, time: T0 + MS, content: piece, noNewline: true })[0]!)]));
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.deepEqual(outcome, { kind: 'removed', opened: true });
+  assert.deepEqual(batches.flat().map((r) => r.message.length), [8, piece.length]);
+  const never = await follower(logHarness().log, standInDaemon(() => undefined, async () => undefined)).follow();
+  assert.deepEqual(never, { kind: 'removed', opened: false });
+});
+
+test('a restarting container (every follow request ends at once) is asked again with growing waits, not in a loop', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  const daemon = standInDaemon(() => ({ ...RUNNING, restarting: true }), async () => answer(Buffer.alloc(0)));
+  const timer = setTimeout(() => stop.abort(), 1500);
+  const outcome = await follower(logHarness().log, daemon, stop.signal).follow();
+  clearTimeout(timer);
+  assert.equal(outcome.kind, 'stopped');
+  // Follow + drain per round; rounds 125–250, 250–500, 500–1000 ms apart: at most 4 rounds in 1.5 s.
+  assert.ok(daemon.opened.length >= 2 && daemon.opened.length <= 8, `requests in 1.5 s: ${daemon.opened.length}`);
+});
