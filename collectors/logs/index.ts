@@ -16,7 +16,7 @@ import { CheckpointStore, START, type ResumePoint } from './checkpoints.js';
 import { logsConfigSchema, type LogsConfig } from './config.js';
 import { ContainerLog } from './container-log.js';
 import { connectionLogDaemon, type LogDaemon } from './daemon.js';
-import { ContainerFilter, ProcessingRules } from './filters.js';
+import { ContainerFilter, ProcessingRules, type Selectable } from './filters.js';
 import { LogFollower, type FollowOutcome } from './follower.js';
 import { LogsMetrics } from './metrics.js';
 import { detectOwnContainer } from './own-container.js';
@@ -40,9 +40,12 @@ export class LogsCollector implements Collector {
   private readonly active = new Map<string, Promise<void>>();
   private readonly settling = new Set<Promise<void>>();
   private readonly skippedReported = new Set<string>();
+  /** Containers found gone: never followed again, never counted twice. */
+  private readonly gone = new RecentIds(4096);
   private readonly counters = { started: 0, finished: 0, removed: 0 };
 
-  constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer) {}
+  /** `daemon` replaces the port over the agent's Docker connection (tests). */
+  constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer, private readonly daemonPort?: LogDaemon) {}
 
   async run(outer: CollectorContext): Promise<void> {
     // One abort listener per open stream and per waiting follower: more than EventTarget's default warning threshold.
@@ -60,7 +63,7 @@ export class LogsCollector implements Collector {
       level: 'warn',
       message: 'container removed before its logs could be read',
     }, ctx.metrics, ctx.logger);
-    this.daemon = connectionLogDaemon(ctx.docker);
+    this.daemon = this.daemonPort ?? connectionLogDaemon(ctx.docker);
     this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);
     await this.checkpoints.load(nowNanos());
     this.own = this.ownContainer ?? (await detectOwnContainer());
@@ -70,13 +73,15 @@ export class LogsCollector implements Collector {
 
     const onState = (state: ContainerState) => this.consider(state);
     const onRemoved = (state: ContainerState) => this.onRemoved(state);
+    const onVanished = (container: VanishedContainer) => this.onVanished(container);
     ctx.inventory.on('added', onState);
     ctx.inventory.on('updated', onState);
     ctx.inventory.on('removed', onRemoved);
+    ctx.inventory.on('vanished', onVanished);
     const rescan = setInterval(() => this.rescan(), this.config.rescan_interval_ms);
     try {
       this.rescan();
-      void this.forgetVanished();
+      void this.forgetRemovedWhileDown();
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) return resolve();
         ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -86,6 +91,7 @@ export class LogsCollector implements Collector {
       ctx.inventory.off('added', onState);
       ctx.inventory.off('updated', onState);
       ctx.inventory.off('removed', onRemoved);
+      ctx.inventory.off('vanished', onVanished);
       await Promise.all(this.active.values());
       // The exporters keep draining while collectors stop: wait for what is in flight, so its checkpoints are saved.
       await Promise.all([...this.logs.values()].map((follower) => follower.log.idle()));
@@ -114,7 +120,7 @@ export class LogsCollector implements Collector {
   private consider(state: ContainerState): void {
     if (this.ctx.signal.aborted) return;
     const id = state.meta.id;
-    if (this.active.has(id)) return;
+    if (this.active.has(id) || this.gone.has(id)) return;
     const rejected = this.filter.rejects(state);
     if (rejected) {
       if (!this.skippedReported.has(id)) {
@@ -201,7 +207,8 @@ export class LogsCollector implements Collector {
       await log.idle();
       if (this.logs.get(log.id)?.log === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
     } else if (outcome.kind === 'removed') {
-      if (!outcome.opened) this.missed.emit({}, { container: log.name, id: log.id });
+      if (!outcome.opened && !this.gone.has(log.id)) this.missed.emit({}, { container: log.name, id: log.id });
+      this.gone.add(log.id);
       this.forget(log.id);
     }
   }
@@ -209,10 +216,24 @@ export class LogsCollector implements Collector {
   private onRemoved(state: ContainerState): void {
     const id = state.meta.id;
     if (this.active.has(id)) return; // the follower finds out itself and forgets it
-    if (!this.logs.has(id) && !this.checkpoints.get(id) && state.startedAt > 0 && !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state))) {
+    if (!this.gone.has(id) && !this.logs.has(id) && !this.checkpoints.get(id) && state.startedAt > 0 && this.wanted(state)) {
       this.missed.emit({}, { container: state.meta.name, id });
     }
+    this.gone.add(id);
     this.forget(id);
+  }
+
+  /** A container the inventory heard of (an event) but found gone before it could look at it. */
+  private onVanished(container: VanishedContainer): void {
+    const id = container.meta.id;
+    if (this.gone.has(id) || this.logs.has(id) || this.active.has(id)) return;
+    this.gone.add(id);
+    if (!this.filter.rejects(container)) this.missed.emit({}, { container: container.meta.name, id });
+  }
+
+  /** Whether a container would be read: not filtered out, and running or in the history asked for. */
+  private wanted(state: ContainerState): boolean {
+    return !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state));
   }
 
   private forget(id: string): void {
@@ -229,9 +250,9 @@ export class LogsCollector implements Collector {
   }
 
   /** Checkpoints of containers removed while the agent was not running. */
-  private async forgetVanished(): Promise<void> {
+  private async forgetRemovedWhileDown(): Promise<void> {
     const { ctx } = this;
-    await ctx.docker.waitUntilUp(ctx.signal);
+    await this.daemon.waitUntilUp(ctx.signal);
     for (const id of this.checkpoints.ids()) {
       if (ctx.signal.aborted) return;
       if (ctx.inventory.get(id) || this.logs.has(id)) continue;
@@ -251,6 +272,27 @@ export class LogsCollector implements Collector {
       if (log.tracker.pending === 0) gauge.set({ container: log.name }, 0);
       else if (acked !== undefined) gauge.set({ container: log.name }, Math.max(0, Number(now - acked) / 1e9));
     }
+  }
+}
+
+/**
+ * What the inventory says of a container it heard of (an event) but found gone at its first look:
+ * the event's name, image and labels. Containers removed before anyone could read them.
+ */
+export type VanishedContainer = Selectable;
+
+/** A set of the most recent ids, bounded: ids never come back, so old ones can be forgotten. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value!);
   }
 }
 

@@ -9,7 +9,7 @@ import { TestContainers, docker, waitExit } from '../helpers/containers.js';
 import type { AgentProcess } from '../helpers/agent-process.js';
 import { startDockerProxy, type DockerProxy } from '../helpers/docker-proxy.js';
 import { waitFor } from '../helpers/wait.js';
-import { duplicates, readSink, sinkLines, startAgent, type SinkLog } from './logs-sink.js';
+import { duplicates, metricValue, readSink, sinkLines, startAgent, type SinkLog } from './logs-sink.js';
 
 const containers = new TestContainers();
 let proxy: DockerProxy;
@@ -108,4 +108,25 @@ test('a crash-looping container (--restart always, exits at once) is followed wi
   t.diagnostic(`${requests} logs requests in ${window.toFixed(1)} s, ${restarts} restarts`);
   assert.ok(requests >= 2, `the container's log was read (${requests} requests)`);
   assert.ok(requests / window <= 4, `${requests} logs requests in ${window.toFixed(1)} s`);
+});
+
+test('containers removed before they could be read are counted as missed, each once at most', async () => {
+  const missed = async () => metricValue(await agent.metrics(), 'dockhand_logs_containers_missed_total');
+  const before = await missed();
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push(await containers.start(['true'], { flags: ['--rm'] }));
+  await waitFor(async () => (await docker('ps', '-aq', '--no-trunc', ...ids.flatMap((id) => ['--filter', `id=${id}`]))) === '', { timeoutMs: 30_000, what: 'the five containers removed' });
+  // Settled: the count stays the same for a while.
+  let last = -1;
+  await waitFor(async () => {
+    const now = await missed();
+    const stable = now === last;
+    last = now;
+    if (!stable) await new Promise((resolve) => setTimeout(resolve, 1500));
+    return stable;
+  }, { timeoutMs: 30_000, intervalMs: 0, what: 'the missed count to settle' });
+  const logged = agent.logs.filter((l) => l.msg === 'container removed before its logs could be read' && ids.includes(String(l.id))).map((l) => String(l.id));
+  assert.ok(last - before <= ids.length, `${last - before} missed for ${ids.length} containers`);
+  assert.equal(new Set(logged).size, logged.length, 'no container counted twice');
+  assert.equal(last - before, logged.length, 'the metric and the log lines agree');
 });
