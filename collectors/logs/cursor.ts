@@ -6,8 +6,8 @@
  * The daemon re-sends lines on every new stream (from `since`, which stays a reorder window behind,
  * and at or before anything not handed on yet). A re-sent line is recognised by its position: it is
  * skipped while it lies at or before the last line handed on; the first line after that position is
- * new, and so is everything after it in the stream, whatever its timestamp (a later run of the
- * container after the clock stepped back).
+ * new, and so is everything after it in the stream, whatever its timestamp: once the last line
+ * handed on is seen again, what follows it in the log came after it.
  */
 import type { StreamPosition } from './checkpoints.js';
 

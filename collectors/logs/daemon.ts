@@ -10,10 +10,8 @@ import { formatSince } from './timestamp.js';
 
 /** One look at a container: which run it is in and whether that run still goes on. */
 export interface RunInfo {
-  /** The process runs (or is paused). */
+  /** The process runs, is paused, or is about to run again (restarting): its log may grow. */
   readonly running: boolean;
-  /** The process exited and the restart policy will start it again: this run is over. */
-  readonly restarting: boolean;
   readonly tty: boolean;
   /** State.StartedAt as epoch seconds (the inventory's conversion): tells one run from the next. */
   readonly startedAt: number;
@@ -36,15 +34,6 @@ export interface LogDaemon {
   reportFailure(error: unknown): void;
 }
 
-/**
- * Whether the run a stream followed (`run`, as it was when the stream opened) is over, going by how
- * the container is now (`now`). A stream opened while the container was restarting followed no run
- * of its own: a run started since is not over.
- */
-export function runOver(run: RunInfo, now: RunInfo): boolean {
-  return !now.running || now.restarting || (now.startedAt !== run.startedAt && !run.restarting);
-}
-
 export function statusCode(error: unknown): number | undefined {
   const code = (error as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof code === 'number' ? code : undefined;
@@ -59,8 +48,7 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
         const info = await connection.docker.getContainer(id).inspect();
         const state = info.State;
         return {
-          running: state.Running || state.Paused,
-          restarting: state.Restarting,
+          running: state.Running || state.Restarting || state.Paused,
           tty: info.Config?.Tty ?? false,
           startedAt: toEpochSeconds(state.StartedAt),
         };

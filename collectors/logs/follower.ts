@@ -19,7 +19,7 @@ import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import type { ContainerLog } from './container-log.js';
-import { runOver, statusCode, type LogDaemon, type RunInfo } from './daemon.js';
+import { statusCode, type LogDaemon, type RunInfo } from './daemon.js';
 import { DemuxError } from './demux.js';
 import type { LogsMetrics } from './metrics.js';
 import { formatSince } from './timestamp.js';
@@ -73,11 +73,6 @@ interface StreamEnd {
 class ReopenPacer {
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 5000 });
   private delayMs = 0;
-
-  /** The next stream may open at once. */
-  now(): void {
-    this.delayMs = 0;
-  }
 
   /** All is well: the next stream may open at once, and the wait starts small again. */
   reset(): void {

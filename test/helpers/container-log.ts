@@ -90,5 +90,5 @@ export function follower(log: ContainerLog, daemon: LogDaemon, signal = new Abor
   return new LogFollower(log, { daemon, signal, logger: silentLogger(), metrics: new LogsMetrics(metrics, () => undefined, () => 0), countRequestError: () => undefined });
 }
 
-export const STOPPED: RunInfo = { running: false, restarting: false, tty: false, startedAt: 1_795_825_900 };
+export const STOPPED: RunInfo = { running: false, tty: false, startedAt: 1_795_825_900 };
 export const RUNNING: RunInfo = { ...STOPPED, running: true };

@@ -129,7 +129,7 @@ test('removed before the drain (--rm): what was read is final, a last line of wh
 
 test('a restarting container (every follow request ends at once) is asked again with growing waits, not in a loop', { timeout: 10_000 }, async () => {
   const stop = new AbortController();
-  const daemon = standInDaemon(() => ({ ...RUNNING, restarting: true }), async () => answer(Buffer.alloc(0)));
+  const daemon = standInDaemon(() => RUNNING, async () => answer(Buffer.alloc(0)));
   const timer = setTimeout(() => stop.abort(), 1500);
   const outcome = await follower(logHarness().log, daemon, stop.signal).follow();
   clearTimeout(timer);
