@@ -36,6 +36,8 @@ export interface FollowerDeps {
   readonly metrics: LogsMetrics;
   /** A request the daemon answered with an error (not a connection failure). */
   countRequestError(): void;
+  /** A run's end could not be read again (the container was removed at once): its last words, if they had no newline, are lost. */
+  endUnread(): void;
 }
 
 /** A batch is sealed early when one turn of the event loop brings more lines than this. */
@@ -194,7 +196,10 @@ export class LogFollower {
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!stream) return this.gone();
+    if (!stream) {
+      this.deps.endUnread();
+      return this.gone();
+    }
     // An inspect that failed says nothing: the container is taken to be as it was (the next request finds out).
     return { name: 'read', run, stream, abort, kind: 'drain', after: after.then((info) => info, () => run), steady };
   }

@@ -37,6 +37,7 @@ export class LogsCollector implements Collector {
   private readonly logs = new Map<string, LogFollower>();
   private daemon!: LogDaemon;
   private missed!: InternalEvent<never>;
+  private endsUnread!: InternalEvent<never>;
   private readonly active = new Map<string, Promise<void>>();
   private readonly settling = new Set<Promise<void>>();
   private readonly skippedReported = new Set<string>();
@@ -62,6 +63,13 @@ export class LogsCollector implements Collector {
       labels: [],
       level: 'warn',
       message: 'container removed before its logs could be read',
+    }, ctx.metrics, ctx.logger);
+    this.endsUnread = new InternalEvent({
+      metric: 'dockhand_logs_run_ends_unread_total',
+      help: 'Container runs whose log could not be read once more after they ended (removed at once, e.g. docker run --rm): a last line without newline, if there was one, is lost.',
+      labels: [],
+      level: 'warn',
+      message: 'container removed before the end of its log could be read again; a last line without newline, if any, is lost',
     }, ctx.metrics, ctx.logger);
     this.daemon = this.daemonPort ?? connectionLogDaemon(ctx.docker);
     this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);
@@ -109,6 +117,7 @@ export class LogsCollector implements Collector {
       checkpoint_write_failures: this.checkpoints?.failures ?? 0,
       ...this.counters,
       missed: this.missed?.total ?? 0,
+      run_ends_unread: this.endsUnread?.total ?? 0,
     };
   }
 
@@ -164,6 +173,7 @@ export class LogsCollector implements Collector {
         logger: this.ctx.logger,
         metrics: this.metrics,
         countRequestError: () => this.ctx.metrics.errors.inc({ component: 'logs', kind: 'logs_request' }),
+        endUnread: () => this.endsUnread.emit({}, { container: state.meta.name, id }),
       });
       this.logs.set(id, follower);
     }

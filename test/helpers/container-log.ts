@@ -85,9 +85,9 @@ export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigi
   };
 }
 
-export function follower(log: ContainerLog, daemon: LogDaemon, signal = new AbortController().signal): LogFollower {
+export function follower(log: ContainerLog, daemon: LogDaemon, signal = new AbortController().signal, endUnread: () => void = () => undefined): LogFollower {
   const metrics = new SelfMetrics({ defaultMetrics: false });
-  return new LogFollower(log, { daemon, signal, logger: silentLogger(), metrics: new LogsMetrics(metrics, () => undefined, () => 0), countRequestError: () => undefined });
+  return new LogFollower(log, { daemon, signal, logger: silentLogger(), metrics: new LogsMetrics(metrics, () => undefined, () => 0), countRequestError: () => undefined, endUnread });
 }
 
 export const STOPPED: RunInfo = { running: false, tty: false, startedAt: 1_795_825_900 };

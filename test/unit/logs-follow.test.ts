@@ -120,9 +120,11 @@ test('removed before the drain (--rm): what was read is final, a last line of wh
     gone = true;
     return answer(Buffer.concat([frame(1, messages({ stream: 1, time: T0, content: 'starting' })[0]!), frame(1, messages({ stream: 1, time: T0 + MS, content: piece, noNewline: true })[0]!)]));
   });
-  const outcome = await follower(log, daemon).follow();
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
   assert.deepEqual(outcome, { kind: 'removed', opened: true });
   assert.deepEqual(batches.flat().map((r) => r.message.length), [8, piece.length]);
+  assert.equal(unread, 1, 'the end that could not be read again is counted');
   const never = await follower(logHarness().log, standInDaemon(() => undefined, async () => undefined)).follow();
   assert.deepEqual(never, { kind: 'removed', opened: false });
 });
