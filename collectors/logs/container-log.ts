@@ -207,8 +207,7 @@ export class ContainerLog implements LineSink {
     if (this.tty) this.ttySplitter.end(this.assembler);
     this.assembler.endRun();
     this.seal();
-    // A stream opened while the container was stopped may still have followed a run that started
-    // meanwhile: the next stream starts after everything this one handed on.
+    // The next stream (a later run's) starts after everything handed on.
     this.resumeAt = this.snapshot();
     this.demux.reset();
     this.setLive(false);
