@@ -115,6 +115,10 @@ export class ContainerLog implements LineSink {
     }
   }
 
+  get isTty(): boolean {
+    return this.tty;
+  }
+
   setTty(tty: boolean): void {
     if (tty === this.tty) return;
     this.tty = tty;

@@ -23,11 +23,11 @@ export interface LogDaemon {
   /** The container's run, or undefined when it is gone (404). Throws for daemon trouble. */
   inspect(id: string): Promise<RunInfo | undefined>;
   /**
-   * The log from `since` (inclusive, ns), followed while the container runs (`follow`) or up to
-   * what is written now. Undefined when the container is gone or being removed (404, 409).
-   * Throws for daemon trouble.
+   * The log from `since` (inclusive, ns): followed while the container runs (`follow`), or what is
+   * written now, with `until` (ns, inclusive) only the lines stamped up to then. Undefined when the
+   * container is gone or being removed (404, 409). Throws for daemon trouble.
    */
-  openLogs(id: string, since: bigint, signal: AbortSignal, follow: boolean): Promise<Readable | undefined>;
+  openLogs(id: string, since: bigint, signal: AbortSignal, follow: boolean, until?: bigint): Promise<Readable | undefined>;
   /** Whether the daemon answers. */
   ping(): Promise<boolean>;
   /** A request failed at the connection level: everyone waits for the daemon until it is back. */
@@ -57,9 +57,10 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
         throw error;
       }
     },
-    openLogs: async (id, since, signal, follow) => {
+    openLogs: async (id, since, signal, follow, until) => {
+      const query = { follow, stdout: true, stderr: true, timestamps: true, since: formatSince(since), ...(until === undefined ? {} : { until: formatSince(until) }) };
       try {
-        return await requestLogs(connection.docker, id, { follow, stdout: true, stderr: true, timestamps: true, since: formatSince(since) }, signal);
+        return await requestLogs(connection.docker, id, query, signal);
       } catch (error) {
         const status = statusCode(error);
         // 409: "can not get logs from container which is dead or marked for removal".

@@ -44,6 +44,12 @@ export interface FollowerDeps {
 const MAX_BATCH_RECORDS = 4096;
 /** A stream open at least this long was a real follow: the next one may open at once. */
 const STEADY_STREAM_MS = 1000;
+/**
+ * A TTY container's drain reads up to the follow stream's end by the agent's clock plus this much,
+ * for a daemon clock a little ahead (a run's first line came ~300 ms after the previous run's
+ * last here, with `docker start` right away).
+ */
+const DRAIN_CLOCK_MARGIN_MS = 100;
 
 type State =
   | { readonly name: 'waitForDaemon' }
@@ -51,7 +57,7 @@ type State =
   | { readonly name: 'open'; readonly run: RunInfo }
   | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'follow' }
   | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'drain'; readonly after: Promise<RunInfo | undefined>; readonly steady: boolean }
-  | { readonly name: 'drain'; readonly run: RunInfo; readonly steady: boolean }
+  | { readonly name: 'drain'; readonly run: RunInfo; readonly steady: boolean; readonly endedAt: number }
   | { readonly name: 'decide'; readonly run: RunInfo; readonly after: RunInfo | undefined; readonly steady: boolean }
   | { readonly name: 'settleRun'; readonly run: RunInfo }
   | { readonly name: 'finished'; readonly run: RunInfo }
@@ -141,7 +147,7 @@ export class LogFollower {
       case 'inspect': return this.inspect();
       case 'open': return this.open(state.run);
       case 'read': return this.read(state);
-      case 'drain': return this.drain(state.run, state.steady);
+      case 'drain': return this.drain(state.run, state.steady, state.endedAt);
       case 'decide': return this.decide(state.run, state.after, state.steady);
       case 'settleRun': return this.settleRun(state.run);
     }
@@ -183,8 +189,13 @@ export class LogFollower {
     return { name: 'read', run, stream, abort, kind: 'follow' };
   }
 
-  /** A follow stream ended by itself: read the log once more at once, and meanwhile ask how the container is. */
-  private async drain(run: RunInfo, steady: boolean): Promise<State> {
+  /**
+   * A follow stream ended by itself (at `endedAt`, ms): read the log once more at once, and
+   * meanwhile ask how the container is. For a TTY container only up to then: a run started right
+   * after (docker start, a restart policy) is left to the next stream, once this run's last line
+   * has been seen where it ends (no frames tell it apart from the next run's first).
+   */
+  private async drain(run: RunInfo, steady: boolean, endedAt: number): Promise<State> {
     const { daemon } = this.deps;
     this.log.rewind(true);
     // Both at once: the container may be removed any moment now.
@@ -192,7 +203,8 @@ export class LogFollower {
     const after = daemon.inspect(this.log.id);
     let stream: Readable | undefined;
     try {
-      stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false);
+      const until = this.log.isTty ? BigInt(endedAt + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
+      stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
     } catch (error) {
       return this.daemonTrouble(error);
     }
@@ -233,11 +245,12 @@ export class LogFollower {
       return { name: 'waitForDaemon' };
     }
     this.reason = 'stream_ended';
-    const steady = Date.now() - openedAt >= STEADY_STREAM_MS;
+    const endedAt = Date.now();
+    const steady = endedAt - openedAt >= STEADY_STREAM_MS;
     if (state.kind === 'drain') return { name: 'decide', run, after: await state.after, steady: state.steady };
     // A stream opened on a stopped container read its log to the end: no run can have ended under it, unless one started meanwhile.
     if (!run.running) return { name: 'decide', run, after: await this.inspectOr(run), steady };
-    return { name: 'drain', run, steady };
+    return { name: 'drain', run, steady, endedAt };
   }
 
   /** After a drain (or a read of a stopped container): whether the run it read is over decides what comes next. */

@@ -66,19 +66,19 @@ export function logHarness(options: LogHarnessOptions = {}): LogHarness {
 
 export interface StandInDaemon extends LogDaemon {
   /** Logs requests made so far. */
-  readonly opened: { since: bigint; follow: boolean; at: number }[];
+  readonly opened: { since: bigint; follow: boolean; until: bigint | undefined; at: number }[];
 }
 
 /** A stand-in daemon: `run()` says what inspect answers (undefined: gone), `logs()` what each logs request gets (undefined: gone). */
-export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigint, follow: boolean) => Promise<Readable | undefined>): StandInDaemon {
-  const opened: { since: bigint; follow: boolean; at: number }[] = [];
+export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigint, follow: boolean, until: bigint | undefined) => Promise<Readable | undefined>): StandInDaemon {
+  const opened: { since: bigint; follow: boolean; until: bigint | undefined; at: number }[] = [];
   return {
     opened,
     waitUntilUp: async () => undefined,
     inspect: async () => run(),
-    openLogs: async (_id, since, _signal, follow) => {
-      opened.push({ since, follow, at: Date.now() });
-      return logs(since, follow);
+    openLogs: async (_id, since, _signal, follow, until) => {
+      opened.push({ since, follow, until, at: Date.now() });
+      return logs(since, follow, until);
     },
     ping: async () => true,
     reportFailure: () => undefined,

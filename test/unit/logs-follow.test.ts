@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import type { LogRecord } from '../../src/records.js';
+import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
 import { MS, RUNNING, STOPPED, follower, logHarness, standInDaemon } from '../helpers/container-log.js';
 import { frame, messages, T0 } from './logs-frames.js';
 
@@ -138,4 +138,25 @@ test('a restarting container (every follow request ends at once) is asked again 
   assert.equal(outcome.kind, 'stopped');
   // Follow + drain per round; rounds 125–250, 250–500, 500–1000 ms apart: at most 4 rounds in 1.5 s.
   assert.ok(daemon.opened.length >= 2 && daemon.opened.length <= 8, `requests in 1.5 s: ${daemon.opened.length}`);
+});
+
+test('TTY: a drain reads only up to the follow stream\'s end, so a run started right after is not glued to the last words', async () => {
+  const now = BigInt(Date.now()) * MS;
+  const tty = (time: bigint, text: string) => ({ time, bytes: Buffer.from(`${formatRfc3339Nano(time)} ${text}`) });
+  // Run 1 ends with last words and no newline; run 2 starts at once (its first line follows them in the log).
+  const file = [tty(now - 900n * MS, 'first\r\n'), tty(now - 800n * MS, 'last words'), tty(now + 10_000n * MS, 'run 2 first\r\n')];
+  let phase: 'run1' | 'run2' | 'done' = 'run1';
+  const run1 = { ...RUNNING, tty: true };
+  const run2 = { ...run1, startedAt: run1.startedAt + 1 };
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (phase === 'run1' ? run1 : phase === 'run2' ? run2 : { ...run2, running: false }), async (since, follow, until) => {
+    const sent = file.filter((e) => e.time >= since && (until === undefined || e.time <= until));
+    // The follow stream of run 1 ends without its last words, as dockerd 20.10 ends it.
+    const bytes = Buffer.concat((phase === 'run1' && follow ? sent.slice(0, 1) : sent).map((e) => e.bytes));
+    if (follow) phase = phase === 'run1' ? 'run2' : 'done';
+    return answer(bytes);
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['first', 'last words', 'run 2 first']);
 });
