@@ -6,9 +6,7 @@
 import { START } from '../../collectors/logs/checkpoints.js';
 import { ContainerLog } from '../../collectors/logs/container-log.js';
 import { LogsMetrics } from '../../collectors/logs/metrics.js';
-import type { CollectorContext } from '../../src/component.js';
-import { Inventory } from '../../src/docker/inventory.js';
-import { formatRfc3339Nano, type AgentRecord } from '../../src/records.js';
+import { formatRfc3339Nano } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 
@@ -30,27 +28,27 @@ function frames(): Buffer[] {
 async function run(label: string, chunks: Buffer[], perChunkSeal: number): Promise<void> {
   const metrics = new SelfMetrics({ defaultMetrics: false });
   let count = 0;
-  const ctx = {
-    signal: new AbortController().signal,
-    emit: async (records: readonly AgentRecord[]) => { count += records.length; },
-    inventory: new Inventory([], silentLogger()),
+  const id = 'c'.repeat(64);
+  const log = new ContainerLog(id, START, {
+    emit: async (records) => { count += records.length; },
+    meta: () => ({ id, name: 'bench', image: 'bench', labels: {}, host: 'bench' }),
     logger: silentLogger(),
-    metrics,
-  } as unknown as CollectorContext;
-  const log = new ContainerLog('c'.repeat(64), START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 2_000_000_000n }, { multiline: undefined, json: false }, () => undefined);
+    metrics: new LogsMetrics(metrics, () => undefined, () => 0),
+    onCommit: () => undefined,
+  }, { maxLineBytes: 1 << 20, reorderWindowNs: 2_000_000_000n }, { multiline: undefined, json: false });
   log.startStream();
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   let sinceSeal = 0;
   for (const chunk of chunks) {
-    (log as unknown as { parse(c: Buffer): void }).parse(chunk);
+    log.parse(chunk);
     if (++sinceSeal >= perChunkSeal) {
       sinceSeal = 0;
-      log.consume(Buffer.alloc(0));
+      log.seal();
       await log.emitted();
     }
   }
-  log.consume(Buffer.alloc(0));
+  log.seal();
   await log.emitted();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const used = process.cpuUsage(cpu);

@@ -59,11 +59,11 @@ export class AckTracker {
 
   /** A new batch; its Ack (holding the creator's reference) goes on every record of the batch. */
   open(): PendingBatch {
-    const batch: PendingBatch = { ack: undefined as unknown as Ack, point: undefined, lastTime: undefined, settled: false };
-    (batch as { ack: Ack }).ack = new Ack(() => {
+    const ack = new Ack(() => {
       batch.settled = true;
       this.advance();
     });
+    const batch: PendingBatch = { ack, point: undefined, lastTime: undefined, settled: false };
     this.queue.push(batch);
     return batch;
   }

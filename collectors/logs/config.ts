@@ -26,7 +26,7 @@ export const multilineRuleSchema = z.strictObject({
   pattern: validRegex.describe('Regular expression matching the first line of a record; other lines continue the record before them.'),
   max_lines: z.number().int().min(1).default(500).describe('Most lines joined into one record.'),
   max_bytes: z.number().int().min(1).default(MiB).describe('Most bytes joined into one record.'),
-  timeout_ms: z.number().int().min(1).default(1000).describe('A record waiting this long without a further line is complete.'),
+  timeout_ms: z.number().int().min(1).default(1000).describe('A line continues a record only if the daemon stamped it within this long of the record\'s previous line; a record with no further line completes this long (plus 1 s for lines on their way) after its last.'),
 });
 
 export const logsConfigSchema = z.strictObject({

@@ -1,5 +1,5 @@
 /** Which containers are read, and how their lines are processed. */
-import type { ContainerState } from '../../src/docker/inventory.js';
+import type { ContainerMeta } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { globMatcher } from '../../src/util/glob.js';
 import type { LogsConfig } from './config.js';
@@ -8,6 +8,12 @@ import type { MultilineSettings } from './multiline.js';
 export const SKIP_LABEL = 'dockhand.logs';
 export const JSON_LABEL = 'dockhand.logs.json';
 export const MULTILINE_LABEL = 'dockhand.multiline.pattern';
+
+/** What selectors look at: a container's id, name, image and labels. */
+export interface Selectable {
+  readonly meta: Pick<ContainerMeta, 'id' | 'name' | 'image'>;
+  readonly allLabels: Readonly<Record<string, string>>;
+}
 
 interface Selector {
   readonly names: readonly string[];
@@ -32,7 +38,7 @@ export class ContainerSelector {
     this.empty = (selector.names ?? []).length === 0 && (selector.images ?? []).length === 0 && this.labels.length === 0;
   }
 
-  matches(container: Pick<ContainerState, 'meta' | 'allLabels'>): boolean {
+  matches(container: Selectable): boolean {
     if (this.empty) return false;
     if (this.name(container.meta.name) || this.image(container.meta.image)) return true;
     for (const rule of this.labels) {
@@ -62,7 +68,7 @@ export class ContainerFilter {
   }
 
   /** Why a container is not read, or undefined when it is. */
-  rejects(container: Pick<ContainerState, 'meta' | 'allLabels'>): string | undefined {
+  rejects(container: Selectable): string | undefined {
     if (container.allLabels[SKIP_LABEL] === 'false') return `label ${SKIP_LABEL}=false`;
     if (this.isOwn(container.meta.id)) return 'the agent\'s own container';
     if (!this.include.empty && !this.include.matches(container)) return 'not included';
@@ -95,14 +101,14 @@ export class ProcessingRules {
     this.json = new ContainerSelector(config.json);
   }
 
-  for(container: Pick<ContainerState, 'meta' | 'allLabels'>): Processing {
+  for(container: Selectable): Processing {
     const labels = container.allLabels;
     const jsonLabel = labels[JSON_LABEL];
     const json = jsonLabel === 'true' ? true : jsonLabel === 'false' ? false : this.json.matches(container);
     return { multiline: this.multilineFor(container), json };
   }
 
-  private multilineFor(container: Pick<ContainerState, 'meta' | 'allLabels'>): MultilineSettings | undefined {
+  private multilineFor(container: Selectable): MultilineSettings | undefined {
     const labels = container.allLabels;
     const rule = this.multiline.find((r) => r.selector === undefined || r.selector.matches(container))?.settings;
     const pattern = labels[MULTILINE_LABEL];

@@ -11,10 +11,13 @@ import { defineCollector, type Collector, type CollectorContext } from '../../sr
 import type { ContainerState } from '../../src/docker/inventory.js';
 import { errorMessage } from '../../src/errors.js';
 import { nowNanos } from '../../src/records.js';
+import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import { CheckpointStore, START, type ResumePoint } from './checkpoints.js';
 import { logsConfigSchema, type LogsConfig } from './config.js';
-import { ContainerLog, type FollowOutcome } from './container-log.js';
-import { ContainerFilter, ProcessingRules } from './filters.js';
+import { ContainerLog } from './container-log.js';
+import { connectionLogDaemon, type LogDaemon } from './daemon.js';
+import { ContainerFilter, ProcessingRules, type Selectable } from './filters.js';
+import { LogFollower, type FollowOutcome } from './follower.js';
 import { LogsMetrics } from './metrics.js';
 import { detectOwnContainer } from './own-container.js';
 import type { OwnContainer } from './filters.js';
@@ -31,13 +34,19 @@ export class LogsCollector implements Collector {
   private filter!: ContainerFilter;
   private rules!: ProcessingRules;
   private own: OwnContainer = {};
-  private readonly logs = new Map<string, ContainerLog>();
+  private readonly logs = new Map<string, LogFollower>();
+  private daemon!: LogDaemon;
+  private missed!: InternalEvent<never>;
+  private endsUnread!: InternalEvent<never>;
   private readonly active = new Map<string, Promise<void>>();
   private readonly settling = new Set<Promise<void>>();
   private readonly skippedReported = new Set<string>();
-  private readonly counters = { started: 0, finished: 0, removed: 0, missed: 0 };
+  /** Containers found gone: never followed again, never counted twice. */
+  private readonly gone = new RecentIds(4096);
+  private readonly counters = { started: 0, finished: 0, removed: 0 };
 
-  constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer) {}
+  /** `daemon` replaces the port over the agent's Docker connection (tests). */
+  constructor(private readonly config: LogsConfig, private readonly ownContainer?: OwnContainer, private readonly daemonPort?: LogDaemon) {}
 
   async run(outer: CollectorContext): Promise<void> {
     // One abort listener per open stream and per waiting follower: more than EventTarget's default warning threshold.
@@ -48,6 +57,21 @@ export class LogsCollector implements Collector {
     const ctx: CollectorContext = { ...outer, signal: stop.signal, emit: (records) => outer.emit(records) };
     this.ctx = ctx;
     this.metrics = new LogsMetrics(ctx.metrics, (gauge) => this.collectLag(gauge), () => this.active.size);
+    this.missed = new InternalEvent({
+      metric: 'dockhand_logs_containers_missed_total',
+      help: 'Containers removed before their logs could be read.',
+      labels: [],
+      level: 'warn',
+      message: 'container removed before its logs could be read',
+    }, ctx.metrics, ctx.logger);
+    this.endsUnread = new InternalEvent({
+      metric: 'dockhand_logs_run_ends_unread_total',
+      help: 'Container runs whose log could not be read once more after they ended (removed at once, e.g. docker run --rm): a last line without newline, if there was one, is lost.',
+      labels: [],
+      level: 'warn',
+      message: 'container removed before the end of its log could be read again; a last line without newline, if any, is lost',
+    }, ctx.metrics, ctx.logger);
+    this.daemon = this.daemonPort ?? connectionLogDaemon(ctx.docker);
     this.checkpoints = new CheckpointStore(ctx.state, this.config.checkpoint_interval_ms, ctx.logger);
     await this.checkpoints.load(nowNanos());
     this.own = this.ownContainer ?? (await detectOwnContainer());
@@ -57,13 +81,15 @@ export class LogsCollector implements Collector {
 
     const onState = (state: ContainerState) => this.consider(state);
     const onRemoved = (state: ContainerState) => this.onRemoved(state);
+    const onVanished = (container: VanishedContainer) => this.onVanished(container);
     ctx.inventory.on('added', onState);
     ctx.inventory.on('updated', onState);
     ctx.inventory.on('removed', onRemoved);
+    ctx.inventory.on('vanished', onVanished);
     const rescan = setInterval(() => this.rescan(), this.config.rescan_interval_ms);
     try {
       this.rescan();
-      void this.forgetVanished();
+      void this.forgetRemovedWhileDown();
       await new Promise<void>((resolve) => {
         if (ctx.signal.aborted) return resolve();
         ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -73,9 +99,10 @@ export class LogsCollector implements Collector {
       ctx.inventory.off('added', onState);
       ctx.inventory.off('updated', onState);
       ctx.inventory.off('removed', onRemoved);
+      ctx.inventory.off('vanished', onVanished);
       await Promise.all(this.active.values());
       // The exporters keep draining while collectors stop: wait for what is in flight, so its checkpoints are saved.
-      await Promise.all([...this.logs.values()].map((log) => log.idle()));
+      await Promise.all([...this.logs.values()].map((follower) => follower.log.idle()));
       await Promise.all(this.settling);
       await this.checkpoints.flush();
     }
@@ -89,6 +116,8 @@ export class LogsCollector implements Collector {
       checkpoint_writes: this.checkpoints?.writes ?? 0,
       checkpoint_write_failures: this.checkpoints?.failures ?? 0,
       ...this.counters,
+      missed: this.missed?.total ?? 0,
+      run_ends_unread: this.endsUnread?.total ?? 0,
     };
   }
 
@@ -100,7 +129,7 @@ export class LogsCollector implements Collector {
   private consider(state: ContainerState): void {
     if (this.ctx.signal.aborted) return;
     const id = state.meta.id;
-    if (this.active.has(id)) return;
+    if (this.active.has(id) || this.gone.has(id)) return;
     const rejected = this.filter.rejects(state);
     if (rejected) {
       if (!this.skippedReported.has(id)) {
@@ -110,12 +139,12 @@ export class LogsCollector implements Collector {
       return;
     }
     if (state.startedAt === 0) return; // created, never started: no log yet
-    const log = this.logs.get(id);
-    const saved = log ? undefined : this.checkpoints.get(id);
+    const follower = this.logs.get(id);
+    const saved = follower ? undefined : this.checkpoints.get(id);
     // A run already read to its end (the inventory may still call it running for a moment).
-    if ((log?.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
-    if (!log && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
-    this.start(state, log, saved?.point);
+    if ((follower?.log.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
+    if (!follower && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
+    this.start(state, follower, saved?.point);
   }
 
   /** An exited container we hold no checkpoint for: read if it ran after our first start, or if all history is wanted. */
@@ -131,20 +160,26 @@ export class LogsCollector implements Collector {
     return START;
   }
 
-  private start(state: ContainerState, existing: ContainerLog | undefined, saved: ResumePoint | undefined): void {
+  private start(state: ContainerState, existing: LogFollower | undefined, saved: ResumePoint | undefined): void {
     const id = state.meta.id;
     const processing = this.rules.for(state);
-    let log = existing;
-    if (log) {
-      log.setProcessing(processing);
+    let follower = existing;
+    if (follower) {
+      follower.log.setProcessing(processing);
     } else {
-      const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
-      log = new ContainerLog(id, saved ?? this.startPoint(state), this.ctx, this.metrics, settings, processing, (point) => this.checkpoints.set(id, point));
-      this.logs.set(id, log);
+      follower = new LogFollower(this.containerLog(id, saved ?? this.startPoint(state), processing), {
+        daemon: this.daemon,
+        signal: this.ctx.signal,
+        logger: this.ctx.logger,
+        metrics: this.metrics,
+        countRequestError: () => this.ctx.metrics.errors.inc({ component: 'logs', kind: 'logs_request' }),
+        endUnread: () => this.endsUnread.emit({}, { container: state.meta.name, id }),
+      });
+      this.logs.set(id, follower);
     }
     this.counters.started++;
-    const following = log;
-    const run = following.follow()
+    const following = follower.log;
+    const run = follower.follow()
       .then((outcome) => {
         // Settling may wait for the exporters; a new run of the container must not wait for it.
         const settling = this.settle(following, outcome).finally(() => this.settling.delete(settling));
@@ -163,18 +198,27 @@ export class LogsCollector implements Collector {
     this.active.set(id, run);
   }
 
+  private containerLog(id: string, start: ResumePoint, processing: ReturnType<ProcessingRules['for']>): ContainerLog {
+    const { ctx } = this;
+    const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
+    return new ContainerLog(id, start, {
+      emit: (records) => ctx.emit(records),
+      meta: () => ctx.inventory.meta(id),
+      logger: ctx.logger,
+      metrics: this.metrics,
+      onCommit: (point) => this.checkpoints.set(id, point),
+    }, settings, processing);
+  }
+
   private async settle(log: ContainerLog, outcome: FollowOutcome): Promise<void> {
     if (outcome.kind === 'finished') {
       this.counters.finished++;
       // Only once the last lines are stored may a restart skip this run.
       await log.idle();
-      if (this.logs.get(log.id) === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
+      if (this.logs.get(log.id)?.log === log) this.checkpoints.markFinished(log.id, outcome.startedAt);
     } else if (outcome.kind === 'removed') {
-      if (!outcome.opened) {
-        this.counters.missed++;
-        this.metrics.missed.inc();
-        this.ctx.logger.warn({ container: log.name }, 'container removed before its logs could be read');
-      }
+      if (!outcome.opened && !this.gone.has(log.id)) this.missed.emit({}, { container: log.name, id: log.id });
+      this.gone.add(log.id);
       this.forget(log.id);
     }
   }
@@ -182,17 +226,28 @@ export class LogsCollector implements Collector {
   private onRemoved(state: ContainerState): void {
     const id = state.meta.id;
     if (this.active.has(id)) return; // the follower finds out itself and forgets it
-    const log = this.logs.get(id);
-    if (!log && !this.checkpoints.get(id) && state.startedAt > 0 && !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state))) {
-      this.counters.missed++;
-      this.metrics.missed.inc();
-      this.ctx.logger.warn({ container: state.meta.name }, 'container removed before its logs could be read');
+    if (!this.gone.has(id) && !this.logs.has(id) && !this.checkpoints.get(id) && state.startedAt > 0 && this.wanted(state)) {
+      this.missed.emit({}, { container: state.meta.name, id });
     }
+    this.gone.add(id);
     this.forget(id);
   }
 
+  /** A container the inventory heard of (an event) but found gone before it could look at it. */
+  private onVanished(container: VanishedContainer): void {
+    const id = container.meta.id;
+    if (this.gone.has(id) || this.logs.has(id) || this.active.has(id)) return;
+    this.gone.add(id);
+    if (!this.filter.rejects(container)) this.missed.emit({}, { container: container.meta.name, id });
+  }
+
+  /** Whether a container would be read: not filtered out, and running or in the history asked for. */
+  private wanted(state: ContainerState): boolean {
+    return !this.filter.rejects(state) && (RUNNING_STATES.has(state.state) || this.wantsExited(state));
+  }
+
   private forget(id: string): void {
-    const log = this.logs.get(id);
+    const log = this.logs.get(id)?.log;
     this.ctx.logger.debug({ id, known: log !== undefined }, 'container gone: forgetting its log position');
     if (log) {
       log.markRemoved();
@@ -205,16 +260,16 @@ export class LogsCollector implements Collector {
   }
 
   /** Checkpoints of containers removed while the agent was not running. */
-  private async forgetVanished(): Promise<void> {
+  private async forgetRemovedWhileDown(): Promise<void> {
     const { ctx } = this;
-    await ctx.docker.waitUntilUp(ctx.signal);
+    await this.daemon.waitUntilUp(ctx.signal);
     for (const id of this.checkpoints.ids()) {
       if (ctx.signal.aborted) return;
       if (ctx.inventory.get(id) || this.logs.has(id)) continue;
       try {
-        await ctx.docker.docker.getContainer(id).inspect();
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404 && !this.logs.has(id)) this.checkpoints.remove(id);
+        if (!(await this.daemon.inspect(id)) && !this.logs.has(id)) this.checkpoints.remove(id);
+      } catch {
+        // the daemon is in trouble: the checkpoint stays until a later start finds the container gone
       }
     }
   }
@@ -222,11 +277,32 @@ export class LogsCollector implements Collector {
   private collectLag(gauge: Gauge<'container'>): void {
     gauge.reset();
     const now = nowNanos();
-    for (const log of this.logs.values()) {
+    for (const { log } of this.logs.values()) {
       const acked = log.tracker.lastAckedTime;
       if (log.tracker.pending === 0) gauge.set({ container: log.name }, 0);
       else if (acked !== undefined) gauge.set({ container: log.name }, Math.max(0, Number(now - acked) / 1e9));
     }
+  }
+}
+
+/**
+ * What the inventory says of a container it heard of (an event) but found gone at its first look:
+ * the event's name, image and labels. Containers removed before anyone could read them.
+ */
+export type VanishedContainer = Selectable;
+
+/** A set of the most recent ids, bounded: ids never come back, so old ones can be forgotten. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value!);
   }
 }
 

@@ -1,9 +1,22 @@
 /**
  * From daemon messages to whole lines. Every message starts with its RFC 3339 timestamp and a
- * space. A message ending in `\n` ends a line; one without is a piece of a longer line (the daemon
- * cuts lines at 16 KiB, each piece carrying the first piece's timestamp) or the last words of a
- * container that exited without a newline. Pieces are merged byte for byte, per stream (stdout and
- * stderr pieces may interleave). Lines over the cap are cut at a UTF-8 boundary and flagged.
+ * space. The daemon's copier writes a message when it sees `\n`, when its 16 KiB buffer is full
+ * (a piece of a longer line), or when the run's output ends (the last words, without newline). So:
+ *
+ * - a message ending in `\n` ends a line;
+ * - a message without, shorter than 16 KiB, ends a line too: the run's last words, or (local
+ *   driver, which drops the newline of a long line's last piece) a long line's last piece;
+ * - a full 16 KiB piece is held and merged with the messages that follow on its stream with the
+ *   same timestamp (all pieces of one line carry the first piece's timestamp); a message with
+ *   another timestamp ends it.
+ *
+ * Captured from dockerd 20.10: a run's last words are sent again before the next run's first line
+ * (`printf "first\nsecond\nlast-no-newline"`, started twice: `…02.623037322Z last-no-newline`, no
+ * `\n`, then `…02.926591522Z first\n`); a 20,000-byte last line comes as 16,384 + 3,616 bytes,
+ * both at `…17.654386073Z`; the local driver sends a 40,000-byte line as 16,384 + 16,384 + 7,232
+ * bytes at one timestamp and no newline. None of them is ever merged with another line.
+ * Pieces are merged byte for byte, per stream (stdout and stderr pieces may interleave). Lines
+ * over the cap are cut at a UTF-8 boundary and flagged.
  */
 import { STDERR, STDOUT, type FrameSink } from './demux.js';
 import { TimestampParser } from './timestamp.js';
@@ -79,13 +92,19 @@ export class LineAssembler implements FrameSink {
     }
     const complete = end > contentStart && buf[end - 1] === 10;
     const contentEnd = complete ? end - 1 : end;
+    // The daemon writes a piece without newline only when its 16 KiB buffer is full, or at the run's end.
+    const lastPiece = complete || contentEnd - contentStart < PIECE_BYTES;
     const pending = this.pending[stream]!;
     if (pending.active) {
-      pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
-      if (complete) this.emitPending(stream);
-      return;
+      if (time === pending.time) {
+        pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
+        if (lastPiece) this.emitPending(stream);
+        return;
+      }
+      // A run's last line (a whole number of pieces) sent again before the next run's first line: it ended there.
+      this.emitPending(stream);
     }
-    if (!complete) {
+    if (!lastPiece) {
       pending.time = time;
       pending.add(buf, contentStart, contentEnd, this.maxLineBytes);
       return;
@@ -105,9 +124,11 @@ export class LineAssembler implements FrameSink {
     return pending.active ? pending.time : undefined;
   }
 
-  /** The stream ended for good: an unfinished line is the container's last line. */
-  flushPending(): void {
-    for (const stream of [0, 1] as const) if (this.pending[stream]!.active) this.emitPending(stream);
+  /** The run is over: an unfinished line (a whole number of pieces) is its last line, complete as it is. */
+  endRun(): void {
+    for (const stream of [0, 1] as const) {
+      if (this.pending[stream]!.active) this.emitPending(stream);
+    }
   }
 
   /** The stream broke: unfinished lines are dropped and read again from the next stream. */
@@ -140,14 +161,25 @@ export function utf8Boundary(buf: Buffer, start: number, end: number): number {
 /** The daemon's piece size for long lines (its copier buffer). */
 export const PIECE_BYTES = 16 * 1024;
 const TIMESTAMP_PROBE = 32;
+const MAX_EXPECTED = 16;
 
 /**
  * TTY containers: no frames, a raw byte stream of `<timestamp> <content>` messages. A message ends
  * at `\n`; a piece of a long line has none and is recognised by a timestamp starting exactly
  * PIECE_BYTES after its content began.
+ *
+ * A run's last line without a newline is the one message whose end the bytes do not show: when
+ * the daemon sends it again, the next run's first message follows straight after its last byte
+ * (captured: `…04.325528200Z last-no-newline2026-11-29T22:13:04.712902959Z first\r\n`). Once seen
+ * at the end of a stream, its timestamp and length are remembered, and it is cut there whenever
+ * it comes again.
  */
 export class TtySplitter {
   private carry: Buffer | undefined;
+  /** The pieces of a long line emitted so far: its timestamp bytes and content length. */
+  private pieces: { stamp: Buffer; bytes: number } | undefined;
+  /** Recent runs' last lines (timestamp bytes, content length), to be cut after their own bytes when sent again. */
+  private readonly expected: { stamp: Buffer; bytes: number; taken: number }[] = [];
 
   push(chunk: Buffer, sink: FrameSink): void {
     const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -166,8 +198,18 @@ export class TtySplitter {
         continue;
       }
       const contentStart = space + 1;
-      const nl = buf.indexOf(10, contentStart);
       const pieceEnd = contentStart + PIECE_BYTES;
+      const expected = this.expected.length > 0 ? this.expectedAt(buf, i, space) : undefined;
+      if (expected) {
+        const end = contentStart + Math.min(expected.bytes - expected.taken, PIECE_BYTES);
+        if (end > length) break;
+        sink.frame(STDOUT, buf, i, end);
+        i = end;
+        expected.taken += end - contentStart;
+        if (expected.taken >= expected.bytes) expected.taken = 0;
+        continue;
+      }
+      const nl = buf.indexOf(10, contentStart);
       if (nl >= 0 && nl < pieceEnd) {
         sink.frame(STDOUT, buf, i, nl + 1);
         i = nl + 1;
@@ -185,6 +227,7 @@ export class TtySplitter {
         break;
       }
       if (looksLikeTimestamp(buf, pieceEnd)) {
+        this.notePiece(buf, i, space);
         sink.frame(STDOUT, buf, i, pieceEnd);
         i = pieceEnd;
       } else if (nl >= 0) {
@@ -197,15 +240,49 @@ export class TtySplitter {
     if (i < length) this.carry = Buffer.from(buf.subarray(i));
   }
 
-  /** The stream ended: what is held is the container's last message, without a newline. */
+  /** The run is over: what is held is its last message, without a newline. */
   end(sink: FrameSink): void {
+    this.endOfStream();
     const carry = this.carry;
     this.carry = undefined;
     if (carry && carry.length > 0) sink.frame(STDOUT, carry, 0, carry.length);
   }
 
+  /** A stream ended by itself (not broken): a message held without newline is a run's last line. */
+  endOfStream(): void {
+    const carry = this.carry;
+    if (!carry) return;
+    const space = carry.indexOf(32);
+    if (space < 0 || !looksLikeTimestamp(carry, 0)) return;
+    const stamp = Buffer.from(carry.subarray(0, space));
+    if (this.expected.some((e) => e.stamp.equals(stamp))) return;
+    const before = this.pieces && this.pieces.stamp.equals(stamp) ? this.pieces.bytes : 0;
+    this.expected.push({ stamp, bytes: before + carry.length - space - 1, taken: 0 });
+    // Streams re-read a few seconds at most: the last few runs are all that can come again.
+    if (this.expected.length > MAX_EXPECTED) this.expected.shift();
+  }
+
   reset(): void {
     this.carry = undefined;
+    this.pieces = undefined;
+    for (const expected of this.expected) expected.taken = 0;
+  }
+
+  private notePiece(buf: Buffer, start: number, space: number): void {
+    const pieces = this.pieces;
+    if (pieces && space - start === pieces.stamp.length && buf.compare(pieces.stamp, 0, pieces.stamp.length, start, space) === 0) {
+      pieces.bytes += PIECE_BYTES;
+    } else {
+      this.pieces = { stamp: Buffer.from(buf.subarray(start, space)), bytes: PIECE_BYTES };
+    }
+  }
+
+  private expectedAt(buf: Buffer, start: number, space: number): { stamp: Buffer; bytes: number; taken: number } | undefined {
+    for (const expected of this.expected) {
+      const stamp = expected.stamp;
+      if (space - start === stamp.length && buf.compare(stamp, 0, stamp.length, start, space) === 0) return expected;
+    }
+    return undefined;
   }
 
   get pendingBytes(): number {

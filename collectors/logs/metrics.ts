@@ -12,7 +12,6 @@ export class LogsMetrics {
   readonly multilineRecords: Counter<'container'>;
   readonly streamsOpen: Gauge;
   readonly resumes: Counter<'reason'>;
-  readonly missed: Counter;
   readonly lag: Gauge<'container'>;
   readonly containers: Gauge;
 
@@ -29,7 +28,6 @@ export class LogsMetrics {
     this.multilineRecords = metrics.counter('dockhand_logs_multiline_records_total', 'Records joined from more than one line.', ['container']);
     this.streamsOpen = metrics.gauge('dockhand_logs_streams_open', 'Log streams open to the daemon.');
     this.resumes = metrics.counter('dockhand_logs_resumes_total', 'Log streams opened again from a position (checkpoint at start, stream end while running, daemon reconnect).', ['reason']);
-    this.missed = metrics.counter('dockhand_logs_containers_missed_total', 'Containers removed before their logs could be read.');
     this.lag = metrics.gauge('dockhand_logs_lag_seconds', 'Now minus the timestamp of the last acknowledged line, while lines are waiting for acknowledgement (0 when all read lines are stored).', ['container'], function collect() {
       lagCollect(this);
     });
@@ -47,5 +45,36 @@ export class LogsMetrics {
     for (const counter of [this.partialMerges, this.truncated, this.replaySkipped, this.multilineRecords]) counter.remove({ container });
     for (const replaced_by of ['agent', 'upstream']) this.invalidUtf8.remove({ container, replaced_by });
     this.lag.remove({ container });
+  }
+}
+
+/** What one batch's lines did, counted on the hot path as plain numbers and added to the metrics once per batch. */
+export class LineCounters {
+  readonly lines: [number, number] = [0, 0];
+  readonly bytes: [number, number] = [0, 0];
+  merges = 0;
+  truncated = 0;
+  invalid = 0;
+  replacedUpstream = 0;
+  skipped = 0;
+  multiline = 0;
+
+  /** Adds the counts to the metrics under `container` and starts again from zero. */
+  flush(metrics: LogsMetrics, container: string): void {
+    for (const stream of [0, 1] as const) {
+      if (this.lines[stream] === 0) continue;
+      const labels = { container, stream: stream === 0 ? 'stdout' : 'stderr' };
+      metrics.lines.inc(labels, this.lines[stream]);
+      metrics.bytes.inc(labels, this.bytes[stream]);
+      this.lines[stream] = 0;
+      this.bytes[stream] = 0;
+    }
+    if (this.merges) metrics.partialMerges.inc({ container }, this.merges);
+    if (this.truncated) metrics.truncated.inc({ container }, this.truncated);
+    if (this.invalid) metrics.invalidUtf8.inc({ container, replaced_by: 'agent' }, this.invalid);
+    if (this.replacedUpstream) metrics.invalidUtf8.inc({ container, replaced_by: 'upstream' }, this.replacedUpstream);
+    if (this.multiline) metrics.multilineRecords.inc({ container }, this.multiline);
+    if (this.skipped) metrics.replaySkipped.inc({ container }, this.skipped);
+    this.merges = this.truncated = this.invalid = this.replacedUpstream = this.multiline = this.skipped = 0;
   }
 }

@@ -1,8 +1,17 @@
 /**
- * Joins lines into records (a stack trace becomes one record). `pattern` matches the first line of
- * a record; lines that do not match continue the record before them. A record is complete when the
- * next one starts, when it reaches `maxLines` or `maxBytes`, or when no line came for `timeoutMs`
- * (the caller's timer calls `flush`). Per stream: stdout and stderr records never mix.
+ * Joins lines into records (a stack trace becomes one record), per stream. Where a record ends is
+ * decided by the lines alone, never by when they happened to arrive, so that a replay after a crash
+ * makes exactly the records made before it (same id, same content):
+ *
+ * - a line matching `pattern` starts a record;
+ * - any other line continues the open record if its daemon timestamp is within `timeoutMs` of the
+ *   record's previous line, and the record stays within `maxLines` and `maxBytes`; otherwise it
+ *   starts a record of its own.
+ *
+ * So a record is complete once a later line of its stream exists. Until then it is held; the owner
+ * completes it early only when no later line can still belong to it (`complete`): the other
+ * stream has moved past its window, or time has (see ContainerLog). A held record is never
+ * completed because a stream broke: it is dropped and read again.
  */
 import type { StreamIndex } from './lines.js';
 
@@ -33,36 +42,64 @@ class Group {
 }
 
 export class MultilineJoiner {
-  private readonly groups = [new Group(), new Group()];
-  /** When the newest line was added to any held group (for the flush timer). */
-  lastAddedAt = 0;
+  private readonly groups = [new Group(), new Group()] as const;
+  private readonly timeoutNs: bigint;
 
-  constructor(readonly settings: MultilineSettings) {}
+  constructor(readonly settings: MultilineSettings) {
+    this.timeoutNs = BigInt(settings.timeoutMs) * 1_000_000n;
+  }
 
   /** Adds one line; appends the record it completed, if any, to `out`. */
   push(line: LogLine, out: LogLine[]): void {
-    const group = this.groups[line.stream]!;
-    const startsRecord = this.settings.pattern.test(line.message);
-    if (group.lines.length > 0 && (startsRecord || group.lines.length >= this.settings.maxLines || group.bytes + 1 + line.bytes > this.settings.maxBytes)) {
-      out.push(this.take(group));
-    }
+    const group = this.groups[line.stream];
+    if (group.lines.length > 0 && !this.continues(group, line)) out.push(this.take(group));
     group.lines.push(line);
     group.bytes += (group.lines.length > 1 ? 1 : 0) + line.bytes;
-    this.lastAddedAt = Date.now();
   }
 
-  /** Completes every held record. */
-  flush(out: LogLine[]): void {
-    for (const group of this.groups) if (group.lines.length > 0) out.push(this.take(group));
+  private continues(group: Group, line: LogLine): boolean {
+    const { settings } = this;
+    return group.lines.length < settings.maxLines
+      && group.bytes + 1 + line.bytes <= settings.maxBytes
+      && line.time - group.lines[group.lines.length - 1]!.lastTime <= this.timeoutNs
+      && !settings.pattern.test(line.message);
+  }
+
+  /** Completes the held record of `stream`, if any (no later line can belong to it). */
+  complete(stream: StreamIndex, out: LogLine[]): void {
+    const group = this.groups[stream];
+    if (group.lines.length > 0) out.push(this.take(group));
+  }
+
+  /**
+   * A line of one stream stamped `time` completes the other stream's record when that record's
+   * window (its timeout, plus how far the two streams' timestamps may run out of order in the
+   * log file) has closed by then: a later line of the other stream comes after this one in the file.
+   */
+  passTime(stream: StreamIndex, time: bigint, reorderWindowNs: bigint, out: LogLine[]): void {
+    const other = this.groups[stream === 0 ? 1 : 0];
+    if (other.lines.length > 0 && time > other.lines[other.lines.length - 1]!.lastTime + this.timeoutNs + reorderWindowNs) out.push(this.take(other));
+  }
+
+  /** Forgets the held records: their lines are read again. */
+  drop(): void {
+    for (const group of this.groups) {
+      group.lines = [];
+      group.bytes = 0;
+    }
+  }
+
+  holds(stream: StreamIndex): boolean {
+    return this.groups[stream].lines.length > 0;
   }
 
   get holding(): boolean {
-    return this.groups[0]!.lines.length > 0 || this.groups[1]!.lines.length > 0;
+    return this.groups[0].lines.length > 0 || this.groups[1].lines.length > 0;
   }
 
   /** Time of the first held line of `stream`, if any. */
   heldTime(stream: StreamIndex): bigint | undefined {
-    return this.groups[stream]!.lines[0]?.time;
+    return this.groups[stream].lines[0]?.time;
   }
 
   private take(group: Group): LogLine {

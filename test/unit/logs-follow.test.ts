@@ -1,21 +1,12 @@
 /**
- * ContainerLog.follow() against a stand-in daemon: what happens to a stream, not to the bytes in it.
+ * LogFollower.follow() against a stand-in daemon: what happens to a stream, not to the bytes in it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { START } from '../../collectors/logs/checkpoints.js';
-import { ContainerLog } from '../../collectors/logs/container-log.js';
-import { LogsMetrics } from '../../collectors/logs/metrics.js';
-import type { CollectorContext } from '../../src/component.js';
-import { Inventory } from '../../src/docker/inventory.js';
-import type { LogRecord } from '../../src/records.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
-import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
+import { MS, RUNNING, STOPPED, follower, logHarness, standInDaemon } from '../helpers/container-log.js';
 import { frame, messages, T0 } from './logs-frames.js';
-
-const ID = 'e'.repeat(64);
-const MS = 1_000_000n;
 
 interface StandIn {
   readonly signal?: AbortSignal;
@@ -25,28 +16,10 @@ interface StandIn {
   readonly logs: () => Promise<PassThrough>;
 }
 
-/** A ContainerLog over a stand-in daemon (our own CollectorContext interface, not a Docker mock). */
-function containerLog(standIn: StandIn): ContainerLog {
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const ctx = {
-    signal: standIn.signal ?? new AbortController().signal,
-    emit: standIn.emit ?? (async () => undefined),
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-    docker: {
-      waitUntilUp: async () => undefined,
-      reportFailure: () => undefined,
-      docker: {
-        ping: async () => 'OK',
-        getContainer: () => ({
-          inspect: async () => ({ State: { Running: standIn.running, StartedAt: '2026-11-28T00:00:00Z' }, Config: { Tty: false } }),
-          logs: standIn.logs,
-        }),
-      },
-    },
-  } as unknown as CollectorContext;
-  return new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 50n * MS }, { multiline: undefined, json: false }, () => undefined);
+/** A follower over a stand-in daemon (the collector's own LogDaemon port, not a Docker mock). */
+function containerLog(standIn: StandIn) {
+  const { log } = logHarness({ reorderWindowNs: 50n * MS, ...(standIn.emit ? { emit: standIn.emit } : {}) });
+  return follower(log, standInDaemon(() => (standIn.running ? RUNNING : STOPPED), standIn.logs), standIn.signal);
 }
 
 test('a stream out of step (a frame header no daemon sends) breaks the stream and is read again; the agent does not crash', async () => {
@@ -109,6 +82,81 @@ test('a daemon that keeps sending a stream out of step is asked again with backo
   const outcome = await log.follow();
   clearTimeout(timer);
   assert.equal(outcome.kind, 'stopped');
-  // Backoff from 100 ms: 100 + 200 (+ jitter) fit in half a second; a loop without a wait makes thousands.
+  // Backoff from 250 ms (jittered down to half): two or three requests fit in half a second; a loop without a wait makes thousands.
   assert.ok(requests >= 2 && requests <= 5, `requests in 500 ms: ${requests}`);
+});
+
+/** A stream that sends `bytes` and ends. */
+function answer(bytes: Buffer): PassThrough {
+  const stream = new PassThrough();
+  stream.end(bytes);
+  return stream;
+}
+
+test('a follow stream that ends without the run\'s last words (as dockerd 20.10 ends it) is drained at once: the last words arrive, the run is finished', async () => {
+  const lines = [frame(1, messages({ stream: 1, time: T0, content: 'starting' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'fatal: boom', noNewline: true })[0]!)];
+  let running = true;
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async (_since, follow) => {
+    if (follow) {
+      running = false; // the follow stream ends at the exit, before the last words
+      return answer(lines[0]!);
+    }
+    return answer(Buffer.concat(lines));
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(daemon.opened.map((o) => o.follow), [true, false], 'a follow, then a drain');
+  assert.ok(daemon.opened[1]!.at - daemon.opened[0]!.at < 100, 'the drain is not paced');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['starting', 'fatal: boom']);
+});
+
+test('removed before the drain (--rm): what was read is final, a last line of whole pieces included; removed before the first inspect: missed', async () => {
+  const piece = 'x'.repeat(16 * 1024);
+  const { log, batches } = logHarness();
+  let gone = false;
+  const daemon = standInDaemon(() => (gone ? undefined : RUNNING), async () => {
+    if (gone) return undefined;
+    gone = true;
+    return answer(Buffer.concat([frame(1, messages({ stream: 1, time: T0, content: 'starting' })[0]!), frame(1, messages({ stream: 1, time: T0 + MS, content: piece, noNewline: true })[0]!)]));
+  });
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  assert.deepEqual(outcome, { kind: 'removed', opened: true });
+  assert.deepEqual(batches.flat().map((r) => r.message.length), [8, piece.length]);
+  assert.equal(unread, 1, 'the end that could not be read again is counted');
+  const never = await follower(logHarness().log, standInDaemon(() => undefined, async () => undefined)).follow();
+  assert.deepEqual(never, { kind: 'removed', opened: false });
+});
+
+test('a restarting container (every follow request ends at once) is asked again with growing waits, not in a loop', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  const daemon = standInDaemon(() => RUNNING, async () => answer(Buffer.alloc(0)));
+  const timer = setTimeout(() => stop.abort(), 1500);
+  const outcome = await follower(logHarness().log, daemon, stop.signal).follow();
+  clearTimeout(timer);
+  assert.equal(outcome.kind, 'stopped');
+  // Follow + drain per round; rounds 125–250, 250–500, 500–1000 ms apart: at most 4 rounds in 1.5 s.
+  assert.ok(daemon.opened.length >= 2 && daemon.opened.length <= 8, `requests in 1.5 s: ${daemon.opened.length}`);
+});
+
+test('TTY: a drain reads only up to the follow stream\'s end, so a run started right after is not glued to the last words', async () => {
+  const now = BigInt(Date.now()) * MS;
+  const tty = (time: bigint, text: string) => ({ time, bytes: Buffer.from(`${formatRfc3339Nano(time)} ${text}`) });
+  // Run 1 ends with last words and no newline; run 2 starts at once (its first line follows them in the log).
+  const file = [tty(now - 900n * MS, 'first\r\n'), tty(now - 800n * MS, 'last words'), tty(now + 10_000n * MS, 'run 2 first\r\n')];
+  let phase: 'run1' | 'run2' | 'done' = 'run1';
+  const run1 = { ...RUNNING, tty: true };
+  const run2 = { ...run1, startedAt: run1.startedAt + 1 };
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (phase === 'run1' ? run1 : phase === 'run2' ? run2 : { ...run2, running: false }), async (since, follow, until) => {
+    const sent = file.filter((e) => e.time >= since && (until === undefined || e.time <= until));
+    // The follow stream of run 1 ends without its last words, as dockerd 20.10 ends it.
+    const bytes = Buffer.concat((phase === 'run1' && follow ? sent.slice(0, 1) : sent).map((e) => e.bytes));
+    if (follow) phase = phase === 'run1' ? 'run2' : 'done';
+    return answer(bytes);
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['first', 'last words', 'run 2 first']);
 });

@@ -26,7 +26,7 @@ function read(bytes: Buffer, options: { tty?: boolean; cap?: number; sizes?: rea
   }
   if (options.ended ?? true) {
     if (options.tty) tty.end(assembler);
-    assembler.flushPending();
+    assembler.endRun();
   }
   return out;
 }
@@ -35,6 +35,12 @@ function read(bytes: Buffer, options: { tty?: boolean; cap?: number; sizes?: rea
 const CAPTURED_SMALL = gunzipSync(Buffer.from('H4sICHkjCmsCA3NtYWxsLmJpbgBjZAADRSMDIzNdQ0NdI4sQAwMrYyMrQwM9I1MTS0NLE3PLKIVELia8Ck0NDSyNLYyiFJK4GCEKtbEqNDcxMTc3MzeNUkjWzcvXzUstz8nMSwUA8bS71oUAAAA=', 'base64'));
 // `head -c 40000 /dev/zero | tr '\0' x; echo; echo short; head -c 20000 /dev/zero | tr '\0' y` (exits without a newline).
 const CAPTURED_LONG = gunzipSync(Buffer.from('H4sICC0hCmsCA25vbnR0eS5iaW4A7dyxDsFQAEDRWjv4AokuRvL6+lqehY8wdTLaJBj4e5HOpFsjOec3bnJnxcdxGUPs1nW9jrtTCPsm7lPadLscY5O3TV89AQAAAAAAAAAAAAAAAAAAgMnNbAIAAAAAAAAAAAAAAAAAAADgXwybgMXZJgAAAAAAAAAYqRw6Y7H60hnbtk4h9NX9cr09yp/v8hxCjiGnvnoBAAAAAAAAAAAAAAAAAAAAkxs2AfODTQAAAAAjvAGtOUZ8UesAAA==', 'base64'));
+// `printf "first\nsecond\nlast-no-newline"`, started three times (json-file).
+const CAPTURED_THREE_RUNS = gunzipSync(Buffer.from('H4sIAAAAAAACA5WQuw7CMAxF6cpXdIEtle3UTtzvYMqGIEiVqlSilfr7pFRMPFo8n3t9dIvd8w4EJAbRkJ6IGoQGqGIVYATrQnlr78O4Lxb4+A12LL4O5RAvfbq+6OoTLWRzryUKZXceRpN6k+LUtSkWP4SUhBV5Tq0LZVhAnPImIWXP4hD5DyFbUZ0jyvOPNaEFrq1X3CCUaQ/zovq+0AORw3vWswEAAA==', 'base64'));
+// `echo a; head -c 20000 /dev/zero | tr "\0" y` (no newline at the end), started twice.
+const CAPTURED_LONG_LAST_TWICE = gunzipSync(Buffer.from('H4sIAAAAAAACA+3cMRbBQBiFUWkVtoAFcGb+xMikYRGqdJZh95zonBx0FPfWbwOv+ZrFZBspyi7nXdRLxBB5iH7fRiql1pLHzXXZTLvzen4Y+VCPuYybGwAAAAAAAAAAAAAAAAAAAPBzz0zA6iQTAAAAwNc3cj5LV2rbpmNK/acsXamH+hh2nb8JAAAAAAAAAAAAAAAAAAAA/+Bdlk4mAAAAgBd3H9UXHS6dAAA=', 'base64'));
+// Two runs with --tty: no frames, the last words glued to the next run's first message.
+const CAPTURED_TTY_TWO_RUNS = gunzipSync(Buffer.from('H4sIAAAAAAACA33NQQqDMBAF0H3BO+QCkZmfScbxHF1lV9oIgkQwQq9vu651/+CBkDyzh92BETzCekoWyUCU3TRvbe9u+KOi0SDZtfJc6+ucMYkFVdHslkfbfV19Le9lruVMS4gcCSSX9VfpYKrXtSST8Jnlpz4ABS+shfYAAAA=', 'base64'));
 // The same with --tty, ending in `printf tail-no-nl`.
 const CAPTURED_TTY = gunzipSync(Buffer.from('H4sICC8hCmsCA3R0eS5iaW4A7dyxDYJAAIXh3sQdWODM3QEnxxxWdHaaEEiUwvFdQBM7LL6vfhu85M8xl5BSyMMlxrHNY1dOcYh9n0rNU/MCAAAAAAAAAAAAAAAAAAAAdpflAQAAAAAAAAAAAAAAAAAAAODfyQMAAAAAAAAAPzoevhyM9VxrrFPzvK2P7fMqxa4tfeqGqdmu9zksa1jmN9ExccXunAAA', 'base64'));
 
@@ -151,18 +157,55 @@ test('a cap falling on a piece boundary inside a character does not leave half o
   assert.ok(line!.content.equals(Buffer.alloc(PIECE - 1, 'a')));
 });
 
-test('an unfinished line is held until the stream ends, and dropped when the stream breaks', () => {
-  const bytes = muxStream([{ stream: 1, time: T0, content: 'done' }, { stream: 2, time: T0 + 1n, content: 'half', noNewline: true }]);
+test('a full 16 KiB piece is held until its line ends, and dropped when the stream breaks; a shorter piece without newline is a line at once', () => {
+  const piece = 'p'.repeat(PIECE);
+  const bytes = muxStream([{ stream: 1, time: T0, content: 'done' }, { stream: 2, time: T0 + 1n, content: piece, noNewline: true }, { stream: 1, time: T0 + 2n, content: 'last words', noNewline: true }]);
   const held = read(bytes, { ended: false });
-  assert.deepEqual(held.map((l) => l.content.toString()), ['done']);
+  assert.deepEqual(held.map((l) => l.content.toString()), ['done', 'last words']);
   const out: string[] = [];
   const assembler = new LineAssembler({ line: (_s, _t, buf, start, end) => out.push(buf.toString('utf8', start, end)) }, 1 << 20, false);
   new FrameDemuxer().push(bytes, assembler);
   assert.equal(assembler.pendingTime(1), T0 + 1n);
   assembler.dropPending();
   assert.equal(assembler.pendingTime(1), undefined);
-  assembler.flushPending();
-  assert.deepEqual(out, ['done']);
+  assembler.endRun();
+  assert.deepEqual(out, ['done', 'last words']);
+});
+
+test('a run\'s last line is never merged with the next run\'s first line (captured from dockerd 20.10: docker start three times)', () => {
+  // `printf "first\nsecond\nlast-no-newline"`, run three times; logs?stdout=1&stderr=1&timestamps=1.
+  const lines = read(CAPTURED_THREE_RUNS, { ended: false });
+  assert.deepEqual(lines.map((l) => l.content.toString()), ['first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline']);
+  // One chunk per byte: the same.
+  assert.deepEqual(read(CAPTURED_THREE_RUNS, { ended: false, sizes: [1] }).map((l) => l.content.toString()), lines.map((l) => l.content.toString()));
+  // `echo a; head -c 20000 /dev/zero | tr "\0" y` (no newline), run twice: 16,384 + 3,616 bytes at one timestamp, then the next run.
+  const long = read(CAPTURED_LONG_LAST_TWICE, { ended: false });
+  assert.deepEqual(long.map((l) => [l.content.length, l.pieces]), [[1, 1], [20_000, 2], [1, 1], [20_000, 2]]);
+  // A last line of exactly one piece, sent again before the next run: its timestamp tells it ended.
+  const exact = muxStream([{ stream: 1, time: T0, content: 'x'.repeat(PIECE), noNewline: true }, { stream: 1, time: T0 + 5n, content: 'next run' }]);
+  assert.deepEqual(read(exact, { ended: false }).map((l) => l.content.length), [PIECE, 8]);
+});
+
+test('TTY: a run\'s last line sent again is cut after its own bytes once seen at a stream\'s end (captured: two runs)', () => {
+  const out: string[] = [];
+  const assembler = new LineAssembler({ line: (_s, _t, buf, start, end) => out.push(buf.toString('utf8', start, end)) }, 1 << 20, true);
+  const tty = new TtySplitter();
+  const text = CAPTURED_TTY_TWO_RUNS.toString('latin1');
+  // Each run read to its end as it finishes: stream k has runs 1..k (since 0).
+  for (let run = 1, from = 0; run <= 2; run++) {
+    from = text.indexOf('last-no-newline', from) + 'last-no-newline'.length;
+    out.length = 0;
+    tty.reset();
+    for (const chunk of chunks(CAPTURED_TTY_TWO_RUNS.subarray(0, from), [7])) tty.push(chunk, assembler);
+    tty.end(assembler);
+    assert.deepEqual(out, Array.from({ length: run }, () => ['first', 'second', 'last-no-newline']).flat(), `stream ${run}`);
+  }
+  // Without having seen a run end, the bytes cannot show where the last words stop: merged (the limit this guards against).
+  out.length = 0;
+  const fresh = new TtySplitter();
+  fresh.push(CAPTURED_TTY_TWO_RUNS, assembler);
+  fresh.end(assembler);
+  assert.equal(out[2], `last-no-newline${text.slice(text.indexOf('last-no-newline') + 15, text.indexOf(' first', text.indexOf('last-no-newline')))} first`);
 });
 
 test('TTY: generated stream split at every kind of boundary gives the same lines', () => {

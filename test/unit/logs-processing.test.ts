@@ -47,7 +47,8 @@ test('multiline: a stack trace becomes one record; streams never mix', () => {
   assert.equal(out[0]!.lastTime, 4n);
   assert.equal(joiner.heldTime(0), 5n);
   assert.equal(joiner.heldTime(1), 3n);
-  joiner.flush(out);
+  joiner.complete(0, out);
+  joiner.complete(1, out);
   assert.deepEqual(out.slice(1).map((l) => l.message).sort(), ['next record', 'stderr line']);
   assert.equal(joiner.holding, false);
 });
@@ -56,7 +57,8 @@ test('multiline: max_lines and max_bytes close a record early, nothing is lost',
   const joiner = new MultilineJoiner({ pattern: /^START/, maxLines: 3, maxBytes: 20, timeoutMs: 1000 });
   const out: LogLine[] = [];
   for (const [i, m] of ['START', 'a', 'b', 'c', 'd', 'START', 'xxxxxxxxxx', 'yyyyyyyyyy'].entries()) joiner.push(line(i, m), out);
-  joiner.flush(out);
+  joiner.complete(0, out);
+  joiner.complete(1, out);
   assert.deepEqual(out.map((l) => l.message), ['START\na\nb', 'c\nd', 'START\nxxxxxxxxxx', 'yyyyyyyyyy']);
 });
 

@@ -7,18 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { START, type ResumePoint } from '../../collectors/logs/checkpoints.js';
-import { ContainerLog } from '../../collectors/logs/container-log.js';
-import { LogsMetrics } from '../../collectors/logs/metrics.js';
-import type { CollectorContext } from '../../src/component.js';
-import { Inventory } from '../../src/docker/inventory.js';
+import type { ContainerLog } from '../../collectors/logs/container-log.js';
 import type { LogRecord } from '../../src/records.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
-import { SelfMetrics } from '../../src/telemetry/metrics.js';
 import { chunks, frame, messages, T0 } from './logs-frames.js';
 import type { Processing } from '../../collectors/logs/filters.js';
+import { MS, logHarness } from '../helpers/container-log.js';
 
 const ID = 'f'.repeat(64);
-const MS = 1_000_000n;
 
 interface FileEntry {
   stream: 1 | 2;
@@ -69,23 +64,7 @@ interface Harness {
 }
 
 function harness(start: ResumePoint, processing: Processing = { multiline: undefined, json: false }, windowMs = 50n): Harness {
-  const batches: LogRecord[][] = [];
-  const held: LogRecord[][] = [];
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const ctx = {
-    signal: new AbortController().signal,
-    emit: async (records: readonly LogRecord[]) => {
-      records[0]!.ack!.retain(); // the exporter's share, released when the test says it is stored
-      batches.push([...records]);
-      held.push([...records]);
-    },
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-  } as unknown as CollectorContext;
-  const logsMetrics = new LogsMetrics(metrics, () => undefined, () => 0);
-  const log = new ContainerLog(ID, start, ctx, logsMetrics, { maxLineBytes: 1 << 20, reorderWindowNs: windowMs * MS }, processing, () => undefined);
-  return { log, batches, held };
+  return logHarness({ id: ID, start, processing, reorderWindowNs: windowMs * MS, hold: true });
 }
 
 async function feed(log: ContainerLog, bytes: Buffer, sizes: readonly number[]): Promise<void> {
@@ -111,7 +90,7 @@ test('crash after any number of stored batches: the resumed read delivers every 
   // First run: read everything, store nothing yet.
   const first = harness(START);
   await feed(first.log, all, [47, 61, 90, 200]);
-  first.log.finishRun();
+  first.log.endRun();
   await first.log.emitted();
   assert.deepEqual(messagesOf(first.batches), expected, 'one run reads every line once');
   const firstIds = new Map(first.batches.flat().map((r) => [`${r.stream}|${r.message}`, r.id]));
@@ -121,13 +100,13 @@ test('crash after any number of stored batches: the resumed read delivers every 
     // The same first run, with the first `stored` batches stored before the crash.
     const replay = harness(START);
     await feed(replay.log, all, [47, 61, 90, 200]);
-    replay.log.finishRun();
+    replay.log.endRun();
     await replay.log.emitted();
     for (let b = 0; b < stored; b++) replay.held[b]![0]!.ack!.release();
     const committed = replay.log.tracker.committed;
     const second = harness(committed);
     await feed(second.log, daemonAnswer(entries, committed.since), [5000]);
-    second.log.finishRun();
+    second.log.endRun();
     await second.log.emitted();
     const delivered = [...messagesOf(replay.batches.slice(0, stored)), ...messagesOf(second.batches)];
     assert.equal(delivered.length, expected.length, `stored ${stored}: count`);
@@ -163,10 +142,10 @@ test('a stream that breaks mid-line is continued from where it stopped, with no 
   for (const cut of [1, 999, 20_000, 40_000, all.length - 3]) {
     const run = harness(START);
     await feed(run.log, all.subarray(0, cut), [1000]);
-    run.log.rewindForNextStream();
+    run.log.rewind(false);
     await run.log.emitted();
     await feed(run.log, daemonAnswer(entries, run.log.resumePoint.since), [3000]);
-    run.log.finishRun();
+    run.log.endRun();
     await run.log.emitted();
     assert.deepEqual(messagesOf(run.batches), expected, `cut at ${cut}`);
   }
@@ -178,12 +157,12 @@ test('after a run read to its end, the next stream of the container starts after
   const starts = entries.flatMap((e, i) => (e.line ? [i] : []));
   const firstRun = entries.slice(0, starts[150]);
   await feed(run.log, daemonAnswer(firstRun, 0n), [1000]);
-  run.log.finishRun();
+  run.log.endRun();
   await run.log.emitted();
   const afterFirst = messagesOf(run.batches).length;
   // The container starts again; its next stream is asked for from the position the first one reached.
   await feed(run.log, daemonAnswer(entries, run.log.resumePoint.since), [1000]);
-  run.log.finishRun();
+  run.log.endRun();
   await run.log.emitted();
   assert.ok(afterFirst > 0 && afterFirst < lines.length);
   assert.deepEqual(messagesOf(run.batches), lines.map((l) => `${l.stream}|${l.message}`));
@@ -201,7 +180,8 @@ test('with multiline joining, held lines are read again after a crash and joined
   const processing: Processing = { multiline: { pattern: /^ERROR|^stderr/, maxLines: 100, maxBytes: 1 << 20, timeoutMs: 60_000 }, json: false };
   const whole = harness(START, processing);
   await feed(whole.log, daemonAnswer(entries, 0n), [entries[0]!.bytes.length * 3]);
-  whole.log.finishRun();
+  whole.log.endRun();
+  whole.log.completeGroups();
   await whole.log.emitted();
   const expected = messagesOf(whole.batches);
   assert.equal(expected.filter((m) => m.startsWith('stdout')).length, 60);
@@ -209,12 +189,14 @@ test('with multiline joining, held lines are read again after a crash and joined
   for (let stored = 0; stored <= whole.batches.length; stored++) {
     const run = harness(START, processing);
     await feed(run.log, daemonAnswer(entries, 0n), [entries[0]!.bytes.length * 3]);
-    run.log.finishRun();
+    run.log.endRun();
+    run.log.completeGroups();
     await run.log.emitted();
     for (let b = 0; b < stored; b++) run.held[b]![0]!.ack!.release();
     const resumed = harness(run.log.tracker.committed, processing);
     await feed(resumed.log, daemonAnswer(entries, run.log.tracker.committed.since), [500]);
-    resumed.log.finishRun();
+    resumed.log.endRun();
+    resumed.log.completeGroups();
     await resumed.log.emitted();
     assert.deepEqual([...messagesOf(run.batches.slice(0, stored)), ...messagesOf(resumed.batches)], expected, `stored ${stored}`);
   }
@@ -244,16 +226,7 @@ test('record ids: container, stream, nanoseconds and index among equal timestamp
 });
 
 test('invalid UTF-8 is replaced and counted as replaced by the agent; a line arriving with U+FFFD counts as replaced upstream', async () => {
-  const metrics = new SelfMetrics({ defaultMetrics: false });
-  const batches: LogRecord[][] = [];
-  const ctx = {
-    signal: new AbortController().signal,
-    emit: async (records: readonly LogRecord[]) => { batches.push([...records]); },
-    inventory: new Inventory([], silentLogger()),
-    logger: silentLogger(),
-    metrics,
-  } as unknown as CollectorContext;
-  const log = new ContainerLog(ID, START, ctx, new LogsMetrics(metrics, () => undefined, () => 0), { maxLineBytes: 1 << 20, reorderWindowNs: 0n }, { multiline: undefined, json: false }, () => undefined);
+  const { log, batches, metrics } = logHarness({ id: ID, reorderWindowNs: 0n });
   const bad = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x21]);
   const bytes = Buffer.concat([frame(1, Buffer.concat([Buffer.from(`${'2026-11-28T00:32:10.254919479Z'} `), bad, Buffer.from('\n')])), frame(1, messages({ stream: 1, time: T0 + 1n, content: 'real \uFFFD' })[0]!)]);
   log.startStream();

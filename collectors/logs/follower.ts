@@ -1,0 +1,378 @@
+/**
+ * Follows one container's log through the daemon, stream after stream, as explicit states:
+ *
+ *   waitForDaemon → inspect → open → read ─┬─ broke ───────────────────→ (backoff) waitForDaemon
+ *                                          └─ ended → drain → read → decide ─┬→ open      (the container runs on)
+ *                                                                            ├→ settleRun → finished
+ *                                                                            └→ removed
+ *
+ * and `stopped` from anywhere when the collector stops. A follow stream ends when the run it
+ * follows exits, but dockerd 20.10 ends it before the run's last words when they have no newline
+ * (the copier writes them as the log closes; a reader waiting at the end of the file sees the close
+ * first). They are in the log file all the same: `drain` reads the log once more, at once (before
+ * `docker run --rm` or `compose down` can remove the container), while `decide` asks whether the
+ * run is over. A stream is opened at most a few times a second: one that ends soon after it opened
+ * (a restarting container, a crash loop) makes the next wait longer.
+ */
+import type { Readable } from 'node:stream';
+import { errorMessage } from '../../src/errors.js';
+import type { Logger } from '../../src/telemetry/logger.js';
+import { Backoff, sleep } from '../../src/util/backoff.js';
+import type { ContainerLog } from './container-log.js';
+import { statusCode, type LogDaemon, type RunInfo } from './daemon.js';
+import { DemuxError } from './demux.js';
+import type { LogsMetrics } from './metrics.js';
+import { formatSince } from './timestamp.js';
+
+export type FollowOutcome =
+  | { readonly kind: 'finished'; readonly startedAt: number }
+  | { readonly kind: 'removed'; readonly opened: boolean }
+  | { readonly kind: 'stopped' };
+
+export interface FollowerDeps {
+  readonly daemon: LogDaemon;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly metrics: LogsMetrics;
+  /** A request the daemon answered with an error (not a connection failure). */
+  countRequestError(): void;
+  /** A run's end could not be read again (the container was removed at once): its last words, if they had no newline, are lost. */
+  endUnread(): void;
+}
+
+/** A batch is sealed early when one turn of the event loop brings more lines than this. */
+const MAX_BATCH_RECORDS = 4096;
+/** A stream open at least this long was a real follow: the next one may open at once. */
+const STEADY_STREAM_MS = 1000;
+/**
+ * A TTY container's drain reads up to the follow stream's end by the agent's clock plus this much,
+ * for a daemon clock a little ahead (a run's first line came ~300 ms after the previous run's
+ * last here, with `docker start` right away).
+ */
+const DRAIN_CLOCK_MARGIN_MS = 100;
+
+type State =
+  | { readonly name: 'waitForDaemon' }
+  | { readonly name: 'inspect' }
+  | { readonly name: 'open'; readonly run: RunInfo }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'follow' }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'drain'; readonly after: Promise<RunInfo | undefined>; readonly steady: boolean }
+  | { readonly name: 'drain'; readonly run: RunInfo; readonly steady: boolean; readonly endedAt: number }
+  | { readonly name: 'decide'; readonly run: RunInfo; readonly after: RunInfo | undefined; readonly steady: boolean }
+  | { readonly name: 'settleRun'; readonly run: RunInfo }
+  | { readonly name: 'finished'; readonly run: RunInfo }
+  | { readonly name: 'removed' }
+  | { readonly name: 'stopped' };
+
+type Final = Extract<State, { name: 'finished' | 'removed' | 'stopped' }>;
+
+function isFinal(state: State): state is Final {
+  return state.name === 'finished' || state.name === 'removed' || state.name === 'stopped';
+}
+
+interface StreamEnd {
+  /** Why the stream stopped early, or undefined when it ended as streams do. */
+  readonly broken: unknown;
+  /** New lines were read (not only lines handed on already). */
+  readonly progressed: boolean;
+}
+
+/** How soon the next stream may open. */
+class ReopenPacer {
+  private readonly backoff = new Backoff({ initialMs: 250, maxMs: 5000 });
+  private delayMs = 0;
+
+  /** All is well: the next stream may open at once, and the wait starts small again. */
+  reset(): void {
+    this.backoff.reset();
+    this.delayMs = 0;
+  }
+
+  /** Something ended too soon (a stream, a request): the next attempt waits, longer each time. */
+  slowDown(): void {
+    this.delayMs = this.backoff.nextDelayMs();
+  }
+
+  async wait(signal: AbortSignal): Promise<void> {
+    if (this.delayMs > 0) await sleep(this.delayMs, signal);
+    this.delayMs = 0;
+  }
+}
+
+export class LogFollower {
+  private readonly pacer = new ReopenPacer();
+  private opened = false;
+  private reason: string | undefined;
+
+  constructor(readonly log: ContainerLog, private readonly deps: FollowerDeps) {
+    const start = log.resumePoint;
+    this.reason = start.since > 0n || start.streams.some(Boolean) ? 'checkpoint' : undefined;
+  }
+
+  /**
+   * Follows the log until the container's run has been read to its end, the container is gone, or
+   * the collector stops. Never throws for daemon trouble: it waits for the daemon and goes on.
+   */
+  async follow(): Promise<FollowOutcome> {
+    this.opened = false;
+    let state: State = { name: 'waitForDaemon' };
+    for (;;) {
+      if (this.deps.signal.aborted) {
+        // A stream opened just before the stop: nobody would abort it, and it may follow a running container.
+        if (state.name === 'read') state.stream.destroy();
+        if (!isFinal(state)) state = { name: 'stopped' };
+      }
+      if (isFinal(state)) return this.outcome(state);
+      state = await this.step(state);
+    }
+  }
+
+  private outcome(state: Final): FollowOutcome {
+    switch (state.name) {
+      case 'finished':
+        this.log.finishedStartedAt = state.run.startedAt;
+        this.pacer.reset();
+        return { kind: 'finished', startedAt: state.run.startedAt };
+      case 'removed':
+        return { kind: 'removed', opened: this.opened };
+      case 'stopped':
+        this.log.setLive(false);
+        return { kind: 'stopped' };
+    }
+  }
+
+  private step(state: Exclude<State, Final>): Promise<State> {
+    switch (state.name) {
+      case 'waitForDaemon': return this.waitForDaemon();
+      case 'inspect': return this.inspect();
+      case 'open': return this.open(state.run);
+      case 'read': return this.read(state);
+      case 'drain': return this.drain(state.run, state.steady, state.endedAt);
+      case 'decide': return this.decide(state.run, state.after, state.steady);
+      case 'settleRun': return this.settleRun(state.run);
+    }
+  }
+
+  private async waitForDaemon(): Promise<State> {
+    await this.deps.daemon.waitUntilUp(this.deps.signal);
+    return { name: 'inspect' };
+  }
+
+  private async inspect(): Promise<State> {
+    let run: RunInfo | undefined;
+    try {
+      run = await this.deps.daemon.inspect(this.log.id);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (!run) return this.gone();
+    this.log.setTty(run.tty);
+    return { name: 'open', run };
+  }
+
+  private async open(run: RunInfo): Promise<State> {
+    const { daemon, signal } = this.deps;
+    await this.pacer.wait(signal);
+    if (signal.aborted) return { name: 'stopped' };
+    const abort = new AbortController();
+    const since = this.log.resumePoint.since;
+    let stream: Readable | undefined;
+    try {
+      stream = await daemon.openLogs(this.log.id, since, abort.signal, true);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (!stream) return this.gone();
+    this.opened = true;
+    if (this.reason) this.deps.metrics.resumes.inc({ reason: this.reason });
+    this.deps.logger.debug({ container: this.log.name, id: this.log.id, since: formatSince(since), reason: this.reason ?? 'start', running: run.running }, 'following container log');
+    return { name: 'read', run, stream, abort, kind: 'follow' };
+  }
+
+  /**
+   * A follow stream ended by itself (at `endedAt`, ms): read the log once more at once, and
+   * meanwhile ask how the container is. For a TTY container only up to then: a run started right
+   * after (docker start, a restart policy) is left to the next stream, once this run's last line
+   * has been seen where it ends (no frames tell it apart from the next run's first).
+   */
+  private async drain(run: RunInfo, steady: boolean, endedAt: number): Promise<State> {
+    const { daemon } = this.deps;
+    this.log.rewind(true);
+    // Both at once: the container may be removed any moment now.
+    const abort = new AbortController();
+    const after = daemon.inspect(this.log.id);
+    let stream: Readable | undefined;
+    try {
+      const until = this.log.isTty ? BigInt(endedAt + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
+      stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (!stream) {
+      this.deps.endUnread();
+      return this.gone();
+    }
+    // An inspect that failed says nothing: the container is taken to be as it was (the next request finds out).
+    return { name: 'read', run, stream, abort, kind: 'drain', after: after.then((info) => info, () => run), steady };
+  }
+
+  private async read(state: Extract<State, { name: 'read' }>): Promise<State> {
+    const { run, stream, abort } = state;
+    const { signal, metrics } = this.deps;
+    const openedAt = Date.now();
+    const onAbort = () => abort.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    metrics.streamsOpen.inc();
+    this.log.startStream();
+    let end: StreamEnd;
+    try {
+      end = await this.readStream(stream);
+    } finally {
+      metrics.streamsOpen.dec();
+      signal.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+    await this.log.emitted();
+    if (signal.aborted) return { name: 'stopped' };
+    if (end.broken !== undefined) {
+      this.log.rewind(false);
+      this.reason = 'stream_broken';
+      this.deps.logger.debug({ container: this.log.name, err: errorMessage(end.broken) }, 'log stream broke; reading on from the last line');
+      // Bytes out of step are not progress: a daemon that keeps sending them is asked again with backoff, not in a loop.
+      if (end.progressed && !(end.broken instanceof DemuxError)) this.pacer.reset();
+      else this.pacer.slowDown();
+      if (!(await this.deps.daemon.ping())) this.deps.daemon.reportFailure(end.broken);
+      return { name: 'waitForDaemon' };
+    }
+    this.reason = 'stream_ended';
+    const endedAt = Date.now();
+    const steady = endedAt - openedAt >= STEADY_STREAM_MS;
+    if (state.kind === 'drain') return { name: 'decide', run, after: await state.after, steady: state.steady };
+    // A stream opened on a stopped container read its log to the end: no run can have ended under it, unless one started meanwhile.
+    if (!run.running) return { name: 'decide', run, after: await this.inspectOr(run), steady };
+    return { name: 'drain', run, steady, endedAt };
+  }
+
+  /** After a drain (or a read of a stopped container): whether the run it read is over decides what comes next. */
+  private async decide(run: RunInfo, after: RunInfo | undefined, steady: boolean): Promise<State> {
+    if (!after) return this.gone();
+    this.log.setTty(after.tty);
+    if (!after.running && after.startedAt === run.startedAt) {
+      // Stopped, and the log was read after its run ended: read whole.
+      this.log.endRun();
+      return { name: 'settleRun', run: after };
+    }
+    this.log.rewind(true);
+    // The run goes on, or a new one began (restart policy, docker start): follow it; a crash loop must not make us spin.
+    if (steady) this.pacer.reset();
+    else this.pacer.slowDown();
+    return { name: 'open', run: after };
+  }
+
+  /** The run is read whole; held multiline records complete once their time has passed with no new run. */
+  private async settleRun(run: RunInfo): Promise<State> {
+    const due = this.log.groupsDueAt();
+    if (due === undefined) return { name: 'finished', run };
+    await sleep(Math.max(0, due - Date.now()), this.deps.signal);
+    if (this.deps.signal.aborted) return { name: 'stopped' };
+    let now: RunInfo | undefined;
+    try {
+      now = await this.deps.daemon.inspect(this.log.id);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (now && now.startedAt !== run.startedAt) return { name: 'open', run: now };
+    this.log.completeGroups();
+    return now ? { name: 'finished', run } : { name: 'removed' };
+  }
+
+  /** The container is gone (or being removed): what was read is all there will ever be. */
+  private gone(): State {
+    this.log.endRun();
+    this.log.completeGroups();
+    return { name: 'removed' };
+  }
+
+  private async inspectOr(fallback: RunInfo): Promise<RunInfo | undefined> {
+    try {
+      return await this.deps.daemon.inspect(this.log.id);
+    } catch {
+      return fallback;
+    }
+  }
+
+  /** A request failed: connection-level failures take the daemon down (it is probed until back). */
+  private async daemonTrouble(error: unknown): Promise<State> {
+    const { signal, logger } = this.deps;
+    if (signal.aborted) return { name: 'stopped' };
+    if (statusCode(error) === undefined) {
+      this.deps.daemon.reportFailure(error);
+    } else {
+      logger.warn({ container: this.log.name, err: errorMessage(error) }, 'reading container logs failed; retrying');
+      this.deps.countRequestError();
+    }
+    this.pacer.slowDown();
+    await this.pacer.wait(signal);
+    return { name: 'waitForDaemon' };
+  }
+
+  /**
+   * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk, so data
+   * events come one line at a time: they are parsed as they come and sealed into one batch per
+   * event-loop turn (everything one socket read brought). While an earlier batch still waits for
+   * room in the pipeline the stream is paused: the socket stops being read and the daemon waits.
+   */
+  private readStream(stream: Readable): Promise<StreamEnd> {
+    const log = this.log;
+    return new Promise((resolve) => {
+      let done = false;
+      let scheduled: NodeJS.Immediate | undefined;
+      let progressed = false;
+      const seal = () => {
+        scheduled = undefined;
+        if (log.unsealed > 0) progressed = true;
+        log.seal();
+        if (log.inFlight > 1 && !done && !stream.isPaused()) {
+          stream.pause();
+          log.setLive(false);
+          void log.emitted().then(() => {
+            if (done) return;
+            log.setLive(true);
+            stream.resume();
+          });
+        }
+      };
+      const onData = (chunk: Buffer) => {
+        try {
+          log.parse(chunk);
+        } catch (error) {
+          // A stream out of step (DemuxError): thrown from a 'data' listener it would be an uncaught exception.
+          stream.destroy();
+          finish(error);
+          return;
+        }
+        if (log.unsealed >= MAX_BATCH_RECORDS) {
+          if (scheduled) clearImmediate(scheduled);
+          seal();
+        } else {
+          scheduled ??= setImmediate(seal);
+        }
+      };
+      const finish = (broken: unknown) => {
+        if (done) return;
+        done = true;
+        if (scheduled) clearImmediate(scheduled);
+        if (log.unsealed > 0) progressed = true;
+        log.seal();
+        log.setLive(false);
+        stream.off('data', onData);
+        resolve({ broken, progressed });
+      };
+      log.setLive(true);
+      stream.on('data', onData);
+      stream.once('end', () => finish(undefined));
+      stream.once('error', (error) => finish(error));
+      stream.once('close', () => finish(stream.readableEnded ? undefined : new Error('log stream closed before its end')));
+    });
+  }
+}
