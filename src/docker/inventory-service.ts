@@ -168,7 +168,10 @@ export class InventoryService {
       if (verb === 'destroy') {
         this.inventory.remove(id);
       } else if (REFRESH_ACTIONS.has(verb)) {
-        await this.inventory.refresh(this.docker.docker, id);
+        const known = this.inventory.get(id) !== undefined;
+        const state = await this.inventory.refresh(this.docker.docker, id);
+        // Ran and was removed before anyone could inspect it: whoever wanted its logs must hear of it.
+        if (!state && !known && verb !== 'create') this.inventory.vanished(id, message.Actor?.Attributes ?? {});
         if (verb === 'oom') this.inventory.countOom(id);
         const health = healthFromAction(action);
         if (health) this.inventory.setHealth(id, health);

@@ -47,10 +47,14 @@ export interface InventoryView {
 
 export const IGNORE_LABEL = 'dockhand.enable';
 
-/** Inventory events: `added`, `updated`, `removed` with the ContainerState. */
+/** Container event attributes the daemon adds beside the labels (the rest are the container's labels). */
+const EVENT_ONLY_ATTRIBUTES = ['exitCode', 'signal', 'execID', 'container', 'type', 'imageID', 'id', 'reason', 'oldName', 'restartPolicy'];
+
+/** Inventory events: `added`, `updated`, `removed` with the ContainerState; `vanished` (see vanished()). */
 export class Inventory extends EventEmitter implements InventoryView {
   private readonly containers = new Map<string, ContainerState>();
   private readonly oomCounts = new Map<string, number>();
+  private readonly vanishedIds = new Set<string>();
   /** Whether a container label may be shipped (labels.allow). */
   readonly labelAllowed: (key: string) => boolean;
   hostName = 'unknown';
@@ -132,6 +136,19 @@ export class Inventory extends EventEmitter implements InventoryView {
     this.containers.delete(id);
     this.oomCounts.delete(id);
     this.emit('removed', previous);
+  }
+
+  /**
+   * A container that ran but was gone before its first inspect (`docker run --rm` of a short job):
+   * `vanished` carries what its event said of it (name, image, labels), once per id.
+   */
+  vanished(id: string, attributes: Readonly<Record<string, string>>): void {
+    if (this.vanishedIds.has(id)) return;
+    this.vanishedIds.add(id);
+    if (this.vanishedIds.size > 1024) this.vanishedIds.delete(this.vanishedIds.values().next().value!);
+    const { name, image, ...labels }: Record<string, string> = { ...attributes };
+    for (const key of EVENT_ONLY_ATTRIBUTES) delete labels[key];
+    this.emit('vanished', { meta: { id, name: name ?? id.slice(0, 12), image: image ?? '' }, allLabels: labels });
   }
 
   /** Counts an `oom` event (cAdvisor-style container_oom_events_total). */

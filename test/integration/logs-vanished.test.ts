@@ -1,0 +1,42 @@
+/**
+ * Containers that ran and were removed before the agent could inspect them (`docker run --rm` of a
+ * short job, on a slow daemon) are counted as missed — once each — instead of vanishing unnoticed.
+ * The agent reads through a proxy that holds container inspects back for 2 s once it is ready.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestContainers, docker } from '../helpers/containers.js';
+import type { AgentProcess } from '../helpers/agent-process.js';
+import { startDockerProxy, type DockerProxy } from '../helpers/docker-proxy.js';
+import { waitFor } from '../helpers/wait.js';
+import { metricValue, startAgent } from './logs-sink.js';
+
+const containers = new TestContainers();
+let proxy: DockerProxy;
+let agent: AgentProcess;
+
+before(async () => {
+  proxy = await startDockerProxy();
+  agent = await startAgent(containers, { config: { docker: { host: proxy.host } } });
+  await agent.waitReady(60_000);
+});
+
+after(async () => {
+  await agent?.dispose();
+  await containers.removeAll();
+  await proxy?.close();
+});
+
+test('containers removed before their first inspect are counted as missed, each once', async () => {
+  const missed = async () => metricValue(await agent.metrics(), 'dockhand_logs_containers_missed_total');
+  const before = await missed();
+  proxy.delay = (request) => (request.method === 'GET' && /^\/v[\d.]+\/containers\/[0-9a-f]{64}\/json/.test(request.url) ? 2000 : 0);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push(await containers.start(['sh', '-c', 'echo gone before anyone looked'], { flags: ['--rm'] }));
+  await waitFor(async () => (await docker('ps', '-aq', '--no-trunc', ...ids.flatMap((id) => ['--filter', `id=${id}`]))) === '', { timeoutMs: 30_000, what: 'the three containers removed' });
+  await waitFor(async () => (await missed()) - before >= ids.length, { timeoutMs: 30_000, what: `${ids.length} containers counted as missed` });
+  proxy.delay = () => 0;
+  const logged = agent.logs.filter((l) => l.msg === 'container removed before its logs could be read').map((l) => String(l.id));
+  for (const id of ids) assert.equal(logged.filter((x) => x === id).length, 1, `${id.slice(0, 12)} logged as missed once (logged: ${logged.map((x) => x.slice(0, 12)).join(', ')})`);
+  assert.equal((await missed()) - before, ids.length, 'each counted once');
+});
