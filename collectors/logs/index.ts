@@ -229,7 +229,8 @@ export class LogsCollector implements Collector {
     if (!this.gone.has(id) && !this.logs.has(id) && !this.checkpoints.get(id) && state.startedAt > 0 && this.wanted(state)) {
       this.missed.emit({}, { container: state.meta.name, id });
     }
-    this.gone.add(id);
+    // Never seen started: if it ran after all, the inventory says so with `vanished`, and that counts it.
+    if (state.startedAt > 0) this.gone.add(id);
     this.forget(id);
   }
 

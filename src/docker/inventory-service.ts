@@ -168,10 +168,10 @@ export class InventoryService {
       if (verb === 'destroy') {
         this.inventory.remove(id);
       } else if (REFRESH_ACTIONS.has(verb)) {
-        const known = this.inventory.get(id) !== undefined;
+        const seenRunning = (this.inventory.get(id)?.startedAt ?? 0) > 0;
         const state = await this.inventory.refresh(this.docker.docker, id);
-        // Ran and was removed before anyone could inspect it: whoever wanted its logs must hear of it.
-        if (!state && !known && verb !== 'create') this.inventory.vanished(id, message.Actor?.Attributes ?? {});
+        // Ran and was removed before it was ever seen running: whoever wanted its logs must hear of it.
+        if (!state && !seenRunning && verb !== 'create') this.inventory.vanished(id, message.Actor?.Attributes ?? {});
         if (verb === 'oom') this.inventory.countOom(id);
         const health = healthFromAction(action);
         if (health) this.inventory.setHealth(id, health);

@@ -139,7 +139,7 @@ export class Inventory extends EventEmitter implements InventoryView {
   }
 
   /**
-   * A container that ran but was gone before its first inspect (`docker run --rm` of a short job):
+   * A container that ran but was gone before an inspect saw it running (`docker run --rm` of a short job):
    * `vanished` carries what its event said of it (name, image, labels), once per id.
    */
   vanished(id: string, attributes: Readonly<Record<string, string>>): void {

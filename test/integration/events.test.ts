@@ -110,8 +110,9 @@ test('health events: a failing healthcheck turns the container unhealthy, a pass
     const well = await containers.start(['sleep', '60'], { name: containers.name('well'), flags: ['--health-cmd', 'true', '--health-interval', '1s'] });
     await waitFor(() => actionsOf(harness.records, sick).includes('health_status: unhealthy'), { timeoutMs: 30_000, what: 'health_status: unhealthy event' });
     await waitFor(() => actionsOf(harness.records, well).includes('health_status: healthy'), { timeoutMs: 30_000, what: 'health_status: healthy event' });
-    assert.equal(harness.inventory.get(sick)?.health, 'unhealthy');
-    assert.equal(harness.inventory.get(well)?.health, 'healthy');
+    // The inventory follows the daemon on its own stream: it gets there on its own time, not with the records.
+    await waitFor(() => harness.inventory.get(sick)?.health === 'unhealthy', { timeoutMs: 15_000, what: 'inventory shows sick unhealthy' });
+    await waitFor(() => harness.inventory.get(well)?.health === 'healthy', { timeoutMs: 15_000, what: 'inventory shows well healthy' });
     const record = ours(harness.records).find((r) => r.actor.id === sick && r.action === 'health_status: unhealthy')!;
     assert.equal(record.container?.name, containers.name('sick'));
     assert.equal(record.container?.image, TEST_IMAGE);
@@ -119,7 +120,7 @@ test('health events: a failing healthcheck turns the container unhealthy, a pass
 
     await waitFor(() => actionsOf(quiet.records, sick).includes('health_status: unhealthy'), { timeoutMs: 15_000, what: 'unhealthy event with exec_* excluded' });
     assert.deepEqual(actionsOf(quiet.records, sick).filter((a) => a.startsWith('exec_')), [], 'no exec_* records');
-    assert.equal(quiet.inventory.get(sick)?.health, 'unhealthy');
+    await waitFor(() => quiet.inventory.get(sick)?.health === 'unhealthy', { timeoutMs: 15_000, what: 'the second inventory shows sick unhealthy' });
     assert.ok(Number(quietCollector.status().excluded) > 0);
     await docker('rm', '-f', sick, well);
   } finally {
