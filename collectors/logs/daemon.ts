@@ -15,6 +15,11 @@ export interface RunInfo {
   readonly tty: boolean;
   /** State.StartedAt as epoch seconds (the inventory's conversion): tells one run from the next. */
   readonly startedAt: number;
+  /**
+   * State.FinishedAt as epoch seconds, 0 if it never finished: while a later run goes on, the end of
+   * the one before (the daemon's clock, ms precision).
+   */
+  readonly finishedAt?: number;
 }
 
 export interface LogDaemon {
@@ -51,6 +56,7 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
           running: state.Running || state.Restarting || state.Paused,
           tty: info.Config?.Tty ?? false,
           startedAt: toEpochSeconds(state.StartedAt),
+          finishedAt: toEpochSeconds(state.FinishedAt),
         };
       } catch (error) {
         if (statusCode(error) === 404) return undefined;

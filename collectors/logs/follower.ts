@@ -64,6 +64,16 @@ type State =
   | { readonly name: 'removed' }
   | { readonly name: 'stopped' };
 
+/**
+ * How far a TTY drain may read (ns) when a new run has begun since `run`: the daemon's end of the
+ * previous run plus the clock margin (its last words are stamped as its output closes, just after).
+ * Undefined when no new run has begun, or the daemon does not say when the last one finished.
+ */
+function runEndBound(run: RunInfo, after: RunInfo | undefined): bigint | undefined {
+  if (!after || after.startedAt === run.startedAt || !after.finishedAt) return undefined;
+  return BigInt(Math.round(after.finishedAt * 1000) + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n;
+}
+
 type Final = Extract<State, { name: 'finished' | 'removed' | 'stopped' }>;
 
 function isFinal(state: State): state is Final {
@@ -199,12 +209,24 @@ export class LogFollower {
     const { daemon } = this.deps;
     this.log.rewind(true);
     // Both at once: the container may be removed any moment now.
-    const abort = new AbortController();
+    let abort = new AbortController();
     const after = daemon.inspect(this.log.id);
     let stream: Readable | undefined;
     try {
       const until = this.log.isTty ? BigInt(endedAt + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
       stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
+      if (stream && until !== undefined) {
+        // The follow stream's end is seen late when the pipeline held the stream back (a slow or down
+        // sink): by then the next run may have written, and `until` would take its first line in, glued
+        // to the last words. Once a new run has begun, the run read ended at the daemon's FinishedAt.
+        const bound = runEndBound(run, await after.catch(() => undefined));
+        if (bound !== undefined && bound < until) {
+          stream.destroy();
+          abort.abort();
+          abort = new AbortController();
+          stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, bound);
+        }
+      }
     } catch (error) {
       return this.daemonTrouble(error);
     }
