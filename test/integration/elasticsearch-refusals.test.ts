@@ -105,11 +105,15 @@ test('poison lines whose dead letters Elasticsearch refuses too land in the loca
     assert.deepEqual([...kept].sort(), [...clean.missing].sort(), 'the local dead letters are exactly the lines missing from the data stream');
     assert.equal(server.count(DEAD_LETTERS), 0);
 
-    const metrics = await agent.metrics();
+    // A line is in the file a moment before its write (fsync) completes and is counted: wait for the count, then compare.
+    const writtenIn = (metrics: string) => [...metrics.matchAll(/^dockhand_dead_letters_total\{[^}]*component="elasticsearch"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const metrics = await waitFor(async () => {
+      const text = await agent.metrics();
+      return writtenIn(text) >= poison ? text : undefined;
+    }, { timeoutMs: 10_000, what: `the runner to count ${poison} local dead letters` });
     assert.equal(metricValue(metrics, 'dockhand_elasticsearch_documents_rejected_total'), poison);
     assert.equal(metricValue(metrics, 'dockhand_elasticsearch_documents_dead_lettered_total'), 0);
-    const written = [...metrics.matchAll(/^dockhand_dead_letters_total\{[^}]*component="elasticsearch"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
-    assert.equal(written, poison, 'the runner counts what it wrote to the local file');
+    assert.equal(writtenIn(metrics), poison, 'the runner counts what it wrote to the local file, each once');
     assert.equal((await agent.get('/readyz')).status, 200, 'refused documents do not make the agent unready');
     t.diagnostic(`${letters.length} poison lines in ${path.join(agent.dataDir, 'dead-letters')}, ${logDocuments(server, id).length} clean lines stored`);
   } finally {

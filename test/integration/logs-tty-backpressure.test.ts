@@ -53,6 +53,6 @@ test('TTY, restart policy, slow sink: the unterminated last line is never glued 
 
 test('TTY, restart policy, slow sink, the next run still running when the end is seen: no glue', async () => {
   // The second run prints its lines at once, then waits before its last words: it runs when the agent drains the first.
-  const id = await containers.start(['sh', '-c', 'for i in 1 2 3 4; do echo line$i; sleep 0.1; done; if [ -e /ran ]; then sleep 8; fi; touch /ran; printf "last-no-newline"; exit 1'], { flags: ['--tty', '--restart', 'on-failure:1'] });
+  const id = await containers.start(['sh', '-c', 'for i in 1 2 3 4; do echo line$i; sleep 0.1; done; if [ -e /ran ]; then sleep 20; fi; touch /ran; printf "last-no-newline"; exit 1'], { flags: ['--tty', '--restart', 'on-failure:1'] });
   await assertTwoRunsClean(id);
 });
