@@ -174,8 +174,12 @@ const MAX_EXPECTED = 16;
  * at the end of a stream, its timestamp and length are remembered, and it is cut there whenever
  * it comes again.
  */
+/** Restart delays are 100 ms at least (a policy) and a manual start takes longer: 50 ms tells two runs apart. */
+const GLUE_GAP_NS = 50_000_000n;
+
 export class TtySplitter {
   private carry: Buffer | undefined;
+  private readonly clock = new TimestampParser();
   /** The pieces of a long line emitted so far: its timestamp bytes and content length. */
   private pieces: { stamp: Buffer; bytes: number } | undefined;
   /** Recent runs' last lines (timestamp bytes, content length), to be cut after their own bytes when sent again. */
@@ -211,6 +215,13 @@ export class TtySplitter {
       }
       const nl = buf.indexOf(10, contentStart);
       if (nl >= 0 && nl < pieceEnd) {
+        const glued = this.gluedRunStart(buf, i, contentStart, nl);
+        if (glued > 0) {
+          // A run's last words without newline, the next run's first message right behind them.
+          sink.frame(STDOUT, buf, i, glued);
+          i = glued;
+          continue;
+        }
         sink.frame(STDOUT, buf, i, nl + 1);
         i = nl + 1;
         continue;
@@ -238,6 +249,35 @@ export class TtySplitter {
       }
     }
     if (i < length) this.carry = Buffer.from(buf.subarray(i));
+  }
+
+  /**
+   * Where, inside the message at `start` (content `[contentStart, nl)`), a later run's first message
+   * begins, or -1. With no frames, a run's last words without newline and the next run's first
+   * message arrive as one: `<t1> last words<t2> first`. Seen when the agent did not see the run end
+   * (it was down, or its stream was held back by a slow sink across two runs). The daemon's own
+   * timestamp format followed by a space, stamped more than GLUE_GAP_NS after the message's own, is
+   * taken for the next message: a process cannot stamp its output in the daemon's future.
+   */
+  private gluedRunStart(buf: Buffer, start: number, contentStart: number, nl: number): number {
+    let z = buf.indexOf(90, contentStart); // 'Z'
+    if (z < 0 || z >= nl) return -1;
+    let own: bigint | undefined;
+    for (; z >= 0 && z < nl; z = buf.indexOf(90, z + 1)) {
+      if (buf[z + 1] !== 32) continue;
+      let dot = z - 1;
+      while (dot > contentStart && buf[dot]! >= 48 && buf[dot]! <= 57 && z - dot <= 10) dot--;
+      const at = buf[dot] === 46 ? dot - 19 : z - 19;
+      if (at < contentStart || !looksLikeTimestamp(buf, at)) continue;
+      if (this.clock.parse(buf, at, z + 2) !== z + 1) continue;
+      const embedded = this.clock.time;
+      if (own === undefined) {
+        if (this.clock.parse(buf, start, contentStart) !== contentStart - 1) return -1;
+        own = this.clock.time;
+      }
+      if (embedded - own > GLUE_GAP_NS) return at;
+    }
+    return -1;
   }
 
   /** The run is over: what is held is its last message, without a newline. */

@@ -200,12 +200,39 @@ test('TTY: a run\'s last line sent again is cut after its own bytes once seen at
     tty.end(assembler);
     assert.deepEqual(out, Array.from({ length: run }, () => ['first', 'second', 'last-no-newline']).flat(), `stream ${run}`);
   }
-  // Without having seen a run end, the bytes cannot show where the last words stop: merged (the limit this guards against).
-  out.length = 0;
-  const fresh = new TtySplitter();
-  fresh.push(CAPTURED_TTY_TWO_RUNS, assembler);
-  fresh.end(assembler);
-  assert.equal(out[2], `last-no-newline${text.slice(text.indexOf('last-no-newline') + 15, text.indexOf(' first', text.indexOf('last-no-newline')))} first`);
+  // Without having seen a run end (the agent was down): the next run's timestamp inside the message, later than its own, ends the last words.
+  for (const size of [1, 7, 64, CAPTURED_TTY_TWO_RUNS.length]) {
+    out.length = 0;
+    const fresh = new TtySplitter();
+    for (const chunk of chunks(CAPTURED_TTY_TWO_RUNS, [size])) fresh.push(chunk, assembler);
+    fresh.end(assembler);
+    assert.deepEqual(out, ['first', 'second', 'last-no-newline', 'first', 'second', 'last-no-newline'], `chunks of ${size}`);
+  }
+});
+
+test('TTY: a timestamp a process prints itself stays in its line; only one stamped after the message ends it', () => {
+  const out: { time: bigint; text: string }[] = [];
+  const assembler = new LineAssembler({ line: (_s, time, buf, start, end) => out.push({ time, text: buf.toString('utf8', start, end) }) }, 1 << 20, true);
+  const tty = new TtySplitter();
+  const own = '2026-11-29T23:53:32.100000000Z';
+  const lines = [
+    `${own} request at 2026-11-29T23:53:32.090000000Z took 3ms\r\n`, // earlier than its own stamp: the process's text
+    `${own} at the same instant ${own} still one line\r\n`,
+    `${own} within 50 ms 2026-11-29T23:53:32.140000000Z is text too\r\n`,
+    `${own} no space after 2026-11-29T23:53:40.000000000Z, not a message\r\n`,
+    `${own} last words2026-11-29T23:53:32.400000000Z first of the next run\r\n`,
+  ];
+  tty.push(Buffer.from(lines.join('')), assembler);
+  tty.end(assembler);
+  assert.deepEqual(out.map((l) => l.text), [
+    'request at 2026-11-29T23:53:32.090000000Z took 3ms',
+    `at the same instant ${own} still one line`,
+    'within 50 ms 2026-11-29T23:53:32.140000000Z is text too',
+    'no space after 2026-11-29T23:53:40.000000000Z, not a message',
+    'last words',
+    'first of the next run',
+  ]);
+  assert.equal(out[5]!.time - out[4]!.time, 300_000_000n, 'the next run\'s line keeps its own timestamp');
 });
 
 test('TTY: generated stream split at every kind of boundary gives the same lines', () => {
