@@ -42,11 +42,10 @@ async function assertTwoRunsClean(id: string): Promise<void> {
   assert.deepEqual(records.map((r) => r.message), [...LINES, ...LINES]);
 }
 
-// Known gap (review of issue 9): when the next run has also ended by the time the agent sees the first
-// run's end, the daemon says only when the latest run started and finished, and a run's first line is
-// stamped up to a few ms before its StartedAt: no `until` separates the two runs, and the TTY bytes
-// arrive glued (`last-no-newline2026-…Z line1`). Fails today; kept as a todo with the reproduction.
-test('TTY, restart policy, slow sink: the unterminated last line is never glued to the next run\'s first line', { todo: 'both runs over before the first one\'s end is seen: still glued' }, async () => {
+// When the next run has also ended by the time the agent sees the first run's end, no time bound separates
+// the runs (the daemon says only when the latest run started and finished): the bytes arrive glued
+// (`last-no-newline2026-…Z line1`) and the TTY splitter cuts them at the next message's timestamp.
+test('TTY, restart policy, slow sink: the unterminated last line is never glued to the next run\'s first line', async () => {
   const id = await containers.start(['sh', '-c', 'for i in 1 2 3 4; do echo line$i; sleep 0.1; done; printf "last-no-newline"; exit 1'], { flags: ['--tty', '--restart', 'on-failure:1'] });
   await assertTwoRunsClean(id);
 });
