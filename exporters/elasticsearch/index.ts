@@ -397,14 +397,21 @@ export class ElasticsearchExporter implements Exporter {
     if (bisected.kind === 'outage') return this.outage(chunk, bisected.failure, isRefusal(bisected.failure) ? 'every part refused alike, not one document\'s fault' : undefined);
     const outcomes: ItemOutcome[] = [];
     const unproven: number[] = [];
+    const confirm: number[] = [];
     chunk.forEach((shipment, i) => {
       const known = bisected.outcomes[i];
-      const refusal = bisected.suspects.get(i);
       if (known) outcomes[i] = known;
-      else if (this.provenAtFault(shipment.record, acceptedAtStart)) {
-        outcomes[i] = { result: 'refused', status: refusal!.status ?? 0, type: refusal!.type ?? 'request_refused', reason: refusal!.reason };
-      } else unproven.push(i);
+      else if (this.provenAtFault(shipment.record, acceptedAtStart)) confirm.push(i);
+      else unproven.push(i);
     });
+    // The acceptance that convicts may have crossed this refusal in flight (requests sent side by side as
+    // a refusing cluster recovers): the suspect is sent alone once more, now that an acceptance is in.
+    await Promise.all(confirm.map(async (i) => {
+      const again = await this.post([chunk[i]!]);
+      if ('outcomes' in again) outcomes[i] = again.outcomes[0]!;
+      else if (mayBeADocument(again.failure)) outcomes[i] = { result: 'refused', status: again.failure.status ?? 0, type: again.failure.type ?? 'request_refused', reason: again.failure.reason };
+      else outcomes[i] = this.outage([chunk[i]!], again.failure, 'refused alone, then refused otherwise: not shown to be the document\'s fault')[0]!;
+    }));
     if (unproven.length > 0) {
       const failed = this.outage(unproven.map((i) => chunk[i]!), bisected.suspects.get(unproven[0]!)!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
       unproven.forEach((i, n) => { outcomes[i] = failed[n]!; });

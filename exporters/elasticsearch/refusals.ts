@@ -15,8 +15,9 @@
  * 3. A document still refused when sent alone is a suspect. It is at fault only if the cluster
  *    accepted another bulk request since the export began or since the suspect was first refused (a
  *    sibling part, another chunk, another record kind's export): requests get through, this one
- *    document does not. Without that proof it is retried as an outage, and judged again when it
- *    comes back.
+ *    document does not. It is then sent alone once more (the acceptance may have crossed its refusal
+ *    in flight, as a refusing cluster recovers) and dead-lettered only if refused again. Without that
+ *    proof it is retried as an outage, and judged again when it comes back.
  */
 import type { Failure } from './connection.js';
 import type { ItemOutcome } from './bulk.js';
