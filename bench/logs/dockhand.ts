@@ -169,7 +169,7 @@ export class AgentUnderTest {
     return await (await fetch(`${this.esControl}${what}`, { method: 'POST' })).json() as T;
   }
 
-  /** The latest bulk request the test server received, as the agent sent it. */
+  /** The largest bulk request the test server received, as the agent sent it. */
   async esSample(): Promise<BulkSample | undefined> {
     const response = await fetch(`${this.esControl}/sample`);
     return response.status === 200 ? await response.json() as BulkSample : undefined;

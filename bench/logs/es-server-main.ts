@@ -11,7 +11,7 @@
  *   bulk request and the first document created after the last `/accept`;
  * - `POST /refuse`, `POST /accept`: close the listener and every connection (ECONNREFUSED), and listen
  *   again on the same port (an outage and its end);
- * - `GET /sample`: the latest bulk request as received (count-only mode), as JSON with the body in base64.
+ * - `GET /sample`: the largest bulk request received (count-only mode), as JSON with the body in base64.
  * SIGTERM closes both.
  */
 import http from 'node:http';
@@ -87,7 +87,7 @@ function stats(): EsServerStats {
 }
 
 function sample(): BulkSample | undefined {
-  const last = server.lastBulk;
+  const last = server.largestBulk;
   if (!last) return undefined;
   return {
     url: last.url,
@@ -109,7 +109,7 @@ const control = http.createServer((req, res) => {
   req.resume();
   if (url.pathname === '/count') return json({ count: server.count(url.searchParams.get('index') ?? '*') });
   if (url.pathname === '/stats') return json(stats());
-  if (url.pathname === '/sample') return json(sample(), server.lastBulk ? 200 : 404);
+  if (url.pathname === '/sample') return json(sample(), server.largestBulk ? 200 : 404);
   if (url.pathname === '/refuse' && req.method === 'POST') {
     void server.refuseConnections().then(() => json({ refusedAt: Date.now() }));
     return;

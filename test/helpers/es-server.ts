@@ -28,7 +28,7 @@ export interface EsTestServerOptions {
   readonly maxContentLength?: number;
   /**
    * Benchmarks: documents are counted and deduplicated by `_id` but their source is neither parsed
-   * nor mapped nor kept, and the latest bulk request is kept in `lastBulk` (for a replaying load generator).
+   * nor mapped nor kept, and the largest bulk request is kept in `largestBulk` (for a replaying load generator).
    */
   readonly countOnly?: boolean;
 }
@@ -204,8 +204,8 @@ export class EsTestServer {
   private activeBulk = 0;
   /** `METHOD /path` of every request answered, except the /_test/ API (the last 10,000). */
   readonly requestLog: string[] = [];
-  /** countOnly: the latest bulk request as received (the body decoded). */
-  lastBulk: { readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: Buffer } | undefined;
+  /** countOnly: the largest bulk request received (the body decoded). */
+  largestBulk: { readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: Buffer } | undefined;
   private writeBlock: ((name: string) => boolean) | undefined;
   private forbidden: RegExp | undefined;
   private auth: AuthRule | undefined;
@@ -628,7 +628,7 @@ export class EsTestServer {
       return { status: 406, body: { error: `Content-Type header [${contentType}] is not supported`, status: 406 } };
     }
     if (raw.length === 0) return validationFailed(['no requests added']);
-    if (this.options.countOnly) this.lastBulk = { url: req.url ?? '', headers: req.headers, body: raw };
+    if (this.options.countOnly && raw.length >= (this.largestBulk?.body.length ?? 0)) this.largestBulk = { url: req.url ?? '', headers: req.headers, body: raw };
     const operations = parseBulk(raw.toString('utf8'));
     if (operations.length === 0) return validationFailed(['no requests added']);
     const problems: string[] = [];
