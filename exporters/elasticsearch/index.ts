@@ -21,10 +21,10 @@ import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
-import { Limiter, createAction, itemOutcomes, splitByBytes, type BulkItem, type ItemOutcome } from './bulk.js';
+import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
 import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
-import { dataStreamName, deadLetterDocument, toDocument, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
+import { ActionPrefixes, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
 import { bisect, mayBeADocument, type Posted } from './refusals.js';
 import { installTemplates, templatePlan } from './templates.js';
@@ -41,17 +41,26 @@ const STALLED_ROUNDS_UNHEALTHY = 3;
 type Refused = Extract<ItemOutcome, { result: 'refused' }>;
 type ItemRetry = Extract<ItemOutcome, { result: 'retry' }>;
 
-/** A record on its way: its encoded document (its own, or its dead letter). */
-interface Shipment extends BulkItem {
-  readonly record: AgentRecord;
-  /** Set on a dead-letter document: why the record's own document was refused (`type: reason`). */
-  readonly deadLetterFor: string | undefined;
+/**
+ * One export's documents, written straight into one NDJSON body (no object per line): item `i` is
+ * `records[i]`'s own document, or its dead letter when `deadLetterFor` has `i`.
+ */
+class Shipments {
+  readonly records: AgentRecord[] = [];
+  /** Items that are a record's dead letter: why its own document was refused (`type: reason`). */
+  readonly deadLetterFor = new Map<number, string>();
+
+  constructor(readonly body: BulkBody) {}
+
+  get length(): number {
+    return this.records.length;
+  }
 }
 
-/** Throws when the document cannot be serialised. Built field by field: a spread per line cost ~1 µs. */
-function ship(document: PreparedDocument, record: AgentRecord, deadLetterFor?: string): Shipment {
-  const ndjson = createAction(document);
-  return { document, ndjson, bytes: Buffer.byteLength(ndjson), record, deadLetterFor };
+/** A record whose own document was refused, and its dead letter (encoded) still to be stored. */
+interface PendingDeadLetter {
+  readonly item: Buffer;
+  readonly deadLetterFor: string;
 }
 
 /** What one export() call leaves for the runner, and what it saw on the way. */
@@ -115,7 +124,11 @@ export class ElasticsearchExporter implements Exporter {
   /** Records refused alone without proof of their fault: acceptedRequests when first refused (refusals.ts, rule 3). */
   private readonly suspectSince = new WeakMap<AgentRecord, number>();
   /** Records whose own document was refused and whose dead letter is still to be stored: sent straight there when retried. */
-  private readonly pendingDeadLetters = new WeakMap<AgentRecord, Shipment>();
+  private readonly pendingDeadLetters = new WeakMap<AgentRecord, PendingDeadLetter>();
+  private readonly bodyBuffers = new BodyBuffers();
+  private readonly actionPrefixes: ActionPrefixes;
+  /** Bytes of the last body, to size the next one's buffer. */
+  private lastBodyBytes = 64 * 1024;
   private readonly events: { readonly refusalOutage: InternalEvent<'by'>; readonly rejected: InternalEvent };
   private readonly counts = { sent: 0, stored: 0, duplicates: 0, deadLettered: 0, retried: 0, rejected: 0, bulkRequests: 0, failedRequests: 0, refusedRequests: 0 };
 
@@ -151,6 +164,7 @@ export class ElasticsearchExporter implements Exporter {
     this.limiter = new Limiter(config.batch.concurrency);
     this.templates = config.template.install ? 'pending' : 'disabled';
     this.documentSettings = { mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion };
+    this.actionPrefixes = new ActionPrefixes(this.documentSettings);
     this.connection = new EsConnection({
       urls: config.urls,
       credentials: this.secrets.credentials,
@@ -176,16 +190,16 @@ export class ElasticsearchExporter implements Exporter {
     this.throwIfStopping();
     await this.ensureReady();
     const left = new Leftovers();
-    const shipments: Shipment[] = [];
+    const shipments = new Shipments(new BulkBody(this.bodyBuffers, this.lastBodyBytes));
     for (const record of batch) {
-      if (!this.accepts.has(record.kind)) continue;
-      const shipment = this.prepare(record as ShippedRecord, left);
-      if (shipment) shipments.push(shipment);
+      if (this.accepts.has(record.kind)) this.prepare(record as ShippedRecord, shipments, left);
     }
+    this.lastBodyBytes = Math.max(64 * 1024, shipments.body.bytes);
     const acceptedAtStart = this.acceptedRequests;
+    const documents = shipments.length;
     const deadLetters = this.settle(shipments, await this.sendAll(shipments, acceptedAtStart), left);
     if (deadLetters.length > 0) this.settle(deadLetters, await this.sendAll(deadLetters, acceptedAtStart), left);
-    this.conclude(left, shipments.length);
+    this.conclude(left, documents);
   }
 
   /** Nothing is buffered here: export() returns only once Elasticsearch holds its batch. */
@@ -289,67 +303,87 @@ export class ElasticsearchExporter implements Exporter {
 
   // ---- one export: prepare, send, settle, conclude -------------------------------------------------
 
-  /** The record's document, or its dead letter when it cannot be encoded (or was refused before); undefined once rejected. */
-  private prepare(record: ShippedRecord, left: Leftovers): Shipment | undefined {
+  /** Adds the record's document to `shipments`, or its dead letter when it cannot be encoded (or was refused before); nothing once rejected. */
+  private prepare(record: ShippedRecord, shipments: Shipments, left: Leftovers): void {
+    const { body } = shipments;
     const pending = this.pendingDeadLetters.get(record);
-    if (pending) return pending;
+    if (pending) {
+      shipments.deadLetterFor.set(shipments.length, pending.deadLetterFor);
+      shipments.records.push(record);
+      body.addEncoded(pending.item);
+      return;
+    }
+    if (record.kind === 'log' && writeLogItem(body, this.actionPrefixes, record, this.documentSettings)) {
+      shipments.records.push(record);
+      return;
+    }
     const document = toDocument(record, this.documentSettings);
     try {
-      return ship(document, record);
+      body.addDocument(document);
+      shipments.records.push(record);
     } catch (error) {
       // Cannot be serialised (a bigint, JSON nested too deep for JSON.stringify): retrying cannot help.
       // The dead letter keeps what can be kept; the runner's dead-letter file gets the whole record if that is refused too.
       const kept = { '@timestamp': document.source['@timestamp'], message: document.source.message, container: document.source.container, host: document.source.host };
-      return this.deadLetterShipment(record, { ...document, source: kept }, { result: 'refused', status: 0, type: 'serialization_error', reason: errorMessage(error) }, left);
+      this.addDeadLetter(shipments, record, { ...document, source: kept }, { result: 'refused', status: 0, type: 'serialization_error', reason: errorMessage(error) }, left);
     }
   }
 
-  private deadLetterShipment(record: AgentRecord, document: PreparedDocument, refused: Refused, left: Leftovers): Shipment | undefined {
+  private addDeadLetter(shipments: Shipments, record: AgentRecord, document: PreparedDocument, refused: Refused, left: Leftovers): void {
     const cause = `${refused.type}: ${refused.reason}`;
     try {
       const letter = deadLetterDocument({ document, status: refused.status, type: refused.type, reason: refused.reason }, this.config.dead_letter_index, this.documentSettings.agentVersion);
-      return ship(letter, record, this.scrub(cause));
+      shipments.body.addDocument(letter);
+      shipments.deadLetterFor.set(shipments.length, this.scrub(cause));
+      shipments.records.push(record);
     } catch (error) {
       left.rejected.push({ record, reason: this.scrub(`${cause}; its dead-letter document cannot be encoded either: ${errorMessage(error)}`) });
-      return undefined;
     }
   }
 
-  /** Sorts what Elasticsearch said about each shipment into `left`; returns the dead letters still to send. */
-  private settle(shipments: readonly Shipment[], outcomes: readonly ItemOutcome[], left: Leftovers): Shipment[] {
-    const deadLetters: Shipment[] = [];
-    const refused: { shipment: Shipment; outcome: Refused }[] = [];
-    shipments.forEach((shipment, i) => {
+  /** Sorts what Elasticsearch said about each item into `left`; returns the dead letters still to send. */
+  private settle(shipments: Shipments, outcomes: readonly ItemOutcome[], left: Leftovers): Shipments {
+    const { records, deadLetterFor, body } = shipments;
+    const deadLetters = new Shipments(new BulkBody(this.bodyBuffers, 1024));
+    const refused: { record: AgentRecord; outcome: Refused }[] = [];
+    const delivered = { stored: 0, duplicates: 0, deadLettered: 0 };
+    const anyLetters = deadLetterFor.size > 0;
+    for (let i = 0; i < records.length; i++) {
       const outcome = outcomes[i]!;
-      const { record } = shipment;
+      const record = records[i]!;
+      const letter = anyLetters ? deadLetterFor.get(i) : undefined;
       switch (outcome.result) {
         case 'stored':
         case 'duplicate':
           left.progressed = true;
-          this.countDelivered(shipment, outcome.result);
-          this.pendingDeadLetters.delete(record);
+          if (letter !== undefined) {
+            delivered.deadLettered++;
+            this.pendingDeadLetters.delete(record);
+          } else if (outcome.result === 'stored') delivered.stored++;
+          else delivered.duplicates++;
           break;
         case 'retry':
           left.retryItem(record, outcome);
-          if (shipment.deadLetterFor !== undefined) this.pendingDeadLetters.set(record, shipment);
+          if (letter !== undefined) this.pendingDeadLetters.set(record, { item: body.copyItem(i), deadLetterFor: letter });
           break;
         case 'failed':
           left.retryFailed(record, outcome.failure);
-          if (shipment.deadLetterFor !== undefined) this.pendingDeadLetters.set(record, shipment);
+          if (letter !== undefined) this.pendingDeadLetters.set(record, { item: body.copyItem(i), deadLetterFor: letter });
           break;
         case 'refused':
           left.progressed = true;
-          if (shipment.deadLetterFor === undefined) {
-            refused.push({ shipment, outcome });
-            const letter = this.deadLetterShipment(record, shipment.document, outcome, left);
-            if (letter) deadLetters.push(letter);
+          if (letter === undefined) {
+            refused.push({ record, outcome });
+            this.addDeadLetter(deadLetters, record, toDocument(record as ShippedRecord, this.documentSettings), outcome, left);
           } else {
             this.pendingDeadLetters.delete(record);
-            left.rejected.push({ record, reason: this.scrub(`${shipment.deadLetterFor}; the dead-letter index ${this.config.dead_letter_index} refused it too: ${outcome.type}: ${outcome.reason}`) });
+            left.rejected.push({ record, reason: this.scrub(`${letter}; the dead-letter index ${this.config.dead_letter_index} refused it too: ${outcome.type}: ${outcome.reason}`) });
           }
           break;
       }
-    });
+    }
+    body.release();
+    this.countDelivered(delivered);
     this.reportRefused(refused);
     return deadLetters;
   }
@@ -375,38 +409,46 @@ export class ElasticsearchExporter implements Exporter {
 
   // ---- bulk requests -----------------------------------------------------------------------------
 
-  /** Sends shipments in byte-bounded requests, at most batch.concurrency at once across all exports: one outcome each. */
-  private async sendAll(shipments: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
-    if (shipments.length === 0) return [];
-    const chunks = splitByBytes(shipments, this.config.batch.max_bytes);
-    const results = await Promise.allSettled(chunks.map((chunk) => this.limiter.run(() => this.sendChunk(chunk, acceptedAtStart))));
+  /** Sends the items in byte-bounded requests, at most batch.concurrency at once across all exports: one outcome each. */
+  private async sendAll(shipments: Shipments, acceptedAtStart: number): Promise<ItemOutcome[]> {
+    const outcomes = new Array<ItemOutcome>(shipments.length);
+    if (shipments.length === 0) return outcomes;
+    const ranges = shipments.body.ranges(this.config.batch.max_bytes);
+    const results = await Promise.allSettled(ranges.map(([from, to]) => this.limiter.run(async () => {
+      const answered = await this.sendRange(shipments, from, to, acceptedAtStart);
+      for (let i = 0; i < answered.length; i++) outcomes[from + i] = answered[i]!;
+    })));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    return results.flatMap((r) => (r as PromiseFulfilledResult<ItemOutcome[]>).value);
+    return outcomes;
   }
 
   /**
-   * One request; a refusal of it as a whole is bisected to tell a document at fault from an outage
-   * (refusals.ts). `acceptedAtStart`: acceptedRequests when the export began, the evidence baseline.
+   * One request (items `from` to `to`); a refusal of it as a whole is bisected to tell a document at
+   * fault from an outage (refusals.ts). `acceptedAtStart`: acceptedRequests when the export began,
+   * the evidence baseline.
    */
-  private async sendChunk(chunk: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
-    const posted = await this.post(chunk);
-    if ('outcomes' in posted) return [...posted.outcomes];
-    if (!mayBeADocument(posted.failure)) return this.outage(chunk, posted.failure, isRefusal(posted.failure) ? 'not about one document' : undefined);
-    const bisected = await bisect(chunk, posted.failure, (part) => this.post(part));
-    if (bisected.kind === 'outage') return this.outage(chunk, bisected.failure, isRefusal(bisected.failure) ? 'every part refused alike, not one document\'s fault' : undefined);
+  private async sendRange(shipments: Shipments, from: number, to: number, acceptedAtStart: number): Promise<readonly ItemOutcome[]> {
+    const { body, records } = shipments;
+    const count = to - from;
+    const posted = await this.post(body, from, to);
+    if ('outcomes' in posted) return posted.outcomes;
+    if (!mayBeADocument(posted.failure)) return this.outage(count, posted.failure, isRefusal(posted.failure) ? 'not about one document' : undefined);
+    const items = Array.from({ length: count }, (_, i) => from + i);
+    const bisected = await bisect(items, posted.failure, (part) => this.post(body, part[0]!, part[part.length - 1]! + 1));
+    if (bisected.kind === 'outage') return this.outage(count, bisected.failure, isRefusal(bisected.failure) ? 'every part refused alike, not one document\'s fault' : undefined);
     const outcomes: ItemOutcome[] = [];
     const unproven: number[] = [];
-    chunk.forEach((shipment, i) => {
+    for (let i = 0; i < count; i++) {
       const known = bisected.outcomes[i];
       const refusal = bisected.suspects.get(i);
       if (known) outcomes[i] = known;
-      else if (this.provenAtFault(shipment.record, acceptedAtStart)) {
+      else if (this.provenAtFault(records[from + i]!, acceptedAtStart)) {
         outcomes[i] = { result: 'refused', status: refusal!.status ?? 0, type: refusal!.type ?? 'request_refused', reason: refusal!.reason };
       } else unproven.push(i);
-    });
+    }
     if (unproven.length > 0) {
-      const failed = this.outage(unproven.map((i) => chunk[i]!), bisected.suspects.get(unproven[0]!)!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
+      const failed = this.outage(unproven.length, bisected.suspects.get(unproven[0]!)!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
       unproven.forEach((i, n) => { outcomes[i] = failed[n]!; });
     }
     return outcomes;
@@ -432,33 +474,35 @@ export class ElasticsearchExporter implements Exporter {
    * are retried, and health says why. `refusal`: why a refusal of the request counts as an outage
    * (failures that are not refusals were noted when they happened).
    */
-  private outage(shipments: readonly Shipment[], failure: Failure, refusal?: string): ItemOutcome[] {
+  private outage(count: number, failure: Failure, refusal?: string): ItemOutcome[] {
     let reported = failure;
     if (refusal !== undefined) {
       reported = { ...failure, reason: `refused as a whole, ${refusal}: ${failure.reason}` };
-      this.events.refusalOutage.emit({ by: failure.fromElasticsearch ? 'elasticsearch' : 'proxy' }, { status: failure.status, type: failure.type, reason: failure.reason, documents: shipments.length });
+      this.events.refusalOutage.emit({ by: failure.fromElasticsearch ? 'elasticsearch' : 'proxy' }, { status: failure.status, type: failure.type, reason: failure.reason, documents: count });
       this.requestFailed(reported.reason);
     }
-    return shipments.map(() => ({ result: 'failed', failure: reported }));
+    return new Array<ItemOutcome>(count).fill({ result: 'failed', failure: reported });
   }
 
-  /** Sends one bulk request: per-item outcomes, or how it failed as a whole. Throws only when stopping. */
-  private async post(chunk: readonly Shipment[]): Promise<Posted> {
+  /** Sends items `from` to `to` of `body` as one bulk request: per-item outcomes, or how it failed as a whole. Throws only when stopping. */
+  private async post(body: BulkBody, from: number, to: number): Promise<Posted> {
     this.throwIfStopping();
-    const body = chunk.map((item) => item.ndjson).join('');
-    const bytes = chunk.reduce((sum, item) => sum + item.bytes, 0);
-    this.counts.sent += chunk.length;
+    const bytes = body.slice(from, to);
+    const count = to - from;
+    this.counts.sent += count;
     this.counts.bulkRequests++;
-    this.metrics.sent.inc(chunk.length);
-    this.metrics.bytesSent.inc(bytes);
+    this.metrics.sent.inc(count);
+    this.metrics.bytesSent.inc(bytes.length);
     this.metrics.inFlight.inc();
     const end = this.metrics.bulkDuration.startTimer();
     try {
-      const response = await this.connection.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER_PATH } }, { signal: this.stopping.signal });
-      const outcomes = itemOutcomes(response.body, chunk.length);
+      const response = await this.connection.request({ method: 'POST', path: '/_bulk', bulkBody: bytes, querystring: { filter_path: BULK_FILTER_PATH } }, { signal: this.stopping.signal });
+      const outcomes = itemOutcomes(response.body, count);
       this.requestAccepted();
       return { outcomes };
     } catch (error) {
+      // The request may still be on a socket: its bytes must not be reused.
+      body.keepBuffer();
       this.throwIfStopping();
       const failure = describeFailure(error, this.scrub);
       if (failure.type === 'media_type_header_exception') {
@@ -497,23 +541,25 @@ export class ElasticsearchExporter implements Exporter {
     this.metrics.consecutiveFailures.set(this.consecutiveFailures);
   }
 
-  private countDelivered(shipment: Shipment, result: 'stored' | 'duplicate'): void {
-    if (shipment.deadLetterFor !== undefined) {
-      this.counts.deadLettered++;
-      this.metrics.deadLettered.inc();
-    } else if (result === 'stored') {
-      this.counts.stored++;
-      this.metrics.stored.inc();
-    } else {
-      this.counts.duplicates++;
-      this.metrics.duplicates.inc();
+  private countDelivered(delivered: { stored: number; duplicates: number; deadLettered: number }): void {
+    if (delivered.stored > 0) {
+      this.counts.stored += delivered.stored;
+      this.metrics.stored.inc(delivered.stored);
+    }
+    if (delivered.duplicates > 0) {
+      this.counts.duplicates += delivered.duplicates;
+      this.metrics.duplicates.inc(delivered.duplicates);
+    }
+    if (delivered.deadLettered > 0) {
+      this.counts.deadLettered += delivered.deadLettered;
+      this.metrics.deadLettered.inc(delivered.deadLettered);
     }
   }
 
-  private reportRefused(refused: readonly { shipment: Shipment; outcome: Refused }[]): void {
+  private reportRefused(refused: readonly { record: AgentRecord; outcome: Refused }[]): void {
     if (refused.length === 0) return;
     const sample = refused[0]!;
-    this.logger.warn({ documents: refused.length, dead_letter_index: this.config.dead_letter_index, index: sample.shipment.document.index, type: sample.outcome.type, reason: this.scrub(sample.outcome.reason) },
+    this.logger.warn({ documents: refused.length, dead_letter_index: this.config.dead_letter_index, index: targetIndex(sample.record as ShippedRecord, this.documentSettings), type: sample.outcome.type, reason: this.scrub(sample.outcome.reason) },
       'Elasticsearch refused documents; writing them to the dead-letter index');
   }
 
