@@ -24,7 +24,8 @@ export class BodyBuffers {
   take(minBytes: number): Buffer {
     const i = this.free.findIndex((b) => b.length >= minBytes);
     if (i >= 0) return this.free.splice(i, 1)[0]!;
-    return Buffer.allocUnsafeSlow(Math.max(minBytes, 64 * 1024));
+    // Headroom, so that a body a little larger than the last one does not grow (and copy) its buffer.
+    return Buffer.allocUnsafeSlow(Math.ceil((minBytes * 1.25) / 65_536) * 65_536);
   }
 
   give(buffer: Buffer): void {

@@ -22,7 +22,7 @@ import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
-import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
+import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
 import { ActionPrefixes, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
@@ -170,7 +170,7 @@ export class ElasticsearchExporter implements Exporter {
       credentials: this.secrets.credentials,
       ca: this.secrets.ca,
       tlsVerify: config.tls_verify,
-      compression: config.compression,
+      compression: gzipPays(config.compression, config.urls),
       requestTimeoutMs: config.request_timeout_ms,
       agentVersion: ctx.agentVersion,
     });
