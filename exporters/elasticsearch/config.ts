@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { BatchSettings } from '../../src/component.js';
 import { ConfigError, errorMessage } from '../../src/errors.js';
+import type { RecordKind } from '../../src/records.js';
 
 /** Where the section lives in the whole config, for error messages. */
 export const SECTION_PATH = 'exporters.elasticsearch';
@@ -76,6 +78,20 @@ export const elasticsearchConfigSchema = z.strictObject({
 });
 
 export type ElasticsearchConfig = z.output<typeof elasticsearchConfigSchema>;
+
+/** What the exporter runner needs to know of the exporter before it is loaded: kinds taken, batching, retry backoff. */
+export function exporterShape(config: ElasticsearchConfig): { accepts: ReadonlySet<RecordKind>; batching: Partial<BatchSettings>; retry: { readonly initialMs: number; readonly maxMs: number } } {
+  return {
+    accepts: new Set<RecordKind>(config.metrics.enabled ? ['log', 'event', 'metric'] : ['log', 'event']),
+    batching: {
+      maxRecords: config.batch.max_records,
+      lingerMs: config.batch.linger_ms,
+      concurrency: config.batch.concurrency,
+      queueSize: config.queue_size,
+    },
+    retry: { initialMs: config.retry.initial_ms, maxMs: config.retry.max_ms },
+  };
+}
 
 /**
  * Whether gzipping bulk bodies pays for `compression: auto`: a 1,000-line body of ~0.7 MB shrinks

@@ -9,7 +9,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { ElasticsearchExporter } from '../../exporters/elasticsearch/index.js';
+import { ElasticsearchExporter } from '../../exporters/elasticsearch/exporter.js';
 import { elasticsearchConfigSchema, type ElasticsearchConfigInput } from '../../exporters/elasticsearch/config.js';
 import { Ack } from '../../src/pipeline/ack.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
