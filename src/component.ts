@@ -58,6 +58,13 @@ export interface Exporter {
   stop(): Promise<void>;
   health(): Health;
   status?(): Record<string, unknown>;
+  /**
+   * Resolves once a backend that did not answer at all (connection refused, timed out) answers a cheap
+   * probe again; never while it answers, even with errors. The runner races its backoff sleep with it,
+   * so the first retry goes out as soon as the backend is back, not after a long backoff.
+   * Resolves (or never) when `signal` aborts; optional.
+   */
+  whenAnswering?(signal: AbortSignal): Promise<void>;
   /** A prom-client registry whose metrics are served on /metrics beside the agent's own. */
   readonly registry?: import('prom-client').Registry;
   /** How the exporter helper should batch for this exporter; defaults apply where absent. */

@@ -109,6 +109,14 @@ export class EsConnection {
     return number;
   }
 
+  /** GET / answered 2xx within `timeoutMs` (the cluster takes requests again); throws otherwise. */
+  async ping(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.client.transport.request(
+      { method: 'GET', path: '/' },
+      { headers: { accept: 'application/json' }, requestTimeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
+    );
+  }
+
   /** Forget the negotiated media type (the cluster may have been up- or downgraded). */
   renegotiate(): void {
     this.negotiated = false;

@@ -36,6 +36,10 @@ import { installTemplates, templatePlan } from './templates.js';
  */
 const BULK_FILTER_PATH = 'errors,items.*.error,items.*.status';
 
+/** While Elasticsearch does not answer, how often it is asked `GET /` (whenAnswering), and how long an answer may take. */
+const PROBE_INTERVAL_MS = 500;
+const PROBE_TIMEOUT_MS = 1_000;
+
 /** Exports in a row in which Elasticsearch took none of the documents it was sent before health says so. */
 const STALLED_ROUNDS_UNHEALTHY = 3;
 
@@ -117,6 +121,10 @@ export class ElasticsearchExporter implements Exporter {
   private serverVersion: string | undefined;
   private templates: TemplateState;
   private consecutiveFailures = 0;
+  /** The last request nothing answered (connection refused, timed out), until one is answered again. */
+  private unanswered: Failure | undefined;
+  /** The probe loop while the cluster does not answer and someone waits for it (whenAnswering). */
+  private probe: { readonly answered: Promise<void>; readonly stop: AbortController; waiters: number } | undefined;
   private lastError: string | undefined;
   private stalledRounds = 0;
   private lastItemError: string | undefined;
@@ -199,6 +207,33 @@ export class ElasticsearchExporter implements Exporter {
   /** Nothing is buffered here: export() returns only once Elasticsearch holds its batch. */
   async flush(): Promise<void> {}
 
+  /**
+   * Resolves once the cluster answers `GET /` again after requests went unanswered (one probe loop,
+   * every PROBE_INTERVAL_MS, shared by every waiter and stopped when none is left). Never resolves
+   * while the cluster answers, even with errors (429, 503): then the runner's backoff stands.
+   */
+  whenAnswering(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted || !this.unanswered || this.stopping.signal.aborted) {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+        return;
+      }
+      const probe = this.probe ??= this.startProbe();
+      probe.waiters++;
+      const leave = () => {
+        signal.removeEventListener('abort', leave);
+        if (--probe.waiters === 0 && this.probe === probe) {
+          probe.stop.abort();
+          this.probe = undefined;
+        }
+        resolve();
+      };
+      signal.addEventListener('abort', leave, { once: true });
+      void probe.answered.then(leave);
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.connection.close();
@@ -243,6 +278,32 @@ export class ElasticsearchExporter implements Exporter {
 
   // ---- connection and templates ----------------------------------------------------------------
 
+  private startProbe(): NonNullable<ElasticsearchExporter['probe']> {
+    const stop = new AbortController();
+    const stopping = this.stopping.signal;
+    const answered = (async () => {
+      while (!stop.signal.aborted && !stopping.aborted && this.unanswered) {
+        await sleep(PROBE_INTERVAL_MS, stop.signal);
+        if (stop.signal.aborted || stopping.aborted) return;
+        try {
+          await this.connection.ping(PROBE_TIMEOUT_MS, stop.signal);
+          this.logger.info({ after: this.unanswered?.reason }, 'Elasticsearch answers again; retrying now');
+          this.unanswered = undefined;
+        } catch {
+          // Still not answering: the reason is already on health().
+        }
+      }
+    })();
+    const probe = { answered, stop, waiters: 0 };
+    void answered.finally(() => { if (this.probe === probe) this.probe = undefined; });
+    return probe;
+  }
+
+  /** Notes a request nothing answered: whenAnswering() then probes for the cluster's return. */
+  private noteUnanswered(failure: Failure): void {
+    if (failure.type === 'connection' || failure.type === 'timeout') this.unanswered = failure;
+  }
+
   private ensureReady(): Promise<void> {
     if (this.ready) return Promise.resolve();
     this.setupAttempt ??= this.setup().finally(() => { this.setupAttempt = undefined; });
@@ -261,8 +322,10 @@ export class ElasticsearchExporter implements Exporter {
       if (this.templates === 'pending') await this.installTemplates(signal);
       this.ready = true;
       this.setupError = undefined;
+      this.unanswered = undefined;
     } catch (error) {
       const failure = describeFailure(error, this.scrub);
+      this.noteUnanswered(failure);
       this.setupError = failure.reason;
       throw new RetryableError(`Elasticsearch not ready: ${failure.reason}`, failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {});
     }
@@ -499,6 +562,7 @@ export class ElasticsearchExporter implements Exporter {
       body.keepBuffer();
       this.throwIfStopping();
       const failure = describeFailure(error, this.scrub);
+      this.noteUnanswered(failure);
       if (failure.type === 'media_type_header_exception') {
         // The cluster was up- or downgraded under us: negotiate again before the next export.
         this.connection.renegotiate();
@@ -522,6 +586,7 @@ export class ElasticsearchExporter implements Exporter {
   /** The cluster answered with item results: it takes requests. */
   private requestAccepted(): void {
     this.acceptedRequests++;
+    this.unanswered = undefined;
     this.metrics.bulkRequests.inc({ outcome: 'ok' });
     if (this.consecutiveFailures > 0) this.logger.info({ after: this.consecutiveFailures }, 'Elasticsearch bulk requests succeed again');
     this.consecutiveFailures = 0;

@@ -38,6 +38,11 @@ export class LazyElasticsearchExporter implements Exporter {
     await this.loaded?.flush();
   }
 
+  whenAnswering(signal: AbortSignal): Promise<void> {
+    if (this.loaded) return this.loaded.whenAnswering(signal);
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
   async stop(): Promise<void> {
     await this.loaded?.stop();
   }

@@ -259,7 +259,7 @@ export class ExporterRunner {
         if (await batch.takeBack!(pending)) {
           state.consecutiveFailures++;
           state.lastError = round.error;
-          await sleep(round.retryAfterMs ?? backoff.nextDelayMs(), signal);
+          await this.pause(round.retryAfterMs, backoff, signal);
           return false;
         }
       }
@@ -272,12 +272,30 @@ export class ExporterRunner {
       state.lastError = round.error;
       const delay = round.retryAfterMs ?? backoff.nextDelayMs();
       this.logger.warn({ exporter: this.id, kind: state.lane.kind, err: round.error, pending: pending.length, attempt: backoff.attempts, retryInMs: delay }, 'export failed, will retry');
-      await sleep(delay, signal);
+      await this.pause(round.retryAfterMs, backoff, signal, delay);
       if (signal.aborted) return false;
     }
     state.consecutiveFailures = 0;
     state.lastError = undefined;
     return true;
+  }
+
+  /**
+   * Waits before a retry: the backend's own Retry-After as it says; otherwise the backoff, cut short
+   * when the exporter sees its backend answer again after not answering at all (whenAnswering), so a
+   * retry goes out within a probe interval of the end of an outage, not up to retry.max_ms later.
+   */
+  private async pause(retryAfterMs: number | undefined, backoff: Backoff, signal: AbortSignal, delay = retryAfterMs ?? backoff.nextDelayMs()): Promise<void> {
+    if (retryAfterMs !== undefined || !this.exporter.whenAnswering) return sleep(delay, signal);
+    const done = new AbortController();
+    const stop = () => done.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race([sleep(delay, done.signal), this.exporter.whenAnswering(done.signal)]);
+    } finally {
+      done.abort();
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   /** One export() call, its outcome sorted into stored / to retry / rejected for good. */
