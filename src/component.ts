@@ -81,12 +81,16 @@ export interface Exporter {
 export interface BatchSettings {
   /** Most records per export() call. */
   readonly maxRecords: number;
+  /** Most record bytes per export() call (estimated as queued, src/pipeline/record-bytes.ts); at least one record. */
+  readonly maxBytes: number;
   /** How long to wait for a fuller batch once one record is there. */
   readonly lingerMs: number;
   /** export() calls in flight at once. */
   readonly concurrency: number;
   /** Log records the exporter's log lane holds before emit waits (events and metrics have lanes of their own). */
   readonly queueSize: number;
+  /** Log record bytes (estimated) the log lane holds before emit waits: the bound that holds for long lines. */
+  readonly queueBytes: number;
   /** Of the log lane. block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
   readonly whenFull: 'block' | 'drop_newest';
 }

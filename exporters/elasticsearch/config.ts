@@ -52,7 +52,7 @@ export const elasticsearchConfigSchema = z.strictObject({
   }).prefault({}),
   batch: z.strictObject({
     max_records: z.number().int().positive().default(1000).describe('Most records per export batch.'),
-    max_bytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Most NDJSON bytes per bulk request; a batch is split to fit.'),
+    max_bytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Most bytes per export batch (records as queued, estimated) and per bulk request (NDJSON, exact); a batch is split to fit.'),
     linger_ms: z.number().int().nonnegative().default(200).describe('How long a partial batch waits for more records.'),
     concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight at once.'),
   }).prefault({}),
@@ -85,6 +85,7 @@ export function exporterShape(config: ElasticsearchConfig): { accepts: ReadonlyS
     accepts: new Set<RecordKind>(config.metrics.enabled ? ['log', 'event', 'metric'] : ['log', 'event']),
     batching: {
       maxRecords: config.batch.max_records,
+      maxBytes: config.batch.max_bytes,
       lingerMs: config.batch.linger_ms,
       concurrency: config.batch.concurrency,
       queueSize: config.queue_size,

@@ -19,11 +19,15 @@ import { pipelineEvents, type PipelineEvents } from './pipeline-events.js';
 import { releaseAcks, retainAcks } from './ack.js';
 import type { DeadLetterSink } from './dead-letter-file.js';
 
+const MiB = 1024 * 1024;
+
 export const DEFAULT_BATCHING: BatchSettings = {
   maxRecords: 1000,
+  maxBytes: 8 * MiB,
   lingerMs: 50,
   concurrency: 1,
   queueSize: 20_000,
+  queueBytes: 16 * MiB,
   whenFull: 'block',
 };
 
@@ -137,7 +141,7 @@ export class ExporterRunner {
       },
       changed: (lane) => this.gauges(lane),
     };
-    if (kind === 'log') return new MemoryLane(kind, this.settings.whenFull, this.settings.queueSize, this.settings.concurrency, hooks);
+    if (kind === 'log') return new MemoryLane(kind, this.settings.whenFull, this.settings.queueSize, this.settings.concurrency, hooks, this.settings.queueBytes);
     if (kind === 'event') {
       if (!lanes.spillDir) return new MemoryLane(kind, 'block', lanes.eventMemoryRecords, 1, hooks);
       const spill = new SpillLog<AgentRecord>(path.join(lanes.spillDir, kind), eventSpillCodec, { maxBytes: lanes.spillMaxBytes, segmentBytes: lanes.spillSegmentBytes });
@@ -201,6 +205,7 @@ export class ExporterRunner {
     return {
       queued: states.reduce((sum, s) => sum + s.lane.size, 0),
       queue_capacity: this.settings.queueSize,
+      queue_capacity_bytes: this.settings.queueBytes,
       in_flight: states.reduce((sum, s) => sum + s.inFlight, 0),
       exported: this.exported,
       dropped: this.dropped,
@@ -219,7 +224,7 @@ export class ExporterRunner {
     const signal = this.stopSignal.signal;
     const max = this.settings.maxRecords;
     for (;;) {
-      const batch = await state.lane.next(max, this.settings.lingerMs, signal);
+      const batch = await state.lane.next(max, this.settings.lingerMs, signal, this.settings.maxBytes);
       if (!batch) return;
       state.inFlight++;
       try {
