@@ -40,3 +40,50 @@ export function labelText(labels: LabelSet): string {
   }
   return text;
 }
+
+/**
+ * The exposition text written straight into one growing Buffer: no string per family to flatten and
+ * join, no second copy to encode it (at 100 containers a scrape is ~1 MB: building it as strings was
+ * ~3 MB of garbage and most of the render time).
+ */
+export class TextBuffer {
+  private buffer: Buffer;
+  private length = 0;
+
+  constructor(expectedBytes = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(expectedBytes);
+  }
+
+  /** Text known to be ASCII (sample values, fixed separators). */
+  ascii(text: string): void {
+    this.reserve(text.length);
+    this.length += this.buffer.write(text, this.length, 'latin1');
+  }
+
+  utf8(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += this.buffer.write(text, this.length, 'utf8');
+  }
+
+  bytes(bytes: Buffer): void {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  /** What was written (a view of the buffer: write nothing more once it is handed on). */
+  result(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.length + bytes, this.buffer.length * 2));
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+}
