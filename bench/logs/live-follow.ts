@@ -65,6 +65,8 @@ export interface LiveFollowResult {
   readonly daemonCpuSeconds?: number;
   readonly machineBusySeconds: number;
   readonly wallSeconds: number;
+  /** From `docker start` to the agent's last line, on the monotonic clock (seconds; a profile's window). */
+  readonly window: { readonly from: number; readonly to: number };
   /** 1-minute load average when the run ended. */
   readonly loadAverage: number;
   readonly sample?: BulkSample;
@@ -207,6 +209,7 @@ export async function liveFollow(containers: BenchContainers, scenario: Scenario
       ...(machine.daemon !== undefined ? { daemonCpuSeconds: machine.daemon } : {}),
       machineBusySeconds: machine.busy,
       wallSeconds,
+      window: { from: started, to: progress.at },
       loadAverage,
       ...(sample ? { sample } : {}),
       ...(profile ? { profile } : {}),
