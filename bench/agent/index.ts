@@ -133,6 +133,13 @@ function checkText(r: LiveFollowResult): string {
   return `${int(c.delivered)} of ${int(c.written)}: ${c.missing === 0 && c.duplicates === 0 ? 'all, once' : `**${int(c.missing)} missing, ${int(c.duplicates)} twice**`}${resends}`;
 }
 
+/** Grouped by scenario and sink, in the order they first ran (repeats side by side). */
+function inRunOrder(results: readonly LiveFollowResult[]): LiveFollowResult[] {
+  const key = (r: LiveFollowResult) => `${r.scenario.name} ${r.sink}`;
+  const order = [...new Set(results.map(key))];
+  return [...results].sort((a, b) => order.indexOf(key(a)) - order.indexOf(key(b)));
+}
+
 function followMarkdown(results: readonly LiveFollowResult[]): string {
   const out = [
     '### Live, side by side with the raw API follower',
@@ -149,7 +156,7 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
     '',
     table(
       ['run', 'agent lines/s', 'raw follow lines/s', '÷ raw', 'agent s', 'raw s (drained lines)', 'writers s', 'agent CPU s', 'CPU s per 1M lines', 'agent peak RSS', 'test server CPU s / peak RSS', 'dockerd CPU s', 'machine busy CPU s', 'delivered (sink side)', 'load avg'],
-      [...results].sort((a, b) => a.scenario.name.localeCompare(b.scenario.name) || a.sink.localeCompare(b.sink)).map((r) => [
+      inRunOrder(results).map((r) => [
         `${scenarioLabel(r.scenario)} → ${r.sink}${results.length > bestOfEach(results).length && bestOfEach(results).includes(r) ? ' ★' : ''}`,
         int(agentRate(r)),
         `${int(followerRate(r))}${r.follower.complete ? '' : ` (${int(r.follower.lines)} of ${int(r.written)})`}`,
