@@ -1,11 +1,11 @@
 /**
  * The agent as a new user runs it (every collector and the Prometheus exporter at their defaults,
- * Elasticsearch configured: the count-only test server), over one life:
+ * Elasticsearch configured: the count-only test server):
  * 1. idle: ready, no container of the run, RSS once start-up has settled;
- * 2. N idle containers (they sleep) started while it runs: RSS once it follows every one's logs and
- *    has their stats on /metrics, and has settled again;
- * 3. GET /metrics scraped back to back, at least 1,000 times, while a writer container's lines are
- *    being shipped: p50/p99/max.
+ * 2. N idle containers (they sleep) running, a fresh agent started among them (as on a busy host):
+ *    RSS once it follows every one's logs and has their stats on /metrics, and has settled;
+ * 3. the same agent: GET /metrics scraped back to back, at least 1,000 times, while a writer
+ *    container's lines are being shipped: p50/p99/max.
  * The containers carry the run label; other containers on the shared daemon are counted and shown.
  */
 import os from 'node:os';
@@ -44,7 +44,7 @@ export interface FleetResult {
   readonly settleSeconds: number;
   readonly idle: RssFigure;
   readonly containers: number;
-  /** Seconds from starting the containers until the agent followed and sampled every one. */
+  /** Seconds from the agent's start (among the running containers) until it followed and sampled every one. */
   readonly followSeconds: number;
   readonly followed: RssFigure;
   readonly scrape?: ScrapeFigure;
@@ -120,19 +120,31 @@ async function scrape(under: AgentUnderTest, count: number): Promise<ScrapeFigur
   };
 }
 
-export async function measureFleet(containers: BenchContainers, options: FleetOptions): Promise<FleetResult> {
-  const errors: string[] = [];
+async function measureIdle(containers: BenchContainers, settleSeconds: number, log: (m: string) => void): Promise<RssFigure> {
   const under = await AgentUnderTest.start({ sink: 'elasticsearch', run: containers.run, collectors: 'all' });
-  const ids: string[] = [];
   try {
     await under.waitReady();
-    options.log(`idle: ready; settling ${options.settleSeconds} s`);
-    await sleep(options.settleSeconds * 1000);
+    log(`idle: ready; settling ${settleSeconds} s`);
+    await sleep(settleSeconds * 1000);
     const idle = await rssFigure(under, containers.run);
-    options.log(`idle RSS ${(idle.rss / 2 ** 20).toFixed(0)} MiB; starting ${options.containers} sleeping containers`);
+    await under.stop();
+    return idle;
+  } finally {
+    await under.dispose();
+  }
+}
 
-    const t0 = Date.now();
+export async function measureFleet(containers: BenchContainers, options: FleetOptions): Promise<FleetResult> {
+  const errors: string[] = [];
+  const idle = await measureIdle(containers, options.settleSeconds, options.log);
+  options.log(`idle RSS ${(idle.rss / 2 ** 20).toFixed(0)} MiB; starting ${options.containers} sleeping containers`);
+  const ids: string[] = [];
+  let under: AgentUnderTest | undefined;
+  try {
     ids.push(...await startSleepers(containers, options.containers));
+    const t0 = Date.now();
+    under = await AgentUnderTest.start({ sink: 'elasticsearch', run: containers.run, collectors: 'all' });
+    await under.waitReady();
     const deadline = Date.now() + 180_000;
     let seen = { followed: 0, sampled: 0 };
     while ((seen = await followedAndSampled(under, containers.run)).followed < options.containers || seen.sampled < options.containers) {
@@ -143,7 +155,7 @@ export async function measureFleet(containers: BenchContainers, options: FleetOp
       await sleep(500);
     }
     const followSeconds = (Date.now() - t0) / 1000;
-    options.log(`${seen.followed} followed, ${seen.sampled} sampled after ${followSeconds.toFixed(1)} s; settling ${options.settleSeconds} s`);
+    options.log(`a fresh agent among them: ${seen.followed} followed, ${seen.sampled} sampled after ${followSeconds.toFixed(1)} s; settling ${options.settleSeconds} s`);
     await sleep(options.settleSeconds * 1000);
     const followed = await rssFigure(under, containers.run);
     options.log(`RSS with ${options.containers} containers ${(followed.rss / 2 ** 20).toFixed(0)} MiB; scraping /metrics ${options.scrapes} times while a writer ships`);
@@ -167,7 +179,7 @@ export async function measureFleet(containers: BenchContainers, options: FleetOp
     }
     return { settleSeconds: options.settleSeconds, idle, containers: options.containers, followSeconds, followed, ...(scrapeFigure ? { scrape: scrapeFigure } : {}), errors };
   } finally {
-    await under.dispose();
+    await under?.dispose();
     await containers.remove(ids);
   }
 }
