@@ -4,13 +4,13 @@
  */
 import type { Failure } from './connection.js';
 import type { PreparedDocument } from './documents.js';
+import { ByteWriter } from '../../src/util/byte-writer.js';
 
 function actionText(index: string, id: string): string {
   return `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}\n`;
 }
 
 const KEEP_BUFFERS = 4;
-const EMPTY: Buffer = Buffer.alloc(0);
 const KEEP_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -37,71 +37,39 @@ export class BodyBuffers {
  * One export's documents as one NDJSON body, written in one pass: item `i` is the bytes from
  * `end(i - 1)` to `end(i)` (its action line and its source line). Requests are slices of it.
  */
-export class BulkBody {
-  private buffer: Buffer = EMPTY;
-  private length = 0;
-  private itemStart = 0;
+export class BulkBody extends ByteWriter {
   private readonly ends: number[] = [];
   private reusable = true;
 
   /** `expectedBytes`: the size its first buffer is taken at (the last body's, say). */
-  constructor(private readonly buffers: BodyBuffers, private readonly expectedBytes = 64 * 1024) {}
+  constructor(private readonly buffers: BodyBuffers, private readonly expectedBytes = 64 * 1024) {
+    super();
+  }
 
   get items(): number {
     return this.ends.length;
   }
 
-  get bytes(): number {
-    return this.length;
-  }
-
   /** Starts item `items`: `prefix` is the cached `{"create":{"_index":…,"_id":` of its index; the rest of the item follows. */
   beginItem(prefix: Buffer): void {
-    this.itemStart = this.length;
-    this.raw(prefix);
-  }
-
-  /** Text known to be ASCII (timestamps, fixed keys, plain ids): one byte a character. */
-  ascii(text: string): void {
-    this.reserve(text.length);
-    this.length += this.buffer.write(text, this.length, 'latin1');
-  }
-
-  utf8(text: string): void {
-    this.reserve(text.length * 3);
-    this.length += this.buffer.write(text, this.length, 'utf8');
-  }
-
-  raw(bytes: Buffer): void {
-    this.reserve(bytes.length);
-    // set(), not copy(): copy()'s argument handling cost more than the copy of a 400-byte tail.
-    this.buffer.set(bytes, this.length);
-    this.length += bytes.length;
+    this.bytes(prefix);
   }
 
   /** Ends the item begun last (its source line written, without the newline). */
   endItem(): void {
-    this.reserve(1);
-    this.buffer[this.length++] = 10;
+    this.byte(10);
     this.ends.push(this.length);
-  }
-
-  /** Forgets the item begun last (its source could not be encoded). */
-  dropItem(): void {
-    this.length = this.itemStart;
   }
 
   /** A whole item as encoded before (a dead letter kept for a retry). */
   addEncoded(item: Buffer): void {
-    this.itemStart = this.length;
-    this.raw(item);
+    this.bytes(item);
     this.ends.push(this.length);
   }
 
   /** A document built as an object (events, metrics, dead letters). Throws, adding nothing, when its source cannot be serialised. */
   addDocument(document: PreparedDocument): void {
     const source = document.json ?? JSON.stringify(document.source);
-    this.itemStart = this.length;
     this.utf8(actionText(document.index, document.id));
     this.utf8(source);
     this.endItem();
@@ -146,17 +114,18 @@ export class BulkBody {
 
   /** Done with the body: its buffer is handed back for reuse, unless keepBuffer() was called. */
   release(): void {
-    if (this.reusable && this.buffer !== EMPTY) this.buffers.give(this.buffer);
-    this.buffer = EMPTY;
+    if (this.reusable && this.buffer.length > 0) this.buffers.give(this.buffer);
+    this.buffer = Buffer.alloc(0);
+    this.length = 0;
     this.reusable = false;
   }
 
-  private reserve(bytes: number): void {
-    if (this.length + bytes <= this.buffer.length) return;
-    const next = this.buffers.take(Math.max(this.length + bytes, this.buffer.length * 2, this.expectedBytes));
-    this.buffer.copy(next, 0, 0, this.length);
-    if (this.buffer !== EMPTY) this.buffers.give(this.buffer);
-    this.buffer = next;
+  protected override allocate(minBytes: number): Buffer {
+    return this.buffers.take(Math.max(minBytes, this.expectedBytes));
+  }
+
+  protected override discard(old: Buffer): void {
+    if (old.length > 0) this.buffers.give(old);
   }
 }
 

@@ -186,7 +186,7 @@ export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: L
   body.beginItem(prefixes.forRecord(record));
   // The timestamp is digits and -:.TZ only: nothing to escape.
   body.utf8(`${JSON.stringify(record.id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(record.message)},"stream":"${record.stream}"${record.truncated ? ',"log":{"flags":["truncated"]}' : ''}${json}`);
-  body.raw(logTail(record.container, settings).bytes);
+  body.bytes(logTail(record.container, settings).bytes);
   body.endItem();
   return true;
 }

@@ -196,7 +196,7 @@ export class ElasticsearchExporter implements Exporter {
     for (const record of batch) {
       if (this.accepts.has(record.kind)) this.prepare(record as ShippedRecord, shipments, left);
     }
-    this.lastBodyBytes = Math.max(64 * 1024, shipments.body.bytes);
+    this.lastBodyBytes = Math.max(64 * 1024, shipments.body.size);
     const acceptedAtStart = this.acceptedRequests;
     const documents = shipments.length;
     const deadLetters = this.settle(shipments, await this.sendAll(shipments, acceptedAtStart), left);

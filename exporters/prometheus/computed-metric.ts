@@ -7,7 +7,8 @@
  * ~7.5 ms, and a tenth of the garbage.
  */
 import { Registry, type Metric } from 'prom-client';
-import { TextBuffer, escapeHelp, formatValue, labelText, type LabelSet } from './exposition.js';
+import { ByteWriter } from '../../src/util/byte-writer.js';
+import { escapeHelp, formatValue, labelText, type LabelSet } from './exposition.js';
 
 /**
  * Receives one series: its labels as one or two label sets written in that order (a container's
@@ -45,13 +46,13 @@ export class ComputedMetric {
 
   /** The family in the text format, with no trailing newline (as prom-client writes one family). */
   text(): string {
-    const out = new TextBuffer();
+    const out = new ByteWriter();
     this.writeTo(out);
-    return out.result().toString('utf8');
+    return out.written().toString('utf8');
   }
 
   /** Writes text() into `out`: cached bytes for the header and each series' name and labels, the values as they are. */
-  writeTo(out: TextBuffer): void {
+  writeTo(out: ByteWriter): void {
     out.bytes(this.header);
     this.collect((labels, value, more) => {
       out.bytes(this.prefix(labels, more));
@@ -118,7 +119,9 @@ export class ExpositionRegistry extends Registry {
    */
   async metricsBuffer(): Promise<Buffer> {
     if (this.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || this.hasDefaultLabels) return Buffer.from(await super.metrics());
-    const out = new TextBuffer(this.lastBytes + 4096);
+    // Written into one buffer, not built as strings: at 100 containers a page is ~1 MB, and building
+    // it as strings (flattened, joined, encoded again) was most of the render time and ~3 MB of garbage.
+    const out = new ByteWriter(Buffer.allocUnsafe(this.lastBytes + 4096));
     const metrics = this.getMetricsAsArray();
     for (let i = 0; i < metrics.length; i++) {
       if (i > 0) out.ascii('\n\n');
@@ -128,6 +131,6 @@ export class ExpositionRegistry extends Registry {
     }
     out.ascii('\n');
     this.lastBytes = out.size;
-    return out.result();
+    return out.written();
   }
 }

@@ -103,9 +103,9 @@ test('bulk items are create actions; splitting honours the byte budget', () => {
   const body = new BulkBody(new BodyBuffers(), 16);
   const sizes: number[] = [];
   for (const message of ['a', 'b', 'c', 'x'.repeat(60), 'd', 'e']) {
-    const before = body.bytes;
+    const before = body.size;
     body.addDocument({ id: '1', index: 'i', json: JSON.stringify({ m: message }), source: {} });
-    sizes.push(body.bytes - before);
+    sizes.push(body.size - before);
   }
   // Each small item is 46 bytes: two fit in 100, the large one goes alone.
   assert.deepEqual(sizes.map((n) => n > 100 ? 'large' : n), [46, 46, 46, 'large', 46, 46]);
@@ -218,5 +218,5 @@ test('a log line encoded without stringifying its constant fields per line is th
   assert.throws(() => ndjsonOf(big), /BigInt/);
   const body = new BulkBody(new BodyBuffers());
   assert.equal(writeLogItem(body, new ActionPrefixes(dataStreams), logRecord(5, { json: { n: 1n as unknown as number } }), dataStreams), false);
-  assert.equal(body.bytes, 0, 'nothing written');
+  assert.equal(body.size, 0, 'nothing written');
 });
