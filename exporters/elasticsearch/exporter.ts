@@ -236,6 +236,7 @@ export class ElasticsearchExporter implements Exporter {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    this.probe?.stop.abort();
     await this.connection.close();
   }
 
