@@ -30,8 +30,8 @@ export const fileConfigSchema = z.strictObject({
   batch_bytes: z.number().int().min(4096).default(8 * MiB).describe('Most record bytes (estimated as queued) written (and synced) per batch, whichever of this and batch_records comes first.'),
   replay_window_bytes: z.number().int().nonnegative().default(64 * MiB).describe(
     'How much of the newest files is scanned at start for records a crash makes come again. Must hold everything '
-    + 'that can be written but not yet checkpointed: every exporter queue (pipeline.queue_size) plus the batches in '
-    + 'flight plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s.'),
+    + 'that can be written but not yet checkpointed: every exporter\'s log lane (pipeline.queue_size records, pipeline.queue_bytes at most) plus the '
+    + 'batches in flight (batch_bytes) plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s, and holds the default 16 MiB lanes of long lines.'),
   test_write_delay_ms: z.number().int().nonnegative().default(0).describe('Testing aid: wait this long before writing each batch (a slow sink).'),
 });
 
