@@ -1,16 +1,19 @@
 /**
  * `npm run bench`: prepares the test environment (bash test/env.sh: dockerd and the busybox image),
- * runs bench/logs and then bench/stats, and writes bench/REPORT.md with the machine, the commands
- * and the figures. Knobs (environment): BENCH_LOGS_SCENARIOS (default 1x1000000,10x100000),
- * BENCH_SINKS (file,elasticsearch), BENCH_LOGAGENT=0, BENCH_PROFILE=0, BENCH_STATS=0,
- * BENCH_STATS_ARGS (e.g. "20 100"), BENCH_REPORT (output path).
+ * runs bench/agent (issue 10's live, memory, /metrics and outage figures), bench/logs (finished logs
+ * and the live variant against the daemon's ceiling and a peer) and bench/stats, and writes
+ * bench/REPORT.md: the machine, issue 10's table against its goals, then every part's figures.
+ * Knobs (environment): BENCH_PARTS (finished,live,follow,alone,fleet,outage,stats), and those of each
+ * part (bench/README.md), BENCH_REPORT (output path).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { logsBenchMarkdown, optionsFromEnv, runLogsBench } from './logs/index.js';
+import { logsBenchMarkdown, optionsFromEnv, parseScenarios, runLogsBench, type LogsBenchResult } from './logs/index.js';
+import { agentBenchMarkdown, agentOptionsFromEnv, partsFromEnv, runAgentBench, type AgentBenchResult } from './agent/index.js';
+import { goalsMarkdown } from './agent/goals.js';
 import { now } from './lib/time.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -24,8 +27,16 @@ function sh(command: string, args: readonly string[]): string {
   }
 }
 
-/** Runs test/env.sh (it starts dockerd and builds the image if needed) and applies the exports it prints. */
+/**
+ * Runs test/env.sh (it starts dockerd and builds the image if needed) and applies the exports it
+ * prints. BENCH_ENV=0 skips it: the daemon that answers and DOCKHAND_TEST_IMAGE are used as they are
+ * (on a machine where others run tests against the same daemon).
+ */
 function prepareEnvironment(): void {
+  if (process.env.BENCH_ENV === '0') {
+    log('BENCH_ENV=0: test/env.sh skipped');
+    return;
+  }
   log('bash test/env.sh');
   const out = execFileSync('bash', [path.join(ROOT, 'test', 'env.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
   for (const line of out.split('\n')) {
@@ -88,9 +99,15 @@ async function main(): Promise<void> {
   prepareEnvironment();
   if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js'))) throw new Error('dist/src/main.js is missing: build first (npm ci runs the build; or npx tsc -p .)');
   const machine = machineMarkdown();
-  const options = optionsFromEnv((m) => log(`logs: ${m}`));
-  const logs = logsBenchMarkdown(await runLogsBench(options));
-  const stats = process.env.BENCH_STATS === '0' ? '## Container stats\n\nSkipped (BENCH_STATS=0).' : await runStatsBench();
+  const parts = partsFromEnv();
+  const options = optionsFromEnv((m) => log(`logs: ${m}`), parts);
+  const agentOptions = agentOptionsFromEnv(parseScenarios, options.sinks, parts, (m) => log(`agent: ${m}`));
+  let agentResult: AgentBenchResult | undefined;
+  let logsResult: LogsBenchResult | undefined;
+  const partsOfAgent = ['follow', 'alone', 'fleet', 'outage'].filter((p) => parts.has(p));
+  if (partsOfAgent.length > 0) agentResult = await runAgentBench(agentOptions);
+  if (options.scenarios.length > 0 || options.live.length > 0) logsResult = await runLogsBench(options);
+  const stats = !parts.has('stats') || process.env.BENCH_STATS === '0' ? '## Container stats\n\nSkipped (BENCH_PARTS / BENCH_STATS).' : await runStatsBench();
   const minutes = (now() - t0) / 60;
   const report = [
     '# dockhand benchmark report',
@@ -100,14 +117,18 @@ async function main(): Promise<void> {
     '',
     '```sh',
     'npm ci            # also builds (the prepare script runs tsc)',
-    'npm run bench     # = node dist/bench/run.js: test/env.sh, bench/logs, bench/stats, then this file',
-    `# this run: BENCH_LOGS_SCENARIOS=${options.scenarios.map((s) => s.name).join(',')} BENCH_SINKS=${options.sinks.join(',')} BENCH_LOGAGENT=${options.logagent ? 1 : 0} BENCH_PROFILE=${options.profile ? 1 : 0}`,
+    'npm run bench     # = node dist/bench/run.js: test/env.sh, bench/agent, bench/logs, bench/stats, then this file',
+    `# this run: BENCH_PARTS=${[...parts].join(',')} BENCH_LOGS_SCENARIOS=${options.scenarios.map((s) => s.name).join(',')} BENCH_FOLLOW_SCENARIOS=${agentOptions.follow.map((s) => s.name).join(',')} `
+      + `BENCH_SINKS=${options.sinks.join(',')} BENCH_LOGAGENT=${options.logagent ? 1 : 0} BENCH_PROFILE=${process.env.BENCH_PROFILE ?? '1'}`
+      + `${agentOptions.fleet ? ` BENCH_FLEET_CONTAINERS=${agentOptions.fleet.containers} BENCH_SCRAPES=${agentOptions.fleet.scrapes}` : ''}${agentOptions.outage ? ` BENCH_OUTAGE_S=${agentOptions.outage.downSeconds}` : ''}`,
     '```',
     '',
     machine,
     '',
-    logs,
+    goalsMarkdown(agentResult, logsResult),
     '',
+    ...(agentResult ? [agentBenchMarkdown(agentResult), ''] : []),
+    ...(logsResult ? [logsBenchMarkdown(logsResult), ''] : []),
     stats,
     '',
   ].join('\n');

@@ -53,6 +53,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   pipeline: z.strictObject({
     queue_size: z.number().int().positive().default(20_000).describe('Log records each exporter\'s log lane holds before the log streams wait (events and metrics have lanes of their own, below).'),
+    queue_bytes: z.number().int().min(65_536).default(16 * 1024 * 1024).describe('Log record bytes (message plus ~256 bytes a record, estimated) each exporter\'s log lane holds before the log streams wait, whichever of this and queue_size comes first: long lines fill it long before 20,000 of them.'),
     when_full: z.enum(['block', 'drop_newest']).default('block').describe('When a log lane is full: block pauses the Docker log streams (nothing lost); drop_newest drops and counts.'),
     events: z.strictObject({
       memory_records: z.number().int().positive().default(100).describe('Events each exporter holds in memory; beyond, they spill to <data_dir>/spill/<exporter>/event (never waiting). Kept below the 256 events the daemon can replay, so a crash loses none.'),

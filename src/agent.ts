@@ -75,6 +75,7 @@ export class Agent {
     this.runners = this.createExporters().map(
       (exporter) => new ExporterRunner(exporter, logger.child({ component: `exporter:${exporter.id}` }), this.metrics, {
         queueSize: config.pipeline.queue_size,
+        queueBytes: config.pipeline.queue_bytes,
         whenFull: config.pipeline.when_full,
         ...exporter.batching,
       }, exporter.retry, deadLetters.for(exporter), {

@@ -58,6 +58,13 @@ export interface Exporter {
   stop(): Promise<void>;
   health(): Health;
   status?(): Record<string, unknown>;
+  /**
+   * Resolves once a backend that did not answer at all (connection refused, timed out) answers a cheap
+   * probe again; never while it answers, even with errors. The runner races its backoff sleep with it,
+   * so the first retry goes out as soon as the backend is back, not after a long backoff.
+   * Resolves (or never) when `signal` aborts; optional.
+   */
+  whenAnswering?(signal: AbortSignal): Promise<void>;
   /** A prom-client registry whose metrics are served on /metrics beside the agent's own. */
   readonly registry?: import('prom-client').Registry;
   /** How the exporter helper should batch for this exporter; defaults apply where absent. */
@@ -74,12 +81,16 @@ export interface Exporter {
 export interface BatchSettings {
   /** Most records per export() call. */
   readonly maxRecords: number;
+  /** Most record bytes per export() call (estimated as queued, src/pipeline/record-bytes.ts); at least one record. */
+  readonly maxBytes: number;
   /** How long to wait for a fuller batch once one record is there. */
   readonly lingerMs: number;
   /** export() calls in flight at once. */
   readonly concurrency: number;
   /** Log records the exporter's log lane holds before emit waits (events and metrics have lanes of their own). */
   readonly queueSize: number;
+  /** Log record bytes (estimated) the log lane holds before emit waits: the bound that holds for long lines. */
+  readonly queueBytes: number;
   /** Of the log lane. block: emit waits for room (nothing lost); drop_newest: records that do not fit are dropped and counted. */
   readonly whenFull: 'block' | 'drop_newest';
 }

@@ -60,14 +60,22 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-export function summarizeProfile(file: string, top = 15): ProfileSummary {
+/**
+ * `window` (seconds on the monotonic clock, as bench/lib/time.ts `now()` and V8's profile timestamps
+ * both read it on Linux) keeps only the samples taken within it, e.g. the burst of a live run.
+ */
+export function summarizeProfile(file: string, top = 15, window?: { readonly from: number; readonly to: number }): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfMicros = new Map<number, number>();
   // timeDeltas[i] is the time elapsed before sample i: charge it to that sample's node.
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    selfMicros.set(id, (selfMicros.get(id) ?? 0) + Math.max(0, profile.timeDeltas[i] ?? 0));
+    const delta = Math.max(0, profile.timeDeltas[i] ?? 0);
+    at += delta;
+    if (window && (at < window.from * 1e6 || at > window.to * 1e6)) continue;
+    selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
   }
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -105,5 +113,6 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
     .map(([name, micros]) => ({ name, seconds: micros / 1e6, share: busy > 0 ? micros / busy : 0 }));
-  return { wallSeconds: (profile.endTime - profile.startTime) / 1e6, busySeconds: busy / 1e6, areas: rank(areas, top), functions: rank(functions, top) };
+  const wall = window ? Math.min(profile.endTime / 1e6, window.to) - Math.max(profile.startTime / 1e6, window.from) : (profile.endTime - profile.startTime) / 1e6;
+  return { wallSeconds: wall, busySeconds: busy / 1e6, areas: rank(areas, top), functions: rank(functions, top) };
 }

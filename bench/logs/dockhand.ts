@@ -13,10 +13,11 @@ import YAML from 'yaml';
 import { MeasuredProcess } from '../lib/child.js';
 import { dockerdPid, MachineWindow } from '../lib/proc.js';
 import { FileLineCounter } from '../lib/sink.js';
-import { now, pollProgress } from '../lib/time.js';
+import { now, pollProgress, sleep } from '../lib/time.js';
 import { RUN_LABEL } from '../lib/docker.js';
 import { freePort } from '../../test/helpers/ports.js';
 import type { Measurement } from './measurement.js';
+import type { BulkSample, EsServerStats } from './es-server-main.js';
 import { LINE_BYTES, type Workload } from './workload.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
@@ -33,6 +34,12 @@ export interface DockhandRun {
   readonly run: string;
   /** Write a V8 CPU profile of the agent (node --cpu-prof) into this folder. */
   readonly profileDir?: string;
+  /**
+   * `logs` (the default): only what shipping logs needs (the events collector keeps the inventory;
+   * stats, engine and the Prometheus exporter off). `all`: every collector and the Prometheus
+   * exporter at their defaults, as a new user runs it (the logs still read only the run's containers).
+   */
+  readonly collectors?: 'logs' | 'all';
   readonly timeoutMs?: number;
 }
 
@@ -87,7 +94,7 @@ export class AgentUnderTest {
       let esUrl: string | undefined;
       let esControl: string | undefined;
       if (options.sink === 'elasticsearch') {
-        es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER]);
+        es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER, '--count-only']);
         ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
       }
       const port = await freePort();
@@ -97,11 +104,10 @@ export class AgentUnderTest {
         log: { level: 'warn' },
         collectors: {
           logs: { history: 'all', include: { labels: [`${RUN_LABEL}=${options.run}`] } },
-          stats: { enabled: false },
-          engine: { enabled: false },
+          ...(options.collectors === 'all' ? {} : { stats: { enabled: false }, engine: { enabled: false } }),
         },
         exporters: {
-          prometheus: { enabled: false },
+          prometheus: { enabled: options.collectors === 'all' },
           file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
           ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
         },
@@ -138,6 +144,35 @@ export class AgentUnderTest {
     if (!this.agent.alive) throw new Error(`the agent exited: ${this.agent.stderr.slice(-2000)}`);
     const response = await fetch(`http://127.0.0.1:${this.port}/metrics`);
     return counterValue(await response.text(), 'dockhand_records_out_total', { component: this.sink, kind: 'log' });
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+  }
+
+  /** Waits for /readyz 200 (the agent exiting or 60 s passing is an error). */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.ready())) {
+      if (!this.agent.alive || Date.now() > deadline) throw new Error(`agent not ready: ${this.agent.stderr.slice(-1000)}`);
+      await sleep(50);
+    }
+  }
+
+  /** The test server's counters (Elasticsearch sink only). */
+  async esStats(): Promise<EsServerStats> {
+    return await (await fetch(`${this.esControl}/stats`)).json() as EsServerStats;
+  }
+
+  /** POST to the test server's control port (`/refuse`, `/accept`); answers its JSON. */
+  async esControlPost<T>(what: string): Promise<T> {
+    return await (await fetch(`${this.esControl}${what}`, { method: 'POST' })).json() as T;
+  }
+
+  /** The largest bulk request the test server received, as the agent sent it. */
+  async esSample(): Promise<BulkSample | undefined> {
+    const response = await fetch(`${this.esControl}/sample`);
+    return response.status === 200 ? await response.json() as BulkSample : undefined;
   }
 
   async ready(): Promise<boolean> {
@@ -207,7 +242,7 @@ export async function measureDockhand(workload: Workload, options: DockhandRun):
       contender: options.sink === 'file' ? 'dockhand → file' : 'dockhand → Elasticsearch',
       detail: options.sink === 'file'
         ? 'agent process: logs collector (history: all) → file exporter (NDJSON, fdatasync per batch)'
-        : 'agent process: logs collector (history: all) → Elasticsearch exporter (bulk create, gzip) → ES test server (separate process)',
+        : 'agent process: logs collector (history: all) → Elasticsearch exporter (its defaults) → ES test server in count-only mode (separate process)',
       expectedLines: workload.lines,
       lines: progress.count,
       bytes: progress.count * LINE_BYTES,

@@ -123,7 +123,7 @@ export async function runLogsBench(options: LogsBenchOptions): Promise<LogsBench
           options.log(`[${scenario.name}] ${name} …`);
           let m: Measurement;
           try {
-            m = await run();
+            m = { ...await run(), loadAverage: os.loadavg()[0]! };
           } catch (error) {
             m = failed(name, w, error);
           }
@@ -349,17 +349,21 @@ export function logsBenchMarkdown(result: LogsBenchResult): string {
   return out.join('\n');
 }
 
-export function optionsFromEnv(log: (message: string) => void = (m) => process.stderr.write(`[bench/logs] ${m}\n`)): LogsBenchOptions {
+/**
+ * `parts` (BENCH_PARTS): `finished` runs the finished-logs scenarios, `live` the live variant; both
+ * by default. BENCH_PROFILE: `0` none; `1` (default) or a list holding `file` profiles the file path.
+ */
+export function optionsFromEnv(log: (message: string) => void = (m) => process.stderr.write(`[bench/logs] ${m}\n`), parts: ReadonlySet<string> = new Set(['finished', 'live'])): LogsBenchOptions {
   const sinks = (process.env.BENCH_SINKS ?? 'file,elasticsearch').split(',').map((s) => s.trim()).filter(Boolean);
   for (const sink of sinks) if (sink !== 'file' && sink !== 'elasticsearch') throw new Error(`BENCH_SINKS: unknown sink "${sink}" (file, elasticsearch)`);
   return {
-    scenarios: parseScenarios(process.env.BENCH_LOGS_SCENARIOS ?? DEFAULT_SCENARIOS),
+    scenarios: parts.has('finished') ? parseScenarios(process.env.BENCH_LOGS_SCENARIOS ?? DEFAULT_SCENARIOS) : [],
     sinks: sinks as DockhandSink[],
     elasticsearchEveryScenario: process.env.BENCH_ES_EVERY_SCENARIO === '1',
     logagent: process.env.BENCH_LOGAGENT !== '0',
-    profile: process.env.BENCH_PROFILE !== '0',
+    profile: (process.env.BENCH_PROFILE ?? '1').split(',').some((p) => p.trim() === '1' || p.trim() === 'file'),
     repeat: Math.max(1, Number(process.env.BENCH_REPEAT ?? 2) || 1),
-    live: ['', '0'].includes(process.env.BENCH_LIVE_SCENARIOS ?? 'x') ? [] : parseScenarios(process.env.BENCH_LIVE_SCENARIOS ?? DEFAULT_LIVE_SCENARIOS),
+    live: !parts.has('live') || ['', '0'].includes(process.env.BENCH_LIVE_SCENARIOS ?? 'x') ? [] : parseScenarios(process.env.BENCH_LIVE_SCENARIOS ?? DEFAULT_LIVE_SCENARIOS),
     log,
   };
 }

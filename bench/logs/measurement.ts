@@ -24,6 +24,8 @@ export interface Measurement {
   /** CPU seconds every process on the machine used during the measurement (others' work shows here). */
   readonly machineBusySeconds?: number;
   readonly complete: boolean;
+  /** 1-minute load average when it ended (the machine is shared). */
+  readonly loadAverage?: number;
   readonly note?: string;
   /** The exact command line (with placeholders for temp paths and ids). */
   readonly command?: string;

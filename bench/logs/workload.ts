@@ -33,6 +33,14 @@ export function writerCommand(lines: number, startDelaySeconds = 0): string[] {
   return ['sh', '-c', startDelaySeconds > 0 ? `sleep ${startDelaySeconds}; ${awk}` : awk];
 }
 
+/**
+ * A steady writer: `lines` lines of the same shape, pausing `pauseSeconds` after every `burst` lines
+ * (busybox awk forks a `sleep`), so it writes for a while at a known pace instead of all at once.
+ */
+export function pacedWriterCommand(lines: number, burst: number, pauseSeconds: number): string[] {
+  return ['sh', '-c', `awk 'BEGIN{for(i=1;i<=${lines};i++){printf "%08d %s\\n", i, "${PAYLOAD}"; if(i%${burst}==0){fflush(); system("sleep ${pauseSeconds}")}}}'`];
+}
+
 export function scenarioLabel(s: Scenario): string {
   return `${s.containers} × ${s.linesPerContainer.toLocaleString('en-US')} lines`;
 }

@@ -6,7 +6,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { Client, errors } from '@elastic/elasticsearch';
+import { Client, Serializer, errors } from '@elastic/elasticsearch';
+import { readAllStored } from './bulk.js';
 import type { Credentials } from './config.js';
 
 /** The transport's request parameters (method, path, body or bulkBody, querystring). */
@@ -78,6 +79,7 @@ export class EsConnection {
       compression: settings.compression,
       name: 'dockhand',
       headers: { 'user-agent': `dockhand/${settings.agentVersion}` },
+      Serializer: BulkAnswerSerializer,
     });
   }
 
@@ -107,6 +109,14 @@ export class EsConnection {
     return number;
   }
 
+  /** GET / answered 2xx within `timeoutMs` (the cluster takes requests again); throws otherwise. */
+  async ping(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.client.transport.request(
+      { method: 'GET', path: '/' },
+      { headers: { accept: 'application/json' }, requestTimeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
+    );
+  }
+
   /** Forget the negotiated media type (the cluster may have been up- or downgraded). */
   renegotiate(): void {
     this.negotiated = false;
@@ -115,8 +125,10 @@ export class EsConnection {
   async request<T>(params: TransportRequestParams, options: RequestOptions = {}): Promise<EsResponse<T>> {
     let headers = this.headersFor(params);
     let compression: boolean | undefined;
-    if (this.gzipBulk && typeof params.bulkBody === 'string') {
-      params = { ...params, bulkBody: await gzip(Buffer.from(params.bulkBody), { level: BULK_GZIP_LEVEL }) };
+    if (this.gzipBulk && (typeof params.bulkBody === 'string' || Buffer.isBuffer(params.bulkBody))) {
+      // zlib's async gzip runs in the libuv pool, off the main thread.
+      const plain = typeof params.bulkBody === 'string' ? Buffer.from(params.bulkBody) : params.bulkBody;
+      params = { ...params, bulkBody: await gzip(plain, { level: BULK_GZIP_LEVEL }) };
       headers = { ...headers, 'content-encoding': 'gzip' };
       compression = false; // already done
     }
@@ -138,6 +150,13 @@ export class EsConnection {
     const types = this.mediaTypes;
     if (!types) return undefined;
     return { accept: types.accept, 'content-type': params.bulkBody !== undefined ? types.ndjson : types.json };
+  }
+}
+
+/** The client's JSON, except that a bulk answer without item errors is only counted (bulk.ts, readAllStored). */
+class BulkAnswerSerializer extends Serializer {
+  override deserialize<T = unknown>(json: string): T {
+    return (readAllStored(json) ?? super.deserialize<T>(json)) as T;
   }
 }
 

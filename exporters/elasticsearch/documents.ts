@@ -5,6 +5,7 @@
  */
 import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
 import { formatRfc3339Nano } from '../../src/records.js';
+import type { BulkBody } from './bulk.js';
 
 /** The record kinds this exporter ships (engine figures are Prometheus' business). */
 export type ShippedRecord = LogRecord | EventRecord | MetricRecord;
@@ -94,31 +95,100 @@ function sourceOf(record: ShippedRecord, settings: DocumentSettings): Record<str
   return source;
 }
 
-// The fields of a log document that are the same for every line of a container, as JSON, made once:
-// building and stringifying them per line took about half the exporter's encoding time.
-const logTails = new WeakMap<DocumentSettings, WeakMap<ContainerMeta, string>>();
+// The fields of a log document that are the same for every line of a container, as JSON (and its
+// bytes), made once: building and stringifying them per line took about half the encoding time.
+interface LogTail {
+  readonly text: string;
+  readonly bytes: Buffer;
+}
+const logTails = new WeakMap<DocumentSettings, WeakMap<ContainerMeta, LogTail>>();
 
-/** The same document as `source` (keys in another order), without stringifying the constant part per line. */
-function logJson(record: LogRecord, settings: DocumentSettings): string {
+function logTail(container: ContainerMeta, settings: DocumentSettings): LogTail {
   let tails = logTails.get(settings);
   if (!tails) logTails.set(settings, tails = new WeakMap());
-  let tail = tails.get(record.container);
+  let tail = tails.get(container);
   if (tail === undefined) {
     const constant: Record<string, unknown> = {
-      ...containerFields(record.container),
+      ...containerFields(container),
       event: { kind: 'event', module: 'docker', dataset: DATASETS.log },
       agent: { type: 'dockhand', version: settings.agentVersion },
       ecs: { version: ECS_VERSION },
       ...(settings.mode === 'data_stream' ? { data_stream: { type: TYPES.log, dataset: DATASETS.log, namespace: settings.namespace } } : {}),
     };
-    tail = `,${JSON.stringify(constant).slice(1)}`;
-    tails.set(record.container, tail);
+    const text = `,${JSON.stringify(constant).slice(1)}`;
+    tail = { text, bytes: Buffer.from(text) };
+    tails.set(container, tail);
   }
+  return tail;
+}
+
+/** The same document as `source` (keys in another order), without stringifying the constant part per line. */
+function logJson(record: LogRecord, settings: DocumentSettings): string {
   // The timestamp is digits and -:.TZ only: nothing to escape.
   let json = `{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(record.message)},"stream":"${record.stream}"`;
   if (record.truncated) json += ',"log":{"flags":["truncated"]}';
   if (record.json) json += `,"json":${JSON.stringify(record.json)}`;
-  return json + tail;
+  return json + logTail(record.container, settings).text;
+}
+
+/**
+ * `{"create":{"_index":<index>,"_id":` as bytes, for one exporter's settings: per record kind in data
+ * stream mode, per day in index mode (names built per line were hashed per line to look them up).
+ */
+export class ActionPrefixes {
+  private readonly byIndex = new Map<string, Buffer>();
+  private readonly byKind = new Map<ShippedKind, Buffer>();
+  private day = Number.NaN;
+  private dayPrefix: Buffer | undefined;
+
+  constructor(private readonly settings: DocumentSettings) {}
+
+  forRecord(record: ShippedRecord): Buffer {
+    if (this.settings.mode === 'data_stream') {
+      let prefix = this.byKind.get(record.kind);
+      if (!prefix) this.byKind.set(record.kind, prefix = this.of(dataStreamName(record.kind, this.settings.namespace)));
+      return prefix;
+    }
+    const day = Math.floor(Number(record.time / 1_000_000n) / MS_PER_DAY);
+    if (day !== this.day || !this.dayPrefix) {
+      this.day = day;
+      this.dayPrefix = this.of(targetIndex(record, this.settings));
+    }
+    return this.dayPrefix;
+  }
+
+  of(index: string): Buffer {
+    let prefix = this.byIndex.get(index);
+    if (!prefix) {
+      if (this.byIndex.size > 64) this.byIndex.clear(); // daily indices: a new name every day
+      prefix = Buffer.from(`{"create":{"_index":${JSON.stringify(index)},"_id":`);
+      this.byIndex.set(index, prefix);
+    }
+    return prefix;
+  }
+}
+
+/**
+ * Writes a log line's `create` pair straight into `body`: the same bytes as toDocument then
+ * JSON.stringify, without a document object. The cached action prefix and constant tail are copied
+ * as bytes, the rest is one string written once. False, with nothing added, when the line's parsed
+ * JSON cannot be serialised (toDocument then says why).
+ */
+export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: LogRecord, settings: DocumentSettings): boolean {
+  let json = '';
+  if (record.json) {
+    try {
+      json = `,"json":${JSON.stringify(record.json)}`;
+    } catch {
+      return false;
+    }
+  }
+  body.beginItem(prefixes.forRecord(record));
+  // The timestamp is digits and -:.TZ only: nothing to escape.
+  body.utf8(`${JSON.stringify(record.id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(record.message)},"stream":"${record.stream}"${record.truncated ? ',"log":{"flags":["truncated"]}' : ''}${json}`);
+  body.bytes(logTail(record.container, settings).bytes);
+  body.endItem();
+  return true;
 }
 
 function logSource(record: LogRecord): Record<string, unknown> {

@@ -1,556 +1,66 @@
 /**
- * The `elasticsearch` exporter: ECS documents into data streams (or daily indices) through `_bulk`.
- * One export() call sends its batch once (byte-bounded requests, at most batch.concurrency in
- * flight) and accounts for every record; the exporter runner alone sends anything again:
- *
- * - 201 stored, 409 already there from an earlier attempt (the `_id` is the record's deterministic
- *   id, written with `create`): delivered;
- * - 429, 5xx, index blocks: handed back in a PartialExportError's `retry`, only those items;
- * - other 4xx (mapping errors), and records that cannot be encoded at all: written to the dead-letter
- *   index with the reason; if that is refused too, handed back as `rejected`, for the runner's local
- *   dead-letter file — nothing is dropped;
- * - a request that fails as a whole, or is refused as a whole in a way not shown to be about one
- *   document (refusals.ts): an outage; its records are retried, /readyz says why, nothing is
- *   dead-lettered. A batch that got nowhere is a RetryableError.
- *
- * Config section `exporters.elasticsearch` (config.ts).
+ * The `elasticsearch` exporter type: its config section and how it is built. The exporter itself
+ * (exporter.ts) and the official client it uses (~+32 MiB RSS) are loaded only when the exporter is
+ * enabled, in start(): an agent shipping to files or Prometheus alone never loads them.
  */
 import { defineExporter, type BatchSettings, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
-import { PartialExportError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
+import { RetryableError } from '../../src/errors.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
-import { InternalEvent } from '../../src/telemetry/internal-event.js';
-import type { Logger } from '../../src/telemetry/logger.js';
-import { Backoff, sleep } from '../../src/util/backoff.js';
-import { Limiter, createAction, itemOutcomes, splitByBytes, type BulkItem, type ItemOutcome } from './bulk.js';
-import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
-import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
-import { dataStreamName, deadLetterDocument, toDocument, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
-import { ElasticsearchMetrics } from './metrics.js';
-import { bisect, mayBeADocument, type Posted } from './refusals.js';
-import { installTemplates, templatePlan } from './templates.js';
+import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, exporterShape, type ElasticsearchConfig } from './config.js';
+import type { ElasticsearchExporter } from './exporter.js';
 
-/**
- * Only what an item's fate needs (as Beats and Logstash ask): a full bulk answer is ~200 bytes an item
- * for the cluster to write and the agent to parse, most of it `_index`, `_version`, `_shards`, `_seq_no`.
- */
-const BULK_FILTER_PATH = 'errors,items.*.error,items.*.status';
+type Context = Pick<ExporterContext, 'logger' | 'metrics' | 'agentVersion'>;
 
-/** Exports in a row in which Elasticsearch took none of the documents it was sent before health says so. */
-const STALLED_ROUNDS_UNHEALTHY = 3;
-
-type Refused = Extract<ItemOutcome, { result: 'refused' }>;
-type ItemRetry = Extract<ItemOutcome, { result: 'retry' }>;
-
-/** A record on its way: its encoded document (its own, or its dead letter). */
-interface Shipment extends BulkItem {
-  readonly record: AgentRecord;
-  /** Set on a dead-letter document: why the record's own document was refused (`type: reason`). */
-  readonly deadLetterFor: string | undefined;
-}
-
-/** Throws when the document cannot be serialised. Built field by field: a spread per line cost ~1 µs. */
-function ship(document: PreparedDocument, record: AgentRecord, deadLetterFor?: string): Shipment {
-  const ndjson = createAction(document);
-  return { document, ndjson, bytes: Buffer.byteLength(ndjson), record, deadLetterFor };
-}
-
-/** What one export() call leaves for the runner, and what it saw on the way. */
-class Leftovers {
-  readonly retry: AgentRecord[] = [];
-  readonly rejected: RejectedRecord<AgentRecord>[] = [];
-  /** Something was stored, found already there, or dead-lettered. */
-  progressed = false;
-  itemRetries = 0;
-  lastItemRetry: ItemRetry | undefined;
-  wholeFailure: Failure | undefined;
-  retryAfterMs: number | undefined;
-
-  retryItem(record: AgentRecord, outcome: ItemRetry): void {
-    this.retry.push(record);
-    this.itemRetries++;
-    this.lastItemRetry = outcome;
-  }
-
-  retryFailed(record: AgentRecord, failure: Failure): void {
-    this.retry.push(record);
-    this.wholeFailure ??= failure;
-    if (failure.retryAfterMs !== undefined) this.retryAfterMs = Math.max(this.retryAfterMs ?? 0, failure.retryAfterMs);
-  }
-
-  /** Nothing got anywhere, and only because requests failed as a whole. */
-  get nothingButOutage(): boolean {
-    return !this.progressed && this.rejected.length === 0 && this.itemRetries === 0 && this.wholeFailure !== undefined;
-  }
-}
-
-type TemplateState = 'pending' | 'installed' | 'disabled' | 'forbidden' | 'failed';
-
-export class ElasticsearchExporter implements Exporter {
+/** Stands in for the exporter until start() has loaded it; then every call goes to it. */
+export class LazyElasticsearchExporter implements Exporter {
   readonly id = 'elasticsearch';
   readonly accepts: ReadonlySet<RecordKind>;
   readonly batching: Partial<BatchSettings>;
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
+  private loaded: ElasticsearchExporter | undefined;
 
-  private readonly connection: EsConnection;
-  private readonly secrets: ResolvedSecrets;
-  private readonly scrub: (text: string) => string;
-  private readonly logger: Logger;
-  private readonly metrics: ElasticsearchMetrics;
-  private readonly limiter: Limiter;
-  private readonly documentSettings: DocumentSettings;
-  private readonly stopping = new AbortController();
-
-  private started = false;
-  private ready = false;
-  private setupAttempt: Promise<void> | undefined;
-  private setupError: string | undefined;
-  private serverVersion: string | undefined;
-  private templates: TemplateState;
-  private consecutiveFailures = 0;
-  private lastError: string | undefined;
-  private stalledRounds = 0;
-  private lastItemError: string | undefined;
-  /** Bulk requests answered with per-item results so far: the evidence refusals.ts weighs suspects against. */
-  private acceptedRequests = 0;
-  /** Records refused alone without proof of their fault: acceptedRequests when first refused (refusals.ts, rule 3). */
-  private readonly suspectSince = new WeakMap<AgentRecord, number>();
-  /** Records whose own document was refused and whose dead letter is still to be stored: sent straight there when retried. */
-  private readonly pendingDeadLetters = new WeakMap<AgentRecord, Shipment>();
-  private readonly events: { readonly refusalOutage: InternalEvent<'by'>; readonly rejected: InternalEvent };
-  private readonly counts = { sent: 0, stored: 0, duplicates: 0, deadLettered: 0, retried: 0, rejected: 0, bulkRequests: 0, failedRequests: 0, refusedRequests: 0 };
-
-  constructor(private readonly config: ElasticsearchConfig, ctx: Pick<ExporterContext, 'logger' | 'metrics' | 'agentVersion'>) {
-    this.secrets = resolveSecrets(config);
-    this.scrub = secretScrubber(this.secrets.secretValues);
-    this.logger = ctx.logger.child({ exporter: 'elasticsearch' });
-    this.metrics = new ElasticsearchMetrics(ctx.metrics);
-    this.events = {
-      refusalOutage: new InternalEvent({
-        metric: 'dockhand_elasticsearch_request_refusals_total',
-        help: 'Bulk requests refused as a whole (HTTP 400/413) in a way not shown to be about one document (a proxy refusing the body, a body the cluster cannot read, every part refused alike): an outage, retried, nothing dead-lettered. By who answered (elasticsearch, proxy).',
-        labels: ['by'],
-        level: 'warn',
-        message: 'Elasticsearch bulk requests are refused as a whole, not because of one document: treated as an outage, retrying',
-      }, ctx.metrics, this.logger),
-      rejected: new InternalEvent({
-        metric: 'dockhand_elasticsearch_documents_rejected_total',
-        help: 'Documents neither their index nor the dead-letter index would take (or that cannot be encoded at all): handed to the exporter runner, which keeps them in the local dead-letter file with the reason.',
-        labels: [],
-        level: 'error',
-        message: 'Elasticsearch refused documents and their dead letters too: handing them to the local dead-letter file',
-      }, ctx.metrics, this.logger),
-    };
-    this.accepts = new Set<RecordKind>(config.metrics.enabled ? ['log', 'event', 'metric'] : ['log', 'event']);
-    this.batching = {
-      maxRecords: config.batch.max_records,
-      lingerMs: config.batch.linger_ms,
-      concurrency: config.batch.concurrency,
-      queueSize: config.queue_size,
-    };
-    this.retry = { initialMs: config.retry.initial_ms, maxMs: config.retry.max_ms };
-    this.limiter = new Limiter(config.batch.concurrency);
-    this.templates = config.template.install ? 'pending' : 'disabled';
-    this.documentSettings = { mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion };
-    this.connection = new EsConnection({
-      urls: config.urls,
-      credentials: this.secrets.credentials,
-      ca: this.secrets.ca,
-      tlsVerify: config.tls_verify,
-      compression: config.compression,
-      requestTimeoutMs: config.request_timeout_ms,
-      agentVersion: ctx.agentVersion,
-    });
+  constructor(private readonly config: ElasticsearchConfig, private readonly ctx: Context) {
+    ({ accepts: this.accepts, batching: this.batching, retry: this.retry } = exporterShape(config));
   }
 
   async start(): Promise<void> {
-    this.started = true;
-    try {
-      await this.ensureReady();
-    } catch (error) {
-      this.logger.warn({ urls: this.publicUrls(), err: errorMessage(error) }, 'Elasticsearch is not reachable yet; retrying in the background');
-      void this.retrySetupInBackground();
-    }
+    const { ElasticsearchExporter } = await import('./exporter.js');
+    this.loaded = new ElasticsearchExporter(this.config, this.ctx);
+    await this.loaded.start();
   }
 
-  async export(batch: readonly AgentRecord[]): Promise<void> {
-    this.throwIfStopping();
-    await this.ensureReady();
-    const left = new Leftovers();
-    const shipments: Shipment[] = [];
-    for (const record of batch) {
-      if (!this.accepts.has(record.kind)) continue;
-      const shipment = this.prepare(record as ShippedRecord, left);
-      if (shipment) shipments.push(shipment);
-    }
-    const acceptedAtStart = this.acceptedRequests;
-    const deadLetters = this.settle(shipments, await this.sendAll(shipments, acceptedAtStart), left);
-    if (deadLetters.length > 0) this.settle(deadLetters, await this.sendAll(deadLetters, acceptedAtStart), left);
-    this.conclude(left, shipments.length);
+  export(batch: readonly AgentRecord[]): Promise<void> {
+    if (!this.loaded) return Promise.reject(new RetryableError('Elasticsearch exporter not started'));
+    return this.loaded.export(batch);
   }
 
-  /** Nothing is buffered here: export() returns only once Elasticsearch holds its batch. */
-  async flush(): Promise<void> {}
+  async flush(): Promise<void> {
+    await this.loaded?.flush();
+  }
+
+  whenAnswering(signal: AbortSignal): Promise<void> {
+    if (this.loaded) return this.loaded.whenAnswering(signal);
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
 
   async stop(): Promise<void> {
-    this.stopping.abort();
-    await this.connection.close();
+    await this.loaded?.stop();
   }
 
   health(): Health {
-    if (!this.started) return { healthy: false, reason: 'Elasticsearch exporter not started' };
-    if (!this.ready) return { healthy: false, reason: `Elasticsearch not reachable: ${this.setupError ?? 'connecting'}` };
-    if (this.consecutiveFailures > 0) return { healthy: false, reason: `Elasticsearch bulk requests failing (${this.consecutiveFailures} in a row): ${this.lastError}` };
-    if (this.stalledRounds >= STALLED_ROUNDS_UNHEALTHY) return { healthy: false, reason: `Elasticsearch keeps rejecting documents, retrying: ${this.lastItemError}` };
-    return { healthy: true };
+    return this.loaded?.health() ?? { healthy: false, reason: 'Elasticsearch exporter not started' };
   }
 
   status(): Record<string, unknown> {
-    const kinds = [...this.accepts] as ShippedRecord['kind'][];
-    return {
-      urls: this.publicUrls(),
-      auth: this.secrets.credentials.kind,
-      server_version: this.serverVersion ?? null,
-      ready: this.ready,
-      mode: this.config.mode,
-      targets: this.config.mode === 'data_stream'
-        ? Object.fromEntries(kinds.map((k) => [k, dataStreamName(k, this.config.namespace)]))
-        : { all: `${this.config.index_prefix}-yyyy.MM.dd` },
-      dead_letter_index: this.config.dead_letter_index,
-      templates: this.templates,
-      documents: {
-        sent: this.counts.sent, stored: this.counts.stored, duplicates: this.counts.duplicates,
-        dead_lettered: this.counts.deadLettered, retried: this.counts.retried, rejected: this.counts.rejected,
-      },
-      bulk_requests: this.counts.bulkRequests,
-      failed_requests: this.counts.failedRequests,
-      refused_requests: this.counts.refusedRequests,
-      request_refusals: this.events.refusalOutage.status(),
-      in_flight: this.limiter.running,
-      consecutive_failures: this.consecutiveFailures,
-      ...(this.lastError ? { last_error: this.lastError } : {}),
-      ...(this.lastItemError ? { last_item_error: this.lastItemError } : {}),
-      ...(this.setupError && !this.ready ? { setup_error: this.setupError } : {}),
-    };
+    return this.loaded?.status() ?? { ready: false };
   }
-
-  // ---- connection and templates ----------------------------------------------------------------
-
-  private ensureReady(): Promise<void> {
-    if (this.ready) return Promise.resolve();
-    this.setupAttempt ??= this.setup().finally(() => { this.setupAttempt = undefined; });
-    return this.setupAttempt;
-  }
-
-  private async setup(): Promise<void> {
-    const signal = this.stopping.signal;
-    try {
-      const version = await this.connection.negotiate(signal);
-      if (version !== this.serverVersion) {
-        this.logger.info({ urls: this.publicUrls(), version }, 'connected to Elasticsearch');
-        if (Number.parseInt(version, 10) < 8) this.logger.warn({ version }, 'Elasticsearch older than 8.x is not supported: data streams, date_nanos and match_only_text mappings may be refused');
-      }
-      this.serverVersion = version;
-      if (this.templates === 'pending') await this.installTemplates(signal);
-      this.ready = true;
-      this.setupError = undefined;
-    } catch (error) {
-      const failure = describeFailure(error, this.scrub);
-      this.setupError = failure.reason;
-      throw new RetryableError(`Elasticsearch not ready: ${failure.reason}`, failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {});
-    }
-  }
-
-  private async installTemplates(signal: AbortSignal): Promise<void> {
-    const outcome = await installTemplates(this.connection, templatePlan(this.config), this.logger, this.scrub, signal);
-    if (outcome.status === 'installed') {
-      this.templates = 'installed';
-      return;
-    }
-    this.templates = outcome.status;
-    const advice = outcome.status === 'forbidden'
-      ? 'grant the user manage_index_templates (and manage_ilm with ilm.enabled), install the templates yourself, or set template.install: false'
-      : 'fix the template settings or install the templates yourself';
-    // Shipping goes on either way: the cluster's own templates (or dynamic mappings) then apply.
-    this.logger.warn({ resource: outcome.resource, err: outcome.failure.reason }, `could not install the Elasticsearch templates; documents are still shipped, with the cluster's default mappings: ${advice}`);
-  }
-
-  private async retrySetupInBackground(): Promise<void> {
-    const backoff = new Backoff({ initialMs: this.config.retry.initial_ms, maxMs: this.config.retry.max_ms });
-    while (!this.ready && !this.stopping.signal.aborted) {
-      await sleep(backoff.nextDelayMs(), this.stopping.signal);
-      if (this.stopping.signal.aborted) return;
-      try {
-        await this.ensureReady();
-      } catch {
-        // health() carries the reason; the log would repeat it every attempt.
-      }
-    }
-  }
-
-  // ---- one export: prepare, send, settle, conclude -------------------------------------------------
-
-  /** The record's document, or its dead letter when it cannot be encoded (or was refused before); undefined once rejected. */
-  private prepare(record: ShippedRecord, left: Leftovers): Shipment | undefined {
-    const pending = this.pendingDeadLetters.get(record);
-    if (pending) return pending;
-    const document = toDocument(record, this.documentSettings);
-    try {
-      return ship(document, record);
-    } catch (error) {
-      // Cannot be serialised (a bigint, JSON nested too deep for JSON.stringify): retrying cannot help.
-      // The dead letter keeps what can be kept; the runner's dead-letter file gets the whole record if that is refused too.
-      const kept = { '@timestamp': document.source['@timestamp'], message: document.source.message, container: document.source.container, host: document.source.host };
-      return this.deadLetterShipment(record, { ...document, source: kept }, { result: 'refused', status: 0, type: 'serialization_error', reason: errorMessage(error) }, left);
-    }
-  }
-
-  private deadLetterShipment(record: AgentRecord, document: PreparedDocument, refused: Refused, left: Leftovers): Shipment | undefined {
-    const cause = `${refused.type}: ${refused.reason}`;
-    try {
-      const letter = deadLetterDocument({ document, status: refused.status, type: refused.type, reason: refused.reason }, this.config.dead_letter_index, this.documentSettings.agentVersion);
-      return ship(letter, record, this.scrub(cause));
-    } catch (error) {
-      left.rejected.push({ record, reason: this.scrub(`${cause}; its dead-letter document cannot be encoded either: ${errorMessage(error)}`) });
-      return undefined;
-    }
-  }
-
-  /** Sorts what Elasticsearch said about each shipment into `left`; returns the dead letters still to send. */
-  private settle(shipments: readonly Shipment[], outcomes: readonly ItemOutcome[], left: Leftovers): Shipment[] {
-    const deadLetters: Shipment[] = [];
-    const refused: { shipment: Shipment; outcome: Refused }[] = [];
-    shipments.forEach((shipment, i) => {
-      const outcome = outcomes[i]!;
-      const { record } = shipment;
-      switch (outcome.result) {
-        case 'stored':
-        case 'duplicate':
-          left.progressed = true;
-          this.countDelivered(shipment, outcome.result);
-          this.pendingDeadLetters.delete(record);
-          break;
-        case 'retry':
-          left.retryItem(record, outcome);
-          if (shipment.deadLetterFor !== undefined) this.pendingDeadLetters.set(record, shipment);
-          break;
-        case 'failed':
-          left.retryFailed(record, outcome.failure);
-          if (shipment.deadLetterFor !== undefined) this.pendingDeadLetters.set(record, shipment);
-          break;
-        case 'refused':
-          left.progressed = true;
-          if (shipment.deadLetterFor === undefined) {
-            refused.push({ shipment, outcome });
-            const letter = this.deadLetterShipment(record, shipment.document, outcome, left);
-            if (letter) deadLetters.push(letter);
-          } else {
-            this.pendingDeadLetters.delete(record);
-            left.rejected.push({ record, reason: this.scrub(`${shipment.deadLetterFor}; the dead-letter index ${this.config.dead_letter_index} refused it too: ${outcome.type}: ${outcome.reason}`) });
-          }
-          break;
-      }
-    });
-    this.reportRefused(refused);
-    return deadLetters;
-  }
-
-  /** Counts, health, and what the runner is told: nothing (all taken), a partial result, or a RetryableError. */
-  private conclude(left: Leftovers, documents: number): void {
-    if (left.itemRetries > 0) {
-      this.counts.retried += left.itemRetries;
-      this.metrics.retried.inc(left.itemRetries);
-    }
-    if (left.rejected.length > 0) {
-      this.counts.rejected += left.rejected.length;
-      this.events.rejected.emit({}, { ids: left.rejected.slice(0, 5).map((r) => (r.record as { id?: string }).id), reason: left.rejected[0]!.reason }, left.rejected.length);
-    }
-    this.noteRound(left);
-    if (left.retry.length === 0 && left.rejected.length === 0) return;
-    const retryAfter = left.retryAfterMs !== undefined ? { retryAfterMs: left.retryAfterMs } : {};
-    if (left.nothingButOutage) throw new RetryableError(`Elasticsearch bulk request failed: ${left.wholeFailure!.reason}`, retryAfter);
-    const why = left.wholeFailure ? left.wholeFailure.reason : left.lastItemRetry ? `HTTP ${left.lastItemRetry.status} ${left.lastItemRetry.type}` : 'refused';
-    throw new PartialExportError(`Elasticsearch took ${documents - left.retry.length - left.rejected.length} of ${documents} documents; `
-      + `${left.retry.length} to send again, ${left.rejected.length} rejected (${this.scrub(why)})`, left.retry, left.rejected, retryAfter);
-  }
-
-  // ---- bulk requests -----------------------------------------------------------------------------
-
-  /** Sends shipments in byte-bounded requests, at most batch.concurrency at once across all exports: one outcome each. */
-  private async sendAll(shipments: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
-    if (shipments.length === 0) return [];
-    const chunks = splitByBytes(shipments, this.config.batch.max_bytes);
-    const results = await Promise.allSettled(chunks.map((chunk) => this.limiter.run(() => this.sendChunk(chunk, acceptedAtStart))));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return results.flatMap((r) => (r as PromiseFulfilledResult<ItemOutcome[]>).value);
-  }
-
-  /**
-   * One request; a refusal of it as a whole is bisected to tell a document at fault from an outage
-   * (refusals.ts). `acceptedAtStart`: acceptedRequests when the export began, the evidence baseline.
-   */
-  private async sendChunk(chunk: readonly Shipment[], acceptedAtStart: number): Promise<ItemOutcome[]> {
-    const posted = await this.post(chunk);
-    if ('outcomes' in posted) return [...posted.outcomes];
-    if (!mayBeADocument(posted.failure)) return this.outage(chunk, posted.failure, isRefusal(posted.failure) ? 'not about one document' : undefined);
-    const bisected = await bisect(chunk, posted.failure, (part) => this.post(part));
-    if (bisected.kind === 'outage') return this.outage(chunk, bisected.failure, isRefusal(bisected.failure) ? 'every part refused alike, not one document\'s fault' : undefined);
-    const outcomes: ItemOutcome[] = [];
-    const unproven: number[] = [];
-    const confirm: number[] = [];
-    chunk.forEach((shipment, i) => {
-      const known = bisected.outcomes[i];
-      if (known) outcomes[i] = known;
-      else if (this.provenAtFault(shipment.record, acceptedAtStart)) confirm.push(i);
-      else unproven.push(i);
-    });
-    // The acceptance that convicts may have crossed this refusal in flight (requests sent side by side as
-    // a refusing cluster recovers): the suspect is sent alone once more, now that an acceptance is in.
-    await Promise.all(confirm.map(async (i) => {
-      const again = await this.post([chunk[i]!]);
-      if ('outcomes' in again) outcomes[i] = again.outcomes[0]!;
-      else if (mayBeADocument(again.failure)) outcomes[i] = { result: 'refused', status: again.failure.status ?? 0, type: again.failure.type ?? 'request_refused', reason: again.failure.reason };
-      else outcomes[i] = this.outage([chunk[i]!], again.failure, 'refused alone, then refused otherwise: not shown to be the document\'s fault')[0]!;
-    }));
-    if (unproven.length > 0) {
-      const failed = this.outage(unproven.map((i) => chunk[i]!), bisected.suspects.get(unproven[0]!)!, 'refused alone, but no request was accepted since: not shown to be the document\'s fault');
-      unproven.forEach((i, n) => { outcomes[i] = failed[n]!; });
-    }
-    return outcomes;
-  }
-
-  /**
-   * A document refused alone is at fault once the cluster accepted another request since this export
-   * began, or since the document was first refused alone (refusals.ts, rule 3); until then it is
-   * remembered as a suspect and retried.
-   */
-  private provenAtFault(record: AgentRecord, acceptedAtStart: number): boolean {
-    const since = Math.min(this.suspectSince.get(record) ?? acceptedAtStart, acceptedAtStart);
-    if (this.acceptedRequests > since) {
-      this.suspectSince.delete(record);
-      return true;
-    }
-    this.suspectSince.set(record, since);
-    return false;
-  }
-
-  /**
-   * The request (or these documents of it) could not be stored for a reason that is not theirs: they
-   * are retried, and health says why. `refusal`: why a refusal of the request counts as an outage
-   * (failures that are not refusals were noted when they happened).
-   */
-  private outage(shipments: readonly Shipment[], failure: Failure, refusal?: string): ItemOutcome[] {
-    let reported = failure;
-    if (refusal !== undefined) {
-      reported = { ...failure, reason: `refused as a whole, ${refusal}: ${failure.reason}` };
-      this.events.refusalOutage.emit({ by: failure.fromElasticsearch ? 'elasticsearch' : 'proxy' }, { status: failure.status, type: failure.type, reason: failure.reason, documents: shipments.length });
-      this.requestFailed(reported.reason);
-    }
-    return shipments.map(() => ({ result: 'failed', failure: reported }));
-  }
-
-  /** Sends one bulk request: per-item outcomes, or how it failed as a whole. Throws only when stopping. */
-  private async post(chunk: readonly Shipment[]): Promise<Posted> {
-    this.throwIfStopping();
-    const body = chunk.map((item) => item.ndjson).join('');
-    const bytes = chunk.reduce((sum, item) => sum + item.bytes, 0);
-    this.counts.sent += chunk.length;
-    this.counts.bulkRequests++;
-    this.metrics.sent.inc(chunk.length);
-    this.metrics.bytesSent.inc(bytes);
-    this.metrics.inFlight.inc();
-    const end = this.metrics.bulkDuration.startTimer();
-    try {
-      const response = await this.connection.request({ method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER_PATH } }, { signal: this.stopping.signal });
-      const outcomes = itemOutcomes(response.body, chunk.length);
-      this.requestAccepted();
-      return { outcomes };
-    } catch (error) {
-      this.throwIfStopping();
-      const failure = describeFailure(error, this.scrub);
-      if (failure.type === 'media_type_header_exception') {
-        // The cluster was up- or downgraded under us: negotiate again before the next export.
-        this.connection.renegotiate();
-        this.ready = false;
-      }
-      if (isRefusal(failure)) {
-        this.counts.refusedRequests++;
-        this.metrics.bulkRequests.inc({ outcome: 'refused' });
-      } else {
-        this.counts.failedRequests++;
-        this.metrics.bulkRequests.inc({ outcome: 'error' });
-        this.requestFailed(failure.reason);
-      }
-      return { failure };
-    } finally {
-      end();
-      this.metrics.inFlight.dec();
-    }
-  }
-
-  /** The cluster answered with item results: it takes requests. */
-  private requestAccepted(): void {
-    this.acceptedRequests++;
-    this.metrics.bulkRequests.inc({ outcome: 'ok' });
-    if (this.consecutiveFailures > 0) this.logger.info({ after: this.consecutiveFailures }, 'Elasticsearch bulk requests succeed again');
-    this.consecutiveFailures = 0;
-    this.lastError = undefined;
-    this.metrics.consecutiveFailures.set(0);
-  }
-
-  private requestFailed(reason: string): void {
-    this.consecutiveFailures++;
-    this.lastError = reason;
-    this.metrics.consecutiveFailures.set(this.consecutiveFailures);
-  }
-
-  private countDelivered(shipment: Shipment, result: 'stored' | 'duplicate'): void {
-    if (shipment.deadLetterFor !== undefined) {
-      this.counts.deadLettered++;
-      this.metrics.deadLettered.inc();
-    } else if (result === 'stored') {
-      this.counts.stored++;
-      this.metrics.stored.inc();
-    } else {
-      this.counts.duplicates++;
-      this.metrics.duplicates.inc();
-    }
-  }
-
-  private reportRefused(refused: readonly { shipment: Shipment; outcome: Refused }[]): void {
-    if (refused.length === 0) return;
-    const sample = refused[0]!;
-    this.logger.warn({ documents: refused.length, dead_letter_index: this.config.dead_letter_index, index: sample.shipment.document.index, type: sample.outcome.type, reason: this.scrub(sample.outcome.reason) },
-      'Elasticsearch refused documents; writing them to the dead-letter index');
-  }
-
-  /** Tracks whether Elasticsearch takes anything at all; health turns once it keeps refusing everything. */
-  private noteRound(left: Leftovers): void {
-    const last = left.lastItemRetry;
-    if (last) this.lastItemError = this.scrub(`HTTP ${last.status} ${last.type}: ${last.reason}`);
-    if (left.progressed || left.rejected.length > 0) this.stalledRounds = 0;
-    else if (last) this.stalledRounds++;
-  }
-
-  private throwIfStopping(): void {
-    if (this.stopping.signal.aborted) throw new RetryableError('Elasticsearch exporter stopping');
-  }
-
-  private publicUrls(): string[] {
-    return this.config.urls.map(publicUrl);
-  }
-}
-
-/** Refused as a whole (malformed or too large) rather than failed: the request got an answer. */
-function isRefusal(failure: Failure): boolean {
-  return failure.status === 400 || failure.status === 413;
 }
 
 export const elasticsearchExporter = defineExporter({
   type: 'elasticsearch',
   configSchema: elasticsearchConfigSchema,
   isEnabled: (config) => config.enabled,
-  create: (config, ctx) => new ElasticsearchExporter(config, ctx),
+  create: (config, ctx) => new LazyElasticsearchExporter(config, ctx),
   fromEnv: elasticsearchConfigFromEnv,
 });
 

@@ -17,6 +17,7 @@ import { RecordFiles, listRecordFiles } from './record-files.js';
 import { ReplayFilter, scanTail } from './replay-filter.js';
 
 const MiB = 1024 * 1024;
+const MIN_BUFFER = 64 * 1024;
 
 export const fileConfigSchema = z.strictObject({
   enabled: z.boolean().optional().describe('Append records as NDJSON files under the data directory; unset: on unless Elasticsearch is enabled.'),
@@ -26,10 +27,11 @@ export const fileConfigSchema = z.strictObject({
   kinds: z.array(z.enum(['log', 'event', 'metric', 'engine'])).min(1).default(['log', 'event']).describe('Record kinds written.'),
   sync: z.boolean().default(true).describe('fdatasync every batch before acknowledging it (false: a host crash may lose acknowledged lines).'),
   batch_records: z.number().int().min(1).default(5000).describe('Most records written (and synced) per batch.'),
+  batch_bytes: z.number().int().min(4096).default(8 * MiB).describe('Most record bytes (estimated as queued) written (and synced) per batch, whichever of this and batch_records comes first.'),
   replay_window_bytes: z.number().int().nonnegative().default(64 * MiB).describe(
     'How much of the newest files is scanned at start for records a crash makes come again. Must hold everything '
-    + 'that can be written but not yet checkpointed: every exporter queue (pipeline.queue_size) plus the batches in '
-    + 'flight plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s.'),
+    + 'that can be written but not yet checkpointed: every exporter\'s log lane (pipeline.queue_size records, pipeline.queue_bytes at most) plus the '
+    + 'batches in flight (batch_bytes) plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s, and holds the default 16 MiB lanes of long lines.'),
   test_write_delay_ms: z.number().int().nonnegative().default(0).describe('Testing aid: wait this long before writing each batch (a slow sink).'),
 });
 
@@ -46,7 +48,8 @@ export class FileExporter implements Exporter {
   private readonly serializer = new NdjsonSerializer();
   private readonly replays = new ReplayFilter();
   private lastError: string | undefined;
-  private buffer: Buffer = Buffer.allocUnsafe(MiB);
+  /** Reused for every batch; sized to what batches need (grown for a large one, shrunk after it). */
+  private buffer: Buffer = Buffer.alloc(0);
   /** The append in progress: export() calls take turns (see export()). */
   private writing: Promise<unknown> = Promise.resolve();
   private written = 0;
@@ -62,7 +65,7 @@ export class FileExporter implements Exporter {
     this.deadLetterDir = this.dir;
     this.files = new RecordFiles(this.dir, config.max_bytes, config.max_files);
     // One writer keeps every container stream in order in the file, which the replay filter relies on.
-    this.batching = { concurrency: 1, maxRecords: config.batch_records };
+    this.batching = { concurrency: 1, maxRecords: config.batch_records, maxBytes: config.batch_bytes };
     this.skippedCounter = ctx.metrics.counter('dockhand_file_replays_skipped_total', 'Records the file exporter skipped because they were already in its files (re-sent after a crash).');
     this.bytesCounter = ctx.metrics.counter('dockhand_file_written_bytes_total', 'Bytes the file exporter appended.');
   }
@@ -135,15 +138,15 @@ export class FileExporter implements Exporter {
       throw new RetryableError(`writing ${this.files.currentFile} failed: ${this.lastError}`, { cause: error });
     }
     this.lastError = undefined;
-    // A batch of huge lines grew the buffer; do not keep that much memory for the usual small ones.
-    if (this.buffer.length > 16 * MiB) this.buffer = Buffer.allocUnsafe(MiB);
+    // A batch of huge lines grew the buffer: keep room for twice this batch, not for the largest ever.
+    if (this.buffer.length > MIN_BUFFER && this.buffer.length > 4 * data.length) this.buffer = Buffer.allocUnsafe(Math.max(MIN_BUFFER, 2 * data.length));
     this.written += lines;
     this.bytes += data.length;
     this.bytesCounter.inc(data.length);
   }
 
   private grow(needed: number, keep: number): Buffer {
-    const next = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    const next = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, MIN_BUFFER));
     this.buffer.copy(next, 0, 0, keep);
     this.buffer = next;
     return next;

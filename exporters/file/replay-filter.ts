@@ -140,7 +140,8 @@ async function scanRange(handle: import('node:fs/promises').FileHandle, start: n
   let position = start;
   let carry = '';
   let skipFirst = start > 0;
-  const buffer = Buffer.allocUnsafe(BLOCK);
+  // No larger than what is scanned: a small file (or window) does not cost a 4 MiB buffer.
+  const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(BLOCK, end - start)));
   while (position < end) {
     const { bytesRead } = await handle.read(buffer, 0, Math.min(BLOCK, end - position), position);
     if (bytesRead === 0) break;

@@ -40,3 +40,4 @@ export function labelText(labels: LabelSet): string {
   }
   return text;
 }
+

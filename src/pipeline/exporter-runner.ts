@@ -19,11 +19,15 @@ import { pipelineEvents, type PipelineEvents } from './pipeline-events.js';
 import { releaseAcks, retainAcks } from './ack.js';
 import type { DeadLetterSink } from './dead-letter-file.js';
 
+const MiB = 1024 * 1024;
+
 export const DEFAULT_BATCHING: BatchSettings = {
   maxRecords: 1000,
+  maxBytes: 8 * MiB,
   lingerMs: 50,
   concurrency: 1,
   queueSize: 20_000,
+  queueBytes: 16 * MiB,
   whenFull: 'block',
 };
 
@@ -137,7 +141,7 @@ export class ExporterRunner {
       },
       changed: (lane) => this.gauges(lane),
     };
-    if (kind === 'log') return new MemoryLane(kind, this.settings.whenFull, this.settings.queueSize, this.settings.concurrency, hooks);
+    if (kind === 'log') return new MemoryLane(kind, this.settings.whenFull, this.settings.queueSize, this.settings.concurrency, hooks, this.settings.queueBytes);
     if (kind === 'event') {
       if (!lanes.spillDir) return new MemoryLane(kind, 'block', lanes.eventMemoryRecords, 1, hooks);
       const spill = new SpillLog<AgentRecord>(path.join(lanes.spillDir, kind), eventSpillCodec, { maxBytes: lanes.spillMaxBytes, segmentBytes: lanes.spillSegmentBytes });
@@ -201,6 +205,7 @@ export class ExporterRunner {
     return {
       queued: states.reduce((sum, s) => sum + s.lane.size, 0),
       queue_capacity: this.settings.queueSize,
+      queue_capacity_bytes: this.settings.queueBytes,
       in_flight: states.reduce((sum, s) => sum + s.inFlight, 0),
       exported: this.exported,
       dropped: this.dropped,
@@ -219,7 +224,7 @@ export class ExporterRunner {
     const signal = this.stopSignal.signal;
     const max = this.settings.maxRecords;
     for (;;) {
-      const batch = await state.lane.next(max, this.settings.lingerMs, signal);
+      const batch = await state.lane.next(max, this.settings.lingerMs, signal, this.settings.maxBytes);
       if (!batch) return;
       state.inFlight++;
       try {
@@ -259,7 +264,7 @@ export class ExporterRunner {
         if (await batch.takeBack!(pending)) {
           state.consecutiveFailures++;
           state.lastError = round.error;
-          await sleep(round.retryAfterMs ?? backoff.nextDelayMs(), signal);
+          await this.pause(round.retryAfterMs, backoff, signal);
           return false;
         }
       }
@@ -272,12 +277,30 @@ export class ExporterRunner {
       state.lastError = round.error;
       const delay = round.retryAfterMs ?? backoff.nextDelayMs();
       this.logger.warn({ exporter: this.id, kind: state.lane.kind, err: round.error, pending: pending.length, attempt: backoff.attempts, retryInMs: delay }, 'export failed, will retry');
-      await sleep(delay, signal);
+      await this.pause(round.retryAfterMs, backoff, signal, delay);
       if (signal.aborted) return false;
     }
     state.consecutiveFailures = 0;
     state.lastError = undefined;
     return true;
+  }
+
+  /**
+   * Waits before a retry: the backend's own Retry-After as it says; otherwise the backoff, cut short
+   * when the exporter sees its backend answer again after not answering at all (whenAnswering), so a
+   * retry goes out within a probe interval of the end of an outage, not up to retry.max_ms later.
+   */
+  private async pause(retryAfterMs: number | undefined, backoff: Backoff, signal: AbortSignal, delay = retryAfterMs ?? backoff.nextDelayMs()): Promise<void> {
+    if (retryAfterMs !== undefined || !this.exporter.whenAnswering) return sleep(delay, signal);
+    const done = new AbortController();
+    const stop = () => done.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await Promise.race([sleep(delay, done.signal), this.exporter.whenAnswering(done.signal)]);
+    } finally {
+      done.abort();
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   /** One export() call, its outcome sorted into stored / to retry / rejected for good. */

@@ -14,6 +14,7 @@
  */
 import type { AgentRecord, EventRecord, RecordKind } from '../records.js';
 import { BoundedQueue } from './queue.js';
+import { recordBytes } from './record-bytes.js';
 import { SpillLog } from './spill.js';
 
 export type LanePolicy = 'block' | 'drop_newest' | 'spill' | 'drop_oldest';
@@ -47,8 +48,8 @@ export interface Lane {
   open(): Promise<void>;
   /** Queues records (their acks already retained once for this exporter). */
   enqueue(records: readonly AgentRecord[]): Promise<void>;
-  /** The next batch in order; undefined once closed and empty, or when `signal` aborts. */
-  next(max: number, lingerMs: number, signal: AbortSignal): Promise<LaneBatch | undefined>;
+  /** The next batch in order, of at most `max` records and `maxBytes` (at least one record); undefined once closed and empty, or when `signal` aborts. */
+  next(max: number, lingerMs: number, signal: AbortSignal, maxBytes?: number): Promise<LaneBatch | undefined>;
   close(): Promise<void>;
   /** Records waiting in memory. */
   readonly size: number;
@@ -62,12 +63,17 @@ export class MemoryLane implements Lane {
   private readonly queue: BoundedQueue<AgentRecord>;
   private dropped = 0;
 
-  constructor(readonly kind: RecordKind, readonly policy: 'block' | 'drop_newest' | 'drop_oldest', readonly capacity: number, readonly workers: number, private readonly hooks: LaneHooks) {
-    this.queue = new BoundedQueue(capacity);
+  /** `capacityBytes`: record bytes held at most (record-bytes.ts), besides `capacity` records. */
+  constructor(readonly kind: RecordKind, readonly policy: 'block' | 'drop_newest' | 'drop_oldest', readonly capacity: number, readonly workers: number, private readonly hooks: LaneHooks, readonly capacityBytes = Number.POSITIVE_INFINITY) {
+    this.queue = new BoundedQueue(capacity, capacityBytes, Number.isFinite(capacityBytes) ? recordBytes : undefined);
   }
 
   get size(): number {
     return this.queue.size;
+  }
+
+  get bytes(): number {
+    return this.queue.bytes;
   }
 
   async open(): Promise<void> {}
@@ -79,8 +85,8 @@ export class MemoryLane implements Lane {
     this.hooks.changed(this);
   }
 
-  async next(max: number, lingerMs: number, signal: AbortSignal): Promise<LaneBatch | undefined> {
-    const records = await this.queue.take(max, lingerMs, signal);
+  async next(max: number, lingerMs: number, signal: AbortSignal, maxBytes?: number): Promise<LaneBatch | undefined> {
+    const records = await this.queue.take(max, lingerMs, signal, maxBytes);
     this.hooks.changed(this);
     return records.length === 0 ? undefined : { records, delivered: NOTHING_TO_COMMIT };
   }
@@ -90,7 +96,11 @@ export class MemoryLane implements Lane {
   }
 
   status(): Record<string, unknown> {
-    return { policy: this.policy, queued: this.queue.size, capacity: this.capacity, dropped: this.dropped };
+    return {
+      policy: this.policy, queued: this.queue.size, capacity: this.capacity,
+      ...(Number.isFinite(this.capacityBytes) ? { queued_bytes: this.queue.bytes, capacity_bytes: this.capacityBytes } : {}),
+      dropped: this.dropped,
+    };
   }
 
   private drop(records: readonly AgentRecord[], reason: 'queue_full' | 'oldest_sample'): void {

@@ -1,8 +1,8 @@
 /**
- * A bounded FIFO between the router and one exporter. `push` waits while the queue is full
- * (backpressure reaches the collectors, and through them the Docker streams); `take` waits
- * for items or a deadline. One batch may overshoot the capacity so a batch larger than the
- * whole queue still moves.
+ * A bounded FIFO between the router and one exporter, bounded in items and, when given a `weigh`,
+ * in bytes (whichever is reached first). `push` waits while the queue is full (backpressure reaches
+ * the collectors, and through them the Docker streams); `take` waits for items or a deadline. One
+ * batch may overshoot the bounds so a batch larger than the whole queue still moves.
  */
 export class BoundedQueue<T> {
   private items: T[] = [];
@@ -10,17 +10,25 @@ export class BoundedQueue<T> {
   private spaceWaiters: (() => void)[] = [];
   private itemWaiters: (() => void)[] = [];
   private closed = false;
+  private weight = 0;
 
-  constructor(readonly capacity: number) {
+  /** `capacityBytes` bounds the sum of `weigh(item)` (an estimate of the memory an item holds). */
+  constructor(readonly capacity: number, readonly capacityBytes = Number.POSITIVE_INFINITY, private readonly weigh?: (item: T) => number) {
     if (capacity < 1) throw new Error('queue capacity must be at least 1');
+    if (!(capacityBytes > 0)) throw new Error('queue byte capacity must be positive');
   }
 
   get size(): number {
     return this.items.length - this.head;
   }
 
+  /** The summed weight of the items queued (0 without `weigh`). */
+  get bytes(): number {
+    return this.weight;
+  }
+
   get isFull(): boolean {
-    return this.size >= this.capacity;
+    return this.size >= this.capacity || this.weight >= this.capacityBytes;
   }
 
   /** Appends all of `batch` once there is room; resolves at once when the queue is closed. */
@@ -29,14 +37,26 @@ export class BoundedQueue<T> {
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
     for (const item of batch) this.items.push(item);
+    this.weight += this.weightOf(batch, 0, batch.length);
     this.wake(this.itemWaiters);
   }
 
   /** Appends what fits now and returns what did not fit (for drop-when-full). */
   offer(batch: readonly T[]): T[] {
-    const room = Math.max(0, this.capacity - this.size);
+    let room = Math.max(0, Math.min(batch.length, this.capacity - this.size));
+    if (this.weigh && room > 0) {
+      let bytes = this.weight;
+      for (let i = 0; i < room; i++) {
+        if (bytes >= this.capacityBytes) {
+          room = i;
+          break;
+        }
+        bytes += this.weigh(batch[i]!);
+      }
+    }
     const accepted = batch.slice(0, room);
     for (const item of accepted) this.items.push(item);
+    this.weight += this.weightOf(accepted, 0, accepted.length);
     if (accepted.length > 0) this.wake(this.itemWaiters);
     return batch.slice(room);
   }
@@ -48,10 +68,12 @@ export class BoundedQueue<T> {
     const excess = Math.max(0, this.size + kept.length - this.capacity);
     if (excess > 0) {
       dropped.unshift(...this.items.slice(this.head, this.head + excess));
+      this.weight -= this.weightOf(this.items, this.head, this.head + excess);
       this.head += excess;
       this.compact();
     }
     for (const item of kept) this.items.push(item);
+    this.weight += this.weightOf(kept, 0, kept.length);
     if (kept.length > 0) this.wake(this.itemWaiters);
     return dropped;
   }
@@ -61,6 +83,7 @@ export class BoundedQueue<T> {
     const out = this.items.slice(this.head);
     this.items = [];
     this.head = 0;
+    this.weight = 0;
     if (out.length > 0) this.wake(this.spaceWaiters);
     return out;
   }
@@ -70,6 +93,7 @@ export class BoundedQueue<T> {
     if (items.length === 0) return;
     this.items = [...items, ...this.items.slice(this.head)];
     this.head = 0;
+    this.weight += this.weightOf(items, 0, items.length);
     this.wake(this.itemWaiters);
   }
 
@@ -83,25 +107,40 @@ export class BoundedQueue<T> {
   }
 
   /**
-   * Takes up to `max` items. Waits until `max` are there or `lingerMs` has passed since the first
-   * item was available, whichever comes first. Returns an empty array only when the queue is closed
-   * and empty, or when `signal` aborts while empty.
+   * Takes up to `max` items weighing up to `maxBytes` together (at least one item, however heavy).
+   * Waits until that much is there or `lingerMs` has passed since the first item was available,
+   * whichever comes first. Returns an empty array only when the queue is closed and empty, or when
+   * `signal` aborts while empty.
    */
-  async take(max: number, lingerMs: number, signal?: AbortSignal): Promise<T[]> {
+  async take(max: number, lingerMs: number, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<T[]> {
     while (this.size === 0 && !this.closed && !signal?.aborted) {
       await this.waitForItems(signal);
     }
-    if (this.size < max && lingerMs > 0 && !this.closed) {
+    const enough = () => this.size >= max || this.weight >= maxBytes;
+    if (!enough() && lingerMs > 0 && !this.closed) {
       const deadline = Date.now() + lingerMs;
-      while (this.size < max && !this.closed && !signal?.aborted) {
+      while (!enough() && !this.closed && !signal?.aborted) {
         const left = deadline - Date.now();
         if (left <= 0) break;
         await this.waitForItems(signal, left);
       }
     }
-    const count = Math.min(max, this.size);
+    let count = Math.min(max, this.size);
+    let taken = 0;
+    if (this.weigh) {
+      for (let i = 0; i < count; i++) {
+        const bytes = this.weigh(this.items[this.head + i]!);
+        if (i > 0 && taken + bytes > maxBytes) {
+          count = i;
+          break;
+        }
+        taken += bytes;
+      }
+    }
     const out = this.items.slice(this.head, this.head + count);
     this.head += count;
+    this.weight -= taken;
+    if (this.size === 0) this.weight = 0; // no drift from rounding
     this.compact();
     if (count > 0) this.wake(this.spaceWaiters);
     return out;
@@ -112,6 +151,13 @@ export class BoundedQueue<T> {
     this.closed = true;
     this.wake(this.spaceWaiters);
     this.wake(this.itemWaiters);
+  }
+
+  private weightOf(items: readonly T[], from: number, to: number): number {
+    if (!this.weigh) return 0;
+    let bytes = 0;
+    for (let i = from; i < to; i++) bytes += this.weigh(items[i]!);
+    return bytes;
   }
 
   private compact(): void {

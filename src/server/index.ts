@@ -35,7 +35,7 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
 
   app.get('/metrics', async (_request, reply) => {
     const registries = agent.registries();
-    const bodies = await Promise.all(registries.map((r) => r.metrics()));
+    const bodies = await Promise.all(registries.map((r) => (hasBufferRender(r) ? r.metricsBuffer() : r.metrics())));
     return reply.type(registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(encodeAll(bodies));
   });
 
@@ -53,14 +53,20 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
   return app;
 }
 
+/** A registry that writes its text straight into a Buffer (exporters/prometheus ExpositionRegistry). */
+function hasBufferRender(registry: Registry): registry is Registry & { metricsBuffer(): Promise<Buffer> } {
+  return typeof (registry as { metricsBuffer?: unknown }).metricsBuffer === 'function';
+}
+
 /**
- * The registries' texts encoded into one Buffer of the exact size: a megabyte at a hundred
- * containers, so it is allocated and written once, not joined into another string and then encoded.
+ * The registries' texts in one Buffer of the exact size: a megabyte at a hundred containers, so it
+ * is allocated and written once, not joined into another string and then encoded.
  */
-function encodeAll(texts: readonly string[]): Buffer {
-  const body = Buffer.allocUnsafe(texts.reduce((size, text) => size + Buffer.byteLength(text, 'utf8'), 0));
+function encodeAll(bodies: readonly (string | Buffer)[]): Buffer {
+  if (bodies.length === 1 && Buffer.isBuffer(bodies[0])) return bodies[0];
+  const body = Buffer.allocUnsafe(bodies.reduce((size, part) => size + (Buffer.isBuffer(part) ? part.length : Buffer.byteLength(part, 'utf8')), 0));
   let offset = 0;
-  for (const text of texts) offset += body.write(text, offset, 'utf8');
+  for (const part of bodies) offset += Buffer.isBuffer(part) ? part.copy(body, offset) : body.write(part, offset, 'utf8');
   return body;
 }
 

@@ -27,6 +27,11 @@ export interface EsTestServerOptions {
   readonly builtinTemplates?: boolean;
   /** http.max_content_length: larger request bodies are answered 413. */
   readonly maxContentLength?: number;
+  /**
+   * Benchmarks: documents are counted and deduplicated by `_id` but their source is neither parsed
+   * nor mapped nor kept, and the largest bulk request is kept in `largestBulk` (for a replaying load generator).
+   */
+  readonly countOnly?: boolean;
 }
 
 /** Per-item rejections (429 by default) for a share of the items, decided by a seeded generator. */
@@ -194,6 +199,8 @@ const BULK_PARAMS = new Set([
   'pipeline', '_source', 'require_alias', 'require_data_stream', 'dynamic_templates', 'list_executed_pipelines',
 ]);
 const BULK_ACTIONS = new Set(['create', 'index', 'update', 'delete']);
+/** The source every document gets in count-only mode (a data stream needs its @timestamp). */
+const COUNT_ONLY_SOURCE = Object.freeze({ '@timestamp': '1970-01-01T00:00:00.000Z' });
 const INVALID_INDEX_CHARS = /[\\/*?"<>| ,#:]/;
 
 export class EsTestServer {
@@ -224,6 +231,8 @@ export class EsTestServer {
   private activeBulk = 0;
   /** `METHOD /path` of every request answered, except the /_test/ API (the last 10,000). */
   readonly requestLog: string[] = [];
+  /** countOnly: the largest bulk request received (the body decoded). */
+  largestBulk: { readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: Buffer } | undefined;
   private writeBlock: ((name: string) => boolean) | undefined;
   private forbidden: RegExp | undefined;
   private auth: AuthRule | undefined;
@@ -673,6 +682,7 @@ export class EsTestServer {
       return { status: 406, body: { error: `Content-Type header [${contentType}] is not supported`, status: 406 } };
     }
     if (raw.length === 0) return validationFailed(['no requests added']);
+    if (this.options.countOnly && raw.length >= (this.largestBulk?.body.length ?? 0)) this.largestBulk = { url: req.url ?? '', headers: req.headers, body: raw };
     const operations = parseBulk(raw.toString('utf8'));
     if (operations.length === 0) return validationFailed(['no requests added']);
     const problems: string[] = [];
@@ -737,7 +747,7 @@ export class EsTestServer {
     }
     let source: unknown;
     try {
-      source = JSON.parse(sourceText);
+      source = this.options.countOnly ? COUNT_ONLY_SOURCE : JSON.parse(sourceText);
     } catch (error) {
       return fail(400, parseErrorType, `[1:1] failed to parse: ${(error as Error).message}`);
     }
@@ -762,7 +772,7 @@ export class EsTestServer {
       return { _index: index.name, _id: docId, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${docId}]: version conflict, document already exists (current version [${existing._version}])`, ...shardInfo } };
     }
     try {
-      applyMapping(index.mapping, source, docId, parseErrorType);
+      if (!this.options.countOnly) applyMapping(index.mapping, source, docId, parseErrorType);
     } catch (error) {
       if (!(error instanceof MappingError)) throw error;
       return { _index: index.name, _id: docId, status: 400, error: { type: error.type, reason: error.message } };

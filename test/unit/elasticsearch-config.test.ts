@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, resolveSecrets } from '../../exporters/elasticsearch/config.js';
+import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, gzipPays, resolveSecrets } from '../../exporters/elasticsearch/config.js';
 import { publicUrl, secretScrubber } from '../../exporters/elasticsearch/connection.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -92,4 +92,14 @@ test('messages and URLs are scrubbed of credentials', () => {
   assert.equal(scrub('connect https://elastic:s3cret-password@es:9200 failed'), 'connect https://[redacted]@es:9200 failed');
   assert.equal(scrub('key bXktaWQ6bXkta2V5 refused'), 'key [redacted] refused');
   assert.equal(publicUrl('https://elastic:pw@es.example:9200/'), 'https://es.example:9200');
+});
+
+test('compression auto: gzip only where the wire costs more than compressing (a remote cluster), not on this host or a private network', () => {
+  assert.equal(elasticsearchConfigSchema.parse({}).compression, 'auto');
+  const nearby = ['http://localhost:9200', 'http://127.0.0.1:9200', 'http://elasticsearch:9200', 'http://[::1]:9200', 'http://10.1.2.3:9200', 'http://172.20.0.2:9200', 'http://192.168.1.5:9200', 'http://169.254.1.1:9200', 'http://[fd00::1]:9200'];
+  for (const url of nearby) assert.equal(gzipPays('auto', [url]), false, url);
+  for (const url of ['https://my-deployment.es.eu-west-1.aws.example.com', 'http://8.8.8.8:9200', 'http://172.32.0.1:9200', 'http://[2001:db8::1]:9200']) assert.equal(gzipPays('auto', [url]), true, url);
+  assert.equal(gzipPays('auto', ['http://localhost:9200', 'https://remote.example.com']), true, 'any remote node');
+  assert.equal(gzipPays(true, ['http://localhost:9200']), true);
+  assert.equal(gzipPays(false, ['https://remote.example.com']), false);
 });

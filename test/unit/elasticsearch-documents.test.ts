@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dedot, deadLetterDocument, toDocument, type DocumentSettings } from '../../exporters/elasticsearch/documents.js';
-import { encodeItem, itemOutcomes, splitByBytes, classifyItem, Limiter } from '../../exporters/elasticsearch/bulk.js';
+import { ActionPrefixes, dedot, deadLetterDocument, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument } from '../../exporters/elasticsearch/documents.js';
+import { BodyBuffers, BulkBody, itemOutcomes, readAllStored, classifyItem, Limiter } from '../../exporters/elasticsearch/bulk.js';
+
+/** One document's create pair, as the exporter writes it into a bulk body. */
+function ndjsonOf(document: PreparedDocument): string {
+  const body = new BulkBody(new BodyBuffers());
+  body.addDocument(document);
+  return body.slice(0, 1).toString();
+}
 import { elasticsearchConfigSchema } from '../../exporters/elasticsearch/config.js';
 import { TEMPLATE_VERSION, templatePlan } from '../../exporters/elasticsearch/templates.js';
 import { container, eventRecord, logRecord, metricRecord } from '../helpers/es-records.js';
@@ -92,11 +99,30 @@ test('a dead-letter document keeps the reason, the target and the original as te
 });
 
 test('bulk items are create actions; splitting honours the byte budget', () => {
-  const item = encodeItem({ id: 'x"1', index: 'logs-a-b', source: { message: 'a\nb' } });
-  assert.equal(item.ndjson, '{"create":{"_index":"logs-a-b","_id":"x\\"1"}}\n{"message":"a\\nb"}\n');
-  assert.equal(item.bytes, Buffer.byteLength(item.ndjson));
-  const sized = [5, 5, 5, 12, 1, 1].map((bytes) => ({ bytes }));
-  assert.deepEqual(splitByBytes(sized, 10).map((c) => c.map((i) => i.bytes)), [[5, 5], [5], [12], [1, 1]]);
+  assert.equal(ndjsonOf({ id: 'x"1', index: 'logs-a-b', source: { message: 'a\nb' } }), '{"create":{"_index":"logs-a-b","_id":"x\\"1"}}\n{"message":"a\\nb"}\n');
+  const body = new BulkBody(new BodyBuffers(), 16);
+  const sizes: number[] = [];
+  for (const message of ['a', 'b', 'c', 'x'.repeat(60), 'd', 'e']) {
+    const before = body.size;
+    body.addDocument({ id: '1', index: 'i', json: JSON.stringify({ m: message }), source: {} });
+    sizes.push(body.size - before);
+  }
+  // Each small item is 46 bytes: two fit in 100, the large one goes alone.
+  assert.deepEqual(sizes.map((n) => n > 100 ? 'large' : n), [46, 46, 46, 'large', 46, 46]);
+  assert.deepEqual(body.ranges(100), [[0, 2], [2, 3], [3, 4], [4, 6]]);
+  assert.equal(body.slice(0, 6).toString().split('\n').length, 13, 'grown past its first buffer, every item kept');
+  assert.throws(() => body.addDocument({ id: '2', index: 'i', source: { n: 1n } }), /BigInt/);
+  assert.equal(body.items, 6, 'a document that cannot be serialised adds nothing');
+});
+
+test('a bulk answer without item errors is counted, not parsed; anything else is parsed', () => {
+  const answer = JSON.stringify({ errors: false, items: [{ create: { status: 201 } }, { create: { status: 201 } }] });
+  assert.deepEqual(readAllStored(answer), { errors: false, itemCount: 2 });
+  assert.deepEqual(itemOutcomes(readAllStored(answer), 2), [{ result: 'stored' }, { result: 'stored' }]);
+  assert.throws(() => itemOutcomes(readAllStored(answer), 3), /lists 2 items for 3 sent/);
+  assert.equal(readAllStored(JSON.stringify({ errors: true, items: [{ create: { status: 409, error: { type: 'version_conflict_engine_exception' } } }] })), undefined);
+  assert.equal(readAllStored('{"errors":false,"items":[{"create":{"status":201}}'), undefined, 'cut short');
+  assert.equal(readAllStored('{"acknowledged":true}'), undefined);
 });
 
 test('per-item statuses: stored, duplicate, retried or refused', () => {
@@ -173,10 +199,14 @@ test('a log line encoded without stringifying its constant fields per line is th
       const doc = toDocument(record, settings);
       assert.ok(doc.json, 'the fast path was taken');
       assert.deepEqual(JSON.parse(doc.json), JSON.parse(JSON.stringify(doc.source)), `${record.id} in ${settings.mode} mode`);
-      const [action, source, end] = encodeItem(doc).ndjson.split('\n');
+      const [action, source, end] = ndjsonOf(doc).split('\n');
       assert.deepEqual(JSON.parse(action!), { create: { _index: doc.index, _id: doc.id } });
       assert.equal(source, doc.json);
       assert.equal(end, '');
+      // Written straight into a bulk body: the same bytes.
+      const body = new BulkBody(new BodyBuffers(), 8);
+      assert.equal(writeLogItem(body, new ActionPrefixes(settings), record, settings), true);
+      assert.equal(body.slice(0, 1).toString(), ndjsonOf(doc), `${record.id} written directly in ${settings.mode} mode`);
     }
   }
   // The cached constant part belongs to the settings it was made with.
@@ -185,5 +215,8 @@ test('a log line encoded without stringifying its constant fields per line is th
   // A body JSON cannot express falls back to JSON.stringify, which then says what is wrong.
   const big = toDocument(logRecord(5, { json: { n: 1n as unknown as number } }), dataStreams);
   assert.equal(big.json, undefined);
-  assert.throws(() => encodeItem(big), /BigInt/);
+  assert.throws(() => ndjsonOf(big), /BigInt/);
+  const body = new BulkBody(new BodyBuffers());
+  assert.equal(writeLogItem(body, new ActionPrefixes(dataStreams), logRecord(5, { json: { n: 1n as unknown as number } }), dataStreams), false);
+  assert.equal(body.size, 0, 'nothing written');
 });

@@ -9,7 +9,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { ElasticsearchExporter } from '../../exporters/elasticsearch/index.js';
+import { ElasticsearchExporter } from '../../exporters/elasticsearch/exporter.js';
 import { elasticsearchConfigSchema, type ElasticsearchConfigInput } from '../../exporters/elasticsearch/config.js';
 import { Ack } from '../../src/pipeline/ack.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -500,7 +500,7 @@ test('every bulk request refused with Elasticsearch\'s own 400 (illegal_argument
 });
 
 test('a gzipped body read without its content encoding (a proxy dropping the header): an outage, not 1,000 poison documents', async (t) => {
-  const { server, exporter } = await setup(t);
+  const { server, exporter } = await setup(t, { compression: true });
   await exporter.start();
   server.ignoreContentEncoding(true);
   const records = Array.from({ length: 1000 }, (_, i) => logRecord(i));

@@ -79,6 +79,58 @@ test('bounded queue: take lingers for a fuller batch, then returns what it has',
   assert.deepEqual(batch, [1, 2]);
 });
 
+test('bounded queue in bytes: push waits once the bytes are reached, take stops at a byte budget (at least one item)', async () => {
+  const queue = new BoundedQueue<string>(1000, 10, (item) => item.length);
+  await queue.push(['aaaa', 'bbbb']);
+  assert.equal(queue.bytes, 8);
+  await queue.push(['cccccc']); // room left: overshoots to 14
+  assert.equal(queue.bytes, 14);
+  let pushed = false;
+  const pending = queue.push(['d']).then(() => { pushed = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(pushed, false, 'full in bytes with 3 of 1,000 items');
+  assert.deepEqual(await queue.take(10, 0, undefined, 9), ['aaaa', 'bbbb'], 'the third would pass 9 bytes');
+  await pending;
+  assert.deepEqual(await queue.take(10, 0, undefined, 2), ['cccccc'], 'one item, however heavy');
+  assert.deepEqual(await queue.take(10, 0), ['d']);
+  assert.equal(queue.bytes, 0);
+  assert.deepEqual(queue.offer(['xxxx', 'yyyy', 'zzzz', 'w']), ['w'], 'offer stops once the bytes are reached');
+  assert.equal(queue.bytes, 12);
+  assert.deepEqual(queue.drainAll(), ['xxxx', 'yyyy', 'zzzz']);
+  assert.equal(queue.bytes, 0);
+});
+
+test('log lane bounded in bytes: 200 KB lines block the collector after ~queue_bytes, not after 20,000 lines; batches stay under max_bytes', async () => {
+  const batches: number[] = [];
+  let release: (() => void) | undefined;
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const exporter: Exporter = {
+    id: 'x', accepts: new Set<RecordKind>(['log']),
+    start: async () => {}, flush: async () => {}, stop: async () => {}, health: () => ({ healthy: true }),
+    export: async (batch) => { batches.push(batch.length); await gate; },
+  };
+  const r = runner(exporter, { queueSize: 20_000, queueBytes: 2 * 1024 * 1024, maxBytes: 1024 * 1024, maxRecords: 1000 });
+  await r.start();
+  const big = 'x'.repeat(200 * 1024);
+  let accepted = 0;
+  const writer = (async () => {
+    for (let n = 0; n < 100; n++) {
+      await r.enqueue([{ ...log(n), message: big }]);
+      accepted++;
+    }
+  })();
+  await waitFor(() => batches.length === 1, { what: 'the first batch in the exporter' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // One batch taken (5 lines: 1 MiB), then the lane fills to 2 MiB (~10 lines) and the writer waits.
+  assert.ok(batches[0]! <= 5, `first batch ${batches[0]} lines of 200 KB within 1 MiB`);
+  assert.ok(accepted <= 20, `${accepted} lines of 200 KB accepted while the exporter holds its batch`);
+  release!();
+  await writer;
+  await r.drain(Date.now() + 5_000);
+  assert.equal(batches.reduce((a, b) => a + b, 0), 100);
+  assert.ok(batches.every((n) => n <= 5), `batches ${batches.join(',')}`);
+});
+
 test('ack settles once, after every hold is released', () => {
   let settled = 0;
   const ack = new Ack(() => settled++);
