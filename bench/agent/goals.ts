@@ -146,7 +146,7 @@ export function goalRows(agent: AgentBenchResult | undefined, logs: LogsBenchRes
     const resends = checks.reduce((n, c) => n + c.resends, 0);
     rows.push({
       figure: 'lines delivered = lines written, each once (every live and outage run, counted on the sink\'s side)',
-      measured: bad.length === 0 ? `yes, in ${checks.length} run${checks.length === 1 ? "" : "s"}${resends > 0 ? ` (${int(resends)} resends caught by _id)` : ''}` : bad.map((c) => `${c.name}: ${c.missing} missing, ${c.twice} twice`).join('; '),
+      measured: bad.length === 0 ? `yes, in ${checks.length} run${checks.length === 1 ? '' : 's'}${resends > 0 ? ` (${int(resends)} resends caught by _id)` : ''}` : bad.map((c) => `${c.name}: ${c.missing} missing, ${c.twice} twice`).join('; '),
       goal: 'all, once',
       met: bad.length === 0,
     });

@@ -151,8 +151,8 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
     + 'to the last line in their sink (for the agent: stored by Elasticsearch / acknowledged by the file exporter). '
     + 'Both readers share the 2 cores with the daemon, the writers and the test server. '
     + 'CPU is counted from the `docker start` to the agent\'s last line; peak RSS is the agent\'s VmHWM. '
-    + 'Runs are repeated, interleaved (BENCH_FOLLOW_REPEAT); ★ marks the run of each scenario and sink with the best ratio, the one issue 10\'s table uses '
-    + '(on a shared machine the best run is the least disturbed).',
+    + 'Runs are repeated, interleaved (BENCH_FOLLOW_REPEAT); ★ marks the run of each scenario and sink whose raw follower was fastest (the least disturbed), '
+    + 'the one issue 10\'s table uses. On a saturated machine both readers crawl behind a starved daemon and the ratio nears 1: read it with the lines/s and the load average.',
     '',
     table(
       ['run', 'agent lines/s', 'raw follow lines/s', '÷ raw', 'agent s', 'raw s (drained lines)', 'writers s', 'agent CPU s', 'CPU s per 1M lines', 'agent peak RSS', 'test server CPU s / peak RSS', 'dockerd CPU s', 'machine busy CPU s', 'delivered (sink side)', 'load avg'],
