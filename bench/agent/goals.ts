@@ -8,6 +8,7 @@ import { linesPerSecond } from '../logs/measurement.js';
 import { agentRate, bestOfEach, cpuPerMillionLines, followerRate, type LiveFollowResult } from '../logs/live-follow.js';
 import { scenarioLabel } from '../logs/workload.js';
 import type { AgentBenchResult } from './index.js';
+import { slowestCycle } from './outage.js';
 
 interface Row {
   readonly figure: string;
@@ -123,12 +124,17 @@ export function goalRows(agent: AgentBenchResult | undefined, logs: LogsBenchRes
     ...(scrape ? { load: scrape.loadAverage } : {}),
   });
   const outage = agent?.outage;
+  const slowest = outage ? slowestCycle(outage) : undefined;
   rows.push({
-    figure: `resume after an Elasticsearch outage ends${outage ? ` (down ${outage.downSeconds} s): first bulk request after` : ''}`,
-    measured: outage ? (outage.firstBulkSeconds !== undefined ? `${outage.firstBulkSeconds.toFixed(2)} s (backlog stored after ${outage.backlogSeconds?.toFixed(2) ?? '–'} s)` : 'no request after it came back') : '–',
+    figure: `resume after an Elasticsearch outage ends${outage ? ` (down ${outage.downSeconds} s; the slowest of ${outage.cycles.length} cycles): first bulk request after` : ''}`,
+    measured: slowest
+      ? (slowest.firstBulkSeconds !== undefined
+        ? `${slowest.firstBulkSeconds.toFixed(2)} s (backlog stored after ${slowest.backlogSeconds?.toFixed(2) ?? '–'} s; all cycles: ${outage!.cycles.map((c) => c.firstBulkSeconds?.toFixed(1) ?? 'never').join(', ')} s)`
+        : 'no request after it came back')
+      : '–',
     goal: '≤ 2 s',
-    met: outage ? outage.firstBulkSeconds !== undefined && outage.firstBulkSeconds <= 2 : undefined,
-    ...(outage ? { load: outage.loadAverage } : {}),
+    met: slowest ? slowest.firstBulkSeconds !== undefined && slowest.firstBulkSeconds <= 2 : undefined,
+    ...(slowest ? { load: slowest.loadAverage } : {}),
   });
 
   const checks = [
@@ -140,7 +146,7 @@ export function goalRows(agent: AgentBenchResult | undefined, logs: LogsBenchRes
     const resends = checks.reduce((n, c) => n + c.resends, 0);
     rows.push({
       figure: 'lines delivered = lines written, each once (every live and outage run, counted on the sink\'s side)',
-      measured: bad.length === 0 ? `yes, in ${checks.length} runs${resends > 0 ? ` (${int(resends)} resends caught by _id)` : ''}` : bad.map((c) => `${c.name}: ${c.missing} missing, ${c.twice} twice`).join('; '),
+      measured: bad.length === 0 ? `yes, in ${checks.length} run${checks.length === 1 ? '' : 's'}${resends > 0 ? ` (${int(resends)} resends caught by _id)` : ''}` : bad.map((c) => `${c.name}: ${c.missing} missing, ${c.twice} twice`).join('; '),
       goal: 'all, once',
       met: bad.length === 0,
     });
