@@ -6,7 +6,7 @@
 import { defineExporter, type BatchSettings, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
 import { RetryableError } from '../../src/errors.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
-import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, exporterShape, type ElasticsearchConfig } from './config.js';
+import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, exporterShape, resolveSecrets, type ElasticsearchConfig } from './config.js';
 import type { ElasticsearchExporter } from './exporter.js';
 
 type Context = Pick<ExporterContext, 'logger' | 'metrics' | 'agentVersion'>;
@@ -21,6 +21,8 @@ export class LazyElasticsearchExporter implements Exporter {
 
   constructor(private readonly config: ElasticsearchConfig, private readonly ctx: Context) {
     ({ accepts: this.accepts, batching: this.batching, retry: this.retry } = exporterShape(config));
+    // Secret files are read now, as the exporter itself would: a config a start refuses is refused by --check-config too.
+    resolveSecrets(config);
   }
 
   async start(): Promise<void> {
