@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerMeta, EpochNanos, EventRecord } from '../../src/records.js';
+import { DAEMON_ATTRIBUTES } from '../../src/docker/inventory.js';
 
 export { JsonObjectSplitter } from '../../src/docker/json-stream.js';
 export { actionVerb, healthFromAction } from '../../src/docker/inventory-service.js';
@@ -70,15 +71,7 @@ export function parseEvent(text: string): ParsedEvent | undefined {
   return { message, time, type, action, actorId, attributes, id: eventId(time, type, action, actorId) };
 }
 
-/**
- * Attribute keys the daemon itself sets on events (as opposed to the object's labels, which it
- * copies in beside them). Labels pass only when allow-listed; these always pass.
- */
-export const DAEMON_ATTRIBUTES: ReadonlySet<string> = new Set([
-  'name', 'image', 'exitCode', 'signal', 'execID', 'container', 'type', 'driver', 'destination',
-  'propagation', 'read/write', 'imageID', 'id', 'reason', 'oldName', 'cpushares', 'memory',
-  'cpuset', 'blkio', 'restartPolicy',
-]);
+export { DAEMON_ATTRIBUTES };
 
 export function shippedAttributes(
   attributes: Readonly<Record<string, string>>,

@@ -47,8 +47,15 @@ export interface InventoryView {
 
 export const IGNORE_LABEL = 'dockhand.enable';
 
-/** Container event attributes the daemon adds beside the labels (the rest are the container's labels). */
-const EVENT_ONLY_ATTRIBUTES = ['exitCode', 'signal', 'execID', 'container', 'type', 'imageID', 'id', 'reason', 'oldName', 'restartPolicy'];
+/**
+ * Attribute keys the daemon itself sets on events (as opposed to the object's labels, which it
+ * copies in beside them). Labels pass only when allow-listed; these always pass.
+ */
+export const DAEMON_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'name', 'image', 'exitCode', 'signal', 'execID', 'container', 'type', 'driver', 'destination',
+  'propagation', 'read/write', 'imageID', 'id', 'reason', 'oldName', 'cpushares', 'memory',
+  'cpuset', 'blkio', 'restartPolicy',
+]);
 
 /** Inventory events: `added`, `updated`, `removed` with the ContainerState; `vanished` (see vanished()). */
 export class Inventory extends EventEmitter implements InventoryView {
@@ -146,9 +153,9 @@ export class Inventory extends EventEmitter implements InventoryView {
     if (this.vanishedIds.has(id)) return;
     this.vanishedIds.add(id);
     if (this.vanishedIds.size > 1024) this.vanishedIds.delete(this.vanishedIds.values().next().value!);
-    const { name, image, ...labels }: Record<string, string> = { ...attributes };
-    for (const key of EVENT_ONLY_ATTRIBUTES) delete labels[key];
-    this.emit('vanished', { meta: { id, name: name ?? id.slice(0, 12), image: image ?? '' }, allLabels: labels });
+    const labels: Record<string, string> = {};
+    for (const [key, value] of Object.entries(attributes)) if (!DAEMON_ATTRIBUTES.has(key)) labels[key] = value;
+    this.emit('vanished', { meta: { id, name: attributes.name ?? id.slice(0, 12), image: attributes.image ?? '' }, allLabels: labels });
   }
 
   /** Counts an `oom` event (cAdvisor-style container_oom_events_total). */
