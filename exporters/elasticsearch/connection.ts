@@ -6,12 +6,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { Client, Serializer, errors } from '@elastic/elasticsearch';
 import { readAllStored } from './bulk.js';
 import type { Credentials } from './config.js';
+import { transportParts, type SerializerClass, type Transport } from './transport.js';
 
 /** The transport's request parameters (method, path, body or bulkBody, querystring). */
-export type TransportRequestParams = Parameters<Client['transport']['request']>[0];
+export type TransportRequestParams = Parameters<Transport['request']>[0];
 
 export interface ConnectionSettings {
   readonly urls: readonly string[];
@@ -59,27 +59,48 @@ const gzip = promisify(zlib.gzip);
  */
 const BULK_GZIP_LEVEL = 1;
 
+/** What the official client sends until a version is negotiated (and to Elasticsearch 9 and later). */
+const CLIENT_MEDIA_TYPES = {
+  jsonContentType: 'application/vnd.elasticsearch+json; compatible-with=9',
+  ndjsonContentType: 'application/vnd.elasticsearch+x-ndjson; compatible-with=9',
+  accept: 'application/vnd.elasticsearch+json; compatible-with=9,text/plain',
+};
+
 export class EsConnection {
-  readonly client: Client;
+  private readonly transport: Transport;
+  private readonly pool: { empty(): Promise<void> };
   private mediaTypes: MediaTypes;
   private negotiated = false;
   private readonly gzipBulk: boolean;
 
+  /**
+   * The official client's transport set up as `new Client()` sets it up (product check, media
+   * types, weighted pool over every node), with node:http keep-alive connections instead of undici.
+   */
   constructor(settings: ConnectionSettings) {
     this.gzipBulk = settings.compression;
+    const { Transport, HttpConnection, WeightedConnectionPool, Serializer, Diagnostic } = transportParts();
     const { credentials } = settings;
-    this.client = new Client({
-      nodes: [...settings.urls],
-      ...(credentials.kind === 'api_key' ? { auth: { apiKey: credentials.apiKey } } : {}),
-      ...(credentials.kind === 'basic' ? { auth: { username: credentials.username, password: credentials.password } } : {}),
-      tls: { ...(settings.ca ? { ca: settings.ca } : {}), rejectUnauthorized: settings.tlsVerify },
-      // One attempt per node: failing over is the client's job, waiting and retrying is ours.
+    const auth = credentials.kind === 'api_key' ? { apiKey: credentials.apiKey }
+      : credentials.kind === 'basic' ? { username: credentials.username, password: credentials.password } : undefined;
+    const tls = { ...(settings.ca ? { ca: settings.ca } : {}), rejectUnauthorized: settings.tlsVerify };
+    const headers = { 'user-agent': `dockhand/${settings.agentVersion}` };
+    const diagnostic = new Diagnostic();
+    const pool = new WeightedConnectionPool({ Connection: HttpConnection, tls, diagnostic, ...(auth ? { auth } : {}) });
+    pool.addConnection(settings.urls.map((url) => ({ url: new URL(url), tls, headers, timeout: settings.requestTimeoutMs, ...(auth ? { auth } : {}) })));
+    this.pool = pool;
+    this.transport = new Transport({
+      diagnostic,
+      connectionPool: pool,
+      serializer: new (bulkAnswerSerializer(Serializer))(),
+      // One attempt per node: failing over is the transport's job, waiting and retrying is ours.
       maxRetries: Math.max(0, settings.urls.length - 1),
       requestTimeout: settings.requestTimeoutMs,
       compression: settings.compression,
       name: 'dockhand',
-      headers: { 'user-agent': `dockhand/${settings.agentVersion}` },
-      Serializer: BulkAnswerSerializer,
+      headers,
+      productCheck: 'Elasticsearch',
+      vendoredHeaders: CLIENT_MEDIA_TYPES,
     });
   }
 
@@ -93,7 +114,7 @@ export class EsConnection {
    */
   async negotiate(signal?: AbortSignal): Promise<string> {
     const plain = { accept: 'application/json', 'content-type': 'application/json' };
-    const response = await this.client.transport.request<{ version?: { number?: string; distribution?: string } }>(
+    const response = await this.transport.request<{ version?: { number?: string; distribution?: string } }>(
       { method: 'GET', path: '/' },
       { meta: true, headers: plain, ...(signal ? { signal } : {}) },
     );
@@ -111,7 +132,7 @@ export class EsConnection {
 
   /** GET / answered 2xx within `timeoutMs` (the cluster takes requests again); throws otherwise. */
   async ping(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    await this.client.transport.request(
+    await this.transport.request(
       { method: 'GET', path: '/' },
       { headers: { accept: 'application/json' }, requestTimeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
     );
@@ -132,7 +153,7 @@ export class EsConnection {
       headers = { ...headers, 'content-encoding': 'gzip' };
       compression = false; // already done
     }
-    const result = await this.client.transport.request<T>(params, {
+    const result = await this.transport.request<T>(params, {
       meta: true,
       ...(compression === false ? { compression } : {}),
       ...(headers ? { headers } : {}),
@@ -142,8 +163,13 @@ export class EsConnection {
     return { statusCode: result.statusCode ?? 0, body: result.body, headers: result.headers ?? {} };
   }
 
+  /**
+   * Closes every connection once the requests on them are done. Requests aborted just before (the
+   * exporter's stop) count as done a tick later; an HttpConnection still busy is polled every second.
+   */
   async close(): Promise<void> {
-    await this.client.close();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.pool.empty();
   }
 
   private headersFor(params: TransportRequestParams): IncomingHttpHeaders | undefined {
@@ -154,10 +180,12 @@ export class EsConnection {
 }
 
 /** The client's JSON, except that a bulk answer without item errors is only counted (bulk.ts, readAllStored). */
-class BulkAnswerSerializer extends Serializer {
-  override deserialize<T = unknown>(json: string): T {
-    return (readAllStored(json) ?? super.deserialize<T>(json)) as T;
-  }
+function bulkAnswerSerializer(Serializer: SerializerClass): SerializerClass {
+  return class BulkAnswerSerializer extends Serializer {
+    override deserialize<T = unknown>(json: string): T {
+      return (readAllStored(json) ?? super.deserialize<T>(json)) as T;
+    }
+  };
 }
 
 function compatibleWith(major: number): NonNullable<MediaTypes> {
@@ -170,6 +198,7 @@ function compatibleWith(major: number): NonNullable<MediaTypes> {
 
 /** Sorts a client error into retry-or-not, with a reason that names the cause and hides secrets. */
 export function describeFailure(error: unknown, scrub: (text: string) => string): Failure {
+  const { errors } = transportParts();
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode;
     const body = error.body as { error?: { type?: string; reason?: string; caused_by?: { reason?: string } } | string } | string | undefined;
