@@ -133,7 +133,7 @@ export interface EsCounters {
   bytesReceived: number;
   /** Most bulk requests being processed (or delayed) at once. */
   maxConcurrentBulk: number;
-  /** How many times each `_id` arrived in a processed bulk request. */
+  /** How many times each `_id` arrived in a processed bulk request (not counted by the count-only bulk path). */
   readonly receivedById: Map<string, number>;
   /** How many injected per-item rejections (rejectItems) each `_id` was answered. */
   readonly rejectedById: Map<string, number>;
@@ -147,10 +147,55 @@ export interface StoredDocument {
   readonly _source: Record<string, unknown>;
 }
 
+/**
+ * An index's documents by `_id`. A document stored by the count-only bulk path is its `_seq_no` alone
+ * (no object, no source: 1,000,000 of them held ~400 MiB as objects); read back, it is version 1 with
+ * COUNT_ONLY_SOURCE, as the count-only mode has always answered.
+ */
+class Documents {
+  private readonly byId = new Map<string, StoredDocument | number>();
+
+  constructor(private readonly index: string) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  get(id: string): StoredDocument | undefined {
+    const doc = this.byId.get(id);
+    return typeof doc === 'number' ? this.counted(id, doc) : doc;
+  }
+
+  set(id: string, doc: StoredDocument): void {
+    this.byId.set(id, doc);
+  }
+
+  /** A document the count-only bulk path created: only its `_id` and `_seq_no` are kept. */
+  setCounted(id: string, seqNo: number): void {
+    this.byId.set(id, seqNo);
+  }
+
+  delete(id: string): void {
+    this.byId.delete(id);
+  }
+
+  *values(): IterableIterator<StoredDocument> {
+    for (const [id, doc] of this.byId) yield typeof doc === 'number' ? this.counted(id, doc) : doc;
+  }
+
+  private counted(id: string, seqNo: number): StoredDocument {
+    return { _index: this.index, _id: id, _version: 1, _seq_no: seqNo, _source: COUNT_ONLY_SOURCE };
+  }
+}
+
 interface IndexState {
   readonly name: string;
   readonly uuid: string;
-  readonly docs: Map<string, StoredDocument>;
+  readonly docs: Documents;
   seqNo: number;
   readonly dataStream: string | undefined;
   readonly hidden: boolean;
@@ -181,6 +226,8 @@ interface IndexTemplate {
 interface Reply {
   readonly status: number;
   readonly body?: unknown;
+  /** The body already as JSON text, filter_path applied (the count-only bulk path). */
+  readonly json?: string;
   /** A proxy's plain-text answer: no product header, no JSON. */
   readonly text?: string;
   /** The text's media type (text/plain by default). */
@@ -529,7 +576,8 @@ export class EsTestServer {
       headers['x-elastic-product'] = 'Elasticsearch';
       const compat = /compatible-with=(\d+)/.exec(String(req.headers.accept ?? ''));
       headers['content-type'] = compat ? `application/vnd.elasticsearch+json;compatible-with=${compat[1]}` : 'application/json';
-      payload = reply.body === undefined || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(JSON.stringify(reply.body));
+      const json = reply.json ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body));
+      payload = json === undefined || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(json);
       if (payload.length > 0 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
         payload = await gzip(payload);
         headers['content-encoding'] = 'gzip';
@@ -683,6 +731,8 @@ export class EsTestServer {
     }
     if (raw.length === 0) return validationFailed(['no requests added']);
     if (this.options.countOnly && raw.length >= (this.largestBulk?.body.length ?? 0)) this.largestBulk = { url: req.url ?? '', headers: req.headers, body: raw };
+    const counted = this.options.countOnly && !this.itemFaultsSet() ? this.countOnlyBulk(raw, pathIndex, filterPathOf(req), started) : undefined;
+    if (counted) return counted;
     const operations = parseBulk(raw.toString('utf8'));
     if (operations.length === 0) return validationFailed(['no requests added']);
     const problems: string[] = [];
@@ -703,6 +753,67 @@ export class EsTestServer {
       items.push({ [op.action]: result });
     }
     return { status: 200, body: { errors, took: Date.now() - started, items } };
+  }
+
+  /** Per-item faults are switched on: the count-only path leaves every request to bulkItem(). */
+  private itemFaultsSet(): boolean {
+    return this.writeBlock !== undefined || this.indexRefusal !== undefined || this.rejection !== undefined || this.poisonRule !== undefined;
+  }
+
+  /**
+   * The count-only `_bulk`: `create` items of the exact shape the exporter writes
+   * (`{"create":{"_index":"<name>","_id":"<id>"}}`, no escapes) found with Buffer.indexOf, their
+   * sources neither decoded nor parsed; each `_id` stored once (its `_seq_no` only), a second create
+   * answered 409. The answer is what bulkItem() and filter_path make of the same request, written as
+   * text for the exporter's filter (errors,items.*.error,items.*.status). Undefined, having done
+   * nothing, for any request not of that shape: bulkItem() answers it.
+   */
+  private countOnlyBulk(raw: Buffer, pathIndex: string | undefined, filter: string | null, started: number): Reply | undefined {
+    const items = readCreateItems(raw, pathIndex);
+    if (!items) return undefined;
+    for (const item of items.targets) {
+      if (invalidIndexName(item) !== undefined || !this.mayCreateIn(item)) return undefined;
+    }
+    const indexOf = new Map(items.targets.map((name) => [name, this.writeTarget(name, true)]));
+    const outcomes: (number | Record<string, unknown>)[] = new Array(items.ids.length);
+    let errors = false;
+    for (let i = 0; i < items.ids.length; i++) {
+      const id = items.ids[i]!;
+      const index = indexOf.get(items.targetOf[i]!)!;
+      this.counters.itemsReceived++;
+      if (index.docs.has(id)) {
+        this.counters.duplicates++;
+        this.counters.itemErrors++;
+        errors = true;
+        outcomes[i] = versionConflict(index, id, 1);
+      } else {
+        const seqNo = index.seqNo++;
+        index.docs.setCounted(id, seqNo);
+        this.counters.created++;
+        outcomes[i] = seqNo;
+      }
+    }
+    if (filter !== null && isLeanBulkFilter(filter)) {
+      const parts: string[] = new Array(outcomes.length);
+      for (let i = 0; i < outcomes.length; i++) {
+        const outcome = outcomes[i]!;
+        parts[i] = typeof outcome === 'number' ? CREATED_LEAN : `{"create":{"status":409,"error":${JSON.stringify(outcome.error)}}}`;
+      }
+      return { status: 200, json: `{"errors":${errors},"items":[${parts.join(',')}]}` };
+    }
+    const answered = outcomes.map((outcome, i) => ({ create: typeof outcome === 'number' ? created(indexOf.get(items.targetOf[i]!)!, items.ids[i]!, outcome) : outcome }));
+    return { status: 200, body: { errors, took: Date.now() - started, items: answered } };
+  }
+
+  /** `create` in `name` goes to an index (or a data stream's write index) without an item error. */
+  private mayCreateIn(name: string): boolean {
+    try {
+      this.writeTarget(name, true);
+      return true;
+    } catch (error) {
+      if (error instanceof ItemError) return false;
+      throw error;
+    }
   }
 
   private bulkItem(op: BulkOperation, target: string): Record<string, unknown> & { error?: unknown } {
@@ -766,10 +877,9 @@ export class EsTestServer {
     }
     const docId = id ?? randomBytes(15).toString('base64url');
     const existing = index.docs.get(docId);
-    const shardInfo = { index_uuid: index.uuid, shard: '0', index: index.name };
     if (existing && create) {
       this.counters.duplicates++;
-      return { _index: index.name, _id: docId, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${docId}]: version conflict, document already exists (current version [${existing._version}])`, ...shardInfo } };
+      return versionConflict(index, docId, existing._version);
     }
     try {
       if (!this.options.countOnly) applyMapping(index.mapping, source, docId, parseErrorType);
@@ -782,10 +892,10 @@ export class EsTestServer {
     index.docs.set(docId, stored);
     if (existing) this.counters.updated++;
     else this.counters.created++;
-    return {
-      _index: index.name, _id: docId, _version: version, result: existing ? 'updated' : 'created',
-      _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: stored._seq_no, _primary_term: 1, status: existing ? 200 : 201,
-    };
+    return existing ? {
+      _index: index.name, _id: docId, _version: version, result: 'updated',
+      _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: stored._seq_no, _primary_term: 1, status: 200,
+    } : created(index, docId, stored._seq_no);
   }
 
   private deleteItem(target: string, id: string | undefined): Record<string, unknown> {
@@ -859,7 +969,7 @@ export class EsTestServer {
     const state: IndexState = {
       name,
       uuid: randomBytes(16).toString('base64url').slice(0, 22),
-      docs: new Map(),
+      docs: new Documents(name),
       seqNo: 0,
       dataStream,
       hidden: dataStream !== undefined || name.startsWith('.') || settings['index.hidden'] === true || settings['index.hidden'] === 'true',
@@ -1570,6 +1680,107 @@ async function decode(body: Buffer, encoding: string): Promise<Buffer> {
   if (/gzip/i.test(encoding)) return gunzip(body);
   if (/deflate/i.test(encoding)) return inflate(body);
   return body;
+}
+
+// ---- the count-only bulk path --------------------------------------------------------------------
+
+/** What bulkItem() answers for a document it created. */
+function created(index: IndexState, id: string, seqNo: number): Record<string, unknown> {
+  return {
+    _index: index.name, _id: id, _version: 1, result: 'created',
+    _shards: { total: 2, successful: 1, failed: 0 }, _seq_no: seqNo, _primary_term: 1, status: 201,
+  };
+}
+
+/** What bulkItem() answers for a `create` of an `_id` the index holds. */
+function versionConflict(index: IndexState, id: string, version: number): Record<string, unknown> & { error: unknown } {
+  return {
+    _index: index.name, _id: id, status: 409,
+    error: { type: 'version_conflict_engine_exception', reason: `[${id}]: version conflict, document already exists (current version [${version}])`, index_uuid: index.uuid, shard: '0', index: index.name },
+  };
+}
+
+const CREATED_LEAN = '{"create":{"status":201}}';
+const LEAN_BULK_FILTER = ['errors', 'items.*.error', 'items.*.status'].sort().join(',');
+
+/** filter_path is the exporter's (in any order): the answer keeps `errors` and each item's status and error. */
+function isLeanBulkFilter(filter: string): boolean {
+  return filter.split(',').map((p) => p.trim()).sort().join(',') === LEAN_BULK_FILTER;
+}
+
+function filterPathOf(req: http.IncomingMessage): string | null {
+  const at = req.url?.indexOf('?') ?? -1;
+  return at < 0 ? null : new URLSearchParams(req.url!.slice(at + 1)).get('filter_path');
+}
+
+interface CreateItems {
+  readonly ids: string[];
+  /** Each item's target, one of `targets`. */
+  readonly targetOf: string[];
+  readonly targets: string[];
+}
+
+const CREATE = Buffer.from('{"create":{');
+const INDEX_KEY = Buffer.from('"_index":"');
+const ID_KEY = Buffer.from('"_id":"');
+const NEWLINE = 10;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+
+/**
+ * The items of a body made only of `{"create":{"_index":"<name>","_id":"<id>"}}` (or
+ * `{"create":{"_id":"<id>"}}` under a path index) action lines, each followed by a source line, every
+ * line ending in a newline, names and ids without escapes and ids of at most 512 bytes. Undefined for
+ * any other body (parseBulk() then reads it as Elasticsearch would, errors included).
+ */
+function readCreateItems(raw: Buffer, pathIndex: string | undefined): CreateItems | undefined {
+  const ids: string[] = [];
+  const targetOf: string[] = [];
+  const targets: string[] = [];
+  let lastTarget: string | undefined;
+  let at = 0;
+  while (at < raw.length) {
+    const actionEnd = raw.indexOf(NEWLINE, at);
+    if (actionEnd < 0 || !startsWith(raw, CREATE, at)) return undefined;
+    let key = at + CREATE.length;
+    let target = pathIndex;
+    if (startsWith(raw, INDEX_KEY, key)) {
+      const nameEnd = plainStringEnd(raw, key + INDEX_KEY.length, actionEnd);
+      if (nameEnd < 0 || raw[nameEnd + 1] !== COMMA) return undefined;
+      target = raw.toString('utf8', key + INDEX_KEY.length, nameEnd);
+      key = nameEnd + 2;
+    }
+    if (target === undefined || !startsWith(raw, ID_KEY, key)) return undefined;
+    const idStart = key + ID_KEY.length;
+    const idEnd = plainStringEnd(raw, idStart, actionEnd);
+    // `"}}` closes the line: nothing else in the action.
+    if (idEnd < 0 || idEnd + 3 !== actionEnd || raw[idEnd + 1] !== 125 || raw[idEnd + 2] !== 125 || idEnd - idStart > 512 || idEnd === idStart) return undefined;
+    const sourceEnd = raw.indexOf(NEWLINE, actionEnd + 1);
+    if (sourceEnd < 0 || sourceEnd === actionEnd + 1) return undefined;
+    ids.push(raw.toString('utf8', idStart, idEnd));
+    if (target !== lastTarget) {
+      if (!targets.includes(target)) targets.push(target);
+      lastTarget = target;
+    }
+    targetOf.push(lastTarget);
+    at = sourceEnd + 1;
+  }
+  return ids.length > 0 ? { ids, targetOf, targets } : undefined;
+}
+
+function startsWith(raw: Buffer, prefix: Buffer, at: number): boolean {
+  return at + prefix.length <= raw.length && raw.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
+/** Where the JSON string starting at `from` ends (its closing quote), if it has no escape before `limit`; -1 otherwise. */
+function plainStringEnd(raw: Buffer, from: number, limit: number): number {
+  for (let i = from; i < limit; i++) {
+    const byte = raw[i];
+    if (byte === QUOTE) return i;
+    if (byte === BACKSLASH || byte! < 32) return -1;
+  }
+  return -1;
 }
 
 /** A small seeded generator, so a share of rejections is the same run after run. */

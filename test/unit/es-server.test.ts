@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Client, errors } from '@elastic/elasticsearch';
 import { EsTestServer } from '../helpers/es-server.js';
 import { waitFor } from '../helpers/wait.js';
+import zlib from 'node:zlib';
 
 async function setup(t: import('node:test').TestContext, options: ConstructorParameters<typeof Client>[0] extends infer O ? Partial<O> : never = {}, serverOptions = {}) {
   const server = await EsTestServer.start(serverOptions);
@@ -444,4 +445,72 @@ test('filter_path trims answers as Elasticsearch does (the exporter asks for err
   const missing = await client.transport.request<any>({ method: 'GET', path: '/nope/_count', querystring: { filter_path: 'count' } }, { ignore: [404], meta: true });
   assert.equal(missing.statusCode, 404);
   assert.equal(missing.body.error.type, 'index_not_found_exception', 'error bodies are left whole');
+});
+
+/** POSTs `body` to `path` as the exporter does (NDJSON, optionally gzipped); the answer's status and text. */
+async function post(server: EsTestServer, path: string, body: string, gzip = false): Promise<{ status: number; text: string; product: string | null }> {
+  const bytes = gzip ? zlib.gzipSync(body) : Buffer.from(body);
+  const response = await fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson', ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+    body: bytes,
+  });
+  return { status: response.status, text: await response.text(), product: response.headers.get('x-elastic-product') };
+}
+
+/** Index uuids are random per server, `took` is a time: the rest of two answers must be equal. */
+function comparable(text: string): unknown {
+  return JSON.parse(text.replace(/"index_uuid":"[^"]*"/g, '"index_uuid":"-"').replace(/"took":\d+/g, '"took":0'));
+}
+
+const LEAN = '/_bulk?filter_path=errors,items.*.error,items.*.status';
+
+test('count-only: bulk answers are those of the full server, byte for byte with the exporter\'s filter_path, gzip bodies read; no source kept', async (t) => {
+  const full = await EsTestServer.start();
+  const counting = await EsTestServer.start({ countOnly: true });
+  t.after(async () => { await full.close(); await counting.close(); });
+  const create = (index: string, id: string, message: string) => ndjson([{ create: { _index: index, _id: id } }, { '@timestamp': '2026-01-02T03:04:05.000Z', message }]);
+  const first = create('logs-docker.logs-default', 'c1:stdout:1:0', 'one') + create('logs-docker.logs-default', 'c1:stdout:2:0', 'two') + create('app-1', 'x', 'other index');
+  const again = create('logs-docker.logs-default', 'c1:stdout:2:0', 'two, resent') + create('logs-docker.logs-default', 'c1:stdout:3:0', 'three') + create('logs-docker.logs-default', 'c1:stdout:3:0', 'three, twice in one request');
+  for (const [path, body, gzip] of [[LEAN, first, true], [LEAN, again, false], ['/_bulk', create('app-1', 'x', 'dup') + create('app-1', 'y', 'new'), false]] as const) {
+    const expected = await post(full, path, body, gzip);
+    const answered = await post(counting, path, body, gzip);
+    assert.equal(answered.status, expected.status);
+    assert.equal(answered.product, 'Elasticsearch');
+    if (path === LEAN) assert.equal(answered.text.replace(/"index_uuid":"[^"]*"/g, ''), expected.text.replace(/"index_uuid":"[^"]*"/g, ''));
+    else assert.deepEqual(comparable(answered.text), comparable(expected.text));
+  }
+  assert.equal(JSON.parse((await post(counting, LEAN, again)).text).items.filter((i: any) => i.create.status === 409).length, 3, 'every create of a stored _id is a 409');
+  assert.equal(counting.count('logs-docker.logs-default'), 3);
+  assert.equal(counting.count('app-1'), 2);
+  assert.equal(counting.counters.created, 5);
+  assert.equal(counting.counters.duplicates, 6);
+  assert.equal(counting.counters.receivedById.size, 0, 'read by the count-only path, which keeps no per-_id tally');
+  const stored = counting.document('logs-docker.logs-default', 'c1:stdout:1:0')!;
+  assert.deepEqual(stored._source, { '@timestamp': '1970-01-01T00:00:00.000Z' }, 'the source is not kept');
+  assert.equal(stored._version, 1);
+});
+
+test('count-only: bodies of another shape (escaped ids, index actions, a path index, malformed lines) are read as Elasticsearch reads them', async (t) => {
+  const full = await EsTestServer.start();
+  const counting = await EsTestServer.start({ countOnly: true });
+  t.after(async () => { await full.close(); await counting.close(); });
+  const bodies: [string, string][] = [
+    [LEAN, ndjson([{ create: { _index: 'app-1', _id: 'quote"d' } }, { a: 1 }, { create: { _index: 'app-1', _id: 'plain' } }, { a: 2 }])],
+    [LEAN, ndjson([{ index: { _index: 'app-1', _id: 'plain' } }, { a: 3 }])],
+    ['/app-2/_bulk?filter_path=errors,items.*.error,items.*.status', ndjson([{ create: { _id: 'p1' } }, { a: 1 }, { create: { _id: 'p1' } }, { a: 1 }])],
+    [LEAN, '{"create":{"_index":"app-1","_id":"z"}}\n{"a":1}'],
+    [LEAN, '{"create":{"_index":"app-1","_id":"z","routing":"r"}}\n{"a":1}\n'],
+    [LEAN, '{"create":{"_index":"app-1","_id":"z","bogus":1}}\n{"a":1}\n'],
+    [LEAN, '{"create":{"_index":"logs-x-y","_id":"z"}}\n'],
+  ];
+  for (const [path, body] of bodies) {
+    const expected = await post(full, path, body);
+    const answered = await post(counting, path, body);
+    assert.equal(answered.status, expected.status, body);
+    assert.deepEqual(comparable(answered.text), comparable(expected.text), body);
+  }
+  assert.equal(counting.count('app-1'), full.count('app-1'));
+  assert.equal(counting.count('app-2'), 1);
+  assert.ok(counting.counters.receivedById.size > 0, 'read by the full bulk parser');
 });
