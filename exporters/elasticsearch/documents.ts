@@ -170,26 +170,38 @@ export class ActionPrefixes {
 
 /**
  * Writes a log line's `create` pair straight into `body`: the same bytes as toDocument then
- * JSON.stringify, without a document object. The cached action prefix and constant tail are copied
- * as bytes, the rest is one string written once. False, with nothing added, when the line's parsed
- * JSON cannot be serialised (toDocument then says why).
+ * JSON.stringify, without a document object. The cached action prefix and per-container tail are
+ * copied as bytes, the rest is one string written once: as Latin-1 when the id and message are
+ * printable ASCII without `"` or `\\` (JSON as they are: no JSON.stringify, and a plain copy instead
+ * of UTF-8 encoding), else through JSON.stringify and UTF-8. False, with nothing added, when the
+ * line's parsed JSON cannot be serialised (toDocument then says why).
  */
 export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: LogRecord, settings: DocumentSettings): boolean {
-  let json = '';
+  let json: string | undefined;
   if (record.json) {
     try {
-      json = `,"json":${JSON.stringify(record.json)}`;
+      json = JSON.stringify(record.json);
     } catch {
       return false;
     }
   }
   body.beginItem(prefixes.forRecord(record));
+  const { id, message } = record;
   // The timestamp is digits and -:.TZ only: nothing to escape.
-  body.utf8(`${JSON.stringify(record.id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(record.message)},"stream":"${record.stream}"${record.truncated ? ',"log":{"flags":["truncated"]}' : ''}${json}`);
+  const flags = record.truncated ? ',"log":{"flags":["truncated"]}' : '';
+  if (PLAIN_ASCII.test(message) && PLAIN_ASCII.test(id)) {
+    body.ascii(`"${id}"}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":"${message}","stream":"${record.stream}"${flags}`);
+  } else {
+    body.utf8(`${JSON.stringify(id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(message)},"stream":"${record.stream}"${flags}`);
+  }
+  if (json !== undefined) body.utf8(`,"json":${json}`);
   body.bytes(logTail(record.container, settings).bytes);
   body.endItem();
   return true;
 }
+
+/** Printable ASCII but `"` and `\\`: a JSON string's content as it is. */
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 function logSource(record: LogRecord): Record<string, unknown> {
   return {

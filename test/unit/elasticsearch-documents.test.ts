@@ -193,6 +193,13 @@ test('a log line encoded without stringifying its constant fields per line is th
     logRecord(2, { truncated: true, message: 'x'.repeat(5000) }),
     logRecord(3, { json: { level: 'warn', nested: { 'a.b': [1, null, 'z'] } } }),
     { ...logRecord(4), container: odd },
+    // Around the printable-ASCII path's edges: every printable character, DEL, an empty message, an id to escape.
+    logRecord(6, { message: Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('') }),
+    logRecord(7, { message: 'del \u007f latin1 \u00e9 end' }),
+    logRecord(8, { message: '' }),
+    { ...logRecord(9, { message: 'plain' }), id: 'id "with" \\ escapes' },
+    { ...logRecord(10, { message: 'say "hi"' }), id: 'id "quoted"' },
+    { ...logRecord(11, { message: 'C:\\path' }), id: 'id\\back' },
   ];
   for (const settings of [dataStreams, indices]) {
     for (const record of cases) {
