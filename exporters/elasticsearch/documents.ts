@@ -103,7 +103,17 @@ interface LogTail {
 }
 const logTails = new WeakMap<DocumentSettings, WeakMap<ContainerMeta, LogTail>>();
 
+// Lines come in runs of one container: the last tail is kept at hand (two WeakMap lookups a line otherwise).
+let lastTail: { readonly container: ContainerMeta; readonly settings: DocumentSettings; readonly tail: LogTail } | undefined;
+
 function logTail(container: ContainerMeta, settings: DocumentSettings): LogTail {
+  if (lastTail?.container === container && lastTail.settings === settings) return lastTail.tail;
+  const tail = containerTail(container, settings);
+  lastTail = { container, settings, tail };
+  return tail;
+}
+
+function containerTail(container: ContainerMeta, settings: DocumentSettings): LogTail {
   let tails = logTails.get(settings);
   if (!tails) logTails.set(settings, tails = new WeakMap());
   let tail = tails.get(container);

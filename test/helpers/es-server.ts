@@ -131,7 +131,7 @@ export interface EsCounters {
   itemErrors: number;
   /** Request body bytes after decompression. */
   bytesReceived: number;
-  /** Most bulk requests being processed (or delayed) at once. */
+  /** Most bulk requests in flight at once: from their arrival (headers read) until their answer is written. */
   maxConcurrentBulk: number;
   /** How many times each `_id` arrived in a processed bulk request (not counted by the count-only bulk path). */
   readonly receivedById: Map<string, number>;
@@ -526,6 +526,19 @@ export class EsTestServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     const path = url.pathname.replace(/\/+$/, '') || '/';
+    const isBulk = /(^|\/)_bulk$/.test(path) && !path.startsWith('/_test/');
+    if (isBulk) {
+      this.activeBulk++;
+      this.counters.maxConcurrentBulk = Math.max(this.counters.maxConcurrentBulk, this.activeBulk);
+    }
+    try {
+      await this.answer(req, res, url, method, path, isBulk, started);
+    } finally {
+      if (isBulk) this.activeBulk--;
+    }
+  }
+
+  private async answer(req: http.IncomingMessage, res: http.ServerResponse, url: URL, method: string, path: string, isBulk: boolean, started: number): Promise<void> {
     let reply: Reply;
     try {
       const raw = await readBody(req, this.maxContentLength);
@@ -537,23 +550,14 @@ export class EsTestServer {
         this.counters.requests++;
         this.requestLog.push(`${method} ${safeDecode(path)}`);
         if (this.requestLog.length > 10_000) this.requestLog.splice(0, this.requestLog.length - 10_000);
-        const isBulk = /(^|\/)_bulk$/.test(path);
-        if (isBulk) {
-          this.counters.bulkRequests++;
-          this.activeBulk++;
-          this.counters.maxConcurrentBulk = Math.max(this.counters.maxConcurrentBulk, this.activeBulk);
-        }
-        try {
-          this.counters.bytesReceived += body.length;
-          this.checkAuth(req, path);
-          this.checkInjectedFailure(method, path, body);
-          if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
-          this.checkCompatibility(req, body.length > 0);
-          reply = this.route(method, path, url.searchParams, body, req, started);
-          if (this.delay && this.delay.when !== 'before') await this.sleep(this.delay.ms);
-        } finally {
-          if (isBulk) this.activeBulk--;
-        }
+        if (isBulk) this.counters.bulkRequests++;
+        this.counters.bytesReceived += body.length;
+        this.checkAuth(req, path);
+        this.checkInjectedFailure(method, path, body);
+        if (this.delay?.when === 'before') await this.sleep(this.delay.ms);
+        this.checkCompatibility(req, body.length > 0);
+        reply = this.route(method, path, url.searchParams, body, req, started);
+        if (this.delay && this.delay.when !== 'before') await this.sleep(this.delay.ms);
       }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
