@@ -1,5 +1,5 @@
 /**
- * The official client, set up for an agent that does its own retrying, plus what the exporter needs
+ * The official client's transport, set up for an agent that does its own retrying, plus what the exporter needs
  * around it: negotiating the media type with the server's major version, sorting failures into
  * "try again" and "give up", and scrubbing secrets from anything that reaches a log or /status.
  */

@@ -1,7 +1,8 @@
 /**
  * The `elasticsearch` exporter type: its config section and how it is built. The exporter itself
- * (exporter.ts) and the official client it uses (~+32 MiB RSS) are loaded only when the exporter is
- * enabled, in start(): an agent shipping to files or Prometheus alone never loads them.
+ * (exporter.ts) and the official client's transport it uses (transport.ts, ~+5 MiB RSS) are loaded
+ * only when the exporter is enabled, in start(): an agent shipping to files or Prometheus alone
+ * never loads them.
  */
 import { defineExporter, type BatchSettings, type Exporter, type ExporterContext, type Health } from '../../src/component.js';
 import { RetryableError } from '../../src/errors.js';
