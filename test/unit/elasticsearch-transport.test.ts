@@ -130,3 +130,21 @@ test('TLS: the cluster certificate is verified against ca_file; another CA is re
   await unverified.export(logRecords(5));
   assert.equal(server.count(LOGS), 5, 'the 3 stored before answered 409, 2 more stored');
 });
+
+test('product check: a server that answers GET / like Elasticsearch but without its x-elastic-product header is not taken for it', async (t) => {
+  let bulkRequests = 0;
+  const impostor = http.createServer((req, res) => {
+    if (req.url?.includes('_bulk')) bulkRequests++;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ name: 'impostor', version: { number: '9.1.0', build_flavor: 'default' }, tagline: 'You Know, for Search' }));
+  });
+  await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => { impostor.closeAllConnections(); impostor.close(() => resolve()); }));
+  const exporter = exporterFor(t, { urls: [`http://127.0.0.1:${(impostor.address() as AddressInfo).port}`] });
+  await exporter.start();
+  assert.equal(exporter.status().ready, false);
+  assert.match(exporter.health().reason ?? '', /not Elasticsearch/);
+  await assert.rejects(exporter.export(logRecords(1)));
+  assert.equal(bulkRequests, 0, 'nothing was shipped to it');
+});
