@@ -161,10 +161,6 @@ class Documents {
     return this.byId.size;
   }
 
-  has(id: string): boolean {
-    return this.byId.has(id);
-  }
-
   get(id: string): StoredDocument | undefined {
     const doc = this.byId.get(id);
     return typeof doc === 'number' ? this.counted(id, doc) : doc;
@@ -785,11 +781,12 @@ export class EsTestServer {
       const id = items.ids[i]!;
       const index = indexOf.get(items.targetOf[i]!)!;
       this.counters.itemsReceived++;
-      if (index.docs.has(id)) {
+      const existing = index.docs.get(id);
+      if (existing) {
         this.counters.duplicates++;
         this.counters.itemErrors++;
         errors = true;
-        outcomes[i] = versionConflict(index, id, 1);
+        outcomes[i] = versionConflict(index, id, existing._version);
       } else {
         const seqNo = index.seqNo++;
         index.docs.setCounted(id, seqNo);

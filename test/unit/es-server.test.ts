@@ -512,5 +512,8 @@ test('count-only: bodies of another shape (escaped ids, index actions, a path in
   }
   assert.equal(counting.count('app-1'), full.count('app-1'));
   assert.equal(counting.count('app-2'), 1);
+  // A create of a document the full parser stored (version 2 after an index action) is answered with its version.
+  const conflict = JSON.parse((await post(counting, LEAN, ndjson([{ create: { _index: 'app-1', _id: 'plain' } }, { a: 4 }]))).text);
+  assert.match(conflict.items[0].create.error.reason, /current version \[2\]/);
   assert.ok(counting.counters.receivedById.size > 0, 'read by the full bulk parser');
 });
