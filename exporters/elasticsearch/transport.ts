@@ -26,8 +26,6 @@ export interface TransportParts {
   readonly Serializer: SerializerClass;
   readonly errors: typeof Elastic.errors;
   readonly Diagnostic: typeof Elastic.Diagnostic;
-  /** false when the transport's layout was not the expected one and it was loaded whole. */
-  readonly lean: boolean;
 }
 
 /** `require` as `@elastic/elasticsearch` itself resolves: its own `@elastic/transport`, wherever npm put it. */
@@ -60,7 +58,6 @@ function loadLean(): TransportParts | undefined {
       Serializer: defaultOf(`${TRANSPORT}/Serializer`),
       errors: requireAsClient(`${TRANSPORT}/errors`),
       Diagnostic: defaultOf(`${TRANSPORT}/Diagnostic`),
-      lean: true,
     };
   } catch {
     return undefined;
@@ -68,8 +65,7 @@ function loadLean(): TransportParts | undefined {
 }
 
 function loadWhole(): TransportParts {
-  const whole = requireAsClient('@elastic/transport') as Omit<TransportParts, 'lean'>;
-  return { ...whole, lean: false };
+  return requireAsClient('@elastic/transport') as TransportParts;
 }
 
 function defaultOf<T>(id: string): T {
