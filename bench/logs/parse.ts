@@ -1,15 +1,27 @@
 /**
- * The collector's own per-line cost, without Docker or HTTP: recorded-shape frames fed to
+ * The agent's own per-line cost after the HTTP layer, without Docker: recorded-shape frames fed to
  * ContainerLog in chunks as one HTTP chunk per frame (as the daemon sends them) or in 64 KiB
- * chunks. `node dist/bench/logs/parse.js`
+ * chunks, into a sink that only counts; then the same frames through the whole pipeline (router,
+ * exporter runner, lane) into the file exporter (NDJSON on disk, fdatasync per batch), in 64 KiB
+ * chunks (finished logs) and in 4 KiB chunks (a live stream's small reads).
+ * `node dist/bench/logs/parse.js [--runs 3] [--only collector|file] [--profile FILE]`
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { START } from '../../collectors/logs/checkpoints.js';
 import { ContainerLog } from '../../collectors/logs/container-log.js';
 import { LogsMetrics } from '../../collectors/logs/metrics.js';
-import { formatRfc3339Nano } from '../../src/records.js';
+import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
+import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
+import { Router } from '../../src/pipeline/router.js';
+import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' } } });
 const LINES = 1_000_000;
 const T0 = 1_795_825_930_000_000_000n;
 
@@ -25,20 +37,20 @@ function frames(): Buffer[] {
   return out;
 }
 
-async function run(label: string, chunks: Buffer[], perChunkSeal: number): Promise<void> {
+type Emit = (records: readonly LogRecord[]) => Promise<void>;
+
+async function feed(chunks: readonly Buffer[], perChunkSeal: number, emit: Emit): Promise<void> {
   const metrics = new SelfMetrics({ defaultMetrics: false });
-  let count = 0;
   const id = 'c'.repeat(64);
+  const meta = { id, name: 'bench', image: 'bench', labels: {}, host: 'bench' };
   const log = new ContainerLog(id, START, {
-    emit: async (records) => { count += records.length; },
-    meta: () => ({ id, name: 'bench', image: 'bench', labels: {}, host: 'bench' }),
+    emit,
+    meta: () => meta,
     logger: silentLogger(),
     metrics: new LogsMetrics(metrics, () => undefined, () => 0),
     onCommit: () => undefined,
   }, { maxLineBytes: 1 << 20, reorderWindowNs: 2_000_000_000n }, { multiline: undefined, json: false });
   log.startStream();
-  const cpu = process.cpuUsage();
-  const start = process.hrtime.bigint();
   let sinceSeal = 0;
   for (const chunk of chunks) {
     log.parse(chunk);
@@ -50,19 +62,75 @@ async function run(label: string, chunks: Buffer[], perChunkSeal: number): Promi
   }
   log.seal();
   await log.emitted();
+  await log.idle();
+}
+
+async function measure(label: string, work: () => Promise<void>): Promise<void> {
+  const session = values.profile ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  await work();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const used = process.cpuUsage(cpu);
-  if (count !== LINES) throw new Error(`count ${count}`);
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${values.profile}-${label.replace(/\W+/g, '_')}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  }
   console.log(`${label}: ${(LINES / seconds / 1000).toFixed(0)}k lines/s, cpu ${((used.user + used.system) / 1e6).toFixed(2)} s per million lines`);
+}
+
+async function intoCounter(label: string, chunks: readonly Buffer[], perChunkSeal: number): Promise<void> {
+  let count = 0;
+  await measure(label, () => feed(chunks, perChunkSeal, async (records) => { count += records.length; }));
+  if (count !== LINES) throw new Error(`count ${count}`);
+}
+
+/** Collector → router → runner → lane → file exporter (sync: true), acknowledged. */
+async function intoFile(label: string, chunks: readonly Buffer[]): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-bench-parse-'));
+  try {
+    const logger = silentLogger();
+    const metrics = new SelfMetrics({ defaultMetrics: false });
+    const exporter = new FileExporter(fileConfigSchema.parse({ max_bytes: 1 << 30 }), { dataDir: dir, logger, metrics });
+    await exporter.start();
+    const runner = new ExporterRunner(exporter, logger, metrics, exporter.batching);
+    await runner.start();
+    const router = new Router([runner]);
+    await measure(label, () => feed(chunks, 1, (records) => router.emit(records)));
+    await runner.drain(Date.now() + 10_000);
+    await exporter.stop();
+    const written = (exporter.status() as { written: number }).written;
+    if (written !== LINES) throw new Error(`written ${written}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function chunked(all: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < all.length; i += size) out.push(all.subarray(i, i + size));
+  return out;
 }
 
 const all = frames();
 const perFrame: Buffer[] = [];
 for (let i = 0; i < all.length; i += 2) perFrame.push(Buffer.concat([all[i]!, all[i + 1]!]));
 const big = Buffer.concat(all);
-const chunks64k: Buffer[] = [];
-for (let i = 0; i < big.length; i += 65536) chunks64k.push(big.subarray(i, i + 65536));
-for (let r = 0; r < 3; r++) {
-  await run('one frame per chunk, batch of ~600', perFrame, 600);
-  await run('64 KiB chunks', chunks64k, 1);
+const chunks64k = chunked(big, 65536);
+const chunks4k = chunked(big, 4096);
+for (let r = 0; r < Number(values.runs); r++) {
+  if (values.only !== 'file') {
+    await intoCounter('one frame per chunk, batch of ~600', perFrame, 600);
+    await intoCounter('64 KiB chunks', chunks64k, 1);
+  }
+  if (values.only !== 'collector') {
+    await intoFile('→ file, 64 KiB chunks', chunks64k);
+    await intoFile('→ file, 4 KiB chunks', chunks4k);
+  }
 }
