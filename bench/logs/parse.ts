@@ -25,21 +25,41 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }
 const LINES = 1_000_000;
 const T0 = 1_795_825_930_000_000_000n;
 
-function frames(): Buffer[] {
-  const out: Buffer[] = [];
+/** Every frame in one buffer (a million small Buffers held for the whole run would make old-space GC the figure) and where each ends. */
+function frames(): { all: Buffer; ends: number[] } {
+  const parts: Buffer[] = [];
+  const ends: number[] = [];
+  let length = 0;
   for (let i = 0; i < LINES; i++) {
     const payload = Buffer.from(`${formatRfc3339Nano(T0 + BigInt(i) * 7_000n)} GET /api/v1/items?page=1 200 12ms user-agent=bench request-id=${i}\n`);
     const header = Buffer.alloc(8);
     header[0] = i % 3 === 0 ? 2 : 1;
     header.writeUInt32BE(payload.length, 4);
-    out.push(header, payload);
+    parts.push(header, payload);
+    length += 8 + payload.length;
+    ends.push(length);
   }
-  return out;
+  return { all: Buffer.concat(parts), ends };
+}
+
+/** Views of `all` cut at `ends`, made as they are read. */
+function* chunks(all: Buffer, ends: readonly number[]): Generator<Buffer> {
+  let start = 0;
+  for (const end of ends) {
+    yield all.subarray(start, end);
+    start = end;
+  }
+}
+
+function fixedEnds(length: number, size: number): number[] {
+  const ends: number[] = [];
+  for (let at = size; at < length + size; at += size) ends.push(Math.min(at, length));
+  return ends;
 }
 
 type Emit = (records: readonly LogRecord[]) => Promise<void>;
 
-async function feed(chunks: readonly Buffer[], perChunkSeal: number, emit: Emit): Promise<void> {
+async function feed(chunks: Iterable<Buffer>, perChunkSeal: number, emit: Emit): Promise<void> {
   const metrics = new SelfMetrics({ defaultMetrics: false });
   const id = 'c'.repeat(64);
   const meta = { id, name: 'bench', image: 'bench', labels: {}, host: 'bench' };
@@ -85,14 +105,14 @@ async function measure(label: string, work: () => Promise<void>): Promise<void> 
   console.log(`${label}: ${(LINES / seconds / 1000).toFixed(0)}k lines/s, cpu ${((used.user + used.system) / 1e6).toFixed(2)} s per million lines`);
 }
 
-async function intoCounter(label: string, chunks: readonly Buffer[], perChunkSeal: number): Promise<void> {
+async function intoCounter(label: string, chunks: Iterable<Buffer>, perChunkSeal: number): Promise<void> {
   let count = 0;
   await measure(label, () => feed(chunks, perChunkSeal, async (records) => { count += records.length; }));
   if (count !== LINES) throw new Error(`count ${count}`);
 }
 
 /** Collector → router → runner → lane → file exporter (sync: true), acknowledged. */
-async function intoFile(label: string, chunks: readonly Buffer[]): Promise<void> {
+async function intoFile(label: string, chunks: Iterable<Buffer>): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-bench-parse-'));
   try {
     const logger = silentLogger();
@@ -112,25 +132,16 @@ async function intoFile(label: string, chunks: readonly Buffer[]): Promise<void>
   }
 }
 
-function chunked(all: Buffer, size: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < all.length; i += size) out.push(all.subarray(i, i + size));
-  return out;
-}
-
-const all = frames();
-const perFrame: Buffer[] = [];
-for (let i = 0; i < all.length; i += 2) perFrame.push(Buffer.concat([all[i]!, all[i + 1]!]));
-const big = Buffer.concat(all);
-const chunks64k = chunked(big, 65536);
-const chunks4k = chunked(big, 4096);
+const { all, ends } = frames();
+const ends64k = fixedEnds(all.length, 65536);
+const ends4k = fixedEnds(all.length, 4096);
 for (let r = 0; r < Number(values.runs); r++) {
   if (values.only !== 'file') {
-    await intoCounter('one frame per chunk, batch of ~600', perFrame, 600);
-    await intoCounter('64 KiB chunks', chunks64k, 1);
+    await intoCounter('one frame per chunk, batch of ~600', chunks(all, ends), 600);
+    await intoCounter('64 KiB chunks', chunks(all, ends64k), 1);
   }
   if (values.only !== 'collector') {
-    await intoFile('→ file, 64 KiB chunks', chunks64k);
-    await intoFile('→ file, 4 KiB chunks', chunks4k);
+    await intoFile('→ file, 64 KiB chunks', chunks(all, ends64k));
+    await intoFile('→ file, 4 KiB chunks', chunks(all, ends4k));
   }
 }
