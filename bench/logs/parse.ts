@@ -6,8 +6,7 @@
  * chunks (finished logs) and in 4 KiB chunks (a live stream's small reads).
  * `node dist/bench/logs/parse.js [--runs 3] [--only collector|file] [--profile FILE]`
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { Router } from '../../src/pipeline/router.js';
 import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { startCpuProfile } from './cpu-profile.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' } } });
 const LINES = 1_000_000;
@@ -86,22 +86,13 @@ async function feed(chunks: Iterable<Buffer>, perChunkSeal: number, emit: Emit):
 }
 
 async function measure(label: string, work: () => Promise<void>): Promise<void> {
-  const session = values.profile ? new Session() : undefined;
-  if (session) {
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
+  const stopProfile = await startCpuProfile(values.profile !== undefined);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   await work();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const used = process.cpuUsage(cpu);
-  if (session) {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(`${values.profile}-${label.replace(/\W+/g, '_')}.cpuprofile`, JSON.stringify(profile));
-    session.disconnect();
-  }
+  await stopProfile(`${values.profile}-${label.replace(/\W+/g, '_')}.cpuprofile`);
   console.log(`${label}: ${(LINES / seconds / 1000).toFixed(0)}k lines/s, cpu ${((used.user + used.system) / 1e6).toFixed(2)} s per million lines`);
 }
 
