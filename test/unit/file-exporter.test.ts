@@ -336,3 +336,36 @@ test('the byte writer appends nothing for a record it cannot encode, and goes on
   writer.line(log(3));
   assert.deepEqual(writer.written().toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).message), ['line 1 ü "quoted"', 'line 3 ü "quoted"']);
 });
+
+test('with sync on, a batch is acknowledged only after its fdatasync returned; a failed write leaves nothing behind for the next batch', async () => {
+  const dataDir = tempDir();
+  const { open } = await import('node:fs/promises');
+  const probe = await open(path.join(dataDir, 'probe'), 'w');
+  const handleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+  await probe.close();
+  const realDatasync = handleProto.datasync;
+  let synced = 0;
+  handleProto.datasync = async function datasync(this: unknown) {
+    await realDatasync.call(this);
+    synced++;
+  };
+  try {
+    const file = exporter(dataDir);
+    await file.start();
+    const before = synced;
+    await file.export([log(1), log(2)]);
+    assert.equal(synced, before + 1, 'export() resolved after one fdatasync of the batch');
+    // A write that fails: its lines must not leak into the next batch's write.
+    const files = (file as unknown as { files: { append(data: Buffer, sync: boolean): Promise<void> } }).files;
+    const realAppend = files.append;
+    files.append = async () => { throw new Error('disk full'); };
+    await assert.rejects(file.export([log(3)]), /disk full/);
+    files.append = realAppend;
+    await file.export([log(4)]);
+    await file.stop();
+    assert.deepEqual(readAll(file.dir).map((r) => r.message), [log(1).message, log(2).message, log(4).message]);
+  } finally {
+    handleProto.datasync = realDatasync;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
