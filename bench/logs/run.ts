@@ -12,8 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
 import { LogsCollector, logsConfigSchema } from '../../collectors/logs/index.js';
 import type { CollectorContext, Exporter, Health } from '../../src/component.js';
 import { DockerConnection } from '../../src/docker/connection.js';
@@ -26,6 +24,7 @@ import { StateStore } from '../../src/state/store.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 import { TestContainers, docker, waitExit } from '../../test/helpers/containers.js';
+import { startCpuProfile } from './cpu-profile.js';
 
 const { values } = parseArgs({ options: { lines: { type: 'string', default: '1000000' }, containers: { type: 'string', default: '1,10' }, runs: { type: 'string', default: '1' }, profile: { type: 'string' } } });
 const TOTAL_LINES = Number(values.lines);
@@ -83,21 +82,12 @@ async function agentRun(ids: readonly string[], expected: number): Promise<{ sec
   const ctx: CollectorContext = { signal: stop.signal, emit: (r) => router.emit(r), docker: connection, inventory, logger, metrics, state };
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 50);
-  const session = values.profile ? new Session() : undefined;
-  if (session) {
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
+  const stopProfile = await startCpuProfile(values.profile !== undefined);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const running = collector.run(ctx);
   await sink.reached(expected);
-  if (session) {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(`${values.profile}-${ids.length}.cpuprofile`, JSON.stringify(profile));
-    session.disconnect();
-  }
+  await stopProfile(`${values.profile}-${ids.length}.cpuprofile`);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const used = process.cpuUsage(cpu);
   clearInterval(sampler);

@@ -62,7 +62,8 @@ export class RecordBatcher {
     }
     const record: Mutable<LogRecord> = {
       kind: 'log',
-      id: `${this.idPrefix[stream]}${time}:${index}`,
+      // join() makes a flat string; a template makes a tree of four (copied by every young GC while queued, then flattened by the exporter).
+      id: [this.idPrefix[stream], time, ':', index].join(''),
       time,
       stream: STREAM_NAMES[stream],
       message,

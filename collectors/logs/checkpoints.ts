@@ -127,7 +127,8 @@ const STATE_NAME = 'logs-checkpoints';
 
 /** Every container's committed checkpoint, saved atomically (StateStore) at most every `intervalMs`. */
 export class CheckpointStore {
-  private containers = new Map<string, SavedContainer>();
+  /** Kept as read (bigints), turned into the file's strings only when written: a commit per batch costs no conversion. */
+  private containers = new Map<string, { point: ResumePoint; finishedStartedAt: number | undefined }>();
   firstStartNs = 0n;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
@@ -147,7 +148,7 @@ export class CheckpointStore {
     }
     if (saved?.version === 1) {
       this.firstStartNs = BigInt(saved.first_start_ns);
-      this.containers = new Map(Object.entries(saved.containers));
+      this.containers = new Map(Object.entries(saved.containers).map(([id, entry]) => [id, fromSaved(entry)]));
     } else {
       this.firstStartNs = nowNs;
       this.dirty = true;
@@ -164,26 +165,21 @@ export class CheckpointStore {
   }
 
   get(id: string): Checkpoint | undefined {
-    const saved = this.containers.get(id);
-    if (!saved) return undefined;
-    const position = (p: SavedPosition | undefined): StreamPosition | undefined => (p ? { time: BigInt(p.time_ns), count: p.count_at_time } : undefined);
-    return { point: { since: BigInt(saved.since_ns), streams: [position(saved.stdout), position(saved.stderr)] }, finishedStartedAt: saved.finished_started_at };
+    const entry = this.containers.get(id);
+    return entry ? { point: entry.point, finishedStartedAt: entry.finishedStartedAt } : undefined;
   }
 
   set(id: string, point: ResumePoint): void {
-    const previous = this.containers.get(id);
-    const entry: SavedContainer = { since_ns: point.since.toString() };
-    const [stdout, stderr] = point.streams;
-    if (stdout) entry.stdout = { time_ns: stdout.time.toString(), count_at_time: stdout.count };
-    if (stderr) entry.stderr = { time_ns: stderr.time.toString(), count_at_time: stderr.count };
-    if (previous?.finished_started_at !== undefined) entry.finished_started_at = previous.finished_started_at;
-    this.containers.set(id, entry);
+    const entry = this.containers.get(id);
+    if (entry) entry.point = point;
+    else this.containers.set(id, { point, finishedStartedAt: undefined });
     this.touch();
   }
 
   markFinished(id: string, startedAt: number): void {
-    const entry = this.containers.get(id) ?? { since_ns: '0' };
-    this.containers.set(id, { ...entry, finished_started_at: startedAt });
+    const entry = this.containers.get(id);
+    if (entry) entry.finishedStartedAt = startedAt;
+    else this.containers.set(id, { point: START, finishedStartedAt: startedAt });
     this.touch();
   }
 
@@ -225,7 +221,9 @@ export class CheckpointStore {
 
   private write(): Promise<void> {
     this.dirty = false;
-    const file: SavedFile = { version: 1, first_start_ns: this.firstStartNs.toString(), containers: Object.fromEntries(this.containers) };
+    const containers: Record<string, SavedContainer> = {};
+    for (const [id, entry] of this.containers) containers[id] = toSaved(entry.point, entry.finishedStartedAt);
+    const file: SavedFile = { version: 1, first_start_ns: this.firstStartNs.toString(), containers };
     this.writing = this.state.write(STATE_NAME, file).then(
       () => { this.writes++; },
       (error: unknown) => {
@@ -237,4 +235,18 @@ export class CheckpointStore {
     ).finally(() => { this.writing = undefined; });
     return this.writing;
   }
+}
+
+function fromSaved(saved: SavedContainer): { point: ResumePoint; finishedStartedAt: number | undefined } {
+  const position = (p: SavedPosition | undefined): StreamPosition | undefined => (p ? { time: BigInt(p.time_ns), count: p.count_at_time } : undefined);
+  return { point: { since: BigInt(saved.since_ns), streams: [position(saved.stdout), position(saved.stderr)] }, finishedStartedAt: saved.finished_started_at };
+}
+
+function toSaved(point: ResumePoint, finishedStartedAt: number | undefined): SavedContainer {
+  const entry: SavedContainer = { since_ns: point.since.toString() };
+  const [stdout, stderr] = point.streams;
+  if (stdout) entry.stdout = { time_ns: stdout.time.toString(), count_at_time: stdout.count };
+  if (stderr) entry.stderr = { time_ns: stderr.time.toString(), count_at_time: stderr.count };
+  if (finishedStartedAt !== undefined) entry.finished_started_at = finishedStartedAt;
+  return entry;
 }

@@ -12,7 +12,7 @@ import { defineExporter, type BatchSettings, type Exporter, type ExporterContext
 import { PartialExportError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { sleep } from '../../src/util/backoff.js';
-import { NdjsonSerializer } from './ndjson.js';
+import { NdjsonWriter } from './ndjson.js';
 import { RecordFiles, listRecordFiles } from './record-files.js';
 import { ReplayFilter, scanTail } from './replay-filter.js';
 
@@ -45,11 +45,10 @@ export class FileExporter implements Exporter {
   /** The runner's dead-letter file for records this exporter rejects goes beside the records. */
   readonly deadLetterDir: string;
   private readonly files: RecordFiles;
-  private readonly serializer = new NdjsonSerializer();
+  /** Reused for every batch; sized to what batches need (grown for a large one, shrunk after it). */
+  private readonly out = new NdjsonWriter(Buffer.allocUnsafe(MIN_BUFFER));
   private readonly replays = new ReplayFilter();
   private lastError: string | undefined;
-  /** Reused for every batch; sized to what batches need (grown for a large one, shrunk after it). */
-  private buffer: Buffer = Buffer.alloc(0);
   /** The append in progress: export() calls take turns (see export()). */
   private writing: Promise<unknown> = Promise.resolve();
   private written = 0;
@@ -90,43 +89,35 @@ export class FileExporter implements Exporter {
   private async append(batch: readonly AgentRecord[]): Promise<void> {
     let lines = 0;
     let skipped = 0;
-    let length = 0;
-    let buffer = this.buffer;
+    const out = this.out;
     const rejected: RejectedRecord<AgentRecord>[] = [];
     for (const record of batch) {
       if (this.replays.isReplay(record.kind, (record as { id?: string }).id)) {
         skipped++;
         continue;
       }
-      const line = this.encode(record, rejected);
-      if (line === undefined) continue;
-      // Encoded straight into one reused buffer: no batch-sized string, no new buffer per batch.
-      const room = line.length * 3 + 1;
-      if (length + room > buffer.length) buffer = this.grow(length + room, length);
-      length += buffer.write(line, length);
-      buffer[length++] = 10;
-      lines++;
+      try {
+        out.line(record);
+        lines++;
+      } catch (error) {
+        // Retrying cannot help: the same record fails the same way, before and after a restart.
+        // The reason's first word is the dead-letter metric's label.
+        rejected.push({ record, reason: `unencodable_record: cannot be encoded as JSON (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})` });
+      }
     }
     if (skipped > 0) {
       this.skipped += skipped;
       this.skippedCounter.inc(skipped);
     }
-    if (lines > 0) await this.write(buffer.subarray(0, length), lines);
+    try {
+      if (lines > 0) await this.write(out.written(), lines);
+    } finally {
+      // A batch of huge lines grew the buffer: keep room for twice this batch, not for the largest ever.
+      out.reset(out.size, MIN_BUFFER);
+    }
     if (rejected.length > 0) {
       this.rejected += rejected.length;
       throw new PartialExportError(`${rejected.length} of ${batch.length} records cannot be encoded; the rest is written`, [], rejected);
-    }
-  }
-
-  /** The record's line, or undefined (and the record in `rejected`, with why) when it cannot be encoded. */
-  private encode(record: AgentRecord, rejected: RejectedRecord<AgentRecord>[]): string | undefined {
-    try {
-      return this.serializer.serialize(record);
-    } catch (error) {
-      // Retrying cannot help: the same record fails the same way, before and after a restart.
-      // The reason's first word is the dead-letter metric's label.
-      rejected.push({ record, reason: `unencodable_record: cannot be encoded as JSON (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})` });
-      return undefined;
     }
   }
 
@@ -138,18 +129,9 @@ export class FileExporter implements Exporter {
       throw new RetryableError(`writing ${this.files.currentFile} failed: ${this.lastError}`, { cause: error });
     }
     this.lastError = undefined;
-    // A batch of huge lines grew the buffer: keep room for twice this batch, not for the largest ever.
-    if (this.buffer.length > MIN_BUFFER && this.buffer.length > 4 * data.length) this.buffer = Buffer.allocUnsafe(Math.max(MIN_BUFFER, 2 * data.length));
     this.written += lines;
     this.bytes += data.length;
     this.bytesCounter.inc(data.length);
-  }
-
-  private grow(needed: number, keep: number): Buffer {
-    const next = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, MIN_BUFFER));
-    this.buffer.copy(next, 0, 0, keep);
-    this.buffer = next;
-    return next;
   }
 
   async flush(): Promise<void> {}

@@ -1,10 +1,16 @@
 /**
  * One record → one line of JSON. `id` comes first and `kind` second in every line so that the
- * start-up scan (dedup.ts) can read them without parsing the whole line. Times are rendered twice:
- * `@timestamp` (RFC 3339, nine fractional digits, UTC) for people and Elasticsearch, `time_ns` (a
- * decimal string: nanoseconds do not fit a JSON number) for exact comparisons.
+ * start-up scan (replay-filter.ts) can read them without parsing the whole line. Times are rendered
+ * twice: `@timestamp` (RFC 3339, nine fractional digits, UTC) for people and Elasticsearch,
+ * `time_ns` (a decimal string: nanoseconds do not fit a JSON number) for exact comparisons.
+ *
+ * NdjsonSerializer makes a line as a string (every kind; the reference). NdjsonWriter appends the
+ * same bytes straight into one buffer: log lines, the hot path, without a string per line — the
+ * constant parts (per stream, per second, per container) are cached as bytes, the digits written
+ * as bytes, and the id and message copied once and JSON-escaped only when they need it.
  */
 import { formatRfc3339Nano, formatRfc3339NanoDigits, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
+import { ByteWriter } from '../../src/util/byte-writer.js';
 
 export class NdjsonSerializer {
   // ContainerMeta objects are shared by every record of a container (they come from the inventory).
@@ -23,7 +29,7 @@ export class NdjsonSerializer {
     return `${line}}`;
   }
 
-  private container(meta: ContainerMeta): string {
+  container(meta: ContainerMeta): string {
     let json = this.containerJson.get(meta);
     if (json === undefined) {
       json = JSON.stringify({ id: meta.id, name: meta.name, image: meta.image, labels: meta.labels, host: meta.host });
@@ -46,4 +52,151 @@ export class NdjsonSerializer {
 
 function bigintSafe(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
+}
+
+const NS_PER_SECOND = 1_000_000_000n;
+const bytesOf = (text: string) => Buffer.from(text, 'latin1');
+const ID_HEAD = bytesOf('{"id":');
+const STREAM_FIELDS = { stdout: bytesOf('","stream":"stdout","message":'), stderr: bytesOf('","stream":"stderr","message":') } as const;
+const TRUNCATED = bytesOf(',"truncated":true');
+const JSON_KEY = bytesOf(',"json":');
+const LINE_END = bytesOf('}\n');
+
+/** The parts of a log line that only change from one second to the next. */
+interface Second {
+  /** First nanosecond of the second, and the first of the next. */
+  readonly start: bigint;
+  readonly end: bigint;
+  /** `,"kind":"log","@timestamp":"2026-11-30T01:02:03.` */
+  readonly head: Buffer;
+  /** `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow). */
+  readonly middle: Buffer;
+}
+
+/**
+ * The file exporter's batch buffer: lines appended as bytes, byte-for-byte what NdjsonSerializer
+ * makes (plus the newline). Reused from batch to batch.
+ */
+export class NdjsonWriter extends ByteWriter {
+  private readonly serializer = new NdjsonSerializer();
+  private readonly containerTail = new WeakMap<ContainerMeta, Buffer>();
+  private second: Second | undefined;
+
+  /** Appends `record`'s line; throws, having appended nothing, when it cannot be encoded. */
+  line(record: AgentRecord): void {
+    const start = this.length;
+    try {
+      if (record.kind === 'log') this.log(record);
+      else {
+        this.utf8(this.serializer.serialize(record));
+        this.byte(10);
+      }
+    } catch (error) {
+      this.length = start;
+      throw error;
+    }
+  }
+
+  /** Empties it for the next batch; a buffer grown for a batch of huge lines is let go (room for twice `keepFor` bytes kept). */
+  reset(keepFor: number, minBytes: number): void {
+    this.length = 0;
+    if (this.buffer.length > minBytes && this.buffer.length > 4 * keepFor) this.buffer = Buffer.allocUnsafe(Math.max(minBytes, 2 * keepFor));
+  }
+
+  private log(record: LogRecord): void {
+    // The parsed JSON first: when it cannot be serialised nothing has been written.
+    const json = record.json === undefined ? undefined : JSON.stringify(record.json, bigintSafe);
+    this.bytes(ID_HEAD);
+    this.jsonString(record.id);
+    if (!this.time(record.time)) {
+      this.utf8(`,"kind":"log","@timestamp":"${formatRfc3339Nano(record.time)}","time_ns":"${record.time}`);
+    }
+    this.bytes(STREAM_FIELDS[record.stream]);
+    this.jsonString(record.message);
+    this.bytes(this.tail(record.container));
+    if (record.truncated) this.bytes(TRUNCATED);
+    if (json !== undefined) {
+      this.bytes(JSON_KEY);
+      this.utf8(json);
+    }
+    this.bytes(LINE_END);
+  }
+
+  /** `,"kind":"log","@timestamp":"…Z","time_ns":"…` from cached bytes of its second; false for times the cache does not cover. */
+  private time(ns: bigint): boolean {
+    let second = this.second;
+    if (second === undefined || ns < second.start || ns >= second.end) {
+      if (ns < NS_PER_SECOND) return false; // before 1970-01-01T00:00:01Z: rare, formatted as text
+      second = this.second = secondOf(ns);
+    }
+    const nanos = Number(ns - second.start);
+    this.bytes(second.head);
+    this.digits9(nanos);
+    this.bytes(second.middle);
+    this.digits9(nanos);
+    return true;
+  }
+
+  private digits9(value: number): void {
+    this.reserve(9);
+    const buffer = this.buffer;
+    let at = this.length + 8;
+    for (let i = 0; i < 9; i++) {
+      buffer[at--] = 48 + (value % 10);
+      value = Math.floor(value / 10);
+    }
+    this.length += 9;
+  }
+
+  /**
+   * `text` as a JSON string, as JSON.stringify writes it. Copied as UTF-8 first; only when a byte
+   * needs an escape (a quote, a backslash, a control character) or the text holds a lone surrogate
+   * is it written again through JSON.stringify.
+   */
+  private jsonString(text: string): void {
+    const start = this.length;
+    this.reserve(text.length * 3 + 2);
+    const buffer = this.buffer;
+    buffer[start] = 34;
+    const end = start + 1 + buffer.write(text, start + 1, 'utf8');
+    let ascii = true;
+    for (let i = start + 1; i < end; i++) {
+      const byte = buffer[i]!;
+      if (byte < 32 || byte === 34 || byte === 92) {
+        this.length = start;
+        this.utf8(JSON.stringify(text));
+        return;
+      }
+      if (byte > 127) ascii = false;
+    }
+    if (!ascii && !(text as { isWellFormed(): boolean } & string).isWellFormed()) {
+      this.length = start;
+      this.utf8(JSON.stringify(text));
+      return;
+    }
+    buffer[end] = 34;
+    this.length = end + 1;
+  }
+
+  private tail(meta: ContainerMeta): Buffer {
+    let tail = this.containerTail.get(meta);
+    if (tail === undefined) {
+      tail = Buffer.from(`,"container":${this.serializer.container(meta)}`);
+      this.containerTail.set(meta, tail);
+    }
+    return tail;
+  }
+}
+
+function secondOf(ns: bigint): Second {
+  const start = (ns / NS_PER_SECOND) * NS_PER_SECOND;
+  const digits = start.toString();
+  // "YYYY-MM-DDTHH:MM:SS." as formatRfc3339NanoDigits makes it.
+  const prefix = formatRfc3339NanoDigits(digits).slice(0, -10);
+  return {
+    start,
+    end: start + NS_PER_SECOND,
+    head: bytesOf(`,"kind":"log","@timestamp":"${prefix}`),
+    middle: bytesOf(`Z","time_ns":"${digits.slice(0, -9)}`),
+  };
 }

@@ -127,6 +127,7 @@ export class ExporterRunner {
     for (const kind of exporter.accepts) {
       const lane = this.createLane(kind, lanes);
       this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, inFlight: 0 });
+      metrics.queueCapacity.set({ component: this.id, kind }, lane.capacity);
       this.gauges(lane);
     }
   }
@@ -159,17 +160,25 @@ export class ExporterRunner {
   }
 
   /** Queues records for this exporter, each in its kind's lane (logs wait for room; events and samples never wait). */
-  async enqueue(records: readonly AgentRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    retainAcks(records);
-    this.countByKind(this.metrics.recordsIn, records);
-    const byKind = groupByKind(records);
-    await Promise.all([...byKind].map(([kind, group]) => {
-      const state = this.lanes.get(kind);
-      if (state) return state.lane.enqueue(group);
-      this.drop(group, 'not_accepted');
-      return undefined;
-    }));
+  enqueue(records: readonly AgentRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    try {
+      retainAcks(records);
+      this.countByKind(this.metrics.recordsIn, records);
+      const kind = records[0]!.kind;
+      // Collectors emit batches of one kind: the common case needs no grouping.
+      if (isOfKind(records, kind)) return this.enqueueInLane(kind, records);
+      return Promise.all([...groupByKind(records)].map(([group, of]) => this.enqueueInLane(group, of))).then(() => undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private enqueueInLane(kind: RecordKind, records: readonly AgentRecord[]): Promise<void> {
+    const state = this.lanes.get(kind);
+    if (state) return state.lane.enqueue(records);
+    this.drop(records, 'not_accepted');
+    return Promise.resolve();
   }
 
   /** Opens the lanes (a spill left by an earlier run is picked up here) and starts their workers. */
@@ -236,9 +245,9 @@ export class ExporterRunner {
     }
   }
 
+  /** Depth and spill size (the capacity is set once: it never changes). */
   private gauges(lane: Lane): void {
     this.metrics.queueDepth.set({ component: this.id, kind: lane.kind }, lane.size);
-    this.metrics.queueCapacity.set({ component: this.id, kind: lane.kind }, lane.capacity);
     if (lane instanceof SpillingLane) this.metrics.spillBytes.set({ component: this.id, kind: lane.kind }, lane.spillBytes);
   }
 
@@ -382,11 +391,13 @@ export class ExporterRunner {
   }
 }
 
+function isOfKind(records: readonly AgentRecord[], kind: RecordKind): boolean {
+  for (const record of records) if (record.kind !== kind) return false;
+  return true;
+}
+
 function groupByKind(records: readonly AgentRecord[]): Map<RecordKind, AgentRecord[]> {
   const groups = new Map<RecordKind, AgentRecord[]>();
-  const kind = records[0]!.kind;
-  // Collectors emit batches of one kind: the common case needs no copy.
-  if (records.every((r) => r.kind === kind)) return new Map([[kind, records as AgentRecord[]]]);
   for (const record of records) {
     const group = groups.get(record.kind);
     if (group) group.push(record);

@@ -11,6 +11,12 @@ export class BoundedQueue<T> {
   private itemWaiters: (() => void)[] = [];
   private closed = false;
   private weight = 0;
+  /**
+   * Takers lingering for a full batch: woken once theirs is there (or their time is up), not on
+   * every push — a live stream pushes small batches, and a timer and an abort listener per push
+   * cost more than the records.
+   */
+  private enoughWaiters: EnoughWaiter[] = [];
 
   /** `capacityBytes` bounds the sum of `weigh(item)` (an estimate of the memory an item holds). */
   constructor(readonly capacity: number, readonly capacityBytes = Number.POSITIVE_INFINITY, private readonly weigh?: (item: T) => number) {
@@ -38,7 +44,7 @@ export class BoundedQueue<T> {
     }
     for (const item of batch) this.items.push(item);
     this.weight += this.weightOf(batch, 0, batch.length);
-    this.wake(this.itemWaiters);
+    this.arrived();
   }
 
   /** Appends what fits now and returns what did not fit (for drop-when-full). */
@@ -57,7 +63,7 @@ export class BoundedQueue<T> {
     const accepted = batch.slice(0, room);
     for (const item of accepted) this.items.push(item);
     this.weight += this.weightOf(accepted, 0, accepted.length);
-    if (accepted.length > 0) this.wake(this.itemWaiters);
+    if (accepted.length > 0) this.arrived();
     return batch.slice(room);
   }
 
@@ -74,7 +80,7 @@ export class BoundedQueue<T> {
     }
     for (const item of kept) this.items.push(item);
     this.weight += this.weightOf(kept, 0, kept.length);
-    if (kept.length > 0) this.wake(this.itemWaiters);
+    if (kept.length > 0) this.arrived();
     return dropped;
   }
 
@@ -94,7 +100,7 @@ export class BoundedQueue<T> {
     this.items = [...items, ...this.items.slice(this.head)];
     this.head = 0;
     this.weight += this.weightOf(items, 0, items.length);
-    this.wake(this.itemWaiters);
+    this.arrived();
   }
 
   /** Resolves once an item is there (or the queue closes, or `signal` aborts); takes nothing. */
@@ -113,17 +119,13 @@ export class BoundedQueue<T> {
    * `signal` aborts while empty.
    */
   async take(max: number, lingerMs: number, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<T[]> {
-    while (this.size === 0 && !this.closed && !signal?.aborted) {
-      await this.waitForItems(signal);
-    }
-    const enough = () => this.size >= max || this.weight >= maxBytes;
-    if (!enough() && lingerMs > 0 && !this.closed) {
-      const deadline = Date.now() + lingerMs;
-      while (!enough() && !this.closed && !signal?.aborted) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        await this.waitForItems(signal, left);
+    for (;;) {
+      while (this.size === 0 && !this.closed && !signal?.aborted) {
+        await this.waitForItems(signal);
       }
+      if (lingerMs > 0 && !this.closed && !signal?.aborted && !this.holds(max, maxBytes)) await this.waitForEnough(max, maxBytes, lingerMs, signal);
+      // Another taker (workers > 1) may have emptied the queue meanwhile: empty means closed or aborted only.
+      if (this.size > 0 || this.closed || signal?.aborted) break;
     }
     let count = Math.min(max, this.size);
     let taken = 0;
@@ -151,6 +153,39 @@ export class BoundedQueue<T> {
     this.closed = true;
     this.wake(this.spaceWaiters);
     this.wake(this.itemWaiters);
+    for (const waiter of this.enoughWaiters.slice()) waiter.done();
+  }
+
+  /** Whether `max` items or `maxBytes` of them are queued. */
+  private holds(max: number, maxBytes: number): boolean {
+    return this.size >= max || this.weight >= maxBytes;
+  }
+
+  /** Resolves once `max` items or `maxBytes` are queued, `ms` have passed, the queue closes or `signal` aborts. */
+  private waitForEnough(max: number, maxBytes: number, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const waiter: EnoughWaiter = {
+        max,
+        maxBytes,
+        done: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', waiter.done);
+          const at = this.enoughWaiters.indexOf(waiter);
+          if (at >= 0) this.enoughWaiters.splice(at, 1);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.done, ms);
+      this.enoughWaiters.push(waiter);
+      signal?.addEventListener('abort', waiter.done, { once: true });
+    });
+  }
+
+  /** Items arrived: wakes the takers whose batch is now there. */
+  private arrived(): void {
+    this.wake(this.itemWaiters);
+    if (this.enoughWaiters.length === 0) return;
+    for (const waiter of this.enoughWaiters.slice()) if (this.holds(waiter.max, waiter.maxBytes)) waiter.done();
   }
 
   private weightOf(items: readonly T[], from: number, to: number): number {
@@ -190,4 +225,10 @@ export class BoundedQueue<T> {
     const all = waiters.splice(0);
     for (const resolve of all) resolve();
   }
+}
+
+interface EnoughWaiter {
+  readonly max: number;
+  readonly maxBytes: number;
+  readonly done: () => void;
 }

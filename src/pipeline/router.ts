@@ -5,16 +5,22 @@ import type { ExporterRunner } from './exporter-runner.js';
 export class Router {
   constructor(private readonly runners: readonly ExporterRunner[]) {}
 
-  async emit(records: readonly AgentRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  emit(records: readonly AgentRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
     // Collectors emit batches of one kind: one look at the batch then serves every exporter.
     const kind = records[0]!.kind;
     const uniform = records.every((r) => r.kind === kind);
-    const pushes: Promise<void>[] = [];
+    let only: Promise<void> | undefined;
+    let pushes: Promise<void>[] | undefined;
     for (const runner of this.runners) {
       const accepted = uniform ? (runner.exporter.accepts.has(kind) ? records : []) : records.filter((r) => runner.accepts(r));
-      if (accepted.length > 0) pushes.push(runner.enqueue(accepted));
+      if (accepted.length === 0) continue;
+      const push = runner.enqueue(accepted); // never throws: a failure is its promise's
+      if (only === undefined) only = push;
+      else (pushes ??= [only]).push(push);
     }
-    await Promise.all(pushes);
+    // One exporter taking the batch (the common case): its own promise, no Promise.all.
+    if (pushes) return Promise.all(pushes).then(() => undefined);
+    return only ?? Promise.resolve();
   }
 }

@@ -51,7 +51,7 @@ export class ByteWriter {
   /** The buffer grown out of, once copied. */
   protected discard(_old: Buffer): void {}
 
-  private reserve(bytes: number): void {
+  protected reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
     const next = this.allocate(Math.max(this.length + bytes, this.buffer.length * 2));
     this.buffer.copy(next, 0, 0, this.length);

@@ -10,7 +10,7 @@ import { Ack } from '../../src/pipeline/ack.js';
 import { PartialExportError } from '../../src/errors.js';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
 import { Router } from '../../src/pipeline/router.js';
-import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
+import type { AgentRecord, ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 
@@ -296,6 +296,76 @@ test('export() called at once for several record kinds: appends take turns, ever
     lines.forEach((n, i) => assert.equal(n, i, 'log lines in order'));
     for (const f of await listRecordFiles(file.dir)) assert.ok(statSync(f.file).size <= 64 * 1024, `${f.file} within max_bytes`);
   } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the byte writer writes every record exactly as the string serializer does (escapes, non-ASCII, lone surrogates, odd times, seconds going back)', async () => {
+  const { NdjsonSerializer, NdjsonWriter } = await import('../../exporters/file/ndjson.js');
+  const other: ContainerMeta = { id: 'd'.repeat(64), name: 'db "main"', image: 'pg:16', labels: {}, host: 'h\u00e9' };
+  const messages = ['plain ascii', '', 'tab\there', 'new\nline', 'quote " and \\ backslash', 'ctrl \u0001\u001f', 'del \u007f', 'ü é ñ', 'emoji 😀', 'lone \ud800 high', 'lone \udc00 low', 'sep \u2028\u2029', '\ufffd replaced', 'x'.repeat(5000)];
+  const times = [BASE, BASE + 999_999_999n, BASE + 1_000_000_000n, BASE - 1n, BASE + 7n, 0n, 5n, 999_999_999n, 1_000_000_000n, -1_500_000_000n, 253_402_300_799_999_999_999n];
+  const records: AgentRecord[] = [];
+  let i = 0;
+  for (const time of times) {
+    for (const message of messages) {
+      const stream = i % 2 === 0 ? 'stdout' : 'stderr';
+      const record: LogRecord = { kind: 'log', id: `${container.id}:${stream}:${time}:${i}`, time, stream, message, container: i % 3 === 0 ? other : container };
+      records.push(i % 5 === 0 ? { ...record, truncated: true } : i % 7 === 0 ? { ...record, json: { level: 'info', big: 12n, nested: { s: message } } } : record);
+      i++;
+    }
+  }
+  records.push({ ...log(1), id: 'odd "id"\n\u00e9\ud800' }, event(3));
+  const serializer = new NdjsonSerializer();
+  const writer = new NdjsonWriter();
+  for (const record of records) writer.line(record);
+  const expected = records.map((r) => `${serializer.serialize(r)}\n`).join('');
+  assert.equal(writer.written().toString('utf8'), expected);
+  assert.ok(writer.written().equals(Buffer.from(expected)), 'the same bytes');
+});
+
+test('the byte writer appends nothing for a record it cannot encode, and goes on after it', async () => {
+  const { NdjsonWriter } = await import('../../exporters/file/ndjson.js');
+  let deep: Record<string, unknown> = {};
+  for (let d = 0; d < 100_000; d++) deep = { d: deep };
+  const writer = new NdjsonWriter();
+  writer.line(log(1));
+  const before = writer.size;
+  assert.throws(() => writer.line({ ...log(2), json: deep }));
+  assert.equal(writer.size, before);
+  writer.line(log(3));
+  assert.deepEqual(writer.written().toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).message), ['line 1 ü "quoted"', 'line 3 ü "quoted"']);
+});
+
+test('with sync on, a batch is acknowledged only after its fdatasync returned; a failed write leaves nothing behind for the next batch', async () => {
+  const dataDir = tempDir();
+  const { open } = await import('node:fs/promises');
+  const probe = await open(path.join(dataDir, 'probe'), 'w');
+  const handleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+  await probe.close();
+  const realDatasync = handleProto.datasync;
+  let synced = 0;
+  handleProto.datasync = async function datasync(this: unknown) {
+    await realDatasync.call(this);
+    synced++;
+  };
+  try {
+    const file = exporter(dataDir);
+    await file.start();
+    const before = synced;
+    await file.export([log(1), log(2)]);
+    assert.equal(synced, before + 1, 'export() resolved after one fdatasync of the batch');
+    // A write that fails: its lines must not leak into the next batch's write.
+    const files = (file as unknown as { files: { append(data: Buffer, sync: boolean): Promise<void> } }).files;
+    const realAppend = files.append;
+    files.append = async () => { throw new Error('disk full'); };
+    await assert.rejects(file.export([log(3)]), /disk full/);
+    files.append = realAppend;
+    await file.export([log(4)]);
+    await file.stop();
+    assert.deepEqual(readAll(file.dir).map((r) => r.message), [log(1).message, log(2).message, log(4).message]);
+  } finally {
+    handleProto.datasync = realDatasync;
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

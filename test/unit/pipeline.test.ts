@@ -79,6 +79,32 @@ test('bounded queue: take lingers for a fuller batch, then returns what it has',
   assert.deepEqual(batch, [1, 2]);
 });
 
+test('bounded queue: a lingering take returns as soon as its batch is full, long before the linger ends, and once, however many small pushes led there', async () => {
+  const queue = new BoundedQueue<number>(100);
+  await queue.push([0]);
+  const started = Date.now();
+  const taking = queue.take(5, 10_000);
+  for (let i = 1; i < 5; i++) await queue.push([i]);
+  assert.deepEqual(await taking, [0, 1, 2, 3, 4]);
+  assert.ok(Date.now() - started < 5_000, 'woken by the fifth item, not by the linger timer');
+});
+
+test('bounded queue: two lingering takers never get an empty batch while the queue is open (one emptied it, the other\'s linger ran out)', async () => {
+  const queue = new BoundedQueue<number>(100);
+  await queue.push([1]);
+  const first = queue.take(2, 10_000);
+  const second = queue.take(2, 20);
+  await queue.push([2]);
+  assert.deepEqual(await first, [1, 2]);
+  const pending = Symbol('pending');
+  const outcome = await Promise.race([second, new Promise((resolve) => setTimeout(() => resolve(pending), 200))]);
+  assert.equal(outcome, pending, 'past its linger the second taker waits for items instead of returning []');
+  await queue.push([3]);
+  assert.deepEqual(await second, [3]);
+  queue.close();
+  assert.deepEqual(await queue.take(2, 10_000), [], 'empty only once closed');
+});
+
 test('bounded queue in bytes: push waits once the bytes are reached, take stops at a byte budget (at least one item)', async () => {
   const queue = new BoundedQueue<string>(1000, 10, (item) => item.length);
   await queue.push(['aaaa', 'bbbb']);
