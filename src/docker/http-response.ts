@@ -30,6 +30,14 @@ export class HttpProtocolError extends Error {
 /** Longer header or chunk-size lines are not something a daemon sends: the stream is out of step. */
 const MAX_LINE_BYTES = 16 * 1024;
 const LF = 10;
+const CR = 13;
+
+function hexValue(byte: number): number {
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  if (byte >= 97 && byte <= 102) return byte - 87;
+  if (byte >= 65 && byte <= 70) return byte - 55;
+  return -1;
+}
 
 type Phase =
   | 'statusLine' | 'headers' // the head
@@ -91,6 +99,16 @@ export class ResponseParser {
           this.sink.body(buf, i, end);
           i = end;
           break;
+        case 'chunkEnd':
+        case 'chunkSize': {
+          // The hot path (a chunk per log line): framing read from the bytes, no string made; the
+          // line reader takes a line split across reads, extensions, anything unusual.
+          const framed = this.partialLine ? -1 : this.chunkFraming(buf, i, end);
+          const next = framed >= 0 ? framed : this.readLine(buf, i, end);
+          if (next < 0) return end;
+          i = next;
+          break;
+        }
         default: {
           const next = this.readLine(buf, i, end);
           if (next < 0) return end;
@@ -110,6 +128,34 @@ export class ResponseParser {
     }
     if (this.phase === 'done') return undefined;
     return new HttpProtocolError(this.headRead ? `the daemon closed the connection before the end of the response body (${this.phase})` : 'the daemon closed the connection before the end of the response head');
+  }
+
+  /**
+   * Reads a chunk's trailing CRLF or a plain chunk-size line (hex digits, CRLF) at `i` straight from
+   * the bytes: returns where the next byte is, or -1 to leave it to the line reader (split across
+   * reads, extensions, anything unusual, errors).
+   */
+  private chunkFraming(buf: Buffer, i: number, end: number): number {
+    if (this.phase === 'chunkEnd') {
+      if (i + 1 >= end || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+      this.phase = 'chunkSize';
+      return i + 2;
+    }
+    let size = 0;
+    let at = i;
+    for (; at < end && at - i < 8; at++) {
+      const digit = hexValue(buf[at]!);
+      if (digit < 0) break;
+      size = size * 16 + digit;
+    }
+    if (at === i || at + 1 >= end || buf[at] !== CR || buf[at + 1] !== LF) return -1;
+    if (size === 0) {
+      this.phase = 'trailers';
+    } else {
+      this.remaining = size;
+      this.phase = 'chunkData';
+    }
+    return at + 2;
   }
 
   /** Reads one CRLF-terminated line from `i` and acts on it: returns where the next byte is, or -1 when the line is not complete yet (held). */
