@@ -195,6 +195,8 @@ class SocketByteStream implements ByteStream {
     if (this.closed) return;
     this.closed = true;
     this.phase = { name: 'closed' };
+    // Closed from a sink callback: the parse loop hands on nothing more.
+    this.parser.stop();
     this.pending = undefined;
     this.resolveOpen = this.rejectOpen = undefined;
     this.signal?.removeEventListener('abort', this.onAbort);

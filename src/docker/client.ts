@@ -45,6 +45,8 @@ export interface ContainerTopBody {
   Processes?: string[][];
 }
 
+const KEEPALIVE_DELAY_MS = 30_000;
+
 /** Transport details of an endpoint, shared by the clients made for it. */
 class Transport {
   readonly agent: http.Agent;
@@ -85,8 +87,9 @@ class Transport {
   connect(): Socket {
     const endpoint = this.endpoint;
     if (endpoint.kind === 'unix') return net.connect({ path: endpoint.socketPath });
-    if (this.tlsOptions) return tls.connect({ host: endpoint.host, port: endpoint.port, ...this.tlsOptions });
-    return net.connect({ host: endpoint.host, port: endpoint.port });
+    // A follow stream may be quiet for hours: TCP keep-alive notices a peer that went away meanwhile.
+    const options = { host: endpoint.host, port: endpoint.port, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    return this.tlsOptions ? tls.connect({ ...options, ...this.tlsOptions }) : net.connect(options);
   }
 }
 
