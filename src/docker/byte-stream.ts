@@ -55,6 +55,8 @@ class SocketByteStream implements ByteStream {
   private pending: { buf: Buffer; at: number } | undefined;
   private parsing = false;
   private closed = false;
+  /** How the stream ended before anyone read it (an empty body, a connection reset): told on `read()`. */
+  private endedUnread: { readonly error: unknown } | undefined;
   private readonly onAbort = () => this.fail(abortError(this.signal));
 
   constructor(
@@ -91,7 +93,10 @@ class SocketByteStream implements ByteStream {
   read(sink: ByteSink): void {
     if (this.sink) throw new Error('a byte stream is read once');
     this.sink = sink;
-    this.resume();
+    const ended = this.endedUnread;
+    this.endedUnread = undefined;
+    if (ended) sink.end(ended.error);
+    else this.resume();
   }
 
   pause(): void {
@@ -176,19 +181,23 @@ class SocketByteStream implements ByteStream {
       this.fail(new DockerHttpError(this.what, phase.statusCode, Buffer.concat(phase.parts)));
       return;
     }
-    const sink = this.sink;
     this.close();
-    sink?.end(undefined);
+    this.tellEnd(undefined);
   }
 
   /** Ends the stream with `error`: the open promise rejects, or the reader hears of it. */
   private fail(error: unknown): void {
     if (this.closed) return;
     const reject = this.rejectOpen;
-    const sink = this.sink;
     this.close();
     if (reject) reject(error);
-    else sink?.end(error);
+    else this.tellEnd(error);
+  }
+
+  /** The reader hears how the stream ended, now or when it starts reading. */
+  private tellEnd(error: unknown): void {
+    if (this.sink) this.sink.end(error);
+    else this.endedUnread = { error };
   }
 
   private close(): void {

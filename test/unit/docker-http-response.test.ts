@@ -341,6 +341,25 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
     }
   });
 
+  test('a stream that ends before anyone reads it (an empty body, a connection closed after the head) tells its reader on read()', { timeout: 5000 }, async () => {
+    const server = await rawServer((socket, request) => {
+      if (request.includes('/empty/')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      else socket.end(OK_HEAD); // the head, then the connection closes: no terminating chunk
+    });
+    try {
+      const client = new DockerClient({ kind: 'unix', socketPath: server.socketPath, source: 'test' });
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+      const empty = await client.logs('empty', {}, undefined);
+      await settle();
+      assert.equal(await collect(empty).ended, 'ended');
+      const cut = await client.logs('cut', {}, undefined);
+      await settle();
+      assert.ok(await collect(cut).ended instanceof HttpProtocolError, 'the cut is an error, told once the reader comes');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('an unreachable socket rejects with the system error (describeDockerError reads its code)', async () => {
     const client = new DockerClient({ kind: 'unix', socketPath: '/nonexistent-dockhand.sock', source: 'test' });
     await assert.rejects(client.logs('abc', {}, undefined), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
