@@ -14,6 +14,7 @@ import { DockerClient } from '../../src/docker/client.js';
 import { describeDockerError } from '../../src/docker/connection.js';
 import { resolveEndpoint, type DockerEndpoint } from '../../src/docker/endpoint.js';
 import { FrameDemuxer } from '../../collectors/logs/demux.js';
+import { frame } from './logs-frames.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-daemon.js';
 
 let scratch: string;
@@ -21,14 +22,6 @@ let pki: TestPki;
 let server: tls.Server;
 let port: number;
 const requests: string[] = [];
-
-function frame(stream: number, text: string): Buffer {
-  const payload = Buffer.from(text);
-  const header = Buffer.alloc(8);
-  header[0] = stream;
-  header.writeUInt32BE(payload.length, 4);
-  return Buffer.concat([header, payload]);
-}
 
 const FRAMES = [frame(1, '2026-11-30T01:19:02.446854573Z over tls\n'), frame(2, '2026-11-30T01:19:02.446962203Z and stderr\n')];
 const ANSWER = Buffer.concat([

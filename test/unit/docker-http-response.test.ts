@@ -13,6 +13,7 @@ import path from 'node:path';
 import { ResponseParser, HttpProtocolError, type ResponseHead } from '../../src/docker/http-response.js';
 import { DockerClient, DockerHttpError, type ByteStream } from '../../src/docker/client.js';
 import { FrameDemuxer } from '../../collectors/logs/demux.js';
+import { frame } from './logs-frames.js';
 
 /** GET /containers/{id}/logs?stdout=1&stderr=1&timestamps=1 of `sh -c 'echo one; echo two >&2; printf "no newline"'`, as dockerd 20.10.24 sent it. */
 const CAPTURED = Buffer.from(
@@ -230,14 +231,6 @@ function collect(stream: ByteStream, onFrame?: (frames: string[]) => void): Coll
     });
   });
   return { frames, ended };
-}
-
-function frame(stream: number, text: string): Buffer {
-  const payload = Buffer.from(text);
-  const header = Buffer.alloc(8);
-  header[0] = stream;
-  header.writeUInt32BE(payload.length, 4);
-  return Buffer.concat([header, payload]);
 }
 
 function chunked(...chunks: Buffer[]): Buffer {
