@@ -114,12 +114,12 @@ describe('ResponseParser', () => {
     assert.equal(ranges[0]!.end - ranges[0]!.start, 0x2b);
   });
 
-  test('chunk extensions and trailers are read past; a chunk-size line split across reads is joined', () => {
-    const response = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value;other\r\nhello\r\n06 ; ext\r\n world\r\n0;last\r\nX-Trailer: a\r\nX-Other: b\r\n\r\n');
+  test('chunk extensions and trailers are read past, hex sizes in either case; a chunk-size line split across reads is joined', () => {
+    const response = Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value;other\r\nhello\r\n06 ; ext\r\n world\r\nA\r\n, 12345678\r\n0;last\r\nX-Trailer: a\r\nX-Other: b\r\n\r\n');
     const sizeLine = response.indexOf('06 ; ext');
     for (const reads of [[response], splitAt(response, sizeLine + 1), splitAt(response, sizeLine + 3, sizeLine + 7), splitAt(response, response.length - 3)]) {
       const got = parse(reads);
-      assert.equal(got.body.toString(), 'hello world');
+      assert.equal(got.body.toString(), 'hello world, 12345678');
       assert.equal(got.ends, 1);
       assert.equal(got.closeError, undefined);
     }
