@@ -4,7 +4,7 @@
  * the daemon's identity. `GET /system/df` walks every layer and volume, so it is never run per scrape.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import type Docker from 'dockerode';
+import type { DockerClient } from '../../src/docker/client.js';
 import { z } from 'zod';
 import { defineCollector, type Collector, type CollectorContext } from '../../src/component.js';
 import { errorMessage } from '../../src/errors.js';
@@ -102,25 +102,23 @@ interface InfoBody {
 
 /** Reads /info, /volumes, /networks and (when enabled) /system/df; a df failure leaves `disk` out, the rest stands. */
 export async function takeEngineSample(
-  docker: Docker,
+  docker: Pick<DockerClient, 'info' | 'listVolumes' | 'listNetworks' | 'systemDf' | 'version'>,
   negotiated: { apiVersion: string; version: string } | undefined,
   config: Pick<EngineConfig, 'system_df' | 'request_timeout_ms'>,
   signal: AbortSignal,
   onDfError: (error: unknown) => void = () => undefined,
 ): Promise<EngineRecord> {
-  // dockerode's typings lack abortSignal on these calls; the library honours it.
-  const api = docker as unknown as Record<'info' | 'listVolumes' | 'listNetworks' | 'df' | 'version', (options: object) => Promise<unknown>>;
-  const call = <T>(method: keyof typeof api) => api[method].call(docker, { abortSignal: AbortSignal.any([signal, AbortSignal.timeout(config.request_timeout_ms)]) }) as Promise<T>;
+  const options = { signal, timeoutMs: config.request_timeout_ms };
   const [info, volumes, networks, version] = await Promise.all([
-    call<InfoBody>('info'),
-    call<{ Volumes?: unknown[] | null }>('listVolumes'),
-    call<unknown[]>('listNetworks'),
-    call<{ Version?: string; ApiVersion?: string; KernelVersion?: string; Os?: string }>('version'),
+    docker.info(options) as Promise<InfoBody>,
+    docker.listVolumes(options),
+    docker.listNetworks(options),
+    docker.version(options) as Promise<{ Version?: string; ApiVersion?: string; KernelVersion?: string; Os?: string }>,
   ]);
   let disk: EngineDiskUsage[] | undefined;
   if (config.system_df) {
     try {
-      disk = diskUsageFromDf(await call<SystemDf>('df'));
+      disk = diskUsageFromDf(await docker.systemDf(options) as SystemDf);
     } catch (error) {
       if (signal.aborted) throw error;
       onDfError(error);

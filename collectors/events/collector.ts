@@ -105,7 +105,7 @@ export class EventsCollector implements Collector {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     let stream: Readable | undefined;
     try {
-      stream = (await docker.getEvents({ ...(since !== undefined ? { since: formatSince(since) } : {}), abortSignal: abort.signal } as object)) as Readable;
+      stream = await docker.events(since !== undefined ? { since: formatSince(since) } : {}, abort.signal);
       this.connected = true;
       this.lastError = undefined;
       ctx.logger.info({ since: since?.toString() }, 'following docker events');

@@ -154,11 +154,11 @@ export class ContainerLog implements LineSink {
     this.cursors[1].restart();
   }
 
-  /** One chunk of a stream: its lines are made into records (not yet sealed). Throws DemuxError for bytes out of step. */
-  parse(chunk: Buffer): void {
+  /** Bytes of a stream, `buf[start, end)`: their lines are made into records (not yet sealed). Throws DemuxError for bytes out of step. */
+  parse(buf: Buffer, start = 0, end = buf.length): void {
     if (this.joiner) this.lastReceivedAt = this.now();
-    if (this.tty) this.ttySplitter.push(chunk, this.assembler);
-    else this.demux.push(chunk, this.assembler);
+    if (this.tty) this.ttySplitter.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end), this.assembler);
+    else this.demux.push(buf, this.assembler, start, end);
   }
 
   /** Seals the records made so far into a batch and queues it (await `emitted()` before reading on). */

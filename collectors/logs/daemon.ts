@@ -3,7 +3,7 @@
  * follower with a stand-in of their own, and the real one is a thin adapter over the connection.
  */
 import type { Readable } from 'node:stream';
-import type Docker from 'dockerode';
+import type { ByteSink, ByteStream } from '../../src/docker/byte-stream.js';
 import type { DockerConnection } from '../../src/docker/connection.js';
 import { toEpochSeconds } from '../../src/docker/inventory.js';
 import { formatSince } from './timestamp.js';
@@ -22,6 +22,12 @@ export interface RunInfo {
   readonly finishedAt?: number;
 }
 
+/**
+ * A log answer's body as it comes off the socket: multiplexed frames, or a TTY container's raw bytes,
+ * handed on as ranges of the socket's own buffers (no copy, no stream event per frame).
+ */
+export type LogStream = ByteStream;
+
 export interface LogDaemon {
   /** Resolves once the daemon answers (or when `signal` aborts). */
   waitUntilUp(signal: AbortSignal): Promise<void>;
@@ -32,7 +38,7 @@ export interface LogDaemon {
    * written now, with `until` (ns, inclusive) only the lines stamped up to then. Undefined when the
    * container is gone or being removed (404, 409). Throws for daemon trouble.
    */
-  openLogs(id: string, since: bigint, signal: AbortSignal, follow: boolean, until?: bigint): Promise<Readable | undefined>;
+  openLogs(id: string, since: bigint, signal: AbortSignal, follow: boolean, until?: bigint): Promise<LogStream | undefined>;
   /** Whether the daemon answers. */
   ping(): Promise<boolean>;
   /** A request failed at the connection level: everyone waits for the daemon until it is back. */
@@ -50,7 +56,7 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
     waitUntilUp: (signal) => connection.waitUntilUp(signal),
     inspect: async (id) => {
       try {
-        const info = await connection.docker.getContainer(id).inspect();
+        const info = await connection.docker.inspectContainer(id);
         const state = info.State;
         return {
           running: state.Running || state.Restarting || state.Paused,
@@ -66,7 +72,7 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
     openLogs: async (id, since, signal, follow, until) => {
       const query = { follow, stdout: true, stderr: true, timestamps: true, since: formatSince(since), ...(until === undefined ? {} : { until: formatSince(until) }) };
       try {
-        return await requestLogs(connection.docker, id, query, signal);
+        return await connection.docker.logs(id, query, signal);
       } catch (error) {
         const status = statusCode(error);
         // 409: "can not get logs from container which is dead or marked for removal".
@@ -86,16 +92,39 @@ export function connectionLogDaemon(connection: DockerConnection): LogDaemon {
   };
 }
 
-/** GET /containers/{id}/logs as a stream, followed or not (dockerode's `logs` buffers an answer it does not follow). */
-function requestLogs(docker: Docker, id: string, query: Record<string, unknown>, signal: AbortSignal): Promise<Readable> {
-  return new Promise((resolve, reject) => {
-    docker.modem.dial({
-      path: `/containers/${id}/logs?`,
-      method: 'GET',
-      abortSignal: signal,
-      isStream: true,
-      statusCodes: { 200: true, 404: 'no such container', 409: 'container being removed', 500: 'server error' },
-      options: query,
-    }, (error, data) => (error ? reject(error) : resolve(data as Readable)));
-  });
+/** The same stream over a node Readable (a stand-in daemon's, in tests): one range per chunk. */
+export function logStreamOf(readable: Readable): LogStream {
+  let ended = false;
+  return {
+    read(sink: ByteSink) {
+      const end = (error: unknown) => {
+        if (ended) return;
+        ended = true;
+        sink.end(error);
+      };
+      readable.on('data', (chunk: Buffer) => {
+        try {
+          sink.bytes(chunk, 0, chunk.length);
+        } catch (error) {
+          readable.destroy();
+          end(error);
+        }
+      });
+      readable.once('end', () => end(undefined));
+      readable.once('error', (error) => end(error));
+      readable.once('close', () => end(readable.readableEnded ? undefined : new Error('log stream closed before its end')));
+    },
+    pause: () => readable.pause(),
+    resume: () => readable.resume(),
+    get isPaused() {
+      return readable.isPaused();
+    },
+    destroy: () => {
+      ended = true;
+      readable.destroy();
+    },
+    get destroyed() {
+      return readable.destroyed;
+    },
+  };
 }

@@ -1,8 +1,9 @@
 /**
  * The daemon's multiplexed log stream (non-TTY containers): frames of an 8-byte header
  * ([stream, 0, 0, 0, size as big-endian uint32]) and `size` bytes of payload. Frames wholly inside
- * a chunk are handed on as (chunk, start, end) with no copy; only a frame split across chunks is
- * assembled into its own buffer.
+ * a chunk (or a range of one: the HTTP reader hands on each HTTP chunk's bytes as a range of the
+ * socket read) are handed on as (chunk, start, end) with no copy; only a frame split across
+ * chunks is assembled into its own buffer.
  */
 
 export const STDOUT = 1;
@@ -32,27 +33,27 @@ export class FrameDemuxer {
     return this.payload ? this.payloadFill : this.headerFill;
   }
 
-  push(chunk: Buffer, sink: FrameSink): void {
-    let i = 0;
-    const length = chunk.length;
-    if (this.payload) i = this.continuePayload(chunk, sink);
-    else if (this.headerFill > 0) i = this.continueHeader(chunk, 0, sink);
-    while (i < length) {
-      if (length - i < 8) {
-        chunk.copy(this.header, 0, i, length);
-        this.headerFill = length - i;
+  /** Parses `chunk[start, end)` (a whole chunk by default). */
+  push(chunk: Buffer, sink: FrameSink, start = 0, end = chunk.length): void {
+    let i = start;
+    if (this.payload) i = this.continuePayload(chunk, start, end, sink);
+    else if (this.headerFill > 0) i = this.continueHeader(chunk, start, end, sink);
+    while (i < end) {
+      if (end - i < 8) {
+        chunk.copy(this.header, 0, i, end);
+        this.headerFill = end - i;
         return;
       }
       const stream = chunk[i]!;
       const size = chunk.readUInt32BE(i + 4);
       checkHeader(stream, size);
-      const start = i + 8;
-      const end = start + size;
-      if (end <= length) {
-        sink.frame(stream, chunk, start, end);
-        i = end;
+      const payloadStart = i + 8;
+      const payloadEnd = payloadStart + size;
+      if (payloadEnd <= end) {
+        sink.frame(stream, chunk, payloadStart, payloadEnd);
+        i = payloadEnd;
       } else {
-        this.startPayload(stream, size, chunk, start, length);
+        this.startPayload(stream, size, chunk, payloadStart, end);
         return;
       }
     }
@@ -65,23 +66,23 @@ export class FrameDemuxer {
     this.payloadFill = 0;
   }
 
-  private continueHeader(chunk: Buffer, offset: number, sink: FrameSink): number {
+  private continueHeader(chunk: Buffer, offset: number, end: number, sink: FrameSink): number {
     const need = 8 - this.headerFill;
-    const take = Math.min(need, chunk.length - offset);
+    const take = Math.min(need, end - offset);
     chunk.copy(this.header, this.headerFill, offset, offset + take);
     this.headerFill += take;
-    if (this.headerFill < 8) return chunk.length;
+    if (this.headerFill < 8) return end;
     this.headerFill = 0;
     const stream = this.header[0]!;
     const size = this.header.readUInt32BE(4);
     checkHeader(stream, size);
     const start = offset + take;
-    if (chunk.length - start >= size) {
+    if (end - start >= size) {
       sink.frame(stream, chunk, start, start + size);
       return start + size;
     }
-    this.startPayload(stream, size, chunk, start, chunk.length);
-    return chunk.length;
+    this.startPayload(stream, size, chunk, start, end);
+    return end;
   }
 
   private startPayload(stream: number, size: number, chunk: Buffer, start: number, end: number): void {
@@ -91,16 +92,16 @@ export class FrameDemuxer {
     this.payloadFill = end - start;
   }
 
-  private continuePayload(chunk: Buffer, sink: FrameSink): number {
+  private continuePayload(chunk: Buffer, start: number, end: number, sink: FrameSink): number {
     const payload = this.payload!;
-    const take = Math.min(payload.length - this.payloadFill, chunk.length);
-    chunk.copy(payload, this.payloadFill, 0, take);
+    const take = Math.min(payload.length - this.payloadFill, end - start);
+    chunk.copy(payload, this.payloadFill, start, start + take);
     this.payloadFill += take;
-    if (this.payloadFill < payload.length) return chunk.length;
+    if (this.payloadFill < payload.length) return end;
     this.payload = undefined;
     this.payloadFill = 0;
     sink.frame(this.payloadStream, payload, 0, payload.length);
-    return take;
+    return start + take;
   }
 }
 

@@ -14,12 +14,11 @@
  * run is over. A stream is opened at most a few times a second: one that ends soon after it opened
  * (a restarting container, a crash loop) makes the next wait longer.
  */
-import type { Readable } from 'node:stream';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import type { ContainerLog } from './container-log.js';
-import { statusCode, type LogDaemon, type RunInfo } from './daemon.js';
+import { statusCode, type LogDaemon, type LogStream, type RunInfo } from './daemon.js';
 import { DemuxError } from './demux.js';
 import type { LogsMetrics } from './metrics.js';
 import { formatSince } from './timestamp.js';
@@ -55,8 +54,8 @@ type State =
   | { readonly name: 'waitForDaemon' }
   | { readonly name: 'inspect' }
   | { readonly name: 'open'; readonly run: RunInfo }
-  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'follow' }
-  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: Readable; readonly abort: AbortController; readonly kind: 'drain'; readonly after: Promise<RunInfo | undefined>; readonly steady: boolean }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: LogStream; readonly abort: AbortController; readonly kind: 'follow' }
+  | { readonly name: 'read'; readonly run: RunInfo; readonly stream: LogStream; readonly abort: AbortController; readonly kind: 'drain'; readonly after: Promise<RunInfo | undefined>; readonly steady: boolean }
   | { readonly name: 'drain'; readonly run: RunInfo; readonly steady: boolean; readonly endedAt: number }
   | { readonly name: 'decide'; readonly run: RunInfo; readonly after: RunInfo | undefined; readonly steady: boolean }
   | { readonly name: 'settleRun'; readonly run: RunInfo }
@@ -186,7 +185,7 @@ export class LogFollower {
     if (signal.aborted) return { name: 'stopped' };
     const abort = new AbortController();
     const since = this.log.resumePoint.since;
-    let stream: Readable | undefined;
+    let stream: LogStream | undefined;
     try {
       stream = await daemon.openLogs(this.log.id, since, abort.signal, true);
     } catch (error) {
@@ -211,7 +210,7 @@ export class LogFollower {
     // Both at once: the container may be removed any moment now.
     let abort = new AbortController();
     const after = daemon.inspect(this.log.id);
-    let stream: Readable | undefined;
+    let stream: LogStream | undefined;
     try {
       const until = this.log.isTty ? BigInt(endedAt + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
       stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
@@ -339,12 +338,13 @@ export class LogFollower {
   }
 
   /**
-   * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk, so data
-   * events come one line at a time: they are parsed as they come and sealed into one batch per
-   * event-loop turn (everything one socket read brought). While an earlier batch still waits for
-   * room in the pipeline the stream is paused: the socket stops being read and the daemon waits.
+   * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk; the
+   * stream hands on each chunk's bytes as a range of the socket read that brought it: they are parsed
+   * as they come and sealed into one batch per event-loop turn (everything one socket read brought).
+   * While an earlier batch still waits for room in the pipeline the stream is paused: the socket
+   * stops being read and the daemon waits.
    */
-  private readStream(stream: Readable): Promise<StreamEnd> {
+  private readStream(stream: LogStream): Promise<StreamEnd> {
     const log = this.log;
     return new Promise((resolve) => {
       let done = false;
@@ -354,7 +354,7 @@ export class LogFollower {
         scheduled = undefined;
         if (log.unsealed > 0) progressed = true;
         log.seal();
-        if (log.inFlight > 1 && !done && !stream.isPaused()) {
+        if (log.inFlight > 1 && !done && !stream.isPaused) {
           stream.pause();
           log.setLive(false);
           void log.emitted().then(() => {
@@ -364,11 +364,12 @@ export class LogFollower {
           });
         }
       };
-      const onData = (chunk: Buffer) => {
+      const bytes = (buf: Buffer, start: number, end: number) => {
+        if (done) return;
         try {
-          log.parse(chunk);
+          log.parse(buf, start, end);
         } catch (error) {
-          // A stream out of step (DemuxError): thrown from a 'data' listener it would be an uncaught exception.
+          // A stream out of step (DemuxError): it is broken here, read again from the last line.
           stream.destroy();
           finish(error);
           return;
@@ -387,14 +388,10 @@ export class LogFollower {
         if (log.unsealed > 0) progressed = true;
         log.seal();
         log.setLive(false);
-        stream.off('data', onData);
         resolve({ broken, progressed });
       };
       log.setLive(true);
-      stream.on('data', onData);
-      stream.once('end', () => finish(undefined));
-      stream.once('error', (error) => finish(error));
-      stream.once('close', () => finish(stream.readableEnded ? undefined : new Error('log stream closed before its end')));
+      stream.read({ bytes, end: finish });
     });
   }
 }

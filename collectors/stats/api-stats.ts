@@ -8,8 +8,7 @@
  * Limits are not in the stats body (an unlimited container shows the host's memory as its limit),
  * so each container is inspected once per start for HostConfig.Memory / NanoCpus / CpuQuota.
  */
-import type { IncomingMessage } from 'node:http';
-import type Docker from 'dockerode';
+import type { DockerClient } from '../../src/docker/client.js';
 import type { ContainerState } from '../../src/docker/inventory.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { errorMessage } from '../../src/errors.js';
@@ -131,6 +130,9 @@ interface StreamState {
 const FIRST_SAMPLE_WAIT_MS = 2500;
 
 /** Splits a byte stream of JSON documents separated by newlines. */
+/** What the API source asks of the daemon. */
+export type StatsSource = Pick<DockerClient, 'containerStats' | 'containerStatsStream' | 'inspectContainer'>;
+
 export class JsonLines {
   private buffer = '';
   push(chunk: string, onDocument: (doc: unknown) => void): void {
@@ -164,7 +166,7 @@ export class ApiStatsSource {
    * The latest sample of each container: streamed ones where a stream runs, one-shot otherwise.
    * Streams of containers no longer asked for are closed. Containers with nothing yet are absent.
    */
-  async collect(docker: Docker, containers: readonly ContainerState[], signal: AbortSignal): Promise<Map<string, TimedSample>> {
+  async collect(docker: StatsSource, containers: readonly ContainerState[], signal: AbortSignal): Promise<Map<string, TimedSample>> {
     const wanted = new Set(containers.map((c) => c.meta.id));
     for (const id of [...this.streams.keys()]) if (!wanted.has(id)) this.closeStream(id);
     for (const id of [...this.specs.keys()]) if (!wanted.has(id)) this.specs.delete(id);
@@ -195,11 +197,7 @@ export class ApiStatsSource {
       const id = container.meta.id;
       try {
         this.counters.oneshots++;
-        const body = (await getStats(docker, id, {
-          stream: false,
-          'one-shot': true,
-          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
-        })) as ApiStatsBody;
+        const body = (await docker.containerStats(id, { oneShot: true, signal, timeoutMs: this.options.requestTimeoutMs })) as ApiStatsBody;
         out.set(id, { time: sampleTime(body), sample: sampleFromApiStats(body, this.specs.get(id)?.spec) });
       } catch (error) {
         if (signal.aborted) return;
@@ -211,8 +209,8 @@ export class ApiStatsSource {
   }
 
   /** One stats request, for the agreement test and the benchmark: exactly what a one-shot round does per container. */
-  static async oneShot(docker: Docker, id: string, spec: ContainerSpec | undefined, signal?: AbortSignal): Promise<TimedSample> {
-    const body = (await getStats(docker, id, { stream: false, 'one-shot': true, ...(signal ? { abortSignal: signal } : {}) })) as ApiStatsBody;
+  static async oneShot(docker: StatsSource, id: string, spec: ContainerSpec | undefined, signal?: AbortSignal): Promise<TimedSample> {
+    const body = (await docker.containerStats(id, { oneShot: true, signal })) as ApiStatsBody;
     return { time: sampleTime(body), sample: sampleFromApiStats(body, spec) };
   }
 
@@ -221,12 +219,12 @@ export class ApiStatsSource {
     this.specs.clear();
   }
 
-  private async refreshSpecs(docker: Docker, containers: readonly ContainerState[], signal: AbortSignal): Promise<void> {
+  private async refreshSpecs(docker: StatsSource, containers: readonly ContainerState[], signal: AbortSignal): Promise<void> {
     const stale = containers.filter((c) => this.specs.get(c.meta.id)?.startedAt !== c.startedAt);
     await forEachLimited(stale, this.options.oneshotConcurrency, async (container) => {
       if (signal.aborted) return;
       try {
-        const inspect = await docker.getContainer(container.meta.id).inspect({ abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]) } as Docker.ContainerInspectOptions);
+        const inspect = await docker.inspectContainer(container.meta.id, { signal, timeoutMs: this.options.requestTimeoutMs });
         this.specs.set(container.meta.id, { startedAt: container.startedAt, spec: specFromInspect(inspect.HostConfig) });
       } catch (error) {
         if (signal.aborted) return;
@@ -236,7 +234,7 @@ export class ApiStatsSource {
     });
   }
 
-  private openStream(docker: Docker, id: string, signal: AbortSignal): StreamState {
+  private openStream(docker: StatsSource, id: string, signal: AbortSignal): StreamState {
     const abort = new AbortController();
     let firstSettled!: () => void;
     const state: StreamState = { abort, first: new Promise<void>((resolve) => { firstSettled = resolve; }) };
@@ -255,7 +253,7 @@ export class ApiStatsSource {
     };
     void (async () => {
       try {
-        const response = (await getStats(docker, id, { stream: true, abortSignal: abort.signal })) as IncomingMessage;
+        const response = await docker.containerStatsStream(id, abort.signal);
         const lines = new JsonLines();
         response.setEncoding('utf8');
         abort.signal.addEventListener('abort', () => response.destroy(), { once: true });
@@ -279,12 +277,6 @@ export class ApiStatsSource {
     this.streams.delete(id);
     state.abort.abort();
   }
-}
-
-/** dockerode's typings know neither abortSignal nor the streaming overload with options; the call is the same. */
-function getStats(docker: Docker, id: string, options: { stream: boolean; 'one-shot'?: boolean; abortSignal?: AbortSignal }): Promise<unknown> {
-  const container = docker.getContainer(id) as unknown as { stats(options: object): Promise<unknown> };
-  return container.stats(options);
 }
 
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {

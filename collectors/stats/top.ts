@@ -30,15 +30,11 @@ export async function containerTop(connection: DockerConnection, ref: string, op
   if (options.psArgs !== undefined && !PS_ARGS.test(options.psArgs)) throw new TopError(`ps_args may hold letters, digits, spaces and ,=%_- only`, 400);
   if (!connection.isUp) throw new TopError(`docker daemon not reachable: ${connection.health().reason ?? ''}`, 503);
   try {
-    const container = connection.docker.getContainer(ref) as unknown as { top(options: object): Promise<{ Titles?: string[]; Processes?: string[][] }> };
-    const result = await container.top({
-      ...(options.psArgs ? { ps_args: options.psArgs } : {}),
-      abortSignal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-    });
+    const result = await connection.docker.containerTop(ref, options.psArgs, { timeoutMs: options.timeoutMs ?? 10_000 });
     return { titles: result.Titles ?? [], processes: result.Processes ?? [] };
   } catch (error) {
     const status = (error as { statusCode?: number }).statusCode;
-    const message = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+    const message = (error as { reason?: string }).reason ?? (error as Error).message;
     if (status === 404) throw new TopError(`no such container: ${ref}`, 404);
     if (status === 409 || /is not running/.test(message)) throw new TopError(`container ${ref} is not running`, 409);
     throw new TopError(`docker top ${ref}: ${message}`, status && status >= 400 ? 502 : 503);

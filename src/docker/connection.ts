@@ -1,15 +1,14 @@
 /**
- * The one connection to the Docker daemon: a read-only dockerode client, API version
+ * The one connection to the Docker daemon: a read-only client (client.ts), API version
  * negotiation, and up/down tracking with capped exponential backoff. Collectors report
  * failures here and wait for `waitUntilUp`; /readyz reads `health()`.
  */
-import https from 'node:https';
 import { EventEmitter } from 'node:events';
-import Docker from 'dockerode';
 import type { Logger } from '../telemetry/logger.js';
 import type { SelfMetrics } from '../telemetry/metrics.js';
 import type { Health } from '../component.js';
 import { ReadOnlyViolation, errorMessage } from '../errors.js';
+import { DockerClient } from './client.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { describeEndpoint, type DockerEndpoint } from './endpoint.js';
 
@@ -45,67 +44,8 @@ export function compareApiVersions(a: string, b: string): number {
   return am !== bm ? am - bm : an - bn;
 }
 
-type Callback = (err: unknown, data?: unknown) => void;
-interface GuardableModem {
-  dial(options: { method?: string; path?: string }, callback: Callback): unknown;
-  buildRequest(options: { method?: string; path?: string }, context: unknown, data: unknown, callback: Callback): unknown;
-}
-
-function isReadOnly(method: string | undefined): boolean {
-  const verb = (method ?? 'GET').toUpperCase();
-  return verb === 'GET' || verb === 'HEAD';
-}
-
-/**
- * Wraps the modem so that anything but GET (and HEAD) is refused before it leaves the process.
- * Every dockerode call goes through dial(); buildRequest() is guarded too, for code that reaches
- * into the modem directly.
- */
-export function guardReadOnly(docker: Docker): Docker {
-  const modem = docker.modem as unknown as GuardableModem;
-  const dial = modem.dial.bind(modem);
-  const buildRequest = modem.buildRequest.bind(modem);
-  const refuse = (options: { method?: string; path?: string }, callback: Callback) => {
-    // dockerode ends paths that take a query with '?'; the message reads better without it.
-    const error = new ReadOnlyViolation((options.method ?? 'GET').toUpperCase(), (options.path ?? '?').replace(/(.)\?$/, '$1'));
-    queueMicrotask(() => callback(error));
-    return undefined;
-  };
-  modem.dial = (options, callback) => (isReadOnly(options.method) ? dial(options, callback) : refuse(options, callback));
-  modem.buildRequest = (options, context, data, callback) =>
-    isReadOnly(options.method) ? buildRequest(options, context, data, callback) : refuse(options, callback);
-  return docker;
-}
-
-/**
- * docker-modem fills its defaults from DOCKER_HOST, DOCKER_CERT_PATH and DOCKER_CLIENT_TIMEOUT when
- * DOCKER_HOST is set: it would override a unix socket with that host, throw for an unreadable cert
- * path, and put a timeout on streams. The endpoint is already resolved, so construct without them.
- */
-function withoutDockerHostEnv<T>(make: () => T): T {
-  const saved = process.env.DOCKER_HOST;
-  if (saved === undefined) return make();
-  delete process.env.DOCKER_HOST;
-  try {
-    return make();
-  } finally {
-    process.env.DOCKER_HOST = saved;
-  }
-}
-
-/** A guarded client for `endpoint`. `timeoutMs` suits plain requests only: it also cuts idle streams. */
-export function createDockerode(endpoint: DockerEndpoint, timeoutMs?: number, version?: string): Docker {
-  const common = { ...(version ? { version: `v${version}` } : {}), ...(timeoutMs ? { timeout: timeoutMs } : {}) };
-  return guardReadOnly(withoutDockerHostEnv(() => {
-    if (endpoint.kind === 'unix') return new Docker({ socketPath: endpoint.socketPath, ...common });
-    const tls = endpoint.tls;
-    if (!tls) return new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'http', ...common });
-    const material = { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) };
-    // docker-modem has no rejectUnauthorized option; an agent's options win over the request's.
-    const agent = tls.verify ? undefined : new https.Agent({ ...material, rejectUnauthorized: false });
-    return new Docker({ host: endpoint.host, port: endpoint.port, protocol: 'https', ...material, ...(agent ? { agent } : {}), ...common } as Docker.DockerOptions);
-  }));
-}
+/** The setting named when a plain request gets no answer in time. */
+const TIMEOUT_SETTING = 'docker.request_timeout_ms';
 
 /** Emitted as 'retry' before each wait between failed connection attempts. */
 export interface RetryEvent {
@@ -116,14 +56,14 @@ export interface RetryEvent {
 }
 
 export class DockerConnection extends EventEmitter {
-  /** Guarded client speaking the negotiated API version, no timeout (streams). Replaced on each (re)connection. */
-  docker: Docker;
+  /** Read-only client speaking the negotiated API version, no timeout (streams). Replaced on each (re)connection. */
+  docker: DockerClient;
   info: DaemonInfo | undefined;
   private state: State = 'connecting';
   private lastError: string | undefined;
   private failedAttempts = 0;
-  /** Guarded client with the request timeout, for health probes: a hung daemon must not hang them. */
-  private probe: Docker;
+  /** Client with the request timeout, for health probes: a hung daemon must not hang them. */
+  private probe: DockerClient;
   private upWaiters: (() => void)[] = [];
   private monitor: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -139,8 +79,8 @@ export class DockerConnection extends EventEmitter {
     super();
     this.description = describeEndpoint(endpoint);
     // Requests made before negotiation use the unversioned path, which every daemon accepts.
-    this.docker = createDockerode(endpoint);
-    this.probe = createDockerode(endpoint, settings.requestTimeoutMs);
+    this.docker = new DockerClient(endpoint);
+    this.probe = this.docker.withOptions({ timeoutMs: settings.requestTimeoutMs, timeoutSetting: TIMEOUT_SETTING });
   }
 
   get isUp(): boolean {
@@ -247,25 +187,11 @@ export class DockerConnection extends EventEmitter {
 
   private async ping(): Promise<boolean> {
     try {
-      await this.timed('GET /_ping', () => this.probe.ping());
+      await this.probe.ping();
       return true;
     } catch (error) {
       this.reportFailure(error);
       return false;
-    }
-  }
-
-  /** docker-modem reports its own timeout as a bare "socket hang up": say what happened instead. */
-  private async timed<T>(what: string, call: () => Promise<T>): Promise<T> {
-    const started = Date.now();
-    try {
-      return await call();
-    } catch (error) {
-      const timeoutMs = this.settings.requestTimeoutMs;
-      if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' && Date.now() - started >= timeoutMs * 0.95) {
-        throw Object.assign(new Error(`no answer to ${what} within ${timeoutMs} ms (docker.request_timeout_ms)`), { code: 'ETIMEDOUT' });
-      }
-      throw error;
     }
   }
 
@@ -281,19 +207,17 @@ export class DockerConnection extends EventEmitter {
   }
 
   private async negotiate(): Promise<void> {
-    const unversioned = createDockerode(this.endpoint, this.settings.requestTimeoutMs);
-    const version = (await this.timed('GET /version', () => unversioned.version())) as unknown as {
-      ApiVersion?: unknown; Version?: string; Os?: string; KernelVersion?: string;
-    };
+    const timeout = { timeoutMs: this.settings.requestTimeoutMs, timeoutSetting: TIMEOUT_SETTING };
+    const version = await this.docker.withOptions(timeout).version() as { ApiVersion?: unknown; Version?: string; Os?: string; KernelVersion?: string };
     if (typeof version?.ApiVersion !== 'string' || !/^\d+\.\d+$/.test(version.ApiVersion)) {
       throw new Error(`${this.description} answered /version without an API version: not a Docker daemon?`);
     }
     const apiVersion = compareApiVersions(version.ApiVersion, MAX_API_VERSION) > 0 ? MAX_API_VERSION : version.ApiVersion;
     if (compareApiVersions(apiVersion, MIN_API_VERSION) < 0) throw new Error(`docker daemon speaks API ${version.ApiVersion}; dockhand needs at least ${MIN_API_VERSION}`);
-    const probe = createDockerode(this.endpoint, this.settings.requestTimeoutMs, apiVersion);
-    const info = (await this.timed('GET /info', () => probe.info())) as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
+    const probe = this.docker.withOptions({ ...timeout, apiVersion });
+    const info = await probe.info() as { Name?: string; Driver?: string; CgroupDriver?: string; CgroupVersion?: string; DockerRootDir?: string; OperatingSystem?: string };
     this.probe = probe;
-    this.docker = createDockerode(this.endpoint, undefined, apiVersion);
+    this.docker = this.docker.withOptions({ apiVersion });
     this.info = {
       apiVersion,
       version: version.Version ?? 'unknown',

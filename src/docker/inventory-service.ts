@@ -124,7 +124,7 @@ export class InventoryService {
     signal.addEventListener('abort', onAbort, { once: true });
     let stream: Readable | undefined;
     try {
-      stream = (await this.docker.docker.getEvents({ filters: { type: ['container'] }, abortSignal: abort.signal } as object)) as Readable;
+      stream = await this.docker.docker.events({ filters: { type: ['container'] } }, abort.signal);
       await this.exclusive.run(() => this.inventory.sync(this.docker.docker));
       this.counters.syncs++;
       this.setLive(true);

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type Docker from 'dockerode';
+import type { DockerClient } from './client.js';
 import type { ContainerMeta } from '../records.js';
 import type { Logger } from '../telemetry/logger.js';
 import { globMatcher } from '../util/glob.js';
@@ -57,6 +58,9 @@ export const DAEMON_ATTRIBUTES: ReadonlySet<string> = new Set([
   'cpuset', 'blkio', 'restartPolicy',
 ]);
 
+/** What the inventory asks of the daemon: the client's list and inspect. */
+export type InventorySource = Pick<DockerClient, 'listContainers' | 'inspectContainer'>;
+
 /** Inventory events: `added`, `updated`, `removed` with the ContainerState; `vanished` (see vanished()). */
 export class Inventory extends EventEmitter implements InventoryView {
   private readonly containers = new Map<string, ContainerState>();
@@ -101,7 +105,7 @@ export class Inventory extends EventEmitter implements InventoryView {
   }
 
   /** Lists every container and inspects each; containers gone since the last look are removed. */
-  async sync(docker: Docker): Promise<void> {
+  async sync(docker: InventorySource): Promise<void> {
     const listed = await docker.listContainers({ all: true });
     const seen = new Set<string>();
     for (const summary of listed) {
@@ -115,10 +119,10 @@ export class Inventory extends EventEmitter implements InventoryView {
   }
 
   /** Inspects one container and records what it says; a container gone by then is removed. */
-  async refresh(docker: Docker, id: string): Promise<ContainerState | undefined> {
+  async refresh(docker: InventorySource, id: string): Promise<ContainerState | undefined> {
     let inspect: Docker.ContainerInspectInfo;
     try {
-      inspect = await docker.getContainer(id).inspect();
+      inspect = await docker.inspectContainer(id);
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) {
         this.remove(id);

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import { START, type ResumePoint } from '../../collectors/logs/checkpoints.js';
 import { ContainerLog } from '../../collectors/logs/container-log.js';
-import type { LogDaemon, RunInfo } from '../../collectors/logs/daemon.js';
+import { logStreamOf, type LogDaemon, type RunInfo } from '../../collectors/logs/daemon.js';
 import type { Processing } from '../../collectors/logs/filters.js';
 import { LogFollower } from '../../collectors/logs/follower.js';
 import { LogsMetrics } from '../../collectors/logs/metrics.js';
@@ -78,7 +78,8 @@ export function standInDaemon(run: () => RunInfo | undefined, logs: (since: bigi
     inspect: async () => run(),
     openLogs: async (_id, since, _signal, follow, until) => {
       opened.push({ since, follow, until, at: Date.now() });
-      return logs(since, follow, until);
+      const readable = await logs(since, follow, until);
+      return readable && logStreamOf(readable);
     },
     ping: async () => true,
     reportFailure: () => undefined,

@@ -72,28 +72,25 @@ describe('read-only guard on the real daemon', () => {
 
   test('createContainer is refused and no container is created', () => withLocalDaemon(async (connection) => {
     const before = await mine();
-    await assert.rejects(connection.docker.createContainer({
-      Image: 'dockhand-test/busybox:latest', Cmd: ['true'],
-      Labels: { 'dockhand.test': '1', [containers.runLabel]: containers.run },
-    }), (error: unknown) => error instanceof ReadOnlyViolation && /refused POST \/containers\/create$/.test(error.message));
+    await assert.rejects(connection.docker.request('POST', '/containers/create'), (error: unknown) => error instanceof ReadOnlyViolation && /refused POST \/containers\/create$/.test(error.message));
     assert.deepEqual(await mine(), before);
   }));
 
   test('remove, stop, kill and prune are refused: the container is still there and still running', () => withLocalDaemon(async (connection) => {
     const running = await containers.start(['sleep', '300']);
     const stopped = await containers.create(['true']);
-    const target = connection.docker.getContainer(running);
-    await assert.rejects(target.remove({ force: true }), ReadOnlyViolation);
-    await assert.rejects(target.stop({ t: 0 }), ReadOnlyViolation);
-    await assert.rejects(target.kill(), ReadOnlyViolation);
-    await assert.rejects(target.exec({ Cmd: ['touch', '/tmp/x'] }), ReadOnlyViolation);
-    await assert.rejects(connection.docker.getContainer(stopped).remove(), ReadOnlyViolation);
-    await assert.rejects(connection.docker.pruneContainers({ filters: { label: [`${containers.runLabel}=${containers.run}`] } }), ReadOnlyViolation);
+    const client = connection.docker;
+    await assert.rejects(client.request('DELETE', `/containers/${running}`, { force: true }), ReadOnlyViolation);
+    await assert.rejects(client.request('POST', `/containers/${running}/stop`, { t: 0 }), ReadOnlyViolation);
+    await assert.rejects(client.request('POST', `/containers/${running}/kill`), ReadOnlyViolation);
+    await assert.rejects(client.request('POST', `/containers/${running}/exec`), ReadOnlyViolation);
+    await assert.rejects(client.request('delete', `/containers/${stopped}`), ReadOnlyViolation);
+    await assert.rejects(client.request('POST', '/containers/prune', { filters: { label: [`${containers.runLabel}=${containers.run}`] } }), ReadOnlyViolation);
     assert.equal(await docker('inspect', '--format', '{{.State.Running}}', running), 'true');
     assert.equal(await docker('inspect', '--format', '{{.State.Status}}', stopped), 'created');
     assert.deepEqual((await mine()).sort(), [running, stopped].sort());
     // Reads still work through the same client.
-    const inspected = await target.inspect();
+    const inspected = await client.inspectContainer(running);
     assert.equal(inspected.Id, running);
   }));
 });

@@ -139,7 +139,7 @@ describe('DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH', () => {
     await writeFile(path.join(dir, 'ca.pem'), Buffer.concat([rogue, await readFile(path.join(daemon.clientCertDir, 'ca.pem'))]));
     for (const file of ['cert.pem', 'key.pem']) await writeFile(path.join(dir, file), await readFile(path.join(daemon.clientCertDir, file)));
     const endpoint = resolveEndpoint({ host: daemon.host, tlsVerify: true, certPath: dir });
-    assert.ok(endpoint.kind === 'tcp' && Buffer.isBuffer(endpoint.tls?.ca), 'the CA reaches dockerode as a Buffer');
+    assert.ok(endpoint.kind === 'tcp' && Buffer.isBuffer(endpoint.tls?.ca), 'the CA reaches the client as a Buffer');
     await assertConnects({ host: daemon.host, tlsVerify: true, certPath: dir });
   });
 
@@ -151,9 +151,9 @@ describe('DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH', () => {
     connection.start();
     try {
       await connection.waitUntilUp();
-      await assert.rejects(connection.docker.createContainer({ Image: 'busybox', Labels: { 'dockhand.test': '1' } }), ReadOnlyViolation);
-      await assert.rejects(connection.docker.createNetwork({ Name: 'dockhand-guard-tls' }), ReadOnlyViolation);
-      await assert.rejects(connection.docker.pruneNetworks(), ReadOnlyViolation);
+      await assert.rejects(connection.docker.request('POST', '/containers/create'), ReadOnlyViolation);
+      await assert.rejects(connection.docker.request('POST', '/networks/create'), ReadOnlyViolation);
+      await assert.rejects(connection.docker.request('POST', '/networks/prune'), ReadOnlyViolation);
     } finally {
       await connection.stop();
     }

@@ -5,8 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
+import { DockerClient, type Query } from '../../src/docker/client.js';
 import { eventsCollectorFactory } from '../../collectors/events/index.js';
 import type { EventsCollector } from '../../collectors/events/collector.js';
 import { POSITION_STATE_NAME, type SavedPosition } from '../../collectors/events/position-store.js';
@@ -25,14 +25,14 @@ function newCollector(): EventsCollector {
 }
 
 // Observe (not fake) the real event streams, so one test can break the one in use.
-const streams: { client: Docker; stream: Readable; filtered: boolean }[] = [];
-const originalGetEvents = Docker.prototype.getEvents;
+const streams: { client: DockerClient; stream: Readable; filtered: boolean }[] = [];
+const originalEvents = DockerClient.prototype.events;
 function observeEventStreams(): void {
-  Docker.prototype.getEvents = async function (this: Docker, opts?: object) {
-    const stream = (await (originalGetEvents as (o?: object) => Promise<NodeJS.ReadableStream>).call(this, opts)) as Readable;
-    streams.push({ client: this, stream, filtered: Boolean((opts as { filters?: unknown } | undefined)?.filters) });
+  DockerClient.prototype.events = async function (this: DockerClient, query: Query, signal: AbortSignal | undefined) {
+    const stream = await originalEvents.call(this, query, signal);
+    streams.push({ client: this, stream, filtered: Boolean(query.filters) });
     return stream;
-  } as typeof Docker.prototype.getEvents;
+  };
 }
 
 /** Event records about this file's containers (the daemon is shared with other test files). */
@@ -59,7 +59,7 @@ before(async () => {
 });
 
 after(async () => {
-  Docker.prototype.getEvents = originalGetEvents;
+  DockerClient.prototype.events = originalEvents;
   await harness.close();
   await containers.removeAll();
 });
@@ -148,7 +148,7 @@ test('a broken stream reconnects from the last position without losing or repeat
   await waitFor(() => actionsOf(harness.records, a).includes('die'), { timeoutMs: 15_000, what: 'first container died' });
   // The collector's own stream: the inventory service's is the one filtered to container events.
   const stream = streams.filter((s) => s.client === harness.connection.docker && !s.filtered).at(-1)?.stream;
-  assert.ok(stream && !stream.destroyed, 'the collector follows a stream opened through getEvents');
+  assert.ok(stream && !stream.destroyed, 'the collector follows a stream opened through events()');
   // As a daemon restart or a proxy would: the connection breaks under the collector.
   stream.destroy(new Error('test: connection reset'));
   const b = await containers.start(['true'], { name: containers.name('after-break') });

@@ -1,22 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type Docker from 'dockerode';
-import { Inventory } from '../../src/docker/inventory.js';
+import { Inventory, type InventorySource } from '../../src/docker/inventory.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
 
 const ID = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 /** A daemon whose one container's inspect body the test changes between refreshes. */
-function daemon(body: { name: string; labels: Record<string, string>; status: string }): Docker {
+function daemon(body: { name: string; labels: Record<string, string>; status: string }): InventorySource {
   return {
-    getContainer: () => ({
-      inspect: async () => ({
+    listContainers: async () => [],
+    inspectContainer: async () => ({
         Id: ID, Name: `/${body.name}`, Image: 'sha256:img', Created: '2026-01-01T00:00:00Z', RestartCount: 0,
         Config: { Image: 'busybox', Labels: { ...body.labels }, Tty: false },
         State: { Status: body.status, Pid: 1, ExitCode: 0, OOMKilled: false, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z' },
-      }),
     }),
-  } as unknown as Docker;
+  } as unknown as InventorySource;
 }
 
 test('an inspect that changes nothing shipped keeps the ContainerMeta object; a change replaces it', async () => {

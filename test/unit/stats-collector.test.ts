@@ -2,10 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import type Docker from 'dockerode';
 import type { CollectorContext } from '../../src/component.js';
 import type { DockerConnection } from '../../src/docker/connection.js';
-import { Inventory } from '../../src/docker/inventory.js';
+import { Inventory, type InventorySource } from '../../src/docker/inventory.js';
 import type { AgentRecord, MetricRecord } from '../../src/records.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -21,15 +20,14 @@ const ID = '3f2a9c1e5b7d4f60a8e2c4b6d8f0a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5';
 async function inventoryOf(containers: { id: string; name: string; pid: number; status?: string }[]): Promise<Inventory> {
   const inventory = new Inventory([], silentLogger());
   const docker = {
-    getContainer: (id: string) => ({
-      inspect: async () => {
-        const c = containers.find((x) => x.id === id)!;
-        return { Id: c.id, Name: `/${c.name}`, Image: 'sha256:img', Created: '2026-01-01T00:00:00Z', RestartCount: 0,
-          Config: { Image: 'busybox', Labels: {}, Tty: false },
-          State: { Status: c.status ?? 'running', Pid: c.pid, ExitCode: 0, OOMKilled: false, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z' } };
-      },
-    }),
-  } as unknown as Docker;
+    listContainers: async () => [],
+    inspectContainer: async (id: string) => {
+      const c = containers.find((x) => x.id === id)!;
+      return { Id: c.id, Name: `/${c.name}`, Image: 'sha256:img', Created: '2026-01-01T00:00:00Z', RestartCount: 0,
+        Config: { Image: 'busybox', Labels: {}, Tty: false },
+        State: { Status: c.status ?? 'running', Pid: c.pid, ExitCode: 0, OOMKilled: false, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z' } };
+    },
+  } as unknown as InventorySource;
   for (const c of containers) await inventory.refresh(docker, c.id);
   return inventory;
 }

@@ -1,0 +1,214 @@
+/**
+ * A streamed response body read straight off its socket (see http-response.ts): bytes are handed
+ * on as ranges of the socket's own buffers, with pause/resume for backpressure. It opens once the
+ * daemon answered 200; any other answer is a DockerHttpError carrying the daemon's message.
+ */
+import type { Socket } from 'node:net';
+import { ResponseParser, type ResponseHead } from './http-response.js';
+import { DockerHttpError, abortError } from './http-error.js';
+
+export interface ByteSink {
+  /** Body bytes `buf[start, end)`, valid only during the call. A throw ends the stream: `end(error)` follows. */
+  bytes(buf: Buffer, start: number, end: number): void;
+  /** Called once: `error` undefined when the body ended as its framing says, else why it stopped (cut, aborted, socket error). */
+  end(error: unknown): void;
+}
+
+export interface ByteStream {
+  /** Starts handing on the body to `sink` (once). */
+  read(sink: ByteSink): void;
+  /** Stops at the next body range; the socket is not read meanwhile, so the daemon waits. */
+  pause(): void;
+  resume(): void;
+  readonly isPaused: boolean;
+  /** Closes the stream; `end` is not called after this. */
+  destroy(): void;
+  readonly destroyed: boolean;
+}
+
+/** An error answer's body kept for its message, at most this much. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+type Phase =
+  | { readonly name: 'head' }
+  | { readonly name: 'errorBody'; readonly statusCode: number; readonly parts: Buffer[]; size: number }
+  | { readonly name: 'open' }
+  | { readonly name: 'closed' };
+
+/**
+ * Sends `GET target` on `socket` (connecting) and resolves with the body once the daemon answered
+ * 200. `what` names the request in errors ("GET /containers/x/logs").
+ */
+export function openByteStream(socket: Socket, requestText: string, what: string, signal?: AbortSignal): Promise<ByteStream> {
+  return new Promise((resolve, reject) => {
+    const stream = new SocketByteStream(socket, what, signal, resolve, reject);
+    stream.send(requestText);
+  });
+}
+
+class SocketByteStream implements ByteStream {
+  private phase: Phase = { name: 'head' };
+  private readonly parser: ResponseParser;
+  private sink: ByteSink | undefined;
+  private paused = true;
+  /** A socket read not parsed to its end yet (paused, or body bytes before a reader came). */
+  private pending: { buf: Buffer; at: number } | undefined;
+  private parsing = false;
+  private closed = false;
+  /** How the stream ended before anyone read it (an empty body, a connection reset): told on `read()`. */
+  private endedUnread: { readonly error: unknown } | undefined;
+  private readonly onAbort = () => this.fail(abortError(this.signal));
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly what: string,
+    private readonly signal: AbortSignal | undefined,
+    private resolveOpen: ((stream: ByteStream) => void) | undefined,
+    private rejectOpen: ((error: unknown) => void) | undefined,
+  ) {
+    this.parser = new ResponseParser({
+      head: (head) => this.onHead(head),
+      body: (buf, start, end) => this.onBody(buf, start, end),
+      end: () => this.onBodyEnd(),
+    });
+  }
+
+  send(requestText: string): void {
+    if (this.signal?.aborted) return this.fail(abortError(this.signal));
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.socket.on('data', (buf: Buffer) => this.onData(buf));
+    this.socket.on('error', (error) => this.fail(error));
+    this.socket.on('close', () => this.fail(this.parser.close() ?? new Error(`${this.what}: the daemon closed the connection`)));
+    this.socket.write(requestText);
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  get destroyed(): boolean {
+    return this.closed;
+  }
+
+  read(sink: ByteSink): void {
+    if (this.sink) throw new Error('a byte stream is read once');
+    this.sink = sink;
+    const ended = this.endedUnread;
+    this.endedUnread = undefined;
+    if (ended) sink.end(ended.error);
+    else this.resume();
+  }
+
+  pause(): void {
+    if (this.paused || this.closed) return;
+    this.paused = true;
+    this.parser.stop();
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed || !this.sink) return;
+    this.paused = false;
+    // Called from a sink callback (re-entrant): the running parse loop goes on by itself.
+    if (this.parsing) return;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) this.parse(pending.buf, pending.at);
+    else this.socket.resume();
+  }
+
+  destroy(): void {
+    this.close();
+  }
+
+  private onData(buf: Buffer): void {
+    this.parse(buf, 0);
+  }
+
+  /** Parses one socket read from `at`; what the reader cannot take now is kept in `pending` and the socket paused. */
+  private parse(buf: Buffer, at: number): void {
+    this.parsing = true;
+    try {
+      let i = at;
+      while (i < buf.length && !this.closed && !this.parser.complete) {
+        if (this.mustWait()) {
+          this.pending = { buf, at: i };
+          this.socket.pause();
+          return;
+        }
+        i = this.parser.push(buf, i, buf.length);
+      }
+      if (!this.closed && !this.paused && this.sink) this.socket.resume();
+    } catch (error) {
+      // A sink that throws (bytes out of step) or bytes that are not HTTP: the stream is over.
+      this.fail(error);
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  /** Whether the parser stopped for the reader: paused, or the body begins before anyone reads it. */
+  private mustWait(): boolean {
+    return this.phase.name === 'open' && (this.paused || !this.sink);
+  }
+
+  private onHead(head: ResponseHead): void {
+    if (head.statusCode === 200) {
+      this.phase = { name: 'open' };
+      const resolve = this.resolveOpen;
+      this.resolveOpen = this.rejectOpen = undefined;
+      resolve?.(this);
+      return;
+    }
+    this.phase = { name: 'errorBody', statusCode: head.statusCode, parts: [], size: 0 };
+  }
+
+  private onBody(buf: Buffer, start: number, end: number): void {
+    const phase = this.phase;
+    if (phase.name === 'open') {
+      this.sink!.bytes(buf, start, end);
+      return;
+    }
+    if (phase.name === 'errorBody' && phase.size < MAX_ERROR_BODY) {
+      phase.parts.push(Buffer.from(buf.subarray(start, Math.min(end, start + MAX_ERROR_BODY - phase.size))));
+      phase.size += end - start;
+    }
+  }
+
+  private onBodyEnd(): void {
+    const phase = this.phase;
+    if (phase.name === 'errorBody') {
+      this.fail(new DockerHttpError(this.what, phase.statusCode, Buffer.concat(phase.parts)));
+      return;
+    }
+    this.close();
+    this.tellEnd(undefined);
+  }
+
+  /** Ends the stream with `error`: the open promise rejects, or the reader hears of it. */
+  private fail(error: unknown): void {
+    if (this.closed) return;
+    const reject = this.rejectOpen;
+    this.close();
+    if (reject) reject(error);
+    else this.tellEnd(error);
+  }
+
+  /** The reader hears how the stream ended, now or when it starts reading. */
+  private tellEnd(error: unknown): void {
+    if (this.sink) this.sink.end(error);
+    else this.endedUnread = { error };
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.phase = { name: 'closed' };
+    // Closed from a sink callback: the parse loop hands on nothing more.
+    this.parser.stop();
+    this.pending = undefined;
+    this.resolveOpen = this.rejectOpen = undefined;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.socket.destroy();
+  }
+}
