@@ -174,7 +174,7 @@ export async function liveFollow(containers: BenchContainers, scenario: Scenario
     const followed = follower.done;
     const exited = containers.waitAll(ids).then(() => now());
     let firstLineAt: number | undefined;
-    const progress = await pollProgress(() => under.delivered(), {
+    const progress = await pollProgress(() => under.delivered(written), {
       target: written,
       intervalMs: 100,
       timeoutMs: 300_000,

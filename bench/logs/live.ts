@@ -116,7 +116,7 @@ export async function liveDockhand(containers: BenchContainers, scenario: Scenar
     const cpuBefore = under.agent.sampler.lastCpu;
     const window = new MachineWindow(dockerdPid());
     const { started, exited } = await runWriters(containers, writers);
-    const progress = await pollProgress(() => under.delivered(), { target: writers.lines, intervalMs: 100, timeoutMs: 180_000, stallMs: 20_000 });
+    const progress = await pollProgress(() => under.delivered(writers.lines), { target: writers.lines, intervalMs: 100, timeoutMs: 180_000, stallMs: 20_000 });
     under.agent.sampler.sample();
     const exitedAt = await exited;
     const machine = window.end();
