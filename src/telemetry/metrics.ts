@@ -6,7 +6,7 @@ const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_req
 /** The gauge whose collect sets all eight nodejs_eventloop_lag_* gauges (prom-client's default metrics). */
 const EVENT_LOOP_LAG = 'nodejs_eventloop_lag_seconds';
 /** The shortest window the event loop lag figures are computed over. */
-export const EVENT_LOOP_LAG_MIN_WINDOW_MS = 1000;
+const EVENT_LOOP_LAG_MIN_WINDOW_MS = 1000;
 
 /**
  * prom-client computes the nodejs_eventloop_lag_* figures at every scrape, and the standard deviation
@@ -45,13 +45,13 @@ export class SelfMetrics {
   readonly reconnects = this.counter('dockhand_reconnects_total', 'Reconnections, by component.', ['component']);
   readonly exportDuration = this.histogram('dockhand_export_duration_seconds', 'Time an exporter took for one batch.', ['component'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: { defaultMetrics?: boolean; eventLoopLagMinWindowMs?: number } = {}) {
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       // prom-client names these gauges *_total, which `promtool check metrics` rejects; the
       // handle/request counts are noise for an agent anyway (event loop lag and heap stay).
       for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
-      limitEventLoopLagWindows(this.registry, EVENT_LOOP_LAG_MIN_WINDOW_MS);
+      limitEventLoopLagWindows(this.registry, options.eventLoopLagMinWindowMs ?? EVENT_LOOP_LAG_MIN_WINDOW_MS);
     }
   }
 
