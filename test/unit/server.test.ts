@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Registry, Gauge } from 'prom-client';
 import { ComputedMetric, ExpositionRegistry } from '../../exporters/prometheus/computed-metric.js';
@@ -88,4 +89,15 @@ test('/metrics over a real connection: the pieces of every registry as one body 
   } finally {
     await app.close();
   }
+});
+
+test('the server loads no schema compiler (ajv, fast-json-stringify): its routes have no schemas; errors are still JSON', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+  await app.ready();
+  const missing = await app.inject({ method: 'GET', url: '/nope' });
+  assert.equal(missing.statusCode, 404);
+  assert.equal(missing.json().statusCode, 404);
+  // fast-json-stringify/lib/serializer.js is the runtime of fastify's prebuilt error serializer, not the compiler.
+  const loaded = Object.keys(createRequire(import.meta.url).cache).filter((file) => /[\\/]node_modules[\\/](ajv[\\/]|fast-json-stringify[\\/]index\.js|@fastify[\\/]ajv-compiler)/.test(file));
+  assert.deepEqual(loaded, []);
 });
