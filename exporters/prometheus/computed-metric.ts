@@ -10,6 +10,7 @@
  */
 import { Registry, type Metric } from 'prom-client';
 import { ByteWriter } from '../../src/util/byte-writer.js';
+import { TextRegistry } from '../../src/telemetry/text-registry.js';
 import { escapeHelp, formatValue, labelText, type LabelSet } from './exposition.js';
 
 /**
@@ -141,46 +142,13 @@ export class ComputedMetric {
 }
 
 /**
- * A prom-client Registry that writes its ComputedMetric families itself and leaves the others
- * (docker_events_total, a prom-client Counter) to prom-client, in registration order, in the same
- * text prom-client would write. OpenMetrics output and default labels are left to prom-client whole.
+ * The exporter's registry: its ComputedMetric families from their cached bytes, the others
+ * (docker_events_total, a prom-client Counter) as TextRegistry writes them, in registration order,
+ * in the same text prom-client would write. OpenMetrics output and default labels are left to prom-client whole.
  */
-const BETWEEN_FAMILIES = Buffer.from('\n\n');
-const END = Buffer.from('\n');
-
-export class ExpositionRegistry extends Registry {
-  private hasDefaultLabels = false;
-
-  override setDefaultLabels(labels: object): void {
-    super.setDefaultLabels(labels);
-    this.hasDefaultLabels = Object.keys(labels).length > 0;
-  }
-
-  override async metrics(): Promise<string> {
-    if (this.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || this.hasDefaultLabels) return super.metrics();
-    return (await this.metricsBuffer()).toString('utf8');
-  }
-
-  /** metrics() as bytes. */
-  async metricsBuffer(): Promise<Buffer> {
-    return Buffer.concat(await this.metricsChunks());
-  }
-
-  /**
-   * metrics() as the pieces /metrics writes one after the other (no copy into one page): families in
-   * registration order, a blank line between two, a newline at the end, as prom-client writes them.
-   * The buffers are never written to afterwards: a response may still be sending them.
-   */
-  async metricsChunks(): Promise<Buffer[]> {
-    if (this.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || this.hasDefaultLabels) return [Buffer.from(await super.metrics())];
-    const metrics = this.getMetricsAsArray();
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < metrics.length; i++) {
-      if (i > 0) chunks.push(BETWEEN_FAMILIES);
-      const own: unknown = metrics[i];
-      chunks.push(own instanceof ComputedMetric ? own.bytes() : Buffer.from(await this.getSingleMetricAsString(metrics[i]!.name)));
-    }
-    chunks.push(END);
-    return chunks;
+export class ExpositionRegistry extends TextRegistry {
+  protected override familyBytes(metric: Metric): Buffer | Promise<Buffer> {
+    const own: unknown = metric;
+    return own instanceof ComputedMetric ? own.bytes() : super.familyBytes(metric);
   }
 }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TextRegistry } from './text-registry.js';
 
 const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -33,7 +34,7 @@ function limitEventLoopLagWindows(registry: Registry, minWindowMs: number): void
  * their metrics through it so that one name is registered once, whoever asks first.
  */
 export class SelfMetrics {
-  readonly registry = new Registry();
+  readonly registry = new TextRegistry();
 
   readonly recordsIn = this.counter('dockhand_records_in_total', 'Records accepted by a component.', ['component', 'kind']);
   readonly recordsOut = this.counter('dockhand_records_out_total', 'Records a component delivered.', ['component', 'kind']);
