@@ -6,7 +6,8 @@
  * prom-client's per-sample formatting: at 100 containers (3,800 series) ~1 ms a render instead of
  * ~7.5 ms, and a tenth of the garbage. A family computed from a SeriesSource keeps its last text and
  * serves it again while the source's items are the same objects: between two stats rounds a scrape
- * formats nothing of those families (~0.1 ms instead of ~1 ms at 100 containers, ~3 ms after a change).
+ * formats nothing of those families (~0.09 ms a scrape at 100 containers instead of ~1 ms; right
+ * after a stats round ~0.9 ms, was 2.5–3 ms).
  */
 import { Registry, type Metric } from 'prom-client';
 import { ByteWriter } from '../../src/util/byte-writer.js';
