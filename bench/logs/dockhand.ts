@@ -17,6 +17,7 @@ import { FileLineCounter } from '../lib/sink.js';
 import { now, pollProgress, sleep } from '../lib/time.js';
 import { RUN_LABEL } from '../lib/docker.js';
 import { freePort } from '../../test/helpers/ports.js';
+import { AGENT_NODE_FLAGS } from '../../src/node-flags.js';
 import type { Measurement } from './measurement.js';
 import type { BulkSample, EsServerStats } from './es-server-main.js';
 import { LINE_BYTES, type Workload } from './workload.js';
@@ -47,6 +48,12 @@ export interface DockhandRun {
 export interface DockhandMeasurement extends Measurement {
   /** The .cpuprofile written, when profiling. */
   readonly profile?: string;
+}
+
+/** The Node.js flags the agent runs with: its own list (src/node-flags.ts), or BENCH_AGENT_NODE_FLAGS to compare others. */
+export function agentNodeFlags(): string[] {
+  const override = process.env.BENCH_AGENT_NODE_FLAGS;
+  return override === undefined ? [...AGENT_NODE_FLAGS] : override.split(' ').filter(Boolean);
 }
 
 /** The agent's environment without anything that would change its configuration behind the bench's back. */
@@ -116,7 +123,7 @@ export class AgentUnderTest {
       const configFile = path.join(dataDir, 'config.yaml');
       const configText = YAML.stringify(config);
       writeFileSync(configFile, configText);
-      const nodeArgs = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+      const nodeArgs = [...agentNodeFlags(), ...(options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [])];
       onSpawn?.();
       const agent = MeasuredProcess.spawn('dockhand', process.execPath, [...nodeArgs, AGENT_MAIN, '--config', configFile], { env: agentEnv() });
       return new AgentUnderTest(agent, es, esUrl, esControl, port, dataDir, options.sink,

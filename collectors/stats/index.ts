@@ -3,7 +3,6 @@
  * when they are visible (microseconds a container, no daemon involved) or from the Docker stats
  * API otherwise. `source: auto` decides per container and says what it chose on /status.
  */
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import { defineCollector, type Collector, type CollectorContext } from '../../src/component.js';
 import type { ContainerState } from '../../src/docker/inventory.js';
@@ -14,6 +13,7 @@ import { ApiStatsSource, type TimedSample } from './api-stats.js';
 import { detectCgroupLayout, expectedCgroupPath } from './cgroup-paths.js';
 import { CgroupGoneError } from './cgroup-files.js';
 import { CgroupSource } from './cgroup-source.js';
+import { TimeSlicer } from './time-slice.js';
 
 export { containerTop, TopError, type ContainerTop } from './top.js';
 
@@ -40,8 +40,8 @@ function sampled(container: ContainerState): boolean {
   return container.state === 'running' || container.state === 'paused';
 }
 
-/** Containers read between two yields to the event loop, so a 1,000-container round never stalls the HTTP server. */
-const CONTAINERS_PER_SLICE = 25;
+/** Longest stretch of cgroup reading between two yields to the event loop (a scrape waits at most that behind a round). */
+const SLICE_MS = 2;
 
 export class StatsCollector implements Collector {
   readonly id = 'stats';
@@ -126,6 +126,7 @@ export class StatsCollector implements Collector {
     const viaApi: ContainerState[] = [];
     const cgroupStart = performance.now();
     let cgroupCount = 0;
+    const slicer = new TimeSlicer(SLICE_MS);
     for (const container of containers) {
       if (ctx.signal.aborted) return;
       const source = await this.chooseSource(container);
@@ -146,7 +147,7 @@ export class StatsCollector implements Collector {
           ctx.metrics.errors.inc({ component: 'stats', kind: 'cgroup_read' });
         }
       }
-      if (cgroupCount % CONTAINERS_PER_SLICE === 0) await yieldToEventLoop();
+      await slicer.pause();
     }
     if (cgroupCount > 0) {
       roundDuration.observe({ source: 'cgroup' }, (performance.now() - cgroupStart) / 1000);

@@ -70,8 +70,11 @@ export class EngineMetrics {
 
   register(registry: Registry): ComputedMetric[] {
     return ENGINE_FAMILIES.map(([name, help, values]) =>
-      new ComputedMetric(name, help, 'gauge', (write) => {
-        if (this.latest) for (const sample of values(this.latest)) write(sample.labels, sample.value);
+      new ComputedMetric(name, help, 'gauge', {
+        items: () => (this.latest ? [this.latest] : []),
+        series: (records: readonly EngineRecord[], write) => {
+          for (const record of records) for (const sample of values(record)) write(sample.labels, sample.value);
+        },
       }).register(registry));
   }
 }

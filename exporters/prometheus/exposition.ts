@@ -7,19 +7,13 @@
  * formatting it again: that is what keeps /metrics cheap at hundreds of containers.
  */
 
+import { escapeHelp, escapeLabelValue } from '../../src/telemetry/text-registry.js';
+
+export { escapeHelp, escapeLabelValue };
+
 export type LabelSet = Readonly<Record<string, string>>;
 
 export const NO_LABELS: LabelSet = Object.freeze({});
-
-const NEEDS_ESCAPE = /[\\"\n]/;
-
-export function escapeLabelValue(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : value;
-}
-
-export function escapeHelp(help: string): string {
-  return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
 
 /** As prom-client writes values, except NaN spelt as the format spells it. */
 export function formatValue(value: number): string {

@@ -6,7 +6,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { ContainerRunState, ContainerState, HealthStatus, InventoryView } from '../../src/docker/inventory.js';
-import { ComputedMetric, type SeriesSink } from './computed-metric.js';
+import { ComputedMetric, type SeriesSink, type SeriesSource } from './computed-metric.js';
 import type { LabelSet } from './exposition.js';
 import { containerLabelSet } from './labels.js';
 
@@ -28,13 +28,20 @@ const STATUS_LABELS: readonly LabelSet[] = HEALTH_STATUSES.map((status) => Objec
 
 /** The `id` label is the container's cgroup path, as on cAdvisor's (and our resource) series, so they join. */
 export function registerStateMetrics(registry: Registry, inventory: InventoryView): ComputedMetric[] {
-  const each = (series: (c: ContainerState, labels: LabelSet, write: SeriesSink) => void) => (write: SeriesSink): void => {
-    for (const container of inventory.list()) series(container, containerLabelSet(container.meta, container.cgroupPath), write);
-  };
+  // The inventory replaces a container's ContainerState whenever anything in it changes (it never
+  // edits one), so while inventory.list() gives the same objects a family's text is the same.
+  const each = (series: (c: ContainerState, labels: LabelSet, write: SeriesSink) => void): SeriesSource<ContainerState> => ({
+    items: () => inventory.list(),
+    series: (containers, write) => {
+      for (const container of containers) series(container, containerLabelSet(container.meta, container.cgroupPath), write);
+    },
+  });
   const one = (value: (c: ContainerState) => number | undefined) => each((c, labels, write) => {
     const v = value(c);
     if (v !== undefined) write(labels, v);
   });
+  /** container_last_seen reads the clock (now, while events are followed): formatted on every scrape. */
+  const everyScrape = (source: SeriesSource<ContainerState>) => (write: SeriesSink) => source.series(source.items(), write);
   return [
     new ComputedMetric('container_state', 'Whether the container is in this state (1) or not (0): created, running, paused, restarting, removing, exited, dead.', 'gauge',
       each((c, labels, write) => {
@@ -48,6 +55,6 @@ export function registerStateMetrics(registry: Registry, inventory: InventoryVie
     new ComputedMetric('container_oom_events_total', 'Out-of-memory events seen for the container since the agent started.', 'counter', one((c) => c.oomEvents)),
     new ComputedMetric('container_last_exit_code', 'Exit code of the container\'s last run (0 while it has never exited).', 'gauge', one((c) => c.exitCode)),
     new ComputedMetric('container_start_time_seconds', 'Start time of the container since unix epoch in seconds (last start).', 'gauge', one((c) => (c.startedAt > 0 ? c.startedAt : undefined))),
-    new ComputedMetric('container_last_seen', 'Last time the agent confirmed the container\'s state, since unix epoch in seconds.', 'gauge', one((c) => Math.max(c.lastSeen, inventory.currentAsOf()))),
+    new ComputedMetric('container_last_seen', 'Last time the agent confirmed the container\'s state, since unix epoch in seconds.', 'gauge', everyScrape(one((c) => Math.max(c.lastSeen, inventory.currentAsOf())))),
   ].map((metric) => metric.register(registry));
 }

@@ -13,12 +13,13 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../config/loader.js';
 import { envOf, parseDockerfile, type Instruction } from '../helpers/dockerfile.js';
 import { repoPath } from '../helpers/deploy-files.js';
+import { AGENT_NODE_FLAGS } from '../../src/node-flags.js';
 
 const instructions = parseDockerfile(readFileSync(repoPath('Dockerfile'), 'utf8'));
 const finalStage = Math.max(...instructions.map((i) => i.stage));
 const final = (keyword: string): Instruction[] => instructions.filter((i) => i.stage === finalStage && i.keyword === keyword);
 const imageEnv = envOf(instructions, finalStage);
-const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { bin: Record<string, string>; engines: { node: string } };
+const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { bin: Record<string, string>; engines: { node: string }; scripts: Record<string, string> };
 
 test('the base image is a build argument defaulting to an official Node.js LTS slim image, used by every stage', () => {
   const arg = instructions.find((i) => i.keyword === 'ARG' && i.args.startsWith('BASE_IMAGE='));
@@ -61,6 +62,12 @@ test('the agent runs as a non-root user, listens on 0.0.0.0:9487, keeps its data
   assert.equal(entrypoint[1], `/app/${pkg.bin.dockhand}`);
   const owned = final('RUN').find((r) => r.args.includes(imageEnv.DOCKHAND_DATA_DIR!));
   assert.ok(owned && owned.args.includes(`chown ${user}`), 'the data directory belongs to the agent user, so a fresh volume does too');
+});
+
+test('the image and npm start run the agent with its Node flags (src/node-flags.ts)', () => {
+  assert.ok(AGENT_NODE_FLAGS.length > 0);
+  assert.equal(imageEnv.NODE_OPTIONS, AGENT_NODE_FLAGS.join(' '), 'NODE_OPTIONS in the image');
+  assert.equal(pkg.scripts.start, `node ${AGENT_NODE_FLAGS.join(' ')} ${pkg.bin.dockhand}`, 'npm start');
 });
 
 test('the image config (deploy/dockhand/container.yaml) is valid and, with the image environment, points stats at /host', () => {

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { Registry, Gauge } from 'prom-client';
+import { ComputedMetric, ExpositionRegistry } from '../../exporters/prometheus/computed-metric.js';
 import { buildHttpApp, type AgentView } from '../../src/server/index.js';
 
 function agentView(checks: AgentView['readiness'] extends () => infer R ? R : never): AgentView {
@@ -62,4 +65,39 @@ test('/status?top=<container> answers the process list, or the error with its st
   const missing = await app.inject({ method: 'GET', url: '/status?top=nope' });
   assert.equal(missing.statusCode, 404);
   assert.match(missing.json().error, /no tracked container/);
+});
+
+test('/metrics over a real connection: the pieces of every registry as one body of the announced length; HEAD has no body', async () => {
+  const exporter = new ExpositionRegistry();
+  new ComputedMetric('container_test_family', 'exporter family', 'gauge', (write) => write(Object.freeze({ name: 'wé☕' }), 2)).register(exporter);
+  const own = new Registry();
+  new Gauge({ name: 'dockhand_test_gauge', help: 'own', registers: [own] }).set(1);
+  const app = buildHttpApp({ ...agentView({ ready: true, checks: {} }), registries: () => [own, exporter] });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/metrics`;
+    const response = await fetch(url);
+    const body = Buffer.from(await response.arrayBuffer());
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type')!, /^text\/plain; version=0\.0\.4/);
+    assert.equal(Number(response.headers.get('content-length')), body.length);
+    assert.equal(body.toString('utf8'), `${await own.metrics()}${await exporter.metrics()}`);
+    assert.match(body.toString('utf8'), /^container_test_family\{name="wé☕"\} 2$/m);
+    const head = await fetch(url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+  } finally {
+    await app.close();
+  }
+});
+
+test('the server loads no schema compiler (ajv, fast-json-stringify): its routes have no schemas; errors are still JSON', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+  await app.ready();
+  const missing = await app.inject({ method: 'GET', url: '/nope' });
+  assert.equal(missing.statusCode, 404);
+  assert.equal(missing.json().statusCode, 404);
+  // fast-json-stringify/lib/serializer.js is the runtime of fastify's prebuilt error serializer, not the compiler.
+  const loaded = Object.keys(createRequire(import.meta.url).cache).filter((file) => /[\\/]node_modules[\\/](ajv[\\/]|fast-json-stringify[\\/]index\.js|@fastify[\\/]ajv-compiler)/.test(file));
+  assert.deepEqual(loaded, []);
 });

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+
+/** Longer than the agent's (1 s), so that a loaded machine does not void the test. */
+const WINDOW_MS = 2000;
+
+/** Blocks the event loop, as a long synchronous task does. */
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* busy */ }
+}
+
+async function lagMax(metrics: SelfMetrics): Promise<number> {
+  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds '));
+  assert.ok(line, 'nodejs_eventloop_lag_max_seconds is served');
+  return Number(line.split(' ')[1]);
+}
+
+test('event loop lag figures: a scrape within the window of the last one shows that window; the delay is counted in the next', async () => {
+  const metrics = new SelfMetrics({ eventLoopLagMinWindowMs: WINDOW_MS });
+  await sleep(50);
+  const windowStart = performance.now();
+  const first = await lagMax(metrics);
+  assert.ok(first < 0.2, `no long block yet (${first} s)`);
+
+  await sleep(50);
+  block(250);
+  for (let i = 0; i < 5; i++) await sleep(20); // the delay histogram records the block as its timer turns
+  assert.ok(performance.now() - windowStart < WINDOW_MS, 'still within the window (a very slow machine would void this test)');
+  assert.equal(await lagMax(metrics), first, 'the same window: figures unchanged');
+
+  await sleep(WINDOW_MS - (performance.now() - windowStart) + 20);
+  const next = await lagMax(metrics);
+  assert.ok(next >= 0.2, `the block is in the next window, not lost (${next} s)`);
+});
+
+test('without default metrics there are no nodejs_ or process_ series', async () => {
+  const text = await new SelfMetrics({ defaultMetrics: false }).registry.metrics();
+  assert.doesNotMatch(text, /^(nodejs|process)_/m);
+});
