@@ -5,11 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type Docker from 'dockerode';
 import { Registry } from 'prom-client';
 import { ComputedMetric, type SeriesSource } from '../../exporters/prometheus/computed-metric.js';
 import { PrometheusExporter } from '../../exporters/prometheus/index.js';
-import { Inventory } from '../../src/docker/inventory.js';
+import { Inventory, type InventorySource } from '../../src/docker/inventory.js';
 import type { EngineRecord, MetricRecord } from '../../src/records.js';
 import { buildHttpApp } from '../../src/server/index.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -49,16 +48,15 @@ test('a family from a plain collect function is formatted on every call', () => 
 });
 
 /** A daemon whose one container's inspect body the test changes between refreshes. */
-function daemon(body: { status: string }): Docker {
+function daemon(body: { status: string }): InventorySource {
   return {
-    getContainer: () => ({
-      inspect: async () => ({
-        Id: ID, Name: '/web', Image: 'sha256:img', Created: '2026-01-01T00:00:00Z', RestartCount: 0,
-        Config: { Image: 'busybox', Labels: {}, Tty: false },
-        State: { Status: body.status, Pid: 1, ExitCode: 0, OOMKilled: false, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z' },
-      }),
+    listContainers: async () => [],
+    inspectContainer: async () => ({
+      Id: ID, Name: '/web', Image: 'sha256:img', Created: '2026-01-01T00:00:00Z', RestartCount: 0,
+      Config: { Image: 'busybox', Labels: {}, Tty: false },
+      State: { Status: body.status, Pid: 1, ExitCode: 0, OOMKilled: false, StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z' },
     }),
-  } as unknown as Docker;
+  } as unknown as InventorySource;
 }
 
 function sample(inventory: Inventory, usageSeconds: number, time: bigint): MetricRecord {
