@@ -64,10 +64,12 @@ test('the agent runs as a non-root user, listens on 0.0.0.0:9487, keeps its data
   assert.ok(owned && owned.args.includes(`chown ${user}`), 'the data directory belongs to the agent user, so a fresh volume does too');
 });
 
-test('the image and npm start run the agent with its Node flags (src/node-flags.ts)', () => {
+test('the image, npm start and the dockhand command (npx dockhand) run the agent with its Node flags (src/node-flags.ts)', () => {
   assert.ok(AGENT_NODE_FLAGS.length > 0);
   assert.equal(imageEnv.NODE_OPTIONS, AGENT_NODE_FLAGS.join(' '), 'NODE_OPTIONS in the image');
   assert.equal(pkg.scripts.start, `node ${AGENT_NODE_FLAGS.join(' ')} ${pkg.bin.dockhand}`, 'npm start');
+  const shebang = readFileSync(repoPath('src/main.ts'), 'utf8').split('\n', 1)[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`, 'the bin (npx dockhand) starts node with the flags');
 });
 
 test('the image config (deploy/dockhand/container.yaml) is valid and, with the image environment, points stats at /host', () => {
