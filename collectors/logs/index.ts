@@ -35,6 +35,8 @@ export class LogsCollector implements Collector {
   private rules!: ProcessingRules;
   private own: OwnContainer = {};
   private readonly logs = new Map<string, LogFollower>();
+  /** Containers `dockhand_logs_lag_seconds` showed at the last scrape. */
+  private lagShown = new Set<string>();
   private daemon!: LogDaemon;
   private missed!: InternalEvent<never>;
   private endsUnread!: InternalEvent<never>;
@@ -275,14 +277,19 @@ export class LogsCollector implements Collector {
     }
   }
 
+  /** Set in place at each scrape (a reset and 100 fresh series a scrape was garbage in front of every scrape). */
   private collectLag(gauge: Gauge<'container'>): void {
-    gauge.reset();
     const now = nowNanos();
+    const shown = new Set<string>();
     for (const { log } of this.logs.values()) {
       const acked = log.tracker.lastAckedTime;
       if (log.tracker.pending === 0) gauge.set({ container: log.name }, 0);
       else if (acked !== undefined) gauge.set({ container: log.name }, Math.max(0, Number(now - acked) / 1e9));
+      else continue;
+      shown.add(log.name);
     }
+    for (const name of this.lagShown) if (!shown.has(name)) gauge.remove({ container: name });
+    this.lagShown = shown;
   }
 }
 
