@@ -56,9 +56,10 @@ COPY --from=build /src/dist/src dist/src
 COPY --from=build /src/dist/collectors dist/collectors
 COPY --from=build /src/dist/exporters dist/exporters
 COPY --from=build /src/dist/config dist/config
-# NODE_OPTIONS: the agent's V8 flags (src/node-flags.ts says why); a NODE_OPTIONS given to `docker run` replaces them.
+# NODE_OPTIONS and MALLOC_ARENA_MAX: the agent's V8 flags and environment (src/node-flags.ts says why); `docker run -e` replaces them.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=4 \
+    MALLOC_ARENA_MAX=2 \
     DOCKHAND_CONFIG=/etc/dockhand/dockhand.yaml \
     DOCKHAND_LISTEN=0.0.0.0:9487 \
     DOCKHAND_DATA_DIR=/var/lib/dockhand

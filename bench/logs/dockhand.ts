@@ -17,7 +17,7 @@ import { FileLineCounter } from '../lib/sink.js';
 import { now, pollProgress, sleep } from '../lib/time.js';
 import { RUN_LABEL } from '../lib/docker.js';
 import { freePort } from '../../test/helpers/ports.js';
-import { AGENT_NODE_FLAGS } from '../../src/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, agentEnvAssignments } from '../../src/node-flags.js';
 import type { Measurement } from './measurement.js';
 import type { BulkSample, EsServerStats } from './es-server-main.js';
 import { LINE_BYTES, type Workload } from './workload.js';
@@ -63,7 +63,7 @@ function agentEnv(): NodeJS.ProcessEnv {
     if (/^(DOCKHAND_|ELASTICSEARCH_|NODE_OPTIONS$)/.test(key)) continue;
     env[key] = value;
   }
-  return env;
+  return { ...env, ...AGENT_ENV };
 }
 
 /** Sums a counter over the series whose labels include all of `labels`. */
@@ -127,7 +127,7 @@ export class AgentUnderTest {
       onSpawn?.();
       const agent = MeasuredProcess.spawn('dockhand', process.execPath, [...nodeArgs, AGENT_MAIN, '--config', configFile], { env: agentEnv() });
       return new AgentUnderTest(agent, es, esUrl, esControl, port, dataDir, options.sink,
-        `node ${nodeArgs.length > 0 ? `${nodeArgs.join(' ')} ` : ''}dist/src/main.js --config <tmp>/config.yaml`,
+        `${agentEnvAssignments()} node ${nodeArgs.length > 0 ? `${nodeArgs.join(' ')} ` : ''}dist/src/main.js --config <tmp>/config.yaml`,
         configText.replaceAll(dataDir, '<tmp>').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<free port>').replace(options.run, '<run>'));
     } catch (error) {
       await es?.stop();

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { AGENT_NODE_FLAGS } from '../../src/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/node-flags.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -54,7 +54,7 @@ export class AgentProcess {
     const configFile = path.join(dataDir, 'config.yaml');
     writeFileSync(configFile, YAML.stringify({ listen: `127.0.0.1:${port}`, data_dir: dataDir, ...options.config }));
     const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, '--config', configFile, ...(options.args ?? [])], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...AGENT_ENV, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new AgentProcess(child, `http://127.0.0.1:${port}`, dataDir, options.dataDir === undefined);
@@ -109,7 +109,7 @@ export class AgentProcess {
 /** Runs the CLI to completion (for --help, --check-config, bad configs). */
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, ...args], { env: { ...process.env, ...AGENT_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });

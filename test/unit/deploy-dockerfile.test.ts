@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../config/loader.js';
 import { envOf, parseDockerfile, type Instruction } from '../helpers/dockerfile.js';
 import { repoPath } from '../helpers/deploy-files.js';
-import { AGENT_NODE_FLAGS } from '../../src/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, agentEnvAssignments } from '../../src/node-flags.js';
 
 const instructions = parseDockerfile(readFileSync(repoPath('Dockerfile'), 'utf8'));
 const finalStage = Math.max(...instructions.map((i) => i.stage));
@@ -67,9 +67,10 @@ test('the agent runs as a non-root user, listens on 0.0.0.0:9487, keeps its data
 test('the image, npm start and the dockhand command (npx dockhand) run the agent with its Node flags (src/node-flags.ts)', () => {
   assert.ok(AGENT_NODE_FLAGS.length > 0);
   assert.equal(imageEnv.NODE_OPTIONS, AGENT_NODE_FLAGS.join(' '), 'NODE_OPTIONS in the image');
-  assert.equal(pkg.scripts.start, `node ${AGENT_NODE_FLAGS.join(' ')} ${pkg.bin.dockhand}`, 'npm start');
+  for (const [name, value] of Object.entries(AGENT_ENV)) assert.equal(imageEnv[name], value, `${name} in the image`);
+  assert.equal(pkg.scripts.start, `${agentEnvAssignments()} node ${AGENT_NODE_FLAGS.join(' ')} ${pkg.bin.dockhand}`, 'npm start');
   const shebang = readFileSync(repoPath('src/main.ts'), 'utf8').split('\n', 1)[0];
-  assert.equal(shebang, `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`, 'the bin (npx dockhand) starts node with the flags');
+  assert.equal(shebang, `#!/usr/bin/env -S ${agentEnvAssignments()} node ${AGENT_NODE_FLAGS.join(' ')}`, 'the bin (npx dockhand) starts node with the flags and environment');
 });
 
 test('the image config (deploy/dockhand/container.yaml) is valid and, with the image environment, points stats at /host', () => {
