@@ -22,6 +22,18 @@ function sectionsOf(factories: readonly { type: string; configSchema: z.ZodType 
 
 export const configSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:9487').describe('Address of the HTTP server (/healthz /readyz /metrics /status).'),
+  server: z.strictObject({
+    tls: z.strictObject({
+      cert_file: z.string().min(1).optional().describe('PEM certificate (chain) of the HTTP server; with key_file the server speaks HTTPS only (TLS 1.2+). Re-read when the file changes.'),
+      key_file: z.string().min(1).optional().describe('Unencrypted PEM private key of cert_file. Re-read when the file changes.'),
+      client_ca_file: z.string().min(1).optional().describe('PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).'),
+    }).prefault({}),
+    auth: z.strictObject({
+      basic_users_file: z.string().min(1).optional().describe('File of user:$scrypt$… lines (made by hash-password): every endpoint but /healthz then needs basic auth. Re-read when the file changes.'),
+      bearer_token_file: z.string().min(1).optional().describe('File holding one bearer token: every endpoint but /healthz then accepts Authorization: Bearer <token>. Re-read when the file changes.'),
+    }).prefault({}),
+    status_top: z.boolean().default(false).describe('Serve /status?top=<container>: runs ps in the daemon and returns every process\'s full command line (arguments, secrets included). Refused (403) unless true.'),
+  }).prefault({}),
   data_dir: z.string().min(1).default('./data').describe('Where checkpoints and the file sink live.'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level of the agent itself.'),
