@@ -5,6 +5,7 @@
  * Optionally over TLS and behind authentication (all but /healthz, which the image's
  * HEALTHCHECK and liveness probes call without credentials).
  */
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Health } from '../component.js';
@@ -107,7 +108,7 @@ function requireAuth(app: FastifyInstance, auth: Authenticator): void {
     if (OPEN_PATHS.has(request.routeOptions.url ?? '')) return;
     const outcome = await auth.check(request.headers.authorization);
     if (outcome.kind === 'accepted') return;
-    await reply.code(401).header('www-authenticate', auth.challenges()).send({ error: `authentication required: ${outcome.reason}` });
+    return reply.code(401).header('www-authenticate', auth.challenges()).send({ error: `authentication required: ${outcome.reason}` });
   });
 }
 
@@ -148,7 +149,7 @@ function watchFiles(app: FastifyInstance, options: HttpServerOptions, logger: Lo
   if (tls) {
     watchers.push(reloadOnChange(tls.files, () => {
       const fresh = loadServerTls(tls.sources)!;
-      (app.server as import('node:tls').Server).setSecureContext({ ...fresh.material, minVersion: MIN_TLS_VERSION });
+      (app.server as TlsServer).setSecureContext({ ...fresh.material, minVersion: MIN_TLS_VERSION });
     }, { what: 'server.tls', logger, checkEveryMs: options.reloadCheckMs }));
   }
   if (auth) watchers.push(reloadOnChange(auth.files, () => auth.reload(), { what: 'server.auth', logger, checkEveryMs: options.reloadCheckMs }));
