@@ -50,11 +50,12 @@ function noSchemaCompiler(): never {
 }
 
 export function buildHttpApp(agent: AgentView, access: HttpAccess = {}, tls?: ServerTls): FastifyInstance {
-  const app = Fastify({
+  const options = {
     logger: false,
     schemaController: { compilersFactory: { buildValidator: () => noSchemaCompiler, buildSerializer: () => noSchemaCompiler } },
-    ...(tls ? { https: httpsOptions(tls) } : {}),
-  }) as unknown as FastifyInstance;
+  };
+  // Routes and hooks are the same over http and https: typed as the http instance.
+  const app = (tls ? Fastify({ ...options, https: httpsOptions(tls) }) : Fastify(options)) as unknown as FastifyInstance;
   if (access.auth) requireAuth(app, access.auth);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
