@@ -109,7 +109,8 @@ function requireAuth(app: FastifyInstance, auth: Authenticator): void {
     if (OPEN_PATHS.has(request.routeOptions.url ?? '')) return;
     const outcome = await auth.check(request.headers.authorization);
     if (outcome.kind === 'accepted') return;
-    return reply.code(401).header('www-authenticate', auth.challenges()).send({ error: `authentication required: ${outcome.reason}` });
+    const challenges = auth.challenges();
+    return reply.code(401).header('www-authenticate', challenges.length === 1 ? challenges[0] : challenges).send({ error: `authentication required: ${outcome.reason}` });
   });
 }
 
@@ -150,7 +151,7 @@ function watchFiles(app: FastifyInstance, options: HttpServerOptions, logger: Lo
   if (tls) {
     watchers.push(reloadOnChange(tls.files, () => {
       const fresh = loadServerTls(tls.sources)!;
-      (app.server as TlsServer).setSecureContext({ ...fresh.material, minVersion: MIN_TLS_VERSION });
+      (app.server as unknown as TlsServer).setSecureContext({ ...fresh.material, minVersion: MIN_TLS_VERSION });
     }, { what: 'server.tls', logger, checkEveryMs: options.reloadCheckMs }));
   }
   if (auth) watchers.push(reloadOnChange(auth.files, () => auth.reload(), { what: 'server.auth', logger, checkEveryMs: options.reloadCheckMs }));

@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import YAML from 'yaml';
 import { loadConfig } from '../../config/loader.js';
 import { envOf, parseDockerfile } from '../helpers/dockerfile.js';
@@ -31,7 +30,7 @@ const mounts = (s: Service | undefined) => (s?.volumes ?? []).map((v) => v.split
 function hostPathOf(s: Service | undefined, target: string): string | undefined {
   for (const [source, inside] of mounts(s)) {
     if (inside === target) return source;
-    if (inside && target.startsWith(`${inside}/`)) return path.posix.join(source!, target.slice(inside.length + 1));
+    if (inside && target.startsWith(`${inside}/`)) return `${source}/${target.slice(inside.length + 1)}`;
   }
   return undefined;
 }
@@ -87,7 +86,12 @@ test('docker compose config accepts the base file with the secure override', asy
   const env = { DOCKER_GID: '998', ELASTIC_PASSWORD: 'a', KIBANA_PASSWORD: 'b', DOCKHAND_ES_PASSWORD: 'c', GRAFANA_PASSWORD: 'd' };
   const result = await runTool(cli[0]!, [...cli.slice(1), '--project-directory', repoPath('.'), '-f', repoPath('docker-compose.yml'), '-f', repoPath('docker-compose.secure.yml'), 'config'], { env });
   assert.equal(result.code, 0, result.output);
-  const resolved = YAML.parse(result.output) as { services: Record<string, { volumes: { target: string; source: string }[] }> };
-  const promConfig = resolved.services.prometheus!.volumes.find((v) => v.target === '/etc/prometheus/prometheus.yml');
+  // v2 prints volumes as objects, v1 as source:target:mode strings.
+  const resolved = YAML.parse(result.output) as { services: Record<string, { volumes: (string | { target: string; source: string })[] }> };
+  const promConfigs = resolved.services.prometheus!.volumes
+    .map((v) => (typeof v === 'string' ? { source: v.split(':')[0]!, target: v.split(':')[1]! } : v))
+    .filter((v) => v.target === '/etc/prometheus/prometheus.yml');
+  assert.equal(promConfigs.length, 1, JSON.stringify(promConfigs));
+  const promConfig = promConfigs[0];
   assert.match(promConfig?.source ?? '', /prometheus-secure\.yml$/, 'the override replaces the scrape config mount');
 });
