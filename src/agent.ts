@@ -58,6 +58,7 @@ export class Agent {
       listen: config.listen,
       tls: loadServerTls(config.server.tls),
       auth: loadAuthenticator(config.server.auth),
+      openPaths: config.server.auth.open_paths,
       statusTop: config.server.status_top,
     };
     this.connection = new DockerConnection(

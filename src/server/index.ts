@@ -12,7 +12,7 @@ import type { Health } from '../component.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Authenticator } from './auth.js';
 import { reloadOnChange } from './file-watch.js';
-import { MIN_TLS_VERSION, loadServerTls, type ServerTls } from './tls.js';
+import { loadServerTls, type ServerTls } from './tls.js';
 
 export interface AgentView {
   readiness(): { ready: boolean; checks: Record<string, Health> };
@@ -33,12 +33,13 @@ export interface HttpServer {
 export interface HttpAccess {
   /** undefined: every endpoint is open. */
   readonly auth?: Authenticator | undefined;
+  /** Paths served without credentials; by default /healthz alone (it tells nothing but "the process answers"). */
+  readonly openPaths?: readonly string[];
   /** /status?top=… runs `ps` in the daemon and returns full command lines: off unless enabled. */
   readonly statusTop?: boolean;
 }
 
-/** Paths served without credentials: liveness only, it tells nothing but "the process answers". */
-const OPEN_PATHS = new Set(['/healthz']);
+export const OPEN_PATHS_DEFAULT = ['/healthz'] as const;
 
 /**
  * The routes validate nothing and serialize with JSON.stringify: without compilers of our own, fastify
@@ -56,7 +57,7 @@ export function buildHttpApp(agent: AgentView, access: HttpAccess = {}, tls?: Se
   };
   // Routes and hooks are the same over http and https: typed as the http instance.
   const app = (tls ? Fastify({ ...options, https: httpsOptions(tls) }) : Fastify(options)) as unknown as FastifyInstance;
-  if (access.auth) requireAuth(app, access.auth);
+  if (access.auth) requireAuth(app, access.auth, new Set(access.openPaths ?? OPEN_PATHS_DEFAULT));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -104,9 +105,9 @@ function hasChunkRender(registry: Registry): registry is Registry & { metricsChu
   return typeof (registry as { metricsChunks?: unknown }).metricsChunks === 'function';
 }
 
-function requireAuth(app: FastifyInstance, auth: Authenticator): void {
+function requireAuth(app: FastifyInstance, auth: Authenticator, openPaths: ReadonlySet<string>): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (OPEN_PATHS.has(request.routeOptions.url ?? '')) return;
+    if (openPaths.has(request.routeOptions.url ?? '')) return;
     const outcome = await auth.check(request.headers.authorization);
     if (outcome.kind === 'accepted') return;
     const challenges = auth.challenges();
@@ -117,7 +118,6 @@ function requireAuth(app: FastifyInstance, auth: Authenticator): void {
 function httpsOptions(tls: ServerTls) {
   return {
     ...tls.material,
-    minVersion: MIN_TLS_VERSION,
     requestCert: tls.requireClientCert,
     rejectUnauthorized: tls.requireClientCert,
   } as const;
@@ -151,7 +151,7 @@ function watchFiles(app: FastifyInstance, options: HttpServerOptions, logger: Lo
   if (tls) {
     watchers.push(reloadOnChange(tls.files, () => {
       const fresh = loadServerTls(tls.sources)!;
-      (app.server as unknown as TlsServer).setSecureContext({ ...fresh.material, minVersion: MIN_TLS_VERSION });
+      (app.server as unknown as TlsServer).setSecureContext(fresh.material);
     }, { what: 'server.tls', logger, checkEveryMs: options.reloadCheckMs }));
   }
   if (auth) watchers.push(reloadOnChange(auth.files, () => auth.reload(), { what: 'server.auth', logger, checkEveryMs: options.reloadCheckMs }));

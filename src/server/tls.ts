@@ -8,10 +8,14 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
 
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
 export interface ServerTlsFiles {
   readonly cert_file?: string | undefined;
   readonly key_file?: string | undefined;
   readonly client_ca_file?: string | undefined;
+  /** TLS 1.2 unless said otherwise, as Go's (and Prometheus') defaults. */
+  readonly min_version?: (typeof TLS_VERSIONS)[number] | undefined;
 }
 
 export interface ServerTls {
@@ -21,9 +25,6 @@ export interface ServerTls {
   /** The current PEM material, for https.createServer and setSecureContext. */
   readonly material: SecureContextOptions & { cert: Buffer; key: Buffer };
 }
-
-/** Every server TLS connection: TLS 1.2 at least, as Go's (and Prometheus') defaults. */
-export const MIN_TLS_VERSION = 'TLSv1.2';
 
 /** undefined when no TLS is configured; a ConfigError naming the key when a file is missing or wrong. */
 export function loadServerTls(files: ServerTlsFiles): ServerTls | undefined {
@@ -40,8 +41,8 @@ export function loadServerTls(files: ServerTlsFiles): ServerTls | undefined {
   if (!certificate.checkPrivateKey(privateKey)) throw new ConfigError([`server.tls.key_file: ${keyFile} is not the private key of ${certFile}`]);
   const ca = caFile ? readPem('server.tls.client_ca_file', caFile) : undefined;
   if (ca && caFile) parse('server.tls.client_ca_file', caFile, () => new X509Certificate(ca), 'a PEM CA certificate');
-  const material = { cert, key, ...(ca ? { ca } : {}) };
-  parse('server.tls', certFile, () => createSecureContext({ ...material, minVersion: MIN_TLS_VERSION }), 'a usable certificate and key');
+  const material = { cert, key, ...(ca ? { ca } : {}), minVersion: files.min_version ?? TLS_VERSIONS[0] };
+  parse('server.tls', certFile, () => createSecureContext(material), 'a usable certificate and key');
   return { sources: files, files: [certFile, keyFile, ...(caFile ? [caFile] : [])], requireClientCert: ca !== undefined, material };
 }
 

@@ -94,6 +94,21 @@ test('every endpoint but /healthz needs credentials, unknown paths included', as
   }
 });
 
+test('open_paths: the endpoints listed are served without credentials, the others still need them', async () => {
+  const dir = tempDir();
+  try {
+    writeFileSync(path.join(dir, 'token'), 'abc123\n');
+    const app = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }), openPaths: ['/healthz', '/readyz'] });
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
+    const closed = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }), openPaths: [] });
+    assert.equal((await closed.inject({ method: 'GET', url: '/healthz' })).statusCode, 401, 'no open path: /healthz needs credentials too');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bearer token: the token (file ends with a newline) is accepted, case-insensitive scheme; other tokens, any length, are refused', async () => {
   const dir = tempDir();
   try {

@@ -93,6 +93,29 @@ test('TLS: the server presents the configured certificate; after the files chang
   }
 });
 
+test('min_version TLSv1.3: a TLS 1.2 client is refused, a TLS 1.3 one is served', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-tls13-'));
+  try {
+    const { cert, key } = await selfSigned(dir, 'only13');
+    const server = await startHttpServer(agent, { listen: '127.0.0.1:0', tls: loadServerTls({ cert_file: cert, key_file: key, min_version: 'TLSv1.3' }) }, pino({ level: 'silent' }));
+    try {
+      const port = Number(server.address.split(':').pop());
+      assert.equal(await servedName(port, { minVersion: 'TLSv1.3' }), 'only13');
+      await assert.rejects(servedName(port, { maxVersion: 'TLSv1.2' }), /version|protocol/i);
+      const defaultServer = await startHttpServer(agent, { listen: '127.0.0.1:0', tls: loadServerTls({ cert_file: cert, key_file: key }) }, pino({ level: 'silent' }));
+      try {
+        assert.equal(await servedName(Number(defaultServer.address.split(':').pop()), { maxVersion: 'TLSv1.2' }), 'only13', 'TLS 1.2 by default');
+      } finally {
+        await defaultServer.close();
+      }
+    } finally {
+      await server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('mutual TLS: with client_ca_file a client without a certificate, or with one from another CA, is refused; a signed one is served', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-mtls-'));
   try {
