@@ -25,7 +25,7 @@ export const configSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:9487').describe('Address of the HTTP server (/healthz /readyz /metrics /status).'),
   server: z.strictObject({
     tls: z.strictObject({
-      cert_file: z.string().min(1).optional().describe('PEM certificate (chain) of the HTTP server; with key_file the server speaks HTTPS only (TLS 1.2+). Re-read when the file changes.'),
+      cert_file: z.string().min(1).optional().describe('PEM certificate (chain) of the HTTP server; with key_file the server speaks HTTPS only (TLS min_version and up). Re-read when the file changes.'),
       key_file: z.string().min(1).optional().describe('Unencrypted PEM private key of cert_file. Re-read when the file changes.'),
       client_ca_file: z.string().min(1).optional().describe('PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).'),
       min_version: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version the server accepts.'),
