@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry, Gauge } from 'prom-client';
@@ -46,6 +48,20 @@ test('hash-password round trip: the right password verifies, another does not; t
   assert.equal(await verifyPassword('correct horse', parsed), true);
   assert.equal(await verifyPassword('correct horsE', parsed), false);
   assert.notEqual(await hashPassword('correct horse', FAST), text, 'a fresh salt each time');
+});
+
+test('hash-password (the helper for the users file) reads the password from stdin and prints a hash that verifies it', async () => {
+  const script = fileURLToPath(new URL('../../src/server/hash-password.js', import.meta.url));
+  const run = (stdin: string) => new Promise<{ code: number; stdout: string }>((resolve) => {
+    const child = execFile(process.execPath, [script], (error, stdout) => resolve({ code: error ? Number(error.code) : 0, stdout }));
+    child.stdin!.end(stdin);
+  });
+  const { code, stdout } = await run('pass word\n');
+  assert.equal(code, 0);
+  const parsed = parseScryptHash(stdout.trim());
+  assert.equal(parsed.ln, 15, 'the default cost');
+  assert.equal(await verifyPassword('pass word', parsed), true);
+  assert.equal((await run('')).code, 2, 'no password: exit 2');
 });
 
 test('basic auth: right password 200; wrong password, unknown user, wrong scheme, no header 401 with WWW-Authenticate', async () => {
