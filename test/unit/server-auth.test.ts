@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry, Gauge } from 'prom-client';
-import { buildHttpApp, type AgentView } from '../../src/server/index.js';
+import { buildHttpApp, type AgentView, type HttpAccess } from '../../src/server/index.js';
 import { Authenticator, loadAuthenticator } from '../../src/server/auth.js';
 import { hashPassword, parseScryptHash, verifyPassword } from '../../src/server/password-hash.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblem } from '../helpers/config-problem.js';
 
 /** The cheapest cost the users file accepts: keeps the suite fast; the cost does not change the logic. */
 const FAST = { ln: 12, r: 8, p: 1 };
@@ -27,6 +27,12 @@ function agentView(): AgentView {
 
 function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'dockhand-auth-'));
+}
+
+/** An app whose only credential is the bearer token `abc123`, read from a file in `dir`. */
+function tokenApp(dir: string, access: Omit<HttpAccess, 'auth'> = {}) {
+  writeFileSync(path.join(dir, 'token'), 'abc123\n');
+  return buildHttpApp(agentView(), { ...access, auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }) });
 }
 
 function basic(user: string, password: string): string {
@@ -98,8 +104,7 @@ test('basic auth: right password 200; wrong password, unknown user, wrong scheme
 test('every endpoint but /healthz needs credentials, unknown paths included', async () => {
   const dir = tempDir();
   try {
-    writeFileSync(path.join(dir, 'token'), 'abc123\n');
-    const app = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }), statusTop: true });
+    const app = tokenApp(dir, { statusTop: true });
     for (const method of ['GET', 'HEAD'] as const) assert.equal((await app.inject({ method, url: '/healthz' })).statusCode, 200, `${method} /healthz open`);
     for (const url of ['/metrics', '/readyz', '/status', '/status?top=web', '/nope', '/healthz/../metrics']) {
       assert.equal((await app.inject({ method: 'GET', url })).statusCode, 401, url);
@@ -113,12 +118,11 @@ test('every endpoint but /healthz needs credentials, unknown paths included', as
 test('open_paths: the endpoints listed are served without credentials, the others still need them', async () => {
   const dir = tempDir();
   try {
-    writeFileSync(path.join(dir, 'token'), 'abc123\n');
-    const app = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }), openPaths: ['/healthz', '/readyz'] });
+    const app = tokenApp(dir, { openPaths: ['/healthz', '/readyz'] });
     assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
-    const closed = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }), openPaths: [] });
+    const closed = tokenApp(dir, { openPaths: [] });
     assert.equal((await closed.inject({ method: 'GET', url: '/healthz' })).statusCode, 401, 'no open path: /healthz needs credentials too');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -128,8 +132,7 @@ test('open_paths: the endpoints listed are served without credentials, the other
 test('bearer token: the token (file ends with a newline) is accepted, case-insensitive scheme; other tokens, any length, are refused', async () => {
   const dir = tempDir();
   try {
-    writeFileSync(path.join(dir, 'token'), 'abc123\n');
-    const app = buildHttpApp(agentView(), { auth: loadAuthenticator({ bearer_token_file: path.join(dir, 'token') }) });
+    const app = tokenApp(dir);
     const get = (authorization: string) => app.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
     assert.equal((await get('Bearer abc123')).statusCode, 200);
     assert.equal((await get('bearer abc123')).statusCode, 200);
@@ -198,15 +201,7 @@ test('bad credential files are configuration errors naming the key, the file and
   const dir = tempDir();
   try {
     const file = path.join(dir, 'users');
-    const problem = (files: Parameters<typeof loadAuthenticator>[0]) => {
-      try {
-        loadAuthenticator(files);
-      } catch (error) {
-        assert.ok(error instanceof ConfigError, String(error));
-        return error.problems.join('\n');
-      }
-      assert.fail('expected a ConfigError');
-    };
+    const problem = (files: Parameters<typeof loadAuthenticator>[0]) => configProblem(() => loadAuthenticator(files));
     assert.match(problem({ basic_users_file: path.join(dir, 'missing') }), /^server\.auth\.basic_users_file: cannot read .*missing: ENOENT/);
     writeFileSync(file, '# nobody\n');
     assert.match(problem({ basic_users_file: file }), /lists no user/);

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { startHttpServer, type AgentView } from '../../src/server/index.js';
 import { loadServerTls } from '../../src/server/tls.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblem } from '../helpers/config-problem.js';
 import { makeTestPki } from '../helpers/tls-daemon.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -146,15 +146,7 @@ test('TLS files at start: missing, mismatched or half-configured are configurati
   try {
     const a = await selfSigned(dir, 'a');
     const b = await selfSigned(dir, 'b');
-    const problem = (files: Parameters<typeof loadServerTls>[0]) => {
-      try {
-        loadServerTls(files);
-      } catch (error) {
-        assert.ok(error instanceof ConfigError, String(error));
-        return error.problems.join('\n');
-      }
-      assert.fail('expected a ConfigError');
-    };
+    const problem = (files: Parameters<typeof loadServerTls>[0]) => configProblem(() => loadServerTls(files));
     assert.equal(loadServerTls({}), undefined);
     assert.match(problem({ cert_file: path.join(dir, 'none.pem'), key_file: a.key }), /^server\.tls\.cert_file: cannot read .*none\.pem: ENOENT/);
     assert.match(problem({ cert_file: a.cert, key_file: path.join(dir, 'none.pem') }), /^server\.tls\.key_file: cannot read/);
