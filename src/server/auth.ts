@@ -15,7 +15,9 @@ export interface ServerAuthFiles {
 
 export type AuthOutcome =
   | { readonly kind: 'accepted' }
-  | { readonly kind: 'refused'; readonly reason: 'no credentials' | 'unsupported scheme' | 'wrong credentials' };
+  | { readonly kind: 'refused'; readonly reason: 'no credentials' | 'unsupported scheme' | 'wrong credentials' }
+  /** Too many password checks already waiting: a flood of guesses, answered 429 without a check. */
+  | { readonly kind: 'busy' };
 
 interface Credentials {
   readonly users: ReadonlyMap<string, ScryptHash> | undefined;
@@ -25,6 +27,9 @@ interface Credentials {
   readonly tokenDigest: Buffer | undefined;
 }
 
+/** Password checks queued at most; a credential already accepted skips the queue. */
+const MAX_WAITING_CHECKS = 8;
+
 /** Accepted basic credentials remembered (by digest) so each scrape does not pay a scrypt run. */
 const VERIFIED_CACHE_SIZE = 64;
 
@@ -33,6 +38,7 @@ export class Authenticator {
   private readonly verified = new Set<string>();
   /** One scrypt check at a time: each takes tens of MiB, and a flood of wrong guesses must not multiply that. */
   private checks: Promise<unknown> = Promise.resolve();
+  private waitingChecks = 0;
 
   constructor(private readonly sources: ServerAuthFiles) {
     this.credentials = readCredentials(sources);
@@ -63,21 +69,23 @@ export class Authenticator {
     const value = space < 0 ? '' : authorization.slice(space + 1).trim();
     const { users, tokenDigest } = this.credentials;
     if (scheme === 'bearer' && tokenDigest) return outcome(timingSafeEqual(sha256(value), tokenDigest));
-    if (scheme === 'basic' && users) return outcome(await this.checkBasic(value));
+    if (scheme === 'basic' && users) return this.checkBasic(value);
     return { kind: 'refused', reason: 'unsupported scheme' };
   }
 
-  private async checkBasic(encoded: string): Promise<boolean> {
+  private async checkBasic(encoded: string): Promise<AuthOutcome> {
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return false;
+    if (colon < 0) return outcome(false);
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const cacheKey = sha256(`${user}\0${password}`).toString('hex');
-    if (this.verified.has(cacheKey)) return true;
+    if (this.verified.has(cacheKey)) return outcome(true);
+    if (this.waitingChecks >= MAX_WAITING_CHECKS) return { kind: 'busy' };
     const { users, decoy } = this.credentials;
     const expected = users?.get(user);
-    const run = this.checks.then(() => verifyPassword(password, expected ?? decoy!));
+    this.waitingChecks++;
+    const run = this.checks.then(() => verifyPassword(password, expected ?? decoy!)).finally(() => this.waitingChecks--);
     this.checks = run.catch(() => undefined);
     // A check that cannot run (scrypt out of memory) refuses; it never answers 500 with the reason.
     const matches = (await run.catch(() => false)) && expected !== undefined;
@@ -85,7 +93,7 @@ export class Authenticator {
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
       this.verified.add(cacheKey);
     }
-    return matches;
+    return outcome(matches);
   }
 }
 

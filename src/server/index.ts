@@ -110,6 +110,7 @@ function requireAuth(app: FastifyInstance, auth: Authenticator, openPaths: Reado
     if (openPaths.has(request.routeOptions.url ?? '')) return;
     const outcome = await auth.check(request.headers.authorization);
     if (outcome.kind === 'accepted') return;
+    if (outcome.kind === 'busy') return reply.code(429).header('retry-after', '1').send({ error: 'too many password checks waiting; retry' });
     const challenges = auth.challenges();
     return reply.code(401).header('www-authenticate', challenges.length === 1 ? challenges[0] : challenges).send({ error: `authentication required: ${outcome.reason}` });
   });

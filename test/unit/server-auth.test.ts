@@ -179,6 +179,27 @@ test('timing: an unknown user costs a scrypt run like a wrong password does (no 
   }
 });
 
+test('a flood of password guesses: beyond 8 waiting checks the rest are answered 429 at once; an accepted credential skips the queue', async () => {
+  const dir = tempDir();
+  try {
+    // The default cost (~0.1 s a check): the 20 guesses are all in before the first check ends.
+    const app = buildHttpApp(agentView(), { auth: loadAuthenticator({ basic_users_file: await usersFile(dir, { prometheus: 's3cret' }, { ln: 15, r: 8, p: 1 }) }) });
+    const get = (authorization: string) => app.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
+    assert.equal((await get(basic('prometheus', 's3cret'))).statusCode, 200);
+    const flood = await Promise.all(Array.from({ length: 20 }, (_, i) => get(basic('prometheus', `guess-${i}`))));
+    const codes = flood.map((r) => r.statusCode);
+    assert.equal(codes.filter((c) => c === 401).length, 8, codes.join(' '));
+    assert.equal(codes.filter((c) => c === 429).length, 12, codes.join(' '));
+    assert.equal(flood.find((r) => r.statusCode === 429)?.headers['retry-after'], '1');
+    const [cached, queued] = await Promise.all([get(basic('prometheus', 's3cret')), get(basic('prometheus', 'again'))]);
+    assert.equal(cached.statusCode, 200, 'the cached credential is served whatever waits');
+    assert.equal(queued.statusCode, 401);
+    assert.equal((await get(basic('prometheus', 'late'))).statusCode, 401, 'the queue drains: checks run again');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('credential files re-read: a new password replaces the old one (the verified cache too); a broken file keeps the last good one', async () => {
   const dir = tempDir();
   try {
