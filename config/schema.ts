@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { collectorFactories } from '../collectors/index.js';
 import { exporterFactories } from '../exporters/index.js';
 import { cronSchedule } from '../src/util/cron-schedule.js';
+import { TLS_VERSIONS } from '../src/server/tls.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9487').refine((v) => {
   const port = Number(v.slice(v.lastIndexOf(':') + 1));
@@ -22,6 +23,20 @@ function sectionsOf(factories: readonly { type: string; configSchema: z.ZodType 
 
 export const configSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:9487').describe('Address of the HTTP server (/healthz /readyz /metrics /status).'),
+  server: z.strictObject({
+    tls: z.strictObject({
+      cert_file: z.string().min(1).optional().describe('PEM certificate (chain) of the HTTP server; with key_file the server speaks HTTPS only (TLS min_version and up). Re-read when the file changes.'),
+      key_file: z.string().min(1).optional().describe('Unencrypted PEM private key of cert_file. Re-read when the file changes.'),
+      client_ca_file: z.string().min(1).optional().describe('PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).'),
+      min_version: z.enum(TLS_VERSIONS).default('TLSv1.2').describe('Oldest TLS version the server accepts.'),
+    }).prefault({}),
+    auth: z.strictObject({
+      basic_users_file: z.string().min(1).optional().describe('File of user:$scrypt$… lines (made by hash-password): every endpoint but open_paths then needs basic auth. Re-read when the file changes.'),
+      bearer_token_file: z.string().min(1).optional().describe('File holding one bearer token: every endpoint but open_paths then needs Authorization: Bearer <token>. Re-read when the file changes.'),
+      open_paths: z.array(z.enum(['/healthz', '/readyz', '/metrics', '/status'])).default(['/healthz']).describe('Endpoints served without credentials when auth is on (/healthz: the image HEALTHCHECK calls it without any).'),
+    }).prefault({}),
+    status_top: z.boolean().default(false).describe('Serve /status?top=<container>: runs ps in the daemon and returns every process\'s full command line (arguments, secrets included). Refused (403) unless true.'),
+  }).prefault({}),
   data_dir: z.string().min(1).default('./data').describe('Where checkpoints and the file sink live.'),
   log: z.strictObject({
     level: z.enum(LOG_LEVELS).default('info').describe('Log level of the agent itself.'),

@@ -23,7 +23,9 @@ import { SelfMetrics } from './telemetry/metrics.js';
 import { errorMessage } from './errors.js';
 import { withDeadline } from './util/backoff.js';
 import { AGENT_VERSION } from './version.js';
-import { startHttpServer, type HttpServer } from './server/index.js';
+import { startHttpServer, type HttpServer, type HttpServerOptions } from './server/index.js';
+import { loadAuthenticator } from './server/auth.js';
+import { loadServerTls } from './server/tls.js';
 import { containerTop, TopError } from '../collectors/stats/index.js';
 
 export interface Readiness {
@@ -46,10 +48,19 @@ export class Agent {
   private readonly collectorsStop = new AbortController();
   private collectorRuns: Promise<void>[] = [];
   private server: HttpServer | undefined;
+  /** TLS and credentials read at construction: a bad file is a configuration error (exit 2), not a failed start. */
+  private readonly serverOptions: HttpServerOptions;
   private started = false;
   private stopping: Promise<StopResult> | undefined;
 
   constructor(readonly config: Config, readonly logger: Logger) {
+    this.serverOptions = {
+      listen: config.listen,
+      tls: loadServerTls(config.server.tls),
+      auth: loadAuthenticator(config.server.auth),
+      openPaths: config.server.auth.open_paths,
+      statusTop: config.server.status_top,
+    };
     this.connection = new DockerConnection(
       resolveEndpoint({
         host: config.docker.host,
@@ -146,8 +157,8 @@ export class Agent {
     this.inventoryService.start();
     for (const [collector, reason] of this.idleCollectors) this.logger.warn({ collector, reason }, 'collector not run');
     for (const collector of this.collectors) this.collectorRuns.push(this.runCollector(collector));
-    this.server = await startHttpServer(this, this.config.listen, this.logger.child({ component: 'http' }));
-    this.logger.info({ listen: this.server.address, docker: this.connection.description, version: AGENT_VERSION, exporters: this.runners.map((r) => r.id), collectors: this.collectors.map((c) => c.id) }, 'dockhand started');
+    this.server = await startHttpServer(this, this.serverOptions, this.logger.child({ component: 'http' }));
+    this.logger.info({ listen: this.server.address, http: { tls: this.server.scheme === 'https', authentication: this.serverOptions.auth !== undefined, status_top: this.serverOptions.statusTop }, docker: this.connection.description, version: AGENT_VERSION, exporters: this.runners.map((r) => r.id), collectors: this.collectors.map((c) => c.id) }, 'dockhand started');
   }
 
   private async runCollector(collector: Collector): Promise<void> {

@@ -2,11 +2,17 @@
  * The HTTP face of the agent (fastify): /healthz (alive), /readyz (daemon answers and every
  * exporter healthy), /metrics (self-metrics plus exporter registries), /status (JSON).
  * Rendering /metrics formats what is already in memory: no Docker call, no file read.
+ * Optionally over TLS and behind authentication (all but /healthz, which the image's
+ * HEALTHCHECK and liveness probes call without credentials).
  */
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Health } from '../component.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Authenticator } from './auth.js';
+import { reloadOnChange } from './file-watch.js';
+import { loadServerTls, type ServerTls } from './tls.js';
 
 export interface AgentView {
   readiness(): { ready: boolean; checks: Record<string, Health> };
@@ -19,8 +25,21 @@ export interface AgentView {
 export interface HttpServer {
   readonly app: FastifyInstance;
   readonly address: string;
+  readonly scheme: 'http' | 'https';
   close(): Promise<void>;
 }
+
+/** What the routes need besides the agent: who may call them, and whether `docker top` is served. */
+export interface HttpAccess {
+  /** undefined: every endpoint is open. */
+  readonly auth?: Authenticator | undefined;
+  /** Paths served without credentials; by default /healthz alone (it tells nothing but "the process answers"). */
+  readonly openPaths?: readonly string[];
+  /** /status?top=… runs `ps` in the daemon and returns full command lines: off unless enabled. */
+  readonly statusTop?: boolean;
+}
+
+export const OPEN_PATHS_DEFAULT = ['/healthz'] as const;
 
 /**
  * The routes validate nothing and serialize with JSON.stringify: without compilers of our own, fastify
@@ -31,11 +50,14 @@ function noSchemaCompiler(): never {
   throw new Error('the HTTP routes take no schemas (see buildHttpApp)');
 }
 
-export function buildHttpApp(agent: AgentView): FastifyInstance {
-  const app = Fastify({
+export function buildHttpApp(agent: AgentView, access: HttpAccess = {}, tls?: ServerTls): FastifyInstance {
+  const options = {
     logger: false,
     schemaController: { compilersFactory: { buildValidator: () => noSchemaCompiler, buildSerializer: () => noSchemaCompiler } },
-  });
+  };
+  // Routes and hooks are the same over http and https: typed as the http instance.
+  const app = (tls ? Fastify({ ...options, https: httpsOptions(tls) }) : Fastify(options)) as unknown as FastifyInstance;
+  if (access.auth) requireAuth(app, access.auth, new Set(access.openPaths ?? OPEN_PATHS_DEFAULT));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -64,6 +86,9 @@ export function buildHttpApp(agent: AgentView): FastifyInstance {
   app.get<{ Querystring: { top?: string; ps_args?: string } }>('/status', async (request, reply) => {
     const { top, ps_args: psArgs } = request.query;
     if (top === undefined) return agent.status();
+    if (!access.statusTop) {
+      return reply.code(403).send({ error: 'top is disabled: it runs ps inside the daemon and returns every process\'s full command line; set server.status_top: true to enable it' });
+    }
     try {
       return { top: await agent.top(top, psArgs) };
     } catch (error) {
@@ -80,14 +105,56 @@ function hasChunkRender(registry: Registry): registry is Registry & { metricsChu
   return typeof (registry as { metricsChunks?: unknown }).metricsChunks === 'function';
 }
 
-export async function startHttpServer(agent: AgentView, listen: string, logger: Logger): Promise<HttpServer> {
-  const app = buildHttpApp(agent);
+function requireAuth(app: FastifyInstance, auth: Authenticator, openPaths: ReadonlySet<string>): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (openPaths.has(request.routeOptions.url ?? '')) return;
+    const outcome = await auth.check(request.headers.authorization);
+    if (outcome.kind === 'accepted') return;
+    if (outcome.kind === 'busy') return reply.code(429).header('retry-after', '1').send({ error: 'too many password checks waiting; retry' });
+    const challenges = auth.challenges();
+    return reply.code(401).header('www-authenticate', challenges.length === 1 ? challenges[0] : challenges).send({ error: `authentication required: ${outcome.reason}` });
+  });
+}
+
+function httpsOptions(tls: ServerTls) {
+  return {
+    ...tls.material,
+    requestCert: tls.requireClientCert,
+    rejectUnauthorized: tls.requireClientCert,
+  } as const;
+}
+
+export interface HttpServerOptions extends HttpAccess {
+  readonly listen: string;
+  readonly tls?: ServerTls | undefined;
+  /** How often TLS and credential files are checked for a change (tests shorten it). */
+  readonly reloadCheckMs?: number;
+}
+
+export async function startHttpServer(agent: AgentView, options: HttpServerOptions, logger: Logger): Promise<HttpServer> {
+  const { listen, tls } = options;
+  const app = buildHttpApp(agent, options, tls);
   const split = listen.lastIndexOf(':');
   const host = listen.slice(0, split).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(split + 1));
   await app.listen({ host, port });
+  const stopWatching = watchFiles(app, options, logger);
   const bound = app.server.address();
   const address = typeof bound === 'object' && bound ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}` : listen;
-  logger.debug({ address }, 'http server listening');
-  return { app, address, close: () => app.close() };
+  logger.debug({ address, tls: Boolean(tls), authentication: Boolean(options.auth) }, 'http server listening');
+  return { app, address, scheme: tls ? 'https' : 'http', close: async () => { stopWatching.forEach((stop) => stop()); await app.close(); } };
+}
+
+/** New certificates serve new connections (open ones keep theirs); new credentials apply to the next request. */
+function watchFiles(app: FastifyInstance, options: HttpServerOptions, logger: Logger): (() => void)[] {
+  const watchers: (() => void)[] = [];
+  const { tls, auth } = options;
+  if (tls) {
+    watchers.push(reloadOnChange(tls.files, () => {
+      const fresh = loadServerTls(tls.sources)!;
+      (app.server as unknown as TlsServer).setSecureContext(fresh.material);
+    }, { what: 'server.tls', logger, checkEveryMs: options.reloadCheckMs }));
+  }
+  if (auth) watchers.push(reloadOnChange(auth.files, () => auth.reload(), { what: 'server.auth', logger, checkEveryMs: options.reloadCheckMs }));
+  return watchers;
 }

@@ -23,6 +23,8 @@ export interface PrometheusOptions {
   readonly targets: readonly string[];
   readonly metricsPath?: string;
   readonly scrapeIntervalSeconds?: number;
+  /** More settings of the job, as YAML lines at the job's indentation (`scheme: https`, `tls_config:` …). */
+  readonly scrapeSettings?: readonly string[];
 }
 
 export class PrometheusServer {
@@ -45,6 +47,7 @@ export class PrometheusServer {
       'scrape_configs:',
       '  - job_name: dockhand',
       `    metrics_path: ${options.metricsPath ?? '/metrics'}`,
+      ...(options.scrapeSettings ?? []).map((line) => `    ${line}`),
       '    static_configs:',
       `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
       '',

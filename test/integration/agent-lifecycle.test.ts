@@ -100,9 +100,9 @@ test('SIGTERM drains everything queued into a slow sink and exits 0 within the g
   }
 });
 
-test('/status?top=<name> lists a tracked container\'s processes; an ignored container is not found', { timeout: 120_000 }, async () => {
+test('/status?top=<name>, once enabled, lists a tracked container\'s processes; an ignored container is not found', { timeout: 120_000 }, async () => {
   const containers = new TestContainers();
-  const agent = await AgentProcess.start({ config: { collectors: { logs: { enabled: false }, stats: { enabled: false } } } });
+  const agent = await AgentProcess.start({ config: { server: { status_top: true }, collectors: { logs: { enabled: false }, stats: { enabled: false } } } });
   try {
     await agent.waitReady();
     const name = containers.name('top');

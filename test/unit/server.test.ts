@@ -57,8 +57,19 @@ test('/status is JSON from the agent', async () => {
   assert.deepEqual(response.json(), { version: 'x', containers_tracked: 3 });
 });
 
-test('/status?top=<container> answers the process list, or the error with its status code', async () => {
-  const app = buildHttpApp(agentView({ ready: true, checks: {} }));
+test('/status?top=<container> is refused by default (403, with the key that enables it), and docker top is never run', async () => {
+  let topCalls = 0;
+  const app = buildHttpApp({ ...agentView({ ready: true, checks: {} }), top: async () => { topCalls++; return {}; } });
+  const refused = await app.inject({ method: 'GET', url: '/status?top=web' });
+  assert.equal(refused.statusCode, 403);
+  assert.match(refused.json().error, /server\.status_top/);
+  assert.equal(topCalls, 0);
+  const status = await app.inject({ method: 'GET', url: '/status' });
+  assert.equal(status.statusCode, 200, 'plain /status stays served');
+});
+
+test('/status?top=<container>, enabled, answers the process list, or the error with its status code', async () => {
+  const app = buildHttpApp(agentView({ ready: true, checks: {} }), { statusTop: true });
   const ok = await app.inject({ method: 'GET', url: '/status?top=web' });
   assert.equal(ok.statusCode, 200);
   assert.deepEqual(ok.json(), { top: { titles: ['PID', 'CMD'], processes: [['1', 'sleep']] } });
