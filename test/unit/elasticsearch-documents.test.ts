@@ -9,8 +9,6 @@ function ndjsonOf(document: PreparedDocument): string {
   body.addDocument(document);
   return body.slice(0, 1).toString();
 }
-import { elasticsearchConfigSchema } from '../../exporters/elasticsearch/config.js';
-import { TEMPLATE_VERSION, templatePlan } from '../../exporters/elasticsearch/templates.js';
 import { container, eventRecord, logRecord, metricRecord } from '../helpers/es-records.js';
 
 const dataStreams: DocumentSettings = { mode: 'data_stream', namespace: 'prod', indexPrefix: 'dockhand', agentVersion: '0.1.0' };
@@ -150,38 +148,6 @@ test('the limiter runs at most its limit at once, in arrival order', async () =>
   assert.equal(most, 2);
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
   assert.equal(limiter.running, 0);
-});
-
-test('templates: one per data stream above the built-in priority, date_nanos timestamps, dead letters above all', () => {
-  const plan = templatePlan(elasticsearchConfigSchema.parse({ ilm: { enabled: true, delete_after: '30d' } }));
-  assert.deepEqual(plan.map((r) => `${r.kind}:${r.name}`), [
-    'ilm_policy:dockhand',
-    'component_template:dockhand@mappings',
-    'index_template:dockhand-docker.logs',
-    'index_template:dockhand-docker.events',
-    'index_template:dockhand-dead-letter',
-  ]);
-  const logs = plan[2]!.body as Record<string, any>;
-  assert.deepEqual(logs.index_patterns, ['logs-docker.logs-*']);
-  assert.deepEqual(logs.data_stream, {});
-  assert.equal(logs.priority, 200);
-  assert.equal(logs.version, TEMPLATE_VERSION);
-  assert.deepEqual(logs.template.settings, { 'index.lifecycle.name': 'dockhand' });
-  const mappings = (plan[1]!.body as Record<string, any>).template.mappings;
-  assert.equal(mappings.properties['@timestamp'].type, 'date_nanos');
-  assert.equal(mappings.properties.json.type, 'flattened');
-  const policy = (plan[0]!.body as Record<string, any>).policy;
-  assert.deepEqual(Object.keys(policy.phases), ['hot', 'delete']);
-  assert.equal(policy.phases.hot.actions.rollover.max_age, '1d');
-  const dead = plan[4]!.body as Record<string, any>;
-  assert.deepEqual(dead.index_patterns, ['dockhand-dead-letter']);
-  assert.equal(dead.priority, 300);
-
-  const daily = templatePlan(elasticsearchConfigSchema.parse({ mode: 'index', metrics: { enabled: true } }));
-  assert.deepEqual(daily.map((r) => r.name), ['dockhand@mappings', 'dockhand', 'dockhand-dead-letter']);
-  assert.deepEqual((daily[1]!.body as Record<string, unknown>).index_patterns, ['dockhand-*']);
-  const withMetrics = templatePlan(elasticsearchConfigSchema.parse({ metrics: { enabled: true } }));
-  assert.ok(withMetrics.some((r) => r.name === 'dockhand-docker.metrics'));
 });
 
 test('a log line encoded without stringifying its constant fields per line is the same document as JSON.stringify of its source', () => {
