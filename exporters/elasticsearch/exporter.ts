@@ -25,7 +25,7 @@ import { Backoff, sleep } from '../../src/util/backoff.js';
 import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
 import { exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
-import { ActionPrefixes, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
+import { ActionPrefixes, MetricHistory, localHost, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
 import { bisect, mayBeADocument, type Posted } from './refusals.js';
 import { installTemplates, type Lifecycle } from './templates.js';
@@ -167,7 +167,10 @@ export class ElasticsearchExporter implements Exporter {
     ({ accepts: this.accepts, batching: this.batching, retry: this.retry } = exporterShape(config));
     this.limiter = new Limiter(config.batch.concurrency);
     this.templates = config.template.install ? 'pending' : 'disabled';
-    this.documentSettings = { mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion };
+    this.documentSettings = {
+      mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion,
+      ...(config.metrics.enabled ? { host: localHost(), metricHistory: new MetricHistory() } : {}),
+    };
     this.actionPrefixes = new ActionPrefixes(this.documentSettings);
     this.connection = new EsConnection({
       urls: config.urls,
