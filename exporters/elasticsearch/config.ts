@@ -87,17 +87,31 @@ export const elasticsearchConfigSchema = z.strictObject({
 
 export type ElasticsearchConfig = z.output<typeof elasticsearchConfigSchema>;
 
-type LifecycleSettings = Pick<ElasticsearchConfig, 'lifecycle' | 'ilm' | 'mode'>;
+interface LifecycleSettings {
+  readonly lifecycle: { readonly type: 'auto' | 'data_stream' | 'ilm' | 'none'; readonly ilm_policy?: string | undefined };
+  readonly ilm: { readonly enabled?: boolean | undefined };
+  readonly mode: 'data_stream' | 'index';
+}
 
-/** ilm.enabled came before lifecycle: true still means an ILM policy; false (once the default, "no lifecycle") is refused with the way out. */
+/**
+ * ilm.enabled came before lifecycle: true still means an ILM policy; false, the old default (the
+ * shipped default.yaml spelled it out, so copied configs have it), means nothing now: see
+ * deprecatedLifecycleKey.
+ */
 function lifecycleProblems(c: LifecycleSettings, problem: (path: string[], message: string) => void): void {
   const { type, ilm_policy } = c.lifecycle;
-  if (c.ilm.enabled === false) {
-    problem(['ilm', 'enabled'], 'ilm.enabled was replaced by lifecycle.type (auto by default: documents are kept lifecycle.retention, 30d); remove it, or set lifecycle.type: none to keep documents without a lifecycle');
-  }
   if (c.ilm.enabled === true && type !== 'auto' && type !== 'ilm') problem(['ilm', 'enabled'], `ilm.enabled: true contradicts lifecycle.type: ${type}; remove ilm.enabled`);
   if (ilm_policy !== undefined && type !== 'auto' && type !== 'ilm') problem(['lifecycle', 'ilm_policy'], `an ILM policy contradicts lifecycle.type: ${type}`);
   if (c.mode === 'index' && type === 'data_stream') problem(['lifecycle', 'type'], 'daily indices (mode: index) cannot have a data stream lifecycle: use auto or ilm');
+}
+
+/** The warning for a config that still says ilm.enabled, or undefined. */
+export function deprecatedLifecycleKey(config: Pick<ElasticsearchConfig, 'ilm' | 'lifecycle'>): string | undefined {
+  if (config.ilm.enabled === undefined) return undefined;
+  return config.ilm.enabled
+    ? `${SECTION_PATH}.ilm.enabled is deprecated: write lifecycle.type: ilm`
+    : `${SECTION_PATH}.ilm.enabled: false no longer means "no lifecycle": documents get lifecycle.type ${config.lifecycle.type} (retention ${config.lifecycle.retention}) on the data streams dockhand creates from now on; `
+      + 'remove the key, or set lifecycle.type: none to keep them without a lifecycle';
 }
 
 /** What the exporter runner needs to know of the exporter before it is loaded: kinds taken, batching, retry backoff. */

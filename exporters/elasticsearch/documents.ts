@@ -30,9 +30,11 @@ export interface HostResources {
   readonly memoryBytes: number;
 }
 
-/** This host's logical CPUs and memory (os.cpus() and os.totalmem() read the host's /proc even in a container). */
+let local: HostResources | undefined;
+
+/** This host's logical CPUs and memory (os.cpus() and os.totalmem() read the host's /proc even in a container), read once. */
 export function localHost(): HostResources {
-  return { cpus: Math.max(1, os.cpus().length), memoryBytes: os.totalmem() };
+  return local ??= { cpus: Math.max(1, os.cpus().length), memoryBytes: os.totalmem() };
 }
 
 const SAMPLES_KEPT = 3;

@@ -23,7 +23,7 @@ import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
-import { exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
+import { deprecatedLifecycleKey, exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
 import { ActionPrefixes, MetricHistory, localHost, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
@@ -185,6 +185,8 @@ export class ElasticsearchExporter implements Exporter {
 
   async start(): Promise<void> {
     this.started = true;
+    const deprecated = deprecatedLifecycleKey(this.config);
+    if (deprecated) this.logger.warn(deprecated);
     try {
       await this.ensureReady();
     } catch (error) {
