@@ -111,13 +111,13 @@ test('kibana data views: metrics on the metrics data streams, one for index mode
 });
 
 test('kibana dashboard: its Lens panels query only fields the documents have, with values they hold, mapped with a type the panel can use', () => {
-  const dashboard = byId('dockhand-containers');
+  const dashboard = byId('dockhand-containers')!;
   assert.equal(dashboard?.type, 'dashboard');
   const panels = JSON.parse(dashboard.attributes.panelsJSON) as { panelIndex: string; panelRefName: string; type: string }[];
   assert.ok(panels.length >= 6);
   const titles: string[] = [];
   for (const panel of panels) {
-    const reference = dashboard.references.find((r) => r.name === `${panel.panelIndex}:${panel.panelRefName}`);
+    const reference: SavedObject['references'][number] | undefined = dashboard.references.find((r) => r.name === `${panel.panelIndex}:${panel.panelRefName}`);
     assert.ok(reference, `panel ${panel.panelIndex} has its reference`);
     const lens = byId(reference.id);
     assert.equal(lens?.type, 'lens', `${reference.id} is a Lens visualization in the file`);
