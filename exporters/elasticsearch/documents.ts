@@ -417,9 +417,12 @@ function metricSource(record: MetricRecord, settings: DocumentSettings): Record<
 
 /** The object without its undefined values; undefined when nothing is left (so a parent leaves the key out too). */
 function defined(values: Record<string, unknown>): Record<string, unknown> | undefined {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(values)) if (value !== undefined) out[key] = value;
-  return Object.keys(out).length > 0 ? out : undefined;
+  let out: Record<string, unknown> | undefined;
+  for (const key in values) {
+    const value = values[key];
+    if (value !== undefined) (out ??= {})[key] = value;
+  }
+  return out;
 }
 
 // Records of one container share its ContainerMeta object: build its fields once, not per line.
