@@ -202,3 +202,14 @@ test('a template installed by this version with the same body is left alone; ano
   assert.equal(puts(), first + 3, 'the three data stream templates, rewritten with the new retention');
   assert.deepEqual(server.indexTemplate('dockhand-docker.logs')!.template!.lifecycle, { data_retention: '7d' });
 });
+
+test('a user who may not even read component templates: the probe\'s 403 is a warning, not a crash, and documents still flow', async (t) => {
+  const { server, start } = await against(t, {});
+  server.forbid(/^GET \/_component_template\//);
+  const exporter = await start();
+  assert.equal(exporter.status().templates, 'forbidden');
+  assert.deepEqual(exporter.health(), { healthy: true });
+  await exporter.export([logRecord(0)]);
+  assert.equal(server.count('logs-docker.logs-default'), 1);
+  assert.equal(server.dataStream('logs-docker.logs-default')?.template, 'logs', 'the cluster\'s own template applied');
+});
