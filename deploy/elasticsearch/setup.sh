@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-shot setup of the example stack (the `setup` service of docker-compose.yml), safe to run again:
 # sets the kibana_system password, creates the `dockhand` user with a role that may only write
-# dockhand's data streams and indices and install its templates, and imports the Kibana data view
-# and saved searches once Kibana answers.
+# dockhand's data streams and indices and install its templates, and imports the Kibana data
+# views, saved searches and dashboard once Kibana answers.
 set -euo pipefail
 
 : "${ELASTICSEARCH_URL:?}" "${KIBANA_URL:?}" "${ELASTIC_PASSWORD:?}" "${KIBANA_PASSWORD:?}" "${DOCKHAND_ES_PASSWORD:?}"
@@ -45,7 +45,7 @@ es -X PUT "${ELASTICSEARCH_URL}/_security/user/dockhand" \
 
 wait_for Kibana curl -fsS -u "elastic:${ELASTIC_PASSWORD}" "${KIBANA_URL}/api/status"
 
-echo "setup: Kibana data view and saved searches"
+echo "setup: Kibana data views, saved searches and dashboard"
 result=$(curl -fsS -u "elastic:${ELASTIC_PASSWORD}" -H 'kbn-xsrf: true' \
   -F "file=@${SAVED_OBJECTS}" "${KIBANA_URL}/api/saved_objects/_import?overwrite=true")
 case $result in

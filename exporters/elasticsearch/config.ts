@@ -43,12 +43,19 @@ export const elasticsearchConfigSchema = z.strictObject({
     name: indexName.default('dockhand').describe('Name (and prefix) of the templates dockhand installs.'),
     priority: z.number().int().min(0).default(200).describe('Index template priority; above the built-in logs/metrics templates (100).'),
   }).prefault({}),
+  lifecycle: z.strictObject({
+    type: z.enum(['auto', 'data_stream', 'ilm', 'none']).default('auto').describe(
+      'How dockhand\'s data expires. auto: a data stream lifecycle with `retention` where the cluster has it (8.14+), else dockhand\'s ILM policy '
+      + '(always for daily indices); data_stream; ilm (dockhand\'s policy, or ilm_policy); none: nothing set by dockhand (the cluster\'s defaults apply).'),
+    retention: duration.default('30d').describe('How long documents are kept: the data stream lifecycle\'s data_retention, or the delete phase of dockhand\'s ILM policy.'),
+    ilm_policy: indexName.optional().describe('Attach this existing ILM policy (e.g. 30-days@lifecycle) instead of installing dockhand\'s; means type ilm.'),
+  }).prefault({}),
   ilm: z.strictObject({
-    enabled: z.boolean().default(false).describe('Install an ILM policy and attach it to the templates.'),
-    policy_name: indexName.default('dockhand').describe('ILM policy name; an existing policy of that name is left as it is.'),
+    enabled: z.boolean().optional().describe('Deprecated: true means lifecycle.type: ilm.'),
+    policy_name: indexName.default('dockhand').describe('Name of the ILM policy dockhand installs (lifecycle type ilm); an existing policy of that name is left as it is.'),
     rollover_max_age: duration.default('1d').describe('Hot phase rollover age (data streams).'),
     rollover_max_primary_shard_size: byteSize.default('50gb').describe('Hot phase rollover size (data streams).'),
-    delete_after: duration.optional().describe('Delete indices this long after rollover (or creation, for daily indices); never when unset.'),
+    delete_after: duration.optional().describe('Delete phase of the policy: indices are deleted this long after rollover (or creation, for daily indices); lifecycle.retention when unset.'),
   }).prefault({}),
   batch: z.strictObject({
     max_records: z.number().int().positive().default(2000).describe('Most records per export batch.'),
@@ -75,9 +82,37 @@ export const elasticsearchConfigSchema = z.strictObject({
   if (hasPassword && c.username === undefined) problem(['username'], 'a password needs a username');
   if (c.username !== undefined && !hasPassword) problem(['password'], `user ${JSON.stringify(c.username)} needs a password or password_file`);
   if (c.retry.initial_ms > c.retry.max_ms) problem(['retry', 'initial_ms'], 'must not exceed retry.max_ms');
+  lifecycleProblems(c, problem);
 });
 
 export type ElasticsearchConfig = z.output<typeof elasticsearchConfigSchema>;
+
+interface LifecycleSettings {
+  readonly lifecycle: { readonly type: 'auto' | 'data_stream' | 'ilm' | 'none'; readonly ilm_policy?: string | undefined };
+  readonly ilm: { readonly enabled?: boolean | undefined };
+  readonly mode: 'data_stream' | 'index';
+}
+
+/**
+ * ilm.enabled came before lifecycle: true still means an ILM policy; false, the old default (the
+ * shipped default.yaml spelled it out, so copied configs have it), means nothing now: see
+ * deprecatedLifecycleKey.
+ */
+function lifecycleProblems(c: LifecycleSettings, problem: (path: string[], message: string) => void): void {
+  const { type, ilm_policy } = c.lifecycle;
+  if (c.ilm.enabled === true && type !== 'auto' && type !== 'ilm') problem(['ilm', 'enabled'], `ilm.enabled: true contradicts lifecycle.type: ${type}; remove ilm.enabled`);
+  if (ilm_policy !== undefined && type !== 'auto' && type !== 'ilm') problem(['lifecycle', 'ilm_policy'], `an ILM policy contradicts lifecycle.type: ${type}`);
+  if (c.mode === 'index' && type === 'data_stream') problem(['lifecycle', 'type'], 'daily indices (mode: index) cannot have a data stream lifecycle: use auto or ilm');
+}
+
+/** The warning for a config that still says ilm.enabled, or undefined. */
+export function deprecatedLifecycleKey(config: Pick<ElasticsearchConfig, 'ilm' | 'lifecycle'>): string | undefined {
+  if (config.ilm.enabled === undefined) return undefined;
+  return config.ilm.enabled
+    ? `${SECTION_PATH}.ilm.enabled is deprecated: write lifecycle.type: ilm`
+    : `${SECTION_PATH}.ilm.enabled: false no longer means "no lifecycle": documents get lifecycle.type ${config.lifecycle.type} (retention ${config.lifecycle.retention}) on the data streams dockhand creates from now on; `
+      + 'remove the key, or set lifecycle.type: none to keep them without a lifecycle';
+}
 
 /** What the exporter runner needs to know of the exporter before it is loaded: kinds taken, batching, retry backoff. */
 export function exporterShape(config: ElasticsearchConfig): { accepts: ReadonlySet<RecordKind>; batching: Partial<BatchSettings>; retry: { readonly initialMs: number; readonly maxMs: number } } {

@@ -3,6 +3,7 @@
  * makes a replay a harmless 409. Field names follow what Filebeat's container input and Metricbeat's
  * docker module write, so existing dashboards and habits carry over.
  */
+import os from 'node:os';
 import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
 import { formatRfc3339Nano } from '../../src/records.js';
 import type { BulkBody } from './bulk.js';
@@ -18,6 +19,64 @@ export interface DocumentSettings {
   readonly namespace: string;
   readonly indexPrefix: string;
   readonly agentVersion: string;
+  /** The host's CPUs and memory, to normalise CPU and memory fractions as Metricbeat does (its own host's, by default). */
+  readonly host?: HostResources;
+  /** Earlier samples per container, for the figures taken between two (CPU fractions, deltas, rates); none without it. */
+  readonly metricHistory?: MetricHistory;
+}
+
+export interface HostResources {
+  readonly cpus: number;
+  readonly memoryBytes: number;
+}
+
+let local: HostResources | undefined;
+
+/** This host's logical CPUs and memory (os.cpus() and os.totalmem() read the host's /proc even in a container), read once. */
+export function localHost(): HostResources {
+  return local ??= { cpus: Math.max(1, os.cpus().length), memoryBytes: os.totalmem() };
+}
+
+const SAMPLES_KEPT = 3;
+const FORGET_AFTER_NS = 600_000_000_000n;
+
+/**
+ * The last few metric samples of each container. A document is computed against the latest sample
+ * before its own time, so a retried (or replayed) record gets the same figures again; a container
+ * not sampled for ten minutes is forgotten.
+ */
+export class MetricHistory {
+  private readonly byContainer = new Map<string, MetricRecord[]>();
+  private lastSweep = 0n;
+
+  /** The latest sample of the record's container taken before it. */
+  before(record: MetricRecord): MetricRecord | undefined {
+    const samples = this.byContainer.get(record.container.id);
+    if (!samples) return undefined;
+    for (let i = samples.length - 1; i >= 0; i--) if (samples[i]!.time < record.time) return samples[i];
+    return undefined;
+  }
+
+  remember(record: MetricRecord): void {
+    let samples = this.byContainer.get(record.container.id);
+    if (!samples) this.byContainer.set(record.container.id, samples = []);
+    if (samples.some((s) => s.time === record.time)) return;
+    samples.push(record);
+    samples.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    if (samples.length > SAMPLES_KEPT) samples.shift();
+    if (record.time - this.lastSweep > FORGET_AFTER_NS / 10n) this.sweep(record.time);
+  }
+
+  get containers(): number {
+    return this.byContainer.size;
+  }
+
+  private sweep(now: bigint): void {
+    this.lastSweep = now;
+    for (const [id, samples] of this.byContainer) {
+      if (now - samples[samples.length - 1]!.time > FORGET_AFTER_NS) this.byContainer.delete(id);
+    }
+  }
 }
 
 export interface PreparedDocument {
@@ -84,7 +143,7 @@ export function toDocument(record: ShippedRecord, settings: DocumentSettings): P
 }
 
 function sourceOf(record: ShippedRecord, settings: DocumentSettings): Record<string, unknown> {
-  const source = record.kind === 'log' ? logSource(record) : record.kind === 'event' ? eventSource(record) : metricSource(record);
+  const source = record.kind === 'log' ? logSource(record) : record.kind === 'event' ? eventSource(record) : metricSource(record, settings);
   source.event = { kind: record.kind === 'metric' ? 'metric' : 'event', module: 'docker', dataset: DATASETS[record.kind], ...(source.event as object | undefined) };
   source.agent = { type: 'dockhand', version: settings.agentVersion };
   source.ecs = { version: ECS_VERSION };
@@ -242,16 +301,78 @@ function eventSource(record: EventRecord): Record<string, unknown> {
   };
 }
 
-function metricSource(record: MetricRecord): Record<string, unknown> {
-  const { cpu, memory, blkio } = record;
+interface NetworkTotals {
+  rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number;
+  tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number;
+}
+
+/** A container's network counters summed over its interfaces. */
+function networkTotals(record: MetricRecord): NetworkTotals {
   const network = { rx_bytes: 0, rx_packets: 0, rx_errors: 0, rx_dropped: 0, tx_bytes: 0, tx_packets: 0, tx_errors: 0, tx_dropped: 0 };
   for (const n of record.network) {
     network.rx_bytes += n.rxBytes; network.rx_packets += n.rxPackets; network.rx_errors += n.rxErrors; network.rx_dropped += n.rxDropped;
     network.tx_bytes += n.txBytes; network.tx_packets += n.txPackets; network.tx_errors += n.txErrors; network.tx_dropped += n.txDropped;
   }
+  return network;
+}
+
+/** What changed between two samples of one container; absent for a counter that went back (a restart). */
+interface Between {
+  readonly seconds: number;
+  delta(now: number, then: number): number | undefined;
+}
+
+function between(record: MetricRecord, previous: MetricRecord | undefined): Between | undefined {
+  if (!previous) return undefined;
+  const seconds = Number(record.time - previous.time) / 1e9;
+  if (!(seconds > 0)) return undefined;
+  return { seconds, delta: (now, then) => (now >= then ? now - then : undefined) };
+}
+
+/**
+ * dockhand's own figures (`docker.cpu.usage_seconds` …), Metricbeat's docker module fields and the ECS
+ * `container.*` metric fields. Fractions are Metricbeat's: `docker.cpu.total.pct` is CPU-seconds per
+ * second (1 = one core busy, as `docker stats` / 100), `.norm.pct` that over the host's CPUs, which
+ * is also ECS `container.cpu.usage`; `docker.memory.usage.pct` (= `container.memory.usage`) is the
+ * working set (usage minus inactive file) over the limit, the host's memory when there is none.
+ * Figures between two samples (CPU fractions, ECS byte deltas, `docker.network.in/out` rates,
+ * `metricset.period`) are left out of a container's first sample.
+ */
+function metricSource(record: MetricRecord, settings: DocumentSettings): Record<string, unknown> {
+  const { cpu, memory, blkio } = record;
+  const host = settings.host ?? localHost();
+  const previous = settings.metricHistory?.before(record);
+  settings.metricHistory?.remember(record);
+  const gap = between(record, previous);
+  const network = networkTotals(record);
+  const before = previous && networkTotals(previous);
+  const fraction = (value: number | undefined) => (value === undefined ? undefined : Math.round(value * 1e6) / 1e6);
+  const perSecond = (now: number, then: number | undefined) => {
+    const d = then === undefined ? undefined : gap?.delta(now, then);
+    return d === undefined ? undefined : fraction(d / gap!.seconds);
+  };
+  const cpuTotal = perSecond(cpu.usageSeconds, previous?.cpu.usageSeconds);
+  const cpuKernel = perSecond(cpu.systemSeconds, previous?.cpu.systemSeconds);
+  const cpuUser = perSecond(cpu.userSeconds, previous?.cpu.userSeconds);
+  const norm = (pct: number | undefined) => fraction(pct === undefined ? undefined : pct / host.cpus);
+  const limit = memory.limitBytes ?? host.memoryBytes;
+  const memoryPct = fraction(limit > 0 ? memory.workingSetBytes / limit : undefined);
+  const delta = (now: number, then: number | undefined) => (then === undefined ? undefined : gap?.delta(now, then));
+  const fields = containerFields(record.container);
   return {
     '@timestamp': formatRfc3339Nano(record.time),
-    ...containerFields(record.container),
+    ...fields,
+    container: {
+      ...(fields.container as Record<string, unknown>),
+      ...defined({
+        cpu: defined({ usage: norm(cpuTotal) }),
+        memory: defined({ usage: memoryPct }),
+        network: defined({ ingress: defined({ bytes: delta(network.rx_bytes, before?.rx_bytes) }), egress: defined({ bytes: delta(network.tx_bytes, before?.tx_bytes) }) }),
+        disk: defined({ read: defined({ bytes: delta(blkio.readBytes, previous?.blkio.readBytes) }), write: defined({ bytes: delta(blkio.writeBytes, previous?.blkio.writeBytes) }) }),
+      }),
+    },
+    metricset: { name: 'container', ...(gap ? { period: Math.round(gap.seconds * 1000) } : {}) },
+    service: { type: 'docker' },
     docker: {
       source: record.source,
       cpu: {
@@ -259,17 +380,49 @@ function metricSource(record: MetricRecord): Record<string, unknown> {
         throttled_seconds: cpu.throttledSeconds, throttled_periods: cpu.throttledPeriods, periods: cpu.periods,
         ...(cpu.quotaMicros !== undefined ? { quota_micros: cpu.quotaMicros } : {}),
         ...(cpu.periodMicros !== undefined ? { period_micros: cpu.periodMicros } : {}),
+        ...defined({
+          total: defined({ pct: cpuTotal, norm: defined({ pct: norm(cpuTotal) }) }),
+          kernel: defined({ pct: cpuKernel, norm: defined({ pct: norm(cpuKernel) }), ticks: Math.round(cpu.systemSeconds * 1e9) }),
+          user: defined({ pct: cpuUser, norm: defined({ pct: norm(cpuUser) }), ticks: Math.round(cpu.userSeconds * 1e9) }),
+        }),
       },
       memory: {
         usage_bytes: memory.usageBytes, working_set_bytes: memory.workingSetBytes, rss_bytes: memory.rssBytes,
         cache_bytes: memory.cacheBytes, fail_count: memory.failcnt,
         ...(memory.limitBytes !== undefined ? { limit_bytes: memory.limitBytes } : {}),
+        usage: defined({ total: memory.workingSetBytes, pct: memoryPct }),
+        rss: defined({ total: memory.rssBytes, pct: fraction(limit > 0 ? memory.rssBytes / limit : undefined) }),
+        fail: { count: memory.failcnt },
+        limit,
       },
-      network,
-      diskio: { read_bytes: blkio.readBytes, write_bytes: blkio.writeBytes, reads: blkio.reads, writes: blkio.writes },
+      network: {
+        ...network,
+        inbound: { bytes: network.rx_bytes, packets: network.rx_packets, errors: network.rx_errors, dropped: network.rx_dropped },
+        outbound: { bytes: network.tx_bytes, packets: network.tx_packets, errors: network.tx_errors, dropped: network.tx_dropped },
+        ...defined({
+          in: defined({ bytes: perSecond(network.rx_bytes, before?.rx_bytes), packets: perSecond(network.rx_packets, before?.rx_packets), errors: perSecond(network.rx_errors, before?.rx_errors), dropped: perSecond(network.rx_dropped, before?.rx_dropped) }),
+          out: defined({ bytes: perSecond(network.tx_bytes, before?.tx_bytes), packets: perSecond(network.tx_packets, before?.tx_packets), errors: perSecond(network.tx_errors, before?.tx_errors), dropped: perSecond(network.tx_dropped, before?.tx_dropped) }),
+        }),
+      },
+      diskio: {
+        read_bytes: blkio.readBytes, write_bytes: blkio.writeBytes, reads: blkio.reads, writes: blkio.writes,
+        read: { ops: blkio.reads, bytes: blkio.readBytes },
+        write: { ops: blkio.writes, bytes: blkio.writeBytes },
+        summary: { ops: blkio.reads + blkio.writes, bytes: blkio.readBytes + blkio.writeBytes },
+      },
       pids: record.pids,
     },
   };
+}
+
+/** The object without its undefined values; undefined when nothing is left (so a parent leaves the key out too). */
+function defined(values: Record<string, unknown>): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const key in values) {
+    const value = values[key];
+    if (value !== undefined) (out ??= {})[key] = value;
+  }
+  return out;
 }
 
 // Records of one container share its ContainerMeta object: build its fields once, not per line.

@@ -23,12 +23,12 @@ import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
 import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
-import { exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
+import { deprecatedLifecycleKey, exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
 import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
-import { ActionPrefixes, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
+import { ActionPrefixes, MetricHistory, localHost, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
 import { bisect, mayBeADocument, type Posted } from './refusals.js';
-import { installTemplates, templatePlan } from './templates.js';
+import { installTemplates, type Lifecycle } from './templates.js';
 
 /**
  * Only what an item's fate needs (as Beats and Logstash ask): a full bulk answer is ~200 bytes an item
@@ -120,6 +120,8 @@ export class ElasticsearchExporter implements Exporter {
   private setupError: string | undefined;
   private serverVersion: string | undefined;
   private templates: TemplateState;
+  /** The lifecycle the installed templates give dockhand's data (status()). */
+  private lifecycle: Lifecycle | undefined;
   private consecutiveFailures = 0;
   /** The last request nothing answered (connection refused, timed out), until one is answered again. */
   private unanswered: Failure | undefined;
@@ -165,7 +167,10 @@ export class ElasticsearchExporter implements Exporter {
     ({ accepts: this.accepts, batching: this.batching, retry: this.retry } = exporterShape(config));
     this.limiter = new Limiter(config.batch.concurrency);
     this.templates = config.template.install ? 'pending' : 'disabled';
-    this.documentSettings = { mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion };
+    this.documentSettings = {
+      mode: config.mode, namespace: config.namespace, indexPrefix: config.index_prefix, agentVersion: ctx.agentVersion,
+      ...(config.metrics.enabled ? { host: localHost(), metricHistory: new MetricHistory() } : {}),
+    };
     this.actionPrefixes = new ActionPrefixes(this.documentSettings);
     this.connection = new EsConnection({
       urls: config.urls,
@@ -180,6 +185,8 @@ export class ElasticsearchExporter implements Exporter {
 
   async start(): Promise<void> {
     this.started = true;
+    const deprecated = deprecatedLifecycleKey(this.config);
+    if (deprecated) this.logger.warn(deprecated);
     try {
       await this.ensureReady();
     } catch (error) {
@@ -261,6 +268,7 @@ export class ElasticsearchExporter implements Exporter {
         : { all: `${this.config.index_prefix}-yyyy.MM.dd` },
       dead_letter_index: this.config.dead_letter_index,
       templates: this.templates,
+      ...(this.lifecycle ? { lifecycle: this.lifecycle } : {}),
       documents: {
         sent: this.counts.sent, stored: this.counts.stored, duplicates: this.counts.duplicates,
         dead_lettered: this.counts.deadLettered, retried: this.counts.retried, rejected: this.counts.rejected,
@@ -333,14 +341,20 @@ export class ElasticsearchExporter implements Exporter {
   }
 
   private async installTemplates(signal: AbortSignal): Promise<void> {
-    const outcome = await installTemplates(this.connection, templatePlan(this.config), this.logger, this.scrub, signal);
+    const outcome = await installTemplates(this.connection, this.config, this.serverVersion ?? '0', this.logger, this.scrub, signal);
     if (outcome.status === 'installed') {
       this.templates = 'installed';
+      this.lifecycle = outcome.lifecycle;
+      if (outcome.changed.length > 0) {
+        this.logger.info({ lifecycle: outcome.lifecycle, managed_components: outcome.managed }, outcome.managed.length > 0
+          ? 'Elasticsearch templates composed with the cluster\'s managed templates'
+          : 'Elasticsearch templates installed with dockhand\'s own settings (the cluster has no managed logs@/metrics@ templates)');
+      }
       return;
     }
     this.templates = outcome.status;
     const advice = outcome.status === 'forbidden'
-      ? 'grant the user manage_index_templates (and manage_ilm with ilm.enabled), install the templates yourself, or set template.install: false'
+      ? 'grant the user manage_index_templates (and manage_ilm for an ILM lifecycle), install the templates yourself, or set template.install: false'
       : 'fix the template settings or install the templates yourself';
     // Shipping goes on either way: the cluster's own templates (or dynamic mappings) then apply.
     this.logger.warn({ resource: outcome.resource, err: outcome.failure.reason }, `could not install the Elasticsearch templates; documents are still shipped, with the cluster's default mappings: ${advice}`);

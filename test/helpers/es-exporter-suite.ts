@@ -99,7 +99,9 @@ async function cleanup(reader: Reader, unique: string): Promise<void> {
     await reader.call('DELETE', `/_index_template/${n.template}-${t}`, undefined, quiet).catch(() => undefined);
   }
   await reader.call('DELETE', `/_index_template/${n.template}`, undefined, quiet).catch(() => undefined);
-  await reader.call('DELETE', `/_component_template/${n.template}@mappings`, undefined, quiet).catch(() => undefined);
+  for (const c of ['@mappings', '@settings', '-metrics@mappings']) {
+    await reader.call('DELETE', `/_component_template/${n.template}${c}`, undefined, quiet).catch(() => undefined);
+  }
 }
 
 /** Registers the shared tests. `open` returns undefined to skip (no cluster configured). */

@@ -55,9 +55,22 @@ export function mergeMappings(...sources: readonly (Record<string, unknown> | un
 function mergeInto(target: Record<string, unknown>, source: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(source)) {
     const existing = target[key];
-    if (isPlainObject(existing) && isPlainObject(value)) mergeInto(existing, value);
+    if (key === 'dynamic_templates' && Array.isArray(existing) && Array.isArray(value)) target[key] = mergeDynamicTemplates(existing, value);
+    else if (isPlainObject(existing) && isPlainObject(value)) mergeInto(existing, value);
     else target[key] = value;
   }
+}
+
+/** Composed templates' dynamic templates are merged by name, as Elasticsearch does: a later one of the same name replaces it in place, others are appended. */
+function mergeDynamicTemplates(existing: unknown[], added: unknown[]): unknown[] {
+  const merged = [...existing];
+  const nameOf = (entry: unknown) => (isPlainObject(entry) ? Object.keys(entry)[0] : undefined);
+  for (const entry of added) {
+    const at = merged.findIndex((e) => nameOf(e) === nameOf(entry));
+    if (at >= 0) merged[at] = entry;
+    else merged.push(entry);
+  }
+  return merged;
 }
 
 /**

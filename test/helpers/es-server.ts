@@ -25,6 +25,14 @@ export interface EsTestServerOptions {
   readonly version?: string;
   /** Install the `logs` (logs-*-*) and `metrics` (metrics-*-*) data stream templates a default cluster has. */
   readonly builtinTemplates?: boolean;
+  /**
+   * How the built-in templates are made (with builtinTemplates): `managed` (8.11+ and 9.x, the
+   * default) composes them of logs@mappings, logs@settings, ecs@mappings … which `GET
+   * _component_template/<name>` then finds, with the logs@lifecycle / metrics@lifecycle ILM policies;
+   * `old` (8.0–8.10) of logs-mappings, logs-settings …, with the `logs` / `metrics` policies, so a
+   * GET of logs@settings is a 404.
+   */
+  readonly managedTemplates?: 'managed' | 'old';
   /** http.max_content_length: larger request bodies are answered 413. */
   readonly maxContentLength?: number;
   /**
@@ -206,6 +214,21 @@ interface DataStreamState {
   readonly template: string;
   readonly backing: string[];
   readonly createdAt: number;
+  /** The data stream lifecycle its template gave it at creation (as Elasticsearch keeps it on the stream). */
+  readonly lifecycle: DataStreamLifecycle | undefined;
+}
+
+export interface DataStreamLifecycle {
+  readonly enabled?: boolean;
+  readonly data_retention?: string;
+}
+
+/** Who manages a data stream's backing indices, decided as Elasticsearch does (ILM first unless `index.lifecycle.prefer_ilm: false`). */
+export interface LifecycleExplanation {
+  readonly managedBy: 'Index Lifecycle Management' | 'Data stream lifecycle' | 'Unmanaged';
+  readonly ilmPolicy: string | undefined;
+  readonly preferIlm: boolean;
+  readonly retention: string | undefined;
 }
 
 interface IndexTemplate {
@@ -213,7 +236,8 @@ interface IndexTemplate {
   readonly priority?: number;
   readonly composed_of?: string[];
   readonly data_stream?: Record<string, unknown>;
-  readonly template?: { settings?: Record<string, unknown>; mappings?: Record<string, unknown>; aliases?: Record<string, unknown> };
+  readonly template?: { settings?: Record<string, unknown>; mappings?: Record<string, unknown>; aliases?: Record<string, unknown>; lifecycle?: DataStreamLifecycle };
+  readonly ignore_missing_component_templates?: string[];
   readonly version?: number;
   readonly _meta?: Record<string, unknown>;
   readonly [other: string]: unknown;
@@ -459,6 +483,29 @@ export class EsTestServer {
   dataStream(name: string): { name: string; template: string; indices: string[] } | undefined {
     const ds = this.dataStreams.get(name);
     return ds ? { name: ds.name, template: ds.template, indices: [...ds.backing] } : undefined;
+  }
+
+  /** PUT _component_template/<name>, as a user (or Elastic) would; the answer as the endpoint gives it. */
+  putComponentTemplate(name: string, body: Record<string, unknown>): { status: number; body?: unknown } {
+    return this.componentTemplateEndpoint('PUT', name, () => body);
+  }
+
+  /** PUT _index_template/<name>, checked as a request would be; the answer as the endpoint gives it. */
+  putIndexTemplate(name: string, body: Record<string, unknown>): { status: number; body?: unknown } {
+    return this.indexTemplateEndpoint('PUT', name, () => body, new URLSearchParams());
+  }
+
+  /** The settings of a data stream's write index (or an index): components', then the template's, flattened (`index.*`). */
+  indexSettings(name: string): Record<string, unknown> {
+    const state = this.indices.get(name) ?? this.writeIndexOf(name);
+    return state ? { ...state.settings } : {};
+  }
+
+  /** Who manages the data stream's write index, and with what retention or policy. */
+  lifecycleOf(name: string): LifecycleExplanation | undefined {
+    const ds = this.dataStreams.get(name);
+    if (!ds) return undefined;
+    return this.explainLifecycle(ds, this.indices.get(ds.backing.at(-1)!)!);
   }
 
   indexNames(): string[] {
@@ -956,6 +1003,26 @@ export class EsTestServer {
     return mergeMappings(...sources);
   }
 
+  /** A template's data stream lifecycle: its components' in order, then its own, the last one set winning. */
+  private templateLifecycle(template: { name: string; body: IndexTemplate }): DataStreamLifecycle | undefined {
+    let lifecycle: DataStreamLifecycle | undefined;
+    for (const component of template.body.composed_of ?? []) {
+      const own = (this.componentTemplates.get(component)?.template as { lifecycle?: DataStreamLifecycle } | undefined)?.lifecycle;
+      if (own) lifecycle = { ...lifecycle, ...own };
+    }
+    if (template.body.template?.lifecycle) lifecycle = { ...lifecycle, ...template.body.template.lifecycle };
+    return lifecycle;
+  }
+
+  private explainLifecycle(ds: DataStreamState, index: IndexState): LifecycleExplanation {
+    const policy = index.settings['index.lifecycle.name'];
+    const ilmPolicy = typeof policy === 'string' && policy !== '' ? policy : undefined;
+    const preferIlm = String(index.settings['index.lifecycle.prefer_ilm'] ?? true) !== 'false';
+    const dsl = ds.lifecycle !== undefined && ds.lifecycle.enabled !== false;
+    const managedBy = ilmPolicy && (preferIlm || !dsl) ? 'Index Lifecycle Management' : dsl ? 'Data stream lifecycle' : 'Unmanaged';
+    return { managedBy, ilmPolicy, preferIlm, retention: dsl ? ds.lifecycle?.data_retention : undefined };
+  }
+
   private templateSettings(template: { name: string; body: IndexTemplate } | undefined, explicit?: Record<string, unknown>): Record<string, unknown> {
     const settings: Record<string, unknown> = {};
     for (const component of template?.body.composed_of ?? []) {
@@ -987,7 +1054,7 @@ export class EsTestServer {
     const now = new Date();
     const date = `${now.getUTCFullYear()}.${String(now.getUTCMonth() + 1).padStart(2, '0')}.${String(now.getUTCDate()).padStart(2, '0')}`;
     const backingName = `.ds-${name}-${date}-000001`;
-    const ds: DataStreamState = { name, template: templateName, backing: [backingName], createdAt: now.getTime() };
+    const ds: DataStreamState = { name, template: templateName, backing: [backingName], createdAt: now.getTime(), lifecycle: this.templateLifecycle({ name: templateName, body: template }) };
     this.dataStreams.set(name, ds);
     this.createIndex(backingName, name, { name: templateName, body: template });
     return ds;
@@ -1075,14 +1142,40 @@ export class EsTestServer {
       return { status: 400, body: esError(400, 'illegal_argument_exception', `index template [${name}] already exists`) };
     }
     const template = body as IndexTemplate;
-    const missing = (template.composed_of ?? []).filter((c) => !this.componentTemplates.has(c));
+    const refused = this.refusedTemplateField(template);
+    if (refused) return refused;
+    const ignored = new Set(template.ignore_missing_component_templates ?? []);
+    const missing = (template.composed_of ?? []).filter((c) => !this.componentTemplates.has(c) && !ignored.has(c));
     if (missing.length > 0) {
-      return { status: 400, body: esError(400, 'invalid_index_template_exception', `index_template [${name}] invalid, cause [index template [${name}] specifies component templates ${JSON.stringify(missing).replace(/"/g, '')} that do not exist]`) };
+      return { status: 400, body: esError(400, 'invalid_index_template_exception', `index_template [${name}] invalid, cause [index template [${name}] specifies a missing component templates ${bracket(missing)} that does not exist and is not part of 'ignore_missing_component_templates']`) };
     }
     const clash = this.samePriorityOverlap(name, template);
     if (clash) return { status: 400, body: esError(400, 'illegal_argument_exception', clash) };
     this.indexTemplates.set(name, structuredClone(template));
     return { status: 200, body: { acknowledged: true } };
+  }
+
+  /** Fields this version does not know (ignore_missing_component_templates came in 8.7, the lifecycle in 8.11), or malformed. */
+  private refusedTemplateField(template: IndexTemplate): Reply | undefined {
+    const unknown = (field: string) => ({ status: 400, body: esError(400, 'x_content_parse_exception', `[1:2] [index_template] unknown field [${field}]`) });
+    const ignored = template.ignore_missing_component_templates;
+    if (ignored !== undefined) {
+      if (!this.atLeast(8, 7)) return unknown('ignore_missing_component_templates');
+      if (!Array.isArray(ignored) || ignored.some((n) => typeof n !== 'string')) return { status: 400, body: esError(400, 'x_content_parse_exception', '[1:2] [index_template] failed to parse field [ignore_missing_component_templates]') };
+    }
+    const lifecycle = template.template?.lifecycle;
+    if (lifecycle !== undefined) {
+      if (!this.atLeast(8, 11)) return unknown('lifecycle');
+      if (!isPlainObject(lifecycle) || (lifecycle.data_retention !== undefined && !/^\d+(d|h|m|s|ms|micros|nanos)$/.test(String(lifecycle.data_retention)))) {
+        return { status: 400, body: esError(400, 'x_content_parse_exception', '[1:2] [template] failed to parse field [lifecycle]') };
+      }
+    }
+    return undefined;
+  }
+
+  private atLeast(major: number, minor: number): boolean {
+    const [a = 0, b = 0] = this.version.split('.').map(Number);
+    return a > major || (a === major && b >= minor);
   }
 
   /** Elasticsearch refuses two templates of one priority whose patterns overlap; approximated by pattern prefixes. */
@@ -1162,7 +1255,12 @@ export class EsTestServer {
           data_streams: found.map((ds) => ({
             name: ds.name,
             timestamp_field: { name: '@timestamp' },
-            indices: ds.backing.map((b) => ({ index_name: b, index_uuid: this.indices.get(b)!.uuid })),
+            indices: ds.backing.map((b) => {
+              const explained = this.explainLifecycle(ds, this.indices.get(b)!);
+              return { index_name: b, index_uuid: this.indices.get(b)!.uuid, prefer_ilm: explained.preferIlm, ...(explained.ilmPolicy ? { ilm_policy: explained.ilmPolicy } : {}), managed_by: explained.managedBy };
+            }),
+            ...(ds.lifecycle ? { lifecycle: { enabled: ds.lifecycle.enabled ?? true, ...(ds.lifecycle.data_retention ? { data_retention: ds.lifecycle.data_retention } : {}) } } : {}),
+            next_generation_managed_by: this.explainLifecycle(ds, this.indices.get(ds.backing.at(-1)!)!).managedBy,
             generation: ds.backing.length,
             status: 'GREEN',
             template: ds.template,
@@ -1293,12 +1391,28 @@ export class EsTestServer {
 
   private installBuiltinTemplates(): void {
     const dataStreamFields = { type: { type: 'constant_keyword' }, dataset: { type: 'constant_keyword' }, namespace: { type: 'constant_keyword' } };
+    const managed = (this.options.managedTemplates ?? 'managed') === 'managed';
+    const rollover = { phases: { hot: { min_age: '0ms', actions: { rollover: { max_age: '30d', max_primary_shard_size: '50gb' } } } }, _meta: { managed: true } };
     for (const type of ['logs', 'metrics']) {
+      // Elastic's component names and ILM policy names changed in 8.11 (logs-settings -> logs@settings, logs -> logs@lifecycle).
+      const [mappingsName, settingsName, policy] = managed ? [`${type}@mappings`, `${type}@settings`, `${type}@lifecycle`] : [`${type}-mappings`, `${type}-settings`, type];
+      this.ilmPolicies.set(policy, { version: 1, modified_date: new Date(0).toISOString(), policy: structuredClone(rollover) });
+      this.componentTemplates.set(mappingsName, {
+        template: { mappings: { date_detection: false, properties: { '@timestamp': { type: 'date' }, data_stream: { properties: dataStreamFields } } } },
+        _meta: { managed: true }, version: 1,
+      });
+      this.componentTemplates.set(settingsName, {
+        template: { settings: { index: { lifecycle: { name: policy }, codec: 'best_compression', mapping: { ignore_malformed: true } } } },
+        _meta: { managed: true }, version: 1,
+      });
+      const custom = managed ? [`${type}@custom`] : [];
+      if (managed) this.componentTemplates.set('ecs@mappings', { template: { mappings: { dynamic_templates: [{ ecs_timestamp: { match: '@timestamp', mapping: { type: 'date', ignore_malformed: false } } }] } }, _meta: { managed: true }, version: 1 });
       this.indexTemplates.set(type, {
         index_patterns: [`${type}-*-*`],
         priority: 100,
         data_stream: { hidden: false, allow_custom_routing: false },
-        template: { mappings: { properties: { '@timestamp': { type: 'date' }, data_stream: { properties: dataStreamFields } } } },
+        composed_of: [mappingsName, settingsName, ...custom, ...(managed ? ['ecs@mappings'] : [])],
+        ...(managed ? { ignore_missing_component_templates: custom } : {}),
         _meta: { description: `default ${type} template installed by x-pack`, managed: true },
         version: 1,
       });

@@ -134,9 +134,8 @@ test('kibana: the NDJSON has one object per line, unique ids, and references tha
 });
 
 test('kibana: the data view covers the logs and events data streams the exporter writes, on @timestamp', () => {
-  const views = savedObjects().filter((o) => o.type === 'index-pattern');
-  assert.equal(views.length, 1);
-  const view = views[0]!;
+  const view = savedObjects().find((o) => o.type === 'index-pattern' && o.id === 'dockhand-logs-docker');
+  assert.ok(view, 'the logs and events data view');
   assert.equal(view.attributes.title, 'logs-docker.*');
   assert.equal(view.attributes.timeFieldName, '@timestamp');
   const matches = globMatcher([view.attributes.title]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, gzipPays, resolveSecrets } from '../../exporters/elasticsearch/config.js';
+import { deprecatedLifecycleKey, elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, gzipPays, resolveSecrets } from '../../exporters/elasticsearch/config.js';
 import { publicUrl, secretScrubber } from '../../exporters/elasticsearch/connection.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -20,7 +20,8 @@ test('an empty section is a complete, disabled config with data streams by defau
   assert.equal(config.namespace, 'default');
   assert.equal(config.tls_verify, true);
   assert.equal(config.template.install, true);
-  assert.equal(config.ilm.enabled, false);
+  assert.equal(config.ilm.enabled, undefined);
+  assert.deepEqual(config.lifecycle, { type: 'auto', retention: '30d' });
   assert.equal(config.metrics.enabled, false);
   assert.deepEqual(config.batch, { max_records: 2000, max_bytes: 5 * 1024 * 1024, linger_ms: 200, concurrency: 2 });
   assert.deepEqual(config.retry, { initial_ms: 200, max_ms: 30_000 });
@@ -41,6 +42,21 @@ test('values are checked with the key named', () => {
   assert.match(problems({ batch: { concurrency: 0 } }).join(), /^batch\.concurrency/);
   assert.match(problems({ ilm: { delete_after: '30 days' } }).join(), /^ilm\.delete_after/);
   assert.match(problems({ retry: { initial_ms: 5000, max_ms: 100 } }).join(), /^retry\.initial_ms/);
+});
+
+test('lifecycle: ilm.enabled true still means an ILM policy, false is the old default (a warning says what applies now); contradictions are refused with the way out', () => {
+  assert.deepEqual(problems({ ilm: { enabled: true } }), []);
+  assert.deepEqual(problems({ ilm: { enabled: false } }), []);
+  assert.equal(deprecatedLifecycleKey(elasticsearchConfigSchema.parse({})), undefined);
+  assert.match(deprecatedLifecycleKey(elasticsearchConfigSchema.parse({ ilm: { enabled: false } }))!, /ilm\.enabled: false no longer means "no lifecycle": .*auto \(retention 30d\).*lifecycle\.type: none/);
+  assert.match(deprecatedLifecycleKey(elasticsearchConfigSchema.parse({ ilm: { enabled: true } }))!, /deprecated: write lifecycle\.type: ilm/);
+  assert.deepEqual(problems({ lifecycle: { type: 'none' } }), []);
+  assert.deepEqual(problems({ lifecycle: { ilm_policy: '30-days@lifecycle' } }), []);
+  assert.match(problems({ ilm: { enabled: true }, lifecycle: { type: 'data_stream' } }).join(), /^ilm\.enabled: .*contradicts lifecycle\.type: data_stream/);
+  assert.match(problems({ lifecycle: { type: 'none', ilm_policy: 'p' } }).join(), /^lifecycle\.ilm_policy/);
+  assert.match(problems({ mode: 'index', lifecycle: { type: 'data_stream' } }).join(), /^lifecycle\.type: daily indices/);
+  assert.match(problems({ lifecycle: { retention: '30 days' } }).join(), /^lifecycle\.retention/);
+  assert.match(problems({ lifecycle: { type: 'forever' } }).join(), /^lifecycle\.type/);
 });
 
 test('credentials: one kind at a time, and a user needs a password', () => {

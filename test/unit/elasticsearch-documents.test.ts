@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ActionPrefixes, dedot, deadLetterDocument, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument } from '../../exporters/elasticsearch/documents.js';
+import { ActionPrefixes, MetricHistory, dedot, deadLetterDocument, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument } from '../../exporters/elasticsearch/documents.js';
+import type { MetricRecord } from '../../src/records.js';
 import { BodyBuffers, BulkBody, itemOutcomes, readAllStored, classifyItem, Limiter } from '../../exporters/elasticsearch/bulk.js';
 
 /** One document's create pair, as the exporter writes it into a bulk body. */
@@ -9,8 +10,6 @@ function ndjsonOf(document: PreparedDocument): string {
   body.addDocument(document);
   return body.slice(0, 1).toString();
 }
-import { elasticsearchConfigSchema } from '../../exporters/elasticsearch/config.js';
-import { TEMPLATE_VERSION, templatePlan } from '../../exporters/elasticsearch/templates.js';
 import { container, eventRecord, logRecord, metricRecord } from '../helpers/es-records.js';
 
 const dataStreams: DocumentSettings = { mode: 'data_stream', namespace: 'prod', indexPrefix: 'dockhand', agentVersion: '0.1.0' };
@@ -69,6 +68,56 @@ test('a metric sample gets a deterministic id and the metrics data stream', () =
   assert.equal(docker.network.rx_bytes, 15, 'interfaces summed');
   assert.equal(docker.pids, 7);
   assert.equal((doc.source.event as Record<string, unknown>).kind, 'metric');
+});
+
+test('metric documents: ECS container.* and Metricbeat docker.* figures, normalised as Metricbeat, taken between two samples of the container', () => {
+  const host = { cpus: 4, memoryBytes: 16_000 };
+  const settings: DocumentSettings = { ...dataStreams, host, metricHistory: new MetricHistory() };
+  const first = metricRecord(0);
+  const base = metricRecord(2); // two seconds later
+  const next: MetricRecord = {
+    ...base,
+    cpu: { ...base.cpu, usageSeconds: 2.5, userSeconds: 1.6, systemSeconds: 0.9 },
+    network: [{ ...base.network[0]!, rxBytes: 1010, txBytes: 420 }, base.network[1]!],
+    blkio: { ...base.blkio, readBytes: 4097, writeBytes: 2 },
+  };
+  const one = toDocument(first, settings).source as Record<string, any>;
+  assert.equal(one.container.cpu, undefined, 'no CPU fraction from a first sample');
+  assert.equal(one.docker.cpu.total, undefined);
+  assert.equal(one.metricset.period, undefined);
+  assert.equal(one.container.network, undefined);
+  assert.equal(one.container.memory.usage, 0.195313, 'working set 800 over the 4096 limit');
+  assert.equal(one.docker.memory.usage.pct, 0.195313);
+  assert.equal(one.docker.memory.usage.total, 800);
+  assert.equal(one.docker.memory.limit, 4096);
+  assert.deepEqual(one.docker.network.inbound, { bytes: 15, packets: 2, errors: 0, dropped: 0 }, 'cumulative, over all interfaces');
+  assert.deepEqual(one.docker.diskio.read, { ops: 3, bytes: 1 });
+  assert.equal(one.event.module, 'docker');
+  assert.deepEqual(one.service, { type: 'docker' });
+
+  const two = toDocument(next, settings).source as Record<string, any>;
+  assert.equal(two.docker.cpu.total.pct, 0.5, '1 CPU-second over 2 seconds');
+  assert.equal(two.docker.cpu.total.norm.pct, 0.125, 'over 4 CPUs');
+  assert.equal(two.container.cpu.usage, 0.125, 'ECS container.cpu.usage is the normalised fraction');
+  assert.equal(two.docker.cpu.user.pct, 0.3);
+  assert.equal(two.docker.cpu.kernel.pct, 0.2);
+  assert.equal(two.metricset.period, 2000);
+  assert.equal(two.container.network.ingress.bytes, 1000, 'ECS: bytes since the previous sample');
+  assert.equal(two.container.network.egress.bytes, 400);
+  assert.equal(two.docker.network.in.bytes, 500, 'per second');
+  assert.equal(two.docker.network.inbound.bytes, 1015, 'cumulative');
+  assert.equal(two.container.disk.read.bytes, 4096);
+  assert.equal(two.container.disk.write.bytes, 0);
+  assert.equal(two.docker.cpu.usage_seconds, 2.5, 'dockhand\'s own fields stay');
+  assert.equal(two.docker.memory.working_set_bytes, 800);
+  assert.deepEqual(toDocument(next, settings).source, two, 'a retried sample gets the same figures');
+
+  const restarted: MetricRecord = { ...metricRecord(3), cpu: { ...base.cpu, usageSeconds: 0.1 } };
+  const three = toDocument(restarted, settings).source as Record<string, any>;
+  assert.equal(three.docker.cpu.total?.pct, undefined, 'a counter that went back (a restart) gives no fraction');
+  const unlimited = toDocument({ ...metricRecord(4), memory: { ...base.memory, limitBytes: undefined } }, settings).source as Record<string, any>;
+  assert.equal(unlimited.docker.memory.limit, 16_000, 'no limit: the host\'s memory, as Docker reports it');
+  assert.equal(unlimited.container.memory.usage, 0.05);
 });
 
 test('index mode: <prefix>-yyyy.MM.dd of the record\'s UTC day, no data_stream fields', () => {
@@ -150,38 +199,6 @@ test('the limiter runs at most its limit at once, in arrival order', async () =>
   assert.equal(most, 2);
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
   assert.equal(limiter.running, 0);
-});
-
-test('templates: one per data stream above the built-in priority, date_nanos timestamps, dead letters above all', () => {
-  const plan = templatePlan(elasticsearchConfigSchema.parse({ ilm: { enabled: true, delete_after: '30d' } }));
-  assert.deepEqual(plan.map((r) => `${r.kind}:${r.name}`), [
-    'ilm_policy:dockhand',
-    'component_template:dockhand@mappings',
-    'index_template:dockhand-docker.logs',
-    'index_template:dockhand-docker.events',
-    'index_template:dockhand-dead-letter',
-  ]);
-  const logs = plan[2]!.body as Record<string, any>;
-  assert.deepEqual(logs.index_patterns, ['logs-docker.logs-*']);
-  assert.deepEqual(logs.data_stream, {});
-  assert.equal(logs.priority, 200);
-  assert.equal(logs.version, TEMPLATE_VERSION);
-  assert.deepEqual(logs.template.settings, { 'index.lifecycle.name': 'dockhand' });
-  const mappings = (plan[1]!.body as Record<string, any>).template.mappings;
-  assert.equal(mappings.properties['@timestamp'].type, 'date_nanos');
-  assert.equal(mappings.properties.json.type, 'flattened');
-  const policy = (plan[0]!.body as Record<string, any>).policy;
-  assert.deepEqual(Object.keys(policy.phases), ['hot', 'delete']);
-  assert.equal(policy.phases.hot.actions.rollover.max_age, '1d');
-  const dead = plan[4]!.body as Record<string, any>;
-  assert.deepEqual(dead.index_patterns, ['dockhand-dead-letter']);
-  assert.equal(dead.priority, 300);
-
-  const daily = templatePlan(elasticsearchConfigSchema.parse({ mode: 'index', metrics: { enabled: true } }));
-  assert.deepEqual(daily.map((r) => r.name), ['dockhand@mappings', 'dockhand', 'dockhand-dead-letter']);
-  assert.deepEqual((daily[1]!.body as Record<string, unknown>).index_patterns, ['dockhand-*']);
-  const withMetrics = templatePlan(elasticsearchConfigSchema.parse({ metrics: { enabled: true } }));
-  assert.ok(withMetrics.some((r) => r.name === 'dockhand-docker.metrics'));
 });
 
 test('a log line encoded without stringifying its constant fields per line is the same document as JSON.stringify of its source', () => {

@@ -120,7 +120,9 @@ test('start installs the templates once; a second start finds them current and w
   const puts = server.requestLog.filter((line) => line.startsWith('PUT '));
   assert.deepEqual(puts, [
     'PUT /_ilm/policy/dockhand',
+    'PUT /_component_template/dockhand@settings',
     'PUT /_component_template/dockhand@mappings',
+    'PUT /_component_template/dockhand-metrics@mappings',
     'PUT /_index_template/dockhand-docker.logs',
     'PUT /_index_template/dockhand-docker.events',
     'PUT /_index_template/dockhand-dead-letter',

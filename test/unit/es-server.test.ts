@@ -74,7 +74,7 @@ test('templates, component templates, ILM policies and data streams round-trip',
   const got = await client.indices.getIndexTemplate({ name: 't1' });
   assert.equal(got.index_templates[0]?.index_template.version, 3);
 
-  await assert.rejects(client.indices.putIndexTemplate({ name: 't2', index_patterns: ['x-*'], composed_of: ['missing'] }), /specifies component templates \[missing\] that do not exist/);
+  await assert.rejects(client.indices.putIndexTemplate({ name: 't2', index_patterns: ['x-*'], composed_of: ['missing'] }), /specifies a missing component templates \[missing\] that does not exist and is not part of 'ignore_missing_component_templates'/);
   await assert.rejects(client.indices.putIndexTemplate({ name: 'clash', index_patterns: ['logs-foo-*'], priority: 100, data_stream: {} }), /same priority \[100\]/);
 
   await client.indices.createDataStream({ name: 'logs-t1-default' });
