@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
+import { FileExporter, fileConfigSchema, type FileExporterTestHooks } from '../../exporters/file/index.js';
 import { listRecordFiles } from '../../exporters/file/record-files.js';
 import { ReplayFilter, parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
 import { Ack } from '../../src/pipeline/ack.js';
@@ -30,8 +30,8 @@ function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'dh-file-'));
 }
 
-function exporter(dataDir: string, overrides: Record<string, unknown> = {}): FileExporter {
-  return new FileExporter(fileConfigSchema.parse(overrides), { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) });
+function exporter(dataDir: string, overrides: Record<string, unknown> = {}, testHooks: FileExporterTestHooks = {}): FileExporter {
+  return new FileExporter(fileConfigSchema.parse(overrides), { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) }, testHooks);
 }
 
 function readAll(dir: string): Record<string, any>[] {
@@ -86,7 +86,7 @@ test('writes one JSON object per line with id first, RFC 3339 nanosecond @timest
 test('acknowledges a batch only once it is in the file', async () => {
   const dataDir = tempDir();
   try {
-    const file = exporter(dataDir, { test_write_delay_ms: 30 });
+    const file = exporter(dataDir, {}, { writeDelayMs: 30 });
     await file.start();
     const runner = new ExporterRunner(file, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5, maxRecords: 100 });
     runner.start();
