@@ -6,16 +6,24 @@
  * Docker reserves 2, so a config error is 1 here too.
  */
 import http from 'node:http';
+import https from 'node:https';
 
 export const HEALTHCHECK_TIMEOUT_MS = 3000;
 
-/** Where to ask: a wildcard listen address (0.0.0.0, [::]) is asked on the loopback. */
-export function healthzUrl(listen: string): string {
+/** What the check reads of the config: where the server listens, and whether it speaks TLS there. */
+export interface HealthcheckSettings {
+  readonly listen: string;
+  readonly server?: { readonly tls?: { readonly cert_file?: string | undefined } | undefined } | undefined;
+}
+
+/** Where to ask: a wildcard listen address (0.0.0.0, [::]) is asked on the loopback; https when the server has a certificate. */
+export function healthzUrl(settings: HealthcheckSettings): string {
+  const { listen } = settings;
   const colon = listen.lastIndexOf(':');
   const host = listen.slice(0, colon);
   const port = listen.slice(colon + 1);
   const local = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
-  return `http://${local}:${port}/healthz`;
+  return `${settings.server?.tls?.cert_file ? 'https' : 'http'}://${local}:${port}/healthz`;
 }
 
 export interface HealthAnswer {
@@ -26,11 +34,16 @@ export interface HealthAnswer {
 
 export function checkHealth(url: string, timeoutMs = HEALTHCHECK_TIMEOUT_MS): Promise<HealthAnswer> {
   return new Promise((resolve) => {
-    const request = http.get(url, { timeout: timeoutMs }, (response) => {
+    const onResponse = (response: http.IncomingMessage) => {
       response.resume();
       const status = response.statusCode ?? 0;
       resolve({ healthy: status === 200, detail: `${url}: HTTP ${status}` });
-    });
+    };
+    // The question is "does the process serve", not "is this the right server": its certificate
+    // may name another host than the loopback, or be self-signed.
+    const request = url.startsWith('https:')
+      ? https.get(url, { timeout: timeoutMs, rejectUnauthorized: false }, onResponse)
+      : http.get(url, { timeout: timeoutMs }, onResponse);
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on('error', (error) => resolve({ healthy: false, detail: `${url}: ${(error as NodeJS.ErrnoException).code ?? error.message}` }));
   });

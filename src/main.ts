@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { loadEffectiveConfig, maskSecrets, type ConfigFlags, type LoadedConfig } from '../config/loader.js';
-import { checkHealth, healthzUrl } from './healthcheck.js';
+import { checkHealth, healthzUrl, type HealthcheckSettings } from './healthcheck.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './telemetry/logger.js';
 import { AGENT_VERSION } from './version.js';
@@ -73,14 +73,14 @@ function renderEffectiveConfig(config: object, dockerEndpoint: string): string {
 }
 
 async function healthcheck(flags: ConfigFlags): Promise<number> {
-  let listen: string;
+  let url: string;
   try {
-    listen = loadEffectiveConfig(flags, process.env).config.listen;
+    url = healthzUrl(loadEffectiveConfig(flags, process.env).config as HealthcheckSettings);
   } catch (error) {
     // Docker reserves exit code 2 of a healthcheck: a config it cannot read is "unhealthy".
     return reportConfigError(error, 1);
   }
-  const answer = await checkHealth(healthzUrl(listen));
+  const answer = await checkHealth(url);
   process.stdout.write(`${answer.healthy ? 'healthy' : 'unhealthy'}: ${answer.detail}\n`);
   return answer.healthy ? 0 : 1;
 }
