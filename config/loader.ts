@@ -10,7 +10,7 @@
  * everything commented out) means the defaults.
  */
 import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
+import YAML, { type Document as YamlDocument, type LineCounter, type Node as YamlNode, type Scalar } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../src/errors.js';
 import { exporterFactories } from '../exporters/index.js';
@@ -80,8 +80,8 @@ export function loadEffectiveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv):
 interface ConfigFile {
   readonly path: string;
   readonly values: Tree;
-  readonly doc: YAML.Document;
-  readonly lines: YAML.LineCounter;
+  readonly doc: YamlDocument;
+  readonly lines: LineCounter;
   /** key path → the variables its value was substituted from. */
   readonly substituted: Map<string, readonly string[]>;
 }
@@ -125,7 +125,7 @@ function substituteReferences(file: Omit<ConfigFile, 'values'>, env: NodeJS.Proc
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-function forEachValue(node: unknown, path: (string | number)[], visit: (scalar: YAML.Scalar, path: KeyPath) => void): void {
+function forEachValue(node: unknown, path: (string | number)[], visit: (scalar: Scalar, path: KeyPath) => void): void {
   if (YAML.isMap(node)) {
     for (const pair of node.items) forEachValue(pair.value, [...path, keyName(pair.key)], visit);
   } else if (YAML.isSeq(node)) {
@@ -139,13 +139,13 @@ function keyName(key: unknown): string {
   return String(YAML.isScalar(key) ? key.value : key);
 }
 
-function position(file: Pick<ConfigFile, 'path' | 'lines'>, node: YAML.Node): string {
+function position(file: Pick<ConfigFile, 'path' | 'lines'>, node: YamlNode): string {
   const { line, col } = file.lines.linePos(node.range?.[0] ?? 0);
   return `${file.path}:${line}:${col}`;
 }
 
 /** The file's node at `path` (the value, or the key when the value is empty), if the file sets it. */
-function locate(file: ConfigFile, path: KeyPath): YAML.Node | undefined {
+function locate(file: ConfigFile, path: KeyPath): YamlNode | undefined {
   let node: unknown = file.doc.contents;
   for (const segment of path) {
     if (YAML.isMap(node)) {
