@@ -310,10 +310,10 @@ function describeIssue(issue: z.core.$ZodIssue, merged: Tree, sources: Sources):
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => describeUnknownKey([...path, key], sources));
   const where = sources.describe(path);
   const value = getPath(merged, path);
+  if (value === undefined && issue.code === 'invalid_type') return [`${formatPath(path)}: a required key is missing (expected ${issue.expected})${where ? ` (in ${where})` : ''}`];
   // The message reaches stderr and logs: a secret that failed validation is not repeated there.
   const shown = path.some((segment) => SECRET_KEY.test(String(segment))) ? MASK : maskSecrets(value);
-  const got = value === undefined ? 'missing' : `got ${JSON.stringify(shown)}`;
-  return [`${formatPath(path) || '(root)'}: ${issue.message}; ${got}${where ? ` (from ${where})` : ''}`];
+  return [`${formatPath(path) || '(root)'}: ${issue.message}; got ${JSON.stringify(shown)}${where ? ` (from ${where})` : ''}`];
 }
 
 function describeUnknownKey(path: KeyPath, sources: Sources): string {
