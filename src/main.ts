@@ -9,9 +9,9 @@ import YAML from 'yaml';
 import { loadEffectiveConfig, maskSecrets, type ConfigFlags, type LoadedConfig } from '../config/loader.js';
 import { checkHealth, healthzUrl, type HealthcheckSettings } from './healthcheck.js';
 import { ConfigError, errorMessage } from './errors.js';
-import { createLogger, silentLogger, type Logger } from './telemetry/logger.js';
+import type { Logger } from './telemetry/logger.js';
 import { AGENT_VERSION } from './version.js';
-import { Agent } from './agent.js';
+import type { Agent } from './agent.js';
 
 const HELP = `dockhand ${AGENT_VERSION}: ships Docker logs, events and metrics to Prometheus and Elasticsearch
 
@@ -85,8 +85,13 @@ async function healthcheck(flags: ConfigFlags): Promise<number> {
   return answer.healthy ? 0 : 1;
 }
 
-/** The agent for a config; a problem found while building it names where the value came from (DOCKER_HOST, file:line). */
-function buildAgent(loaded: LoadedConfig, logger: Logger): Agent {
+/**
+ * The agent for a config; a problem found while building it names where the value came from
+ * (DOCKER_HOST, file:line). Loaded on demand: `dockhand healthcheck`, run every 15 s by Docker,
+ * does not pay for loading the agent.
+ */
+async function buildAgent(loaded: LoadedConfig, logger: Logger): Promise<Agent> {
+  const { Agent } = await import('./agent.js');
   try {
     return new Agent(loaded.config, logger);
   } catch (error) {
@@ -117,13 +122,14 @@ async function main(argv: string[]): Promise<number> {
 
   const configFlags: ConfigFlags = { config: flags.config, listen: flags.listen, dataDir: flags['data-dir'], debug: flags.debug };
   if (command === 'healthcheck') return healthcheck(configFlags);
+  const { createLogger, silentLogger } = await import('./telemetry/logger.js');
 
   let loaded;
   try {
     loaded = loadEffectiveConfig(configFlags, process.env);
     if (flags['check-config']) {
       // Built as a start builds it (endpoint, exporters, collectors): refuses whatever a start would refuse.
-      const agent = buildAgent(loaded, silentLogger());
+      const agent = await buildAgent(loaded, silentLogger());
       process.stdout.write(renderEffectiveConfig(loaded.config, agent.connection.description));
       return 0;
     }
@@ -136,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('unhandledRejection', (reason) => logger.error({ err: errorMessage(reason) }, 'unhandled rejection'));
   let agent: Agent;
   try {
-    agent = buildAgent(loaded, logger);
+    agent = await buildAgent(loaded, logger);
   } catch (error) {
     return reportConfigError(error);
   }
