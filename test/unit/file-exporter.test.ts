@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileExporter, fileConfigSchema, type FileExporterTestHooks } from '../../exporters/file/index.js';
+import { FileExporter, TEST_WRITE_DELAY_ENV, fileConfigSchema, fileExporterFactory, type FileExporterTestHooks } from '../../exporters/file/index.js';
 import { listRecordFiles } from '../../exporters/file/record-files.js';
 import { ReplayFilter, parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
 import { Ack } from '../../src/pipeline/ack.js';
@@ -366,6 +366,30 @@ test('with sync on, a batch is acknowledged only after its fdatasync returned; a
     assert.deepEqual(readAll(file.dir).map((r) => r.message), [log(1).message, log(2).message, log(4).message]);
   } finally {
     handleProto.datasync = realDatasync;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the slow-sink test hook reaches the exporter only through DOCKHAND_TEST_FILE_WRITE_DELAY_MS, not the config', async () => {
+  const dataDir = tempDir();
+  const ctx = { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) } as unknown as Parameters<typeof fileExporterFactory.create>[1];
+  const timedExport = async () => {
+    const file = fileExporterFactory.create(fileConfigSchema.parse({}), ctx) as FileExporter;
+    await file.start();
+    const started = performance.now();
+    await file.export([event(1)]);
+    const took = performance.now() - started;
+    await file.stop();
+    return took;
+  };
+  try {
+    assert.equal('test_write_delay_ms' in fileConfigSchema.shape, false, 'not a config key');
+    process.env[TEST_WRITE_DELAY_ENV] = '300';
+    assert.ok(await timedExport() >= 290, 'the variable slows each batch');
+    delete process.env[TEST_WRITE_DELAY_ENV];
+    assert.ok(await timedExport() < 290, 'without it, no delay');
+  } finally {
+    delete process.env[TEST_WRITE_DELAY_ENV];
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
