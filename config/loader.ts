@@ -38,6 +38,8 @@ interface Layer {
   readonly values: Tree;
   /** key path (formatPath) → where it came from, e.g. "env DOCKER_HOST". */
   readonly sources: Map<string, string>;
+  /** Values that could not be read (an unset ${VAR}, a bad DOCKHAND_ variable): left out, reported with the schema's problems. */
+  readonly problems?: readonly string[];
 }
 
 /** The variables that set one key each, kept from before the DOCKHAND_<PATH> rule (the docker CLI's among them). */
@@ -68,18 +70,28 @@ export function loadEffectiveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv):
   const path = flags.config ?? env.DOCKHAND_CONFIG;
   const sources = new Sources(path ? readConfigFile(path, env) : undefined);
   const merged: Tree = structuredClone(sources.file?.values ?? {});
+  const problems = [...sources.file?.problems ?? []];
   for (const layer of [namedEnvLayer(env), pathEnvLayer(env), flagLayer(flags)]) {
     deepMerge(merged, layer.values);
     sources.add(layer.sources);
+    problems.push(...layer.problems ?? []);
   }
   const result = configSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(result.error.issues.flatMap((issue) => describeIssue(issue, merged, sources)));
+  if (!result.success) {
+    const unresolved = sources.file?.unresolved;
+    const issues = result.error.issues.filter((issue) => !unresolved?.has(formatPath(issue.path.filter((s): s is string | number => typeof s !== 'symbol'))));
+    problems.push(...issues.flatMap((issue) => describeIssue(issue, merged, sources)));
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return { config: result.data, explain: (error) => sources.explain(error) };
 }
 
 interface ConfigFile {
   readonly path: string;
   readonly values: Tree;
+  /** References that could not be substituted, and the key paths they left empty (not reported again by the schema). */
+  readonly problems: readonly string[];
+  readonly unresolved: ReadonlySet<string>;
   readonly doc: YamlDocument;
   readonly lines: LineCounter;
   /** key path → the variables its value was substituted from. */
@@ -96,11 +108,11 @@ function readConfigFile(path: string, env: NodeJS.ProcessEnv): ConfigFile {
   const lines = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) throw new ConfigError([`config: ${path} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`]);
-  const file = { path, doc, lines, substituted: new Map<string, readonly string[]>() };
-  substituteReferences(file, env);
+  const file = { path, doc, lines, substituted: new Map<string, readonly string[]>(), unresolved: new Set<string>() };
+  const problems = substituteReferences(file, env);
   const values = withoutNulls(doc.toJS()) ?? {};
   if (typeof values !== 'object' || Array.isArray(values)) throw new ConfigError([`config: ${path} must hold a mapping of keys, got ${Array.isArray(values) ? 'a list' : typeof values}`]);
-  return { ...file, values: values as Tree };
+  return { ...file, values: values as Tree, problems };
 }
 
 /**
@@ -108,7 +120,7 @@ function readConfigFile(path: string, env: NodeJS.ProcessEnv): ConfigFile {
  * typed after the substitution: `${PORT}` with PORT=9200 is the number 9200 where the key takes a
  * number; a quoted one, or a key that takes text, stays text.
  */
-function substituteReferences(file: Omit<ConfigFile, 'values'>, env: NodeJS.ProcessEnv): void {
+function substituteReferences(file: Omit<ConfigFile, 'values' | 'problems' | 'unresolved'> & { unresolved: Set<string> }, env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
   forEachValue(file.doc.contents, [], (node, path) => {
     if (typeof node.value !== 'string' || !hasReference(node.value)) return;
@@ -120,9 +132,11 @@ function substituteReferences(file: Omit<ConfigFile, 'values'>, env: NodeJS.Proc
     } catch (error) {
       if (!(error instanceof InterpolationError)) throw error;
       problems.push(`${formatPath(path)}: ${error.message} (in ${position(file, node)})`);
+      node.value = null;
+      file.unresolved.add(formatPath(path));
     }
   });
-  if (problems.length > 0) throw new ConfigError(problems);
+  return problems;
 }
 
 function forEachValue(node: unknown, path: (string | number)[], visit: (scalar: Scalar, path: KeyPath) => void): void {
@@ -236,8 +250,7 @@ function pathEnvLayer(env: NodeJS.ProcessEnv): Layer {
       problems.push(`${name}: ${error.message}`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { values, sources };
+  return { values, sources, problems };
 }
 
 function envValue(raw: string, path: KeyPath): unknown {

@@ -171,6 +171,16 @@ test('${VAR:?message} refuses an unset or empty variable with the message; a mal
   assert.match(problems(() => loadConfig({ config: file('interp-nested.yaml', 'data_dir: ${A:-${B}}\n') }, {})), /nesting is not supported/);
 });
 
+test('every problem is reported at once: an unset variable, a bad DOCKHAND_ variable and a schema error together', () => {
+  const f = file('interp-all.yaml', 'data_dir: ${DH_UNSET_DIR}\nshutdown:\n  grace_ms: soon\nlabels:\n  allow: [a, "${DH_UNSET_LABEL}"]\n');
+  const message = problems(() => loadConfig({ config: f }, { DOCKHAND_LABELS__ALLOW: '[a' }));
+  assert.match(message, /^data_dir: DH_UNSET_DIR is not set/m);
+  assert.match(message, /^DOCKHAND_LABELS__ALLOW: /m);
+  assert.match(message, /^shutdown\.grace_ms: .*got "soon"/m);
+  assert.match(message, /^labels\.allow\[1\]: DH_UNSET_LABEL is not set/m);
+  assert.equal(message.split('\n').length, 4, 'a value whose reference failed is left out, not reported again by the schema');
+});
+
 test('a reference that resolves to nothing (${X:-}) means the default, as an empty key does', () => {
   const f = file('interp-empty.yaml', 'log:\n  level: ${DH_LEVEL:-}\n');
   assert.equal(loadConfig({ config: f }, {}).log.level, 'info');
