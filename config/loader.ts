@@ -79,7 +79,7 @@ export function loadEffectiveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv):
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const unresolved = sources.file?.unresolved;
-    const issues = result.error.issues.filter((issue) => !unresolved?.has(formatPath(issue.path.filter((s): s is string | number => typeof s !== 'symbol'))));
+    const issues = result.error.issues.filter((issue) => !unresolved?.has(formatPath(issuePath(issue))));
     problems.push(...issues.flatMap((issue) => describeIssue(issue, merged, sources)));
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
@@ -318,8 +318,12 @@ class Sources {
 /** The key path a problem starts with: "docker.host: …", "exporters.elasticsearch.urls[1]: …". */
 const LEADING_KEY = /^([a-z_][a-z0-9_]*(?:\.[a-z0-9_-]+|\[\d+\])*): /i;
 
+function issuePath(issue: z.core.$ZodIssue): KeyPath {
+  return issue.path.filter((s): s is string | number => typeof s !== 'symbol');
+}
+
 function describeIssue(issue: z.core.$ZodIssue, merged: Tree, sources: Sources): string[] {
-  const path = issue.path.filter((s): s is string | number => typeof s !== 'symbol');
+  const path = issuePath(issue);
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => describeUnknownKey([...path, key], sources));
   const where = sources.describe(path);
   const value = getPath(merged, path);
