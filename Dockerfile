@@ -66,7 +66,8 @@ ENV NODE_ENV=production \
 VOLUME /var/lib/dockhand
 USER 10001:10001
 EXPOSE 9487
-# Slim images have no curl or wget: node asks /healthz itself, on the port DOCKHAND_LISTEN names.
+# Slim images have no curl or wget: the agent's own command asks /healthz, at the listen address of
+# the effective config (file, DOCKHAND_LISTEN or DOCKHAND_<PATH> variables), as the agent reads it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.DOCKHAND_LISTEN || ':9487').split(':').pop() + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/app/dist/src/main.js", "healthcheck"]
 ENTRYPOINT ["node", "/app/dist/src/main.js"]

@@ -82,8 +82,12 @@ export function renderDefaultYaml(): string {
   const lines: string[] = [
     '# dockhand: the default configuration, every key at its default value.',
     '# Generated from config/schema.ts by `npm run docs:config`; a test keeps it in sync.',
-    '# Sources, later wins: these defaults → this file (--config / DOCKHAND_CONFIG) → environment → flags.',
-    '# Unknown keys are rejected.',
+    '# Sources, later wins: these defaults → this file (--config / DOCKHAND_CONFIG) → the named environment',
+    '# variables (DOCKER_HOST, DOCKHAND_LISTEN, ELASTICSEARCH_URL, …) → DOCKHAND_<PATH> variables → flags.',
+    '# Any key from the environment: DOCKHAND_ and its path upper-cased, __ between levels, e.g.',
+    '# DOCKHAND_EXPORTERS__ELASTICSEARCH__BATCH__MAX_RECORDS=500 (lists in flow style: [a, b]).',
+    '# Values here may use ${VAR}, ${VAR:-default} and ${VAR:?message}; $$ is a literal $.',
+    '# Unknown keys are rejected; an empty key or section means its defaults.',
     '',
   ];
   const emit = (value: Record<string, unknown>, prefix: string, indent: string) => {

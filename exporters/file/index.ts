@@ -32,10 +32,23 @@ export const fileConfigSchema = z.strictObject({
     'How much of the newest files is scanned at start for records a crash makes come again. Must hold everything '
     + 'that can be written but not yet checkpointed: every exporter\'s log lane (pipeline.queue_size records, pipeline.queue_bytes at most) plus the '
     + 'batches in flight (batch_bytes) plus ~0.2 s of input; 64 MiB is ~3x that at 20,000-record queues and 150,000 lines/s, and holds the default 16 MiB lanes of long lines.'),
-  test_write_delay_ms: z.number().int().nonnegative().default(0).describe('Testing aid: wait this long before writing each batch (a slow sink).'),
 });
 
 export type FileConfig = z.output<typeof fileConfigSchema>;
+
+/** Not configuration: what tests set to make the sink slow. */
+export interface FileExporterTestHooks {
+  /** Wait this long before writing each batch. */
+  readonly writeDelayMs?: number;
+}
+
+/** The one way an agent process gets a slow sink: tests set this variable; it is in no schema and no documentation for users. */
+export const TEST_WRITE_DELAY_ENV = 'DOCKHAND_TEST_FILE_WRITE_DELAY_MS';
+
+function testHooksFromEnv(env: NodeJS.ProcessEnv): FileExporterTestHooks {
+  const delay = Number(env[TEST_WRITE_DELAY_ENV]);
+  return Number.isFinite(delay) && delay > 0 ? { writeDelayMs: delay } : {};
+}
 
 export class FileExporter implements Exporter {
   readonly id = 'file';
@@ -58,7 +71,11 @@ export class FileExporter implements Exporter {
   private readonly skippedCounter;
   private readonly bytesCounter;
 
-  constructor(private readonly config: FileConfig, private readonly ctx: Pick<ExporterContext, 'dataDir' | 'logger' | 'metrics'>) {
+  constructor(
+    private readonly config: FileConfig,
+    private readonly ctx: Pick<ExporterContext, 'dataDir' | 'logger' | 'metrics'>,
+    private readonly testHooks: FileExporterTestHooks = {},
+  ) {
     this.accepts = new Set(config.kinds);
     this.dir = path.resolve(config.path ?? path.join(ctx.dataDir, 'records'));
     this.deadLetterDir = this.dir;
@@ -77,7 +94,7 @@ export class FileExporter implements Exporter {
   }
 
   async export(batch: readonly AgentRecord[]): Promise<void> {
-    if (this.config.test_write_delay_ms > 0) await sleep(this.config.test_write_delay_ms);
+    if (this.testHooks.writeDelayMs) await sleep(this.testHooks.writeDelayMs);
     // The runner may call export() for several record kinds at once. One append at a time: the
     // reused buffer, the current file's size and rotation, and the replay filter (which relies on
     // every stream reaching the file in order) all assume a single writer.
@@ -163,5 +180,5 @@ export const fileExporterFactory = defineExporter({
   configSchema: fileConfigSchema,
   // The default sink for logs and events when nothing else stores them.
   isEnabled: (config, exporters) => config.enabled ?? !(exporters.elasticsearch as { enabled?: boolean } | undefined)?.enabled,
-  create: (config, ctx) => new FileExporter(config, ctx),
+  create: (config, ctx) => new FileExporter(config, ctx, testHooksFromEnv(process.env)),
 });

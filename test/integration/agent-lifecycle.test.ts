@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { AgentProcess } from '../helpers/agent-process.js';
+import { TEST_WRITE_DELAY_ENV } from '../../exporters/file/index.js';
 import { startPrivateDaemon } from '../helpers/private-daemon.js';
 import { TestContainers, TEST_IMAGE, TEST_LABEL } from '../helpers/containers.js';
 import { readSink, type SinkLine } from '../helpers/file-sink.js';
@@ -62,9 +63,12 @@ test('a daemon restart: /readyz goes 503 then 200 by itself, later events arrive
  * A private daemon (so every event the agent queues is one the test caused), an agent on it whose
  * file sink is slow, and `count` created containers whose create events are queued for that sink.
  */
-async function agentWithQueuedEvents(count: number, graceMs: number, file: { test_write_delay_ms: number; batch_records: number }) {
+async function agentWithQueuedEvents(count: number, graceMs: number, sink: { writeDelayMs: number; batch_records: number }) {
   const daemon = await startPrivateDaemon();
-  const agent = await AgentProcess.start({ env: { DOCKER_HOST: daemon.host }, config: { shutdown: { grace_ms: graceMs }, exporters: { file } } });
+  const agent = await AgentProcess.start({
+    env: { DOCKER_HOST: daemon.host, [TEST_WRITE_DELAY_ENV]: String(sink.writeDelayMs) },
+    config: { shutdown: { grace_ms: graceMs }, exporters: { file: { batch_records: sink.batch_records } } },
+  });
   const dispose = async () => {
     await agent.dispose();
     await daemon.stop();
@@ -83,7 +87,7 @@ async function agentWithQueuedEvents(count: number, graceMs: number, file: { tes
 }
 
 test('SIGTERM drains everything queued into a slow sink and exits 0 within the grace period', { timeout: 180_000 }, async () => {
-  const { agent, ids, dispose } = await agentWithQueuedEvents(6, 60_000, { test_write_delay_ms: 400, batch_records: 2 });
+  const { agent, ids, dispose } = await agentWithQueuedEvents(6, 60_000, { writeDelayMs: 400, batch_records: 2 });
   try {
     const written = (await events(agent.dataDir)).filter((e) => e.action === 'create' && ids.includes(e.actor.id)).length;
     assert.ok(written < ids.length, `the slow sink has not written them all yet (${written} of ${ids.length}), so the stop has work to drain`);
@@ -125,7 +129,7 @@ test('/status?top=<name>, once enabled, lists a tracked container\'s processes; 
 });
 
 test('a second SIGTERM during a slow drain exits at once with a non-zero code', { timeout: 120_000 }, async () => {
-  const { agent, dispose } = await agentWithQueuedEvents(3, 120_000, { test_write_delay_ms: 5_000, batch_records: 1 });
+  const { agent, dispose } = await agentWithQueuedEvents(3, 120_000, { writeDelayMs: 5_000, batch_records: 1 });
   try {
     agent.child.kill('SIGTERM');
     await waitFor(() => agent.logs.some((l) => l.msg === 'stopping'), { timeoutMs: 10_000, what: 'the first signal starts the stop' });

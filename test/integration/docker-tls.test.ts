@@ -293,7 +293,7 @@ describe('the agent process', () => {
     const configDir = path.join(scratch, 'docker-config');
     const ok = await runCli(['--check-config'], { DOCKER_CONFIG: configDir, DOCKER_CONTEXT: 'dockhand-tls' });
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(JSON.parse(ok.stdout).docker_endpoint, `https://127.0.0.1:${daemon.port}`);
+    assert.match(ok.stdout, new RegExp(`^# docker endpoint: https://127\\.0\\.0\\.1:${daemon.port}$`, 'm'));
     const missing = await runCli(['--check-config'], { DOCKER_CONFIG: configDir, DOCKER_CONTEXT: 'no-such-context' });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /docker\.context: no context named "no-such-context"/);

@@ -21,11 +21,11 @@ after(async () => {
 const WRITER = (count: number) => `i=0; while [ $i -lt ${count} ]; do echo "line $i"; i=$((i+1)); if [ $((i % 20)) -eq 0 ]; then usleep 10000; fi; done`;
 
 for (const scenario of [
-  { name: 'default settings', file: {} },
-  { name: 'a slow sink (queue full, many batches in flight)', file: { test_write_delay_ms: 40, batch_records: 500 } },
+  { name: 'default settings', file: {}, sinkWriteDelayMs: 0 },
+  { name: 'a slow sink (queue full, many batches in flight)', file: { batch_records: 500 }, sinkWriteDelayMs: 40 },
 ]) {
   test(`SIGKILL while a container writes 2,000 lines/s, then restart (${scenario.name}): every line once`, async (t) => {
-    const first = await startAgent(containers, { file: scenario.file });
+    const first = await startAgent(containers, { file: scenario.file, sinkWriteDelayMs: scenario.sinkWriteDelayMs });
     agents.push(first);
     await first.waitReady(60_000);
     const total = 20_000;
@@ -35,7 +35,7 @@ for (const scenario of [
     const atKill = sinkLines(readSink(first.dataDir), id).length;
     // The container writes on while no agent runs.
     await waitFor(async () => (await dockerLogs(id)).stdout.length > atKill + 4000, { timeoutMs: 30_000, intervalMs: 200 });
-    const second = await startAgent(containers, { dataDir: first.dataDir, file: scenario.file });
+    const second = await startAgent(containers, { dataDir: first.dataDir, file: scenario.file, sinkWriteDelayMs: scenario.sinkWriteDelayMs });
     agents.push(second);
     await second.waitReady(60_000);
     await waitExit(id);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { AgentProcess } from '../helpers/agent-process.js';
 import type { TestContainers } from '../helpers/containers.js';
+import { TEST_WRITE_DELAY_ENV } from '../../exporters/file/index.js';
 
 const exec = promisify(execFile);
 
@@ -22,11 +23,22 @@ export interface SinkLog {
   container: { id: string; name: string; image: string };
 }
 
+export interface SinkAgentOptions {
+  dataDir?: string;
+  env?: NodeJS.ProcessEnv;
+  logs?: Record<string, unknown>;
+  file?: Record<string, unknown>;
+  /** A slow sink: the file exporter waits this long before each batch (a test hook, not a config key). */
+  sinkWriteDelayMs?: number;
+  config?: Record<string, unknown>;
+}
+
 /** Starts the agent reading only `containers`' logs, with `overrides` merged into its config. */
-export function startAgent(containers: Pick<TestContainers, 'runLabel' | 'run'>, options: { dataDir?: string; env?: NodeJS.ProcessEnv; logs?: Record<string, unknown>; file?: Record<string, unknown>; config?: Record<string, unknown> } = {}): Promise<AgentProcess> {
+export function startAgent(containers: Pick<TestContainers, 'runLabel' | 'run'>, options: SinkAgentOptions = {}): Promise<AgentProcess> {
+  const env = { ...options.env, ...(options.sinkWriteDelayMs ? { [TEST_WRITE_DELAY_ENV]: String(options.sinkWriteDelayMs) } : {}) };
   return AgentProcess.start({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    ...(options.env ? { env: options.env } : {}),
+    env,
     config: {
       log: { level: 'info' },
       collectors: {

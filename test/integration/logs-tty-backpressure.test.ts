@@ -17,7 +17,8 @@ let agent: AgentProcess;
 before(async () => {
   agent = await startAgent(containers, {
     // A slow sink with a one-record queue: every line waits ~1 s for the one before it.
-    file: { kinds: ['log'], test_write_delay_ms: 1000, batch_records: 1 },
+    file: { kinds: ['log'], batch_records: 1 },
+    sinkWriteDelayMs: 1000,
     config: { pipeline: { queue_size: 1 }, log: { level: process.env.DOCKHAND_TEST_AGENT_LOG ?? 'info' } },
   });
   await agent.waitReady(60_000);

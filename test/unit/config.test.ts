@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, maskSecrets } from '../../config/loader.js';
+import { loadConfig, loadEffectiveConfig, maskSecrets } from '../../config/loader.js';
 import { ConfigError } from '../../src/errors.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-config-'));
@@ -118,4 +118,160 @@ test('a secret that fails validation is not repeated in the error', () => {
   const listed = problems(() => loadConfig({ config: file('secret-list.yaml', 'exporters:\n  elasticsearch:\n    api_key: [s3cr3t-key]\n') }, {}));
   assert.match(listed, /exporters\.elasticsearch\.api_key: /);
   assert.doesNotMatch(listed, /s3cr3t-key/);
+});
+
+// --- ${VAR} references in the file ---
+
+test('${VAR} in a value is typed after substitution: a number where the key takes a number, text where it takes text', () => {
+  const f = file('interp-types.yaml', [
+    'exporters:',
+    '  elasticsearch:',
+    '    batch:',
+    '      max_records: ${DH_BATCH}',
+    '      linger_ms: ${DH_UNSET_LINGER:-50}',
+    '    namespace: ${DH_NS}',
+    '    urls: ["http://${DH_ES_HOST}:9200", "http://b:${DH_ES_PORT:-9201}"]',
+    '    compression: ${DH_GZIP}',
+    '',
+  ].join('\n'));
+  const config = loadConfig({ config: f }, { DH_BATCH: '250', DH_NS: '0123', DH_ES_HOST: 'es1', DH_GZIP: 'false' });
+  const es = (config.exporters as Record<string, any>).elasticsearch;
+  assert.equal(es.batch.max_records, 250);
+  assert.equal(es.batch.linger_ms, 50);
+  assert.equal(es.namespace, '0123', 'a key that takes text keeps the text as written');
+  assert.deepEqual(es.urls, ['http://es1:9200', 'http://b:9201']);
+  assert.equal(es.compression, false);
+});
+
+test('a quoted reference stays text (YAML decides), so a number there is refused as the schema says', () => {
+  const f = file('interp-quoted.yaml', 'shutdown:\n  grace_ms: "${DH_GRACE}"\n');
+  assert.match(problems(() => loadConfig({ config: f }, { DH_GRACE: '5000' })), /shutdown\.grace_ms: .*expected number.*got "5000" \(from \$\{DH_GRACE\} in .*interp-quoted\.yaml:2:13\)/);
+});
+
+test('$$ is a literal $, a lone $ stays, and references are never read in keys', () => {
+  const f = file('interp-escape.yaml', 'data_dir: /data/$$HOME/$x/$${DH_X}\nlabels:\n  allow: [a]\n');
+  assert.equal(loadConfig({ config: f }, { DH_X: 'no' }).data_dir, '/data/$HOME/$x/${DH_X}');
+  const key = problems(() => loadConfig({ config: file('interp-key.yaml', '${DH_KEY}: 1\n') }, { DH_KEY: 'listen' }));
+  assert.match(key, /^\$\{DH_KEY\}: unknown key/);
+});
+
+test('an unset variable without a default is an error naming the variable, the key and where it is', () => {
+  const f = file('interp-unset.yaml', 'docker:\n  host: tcp://${DH_DOCKER_HOST}:2375\n');
+  assert.match(problems(() => loadConfig({ config: f }, {})), /^docker\.host: DH_DOCKER_HOST is not set \(write \$\{DH_DOCKER_HOST:-default\} to give a default\) \(in .*interp-unset\.yaml:2:9\)$/);
+  assert.equal(loadConfig({ config: f }, { DH_DOCKER_HOST: '' }).docker.host, 'tcp://:2375', 'set but empty is empty (use :- for a default then)');
+});
+
+test('${VAR:?message} refuses an unset or empty variable with the message; a malformed reference is an error', () => {
+  const f = file('interp-required.yaml', 'data_dir: ${DH_DIR:?mount the data volume}\n');
+  assert.match(problems(() => loadConfig({ config: f }, {})), /data_dir: DH_DIR is not set: mount the data volume/);
+  assert.match(problems(() => loadConfig({ config: f }, { DH_DIR: '' })), /DH_DIR is not set \(empty\): mount the data volume/);
+  assert.equal(loadConfig({ config: f }, { DH_DIR: '/d' }).data_dir, '/d');
+  assert.match(problems(() => loadConfig({ config: file('interp-bad.yaml', 'data_dir: ${1DIR}\n') }, {})), /data_dir: \$\{1DIR\} is not a variable reference/);
+  assert.match(problems(() => loadConfig({ config: file('interp-open.yaml', 'data_dir: ${DIR\n') }, {})), /data_dir: .* without its closing \}/);
+  assert.match(problems(() => loadConfig({ config: file('interp-nested.yaml', 'data_dir: ${A:-${B}}\n') }, {})), /nesting is not supported/);
+});
+
+test('every problem is reported at once: an unset variable, a bad DOCKHAND_ variable and a schema error together', () => {
+  const f = file('interp-all.yaml', 'data_dir: ${DH_UNSET_DIR}\nshutdown:\n  grace_ms: soon\nlabels:\n  allow: [a, "${DH_UNSET_LABEL}"]\n');
+  const message = problems(() => loadConfig({ config: f }, { DOCKHAND_LABELS__ALLOW: '[a' }));
+  assert.match(message, /^data_dir: DH_UNSET_DIR is not set/m);
+  assert.match(message, /^DOCKHAND_LABELS__ALLOW: /m);
+  assert.match(message, /^shutdown\.grace_ms: .*got "soon"/m);
+  assert.match(message, /^labels\.allow\[1\]: DH_UNSET_LABEL is not set/m);
+  assert.equal(message.split('\n').length, 4, 'a value whose reference failed is left out, not reported again by the schema');
+});
+
+test('a reference that resolves to nothing (${X:-}) means the default, as an empty key does', () => {
+  const f = file('interp-empty.yaml', 'log:\n  level: ${DH_LEVEL:-}\n');
+  assert.equal(loadConfig({ config: f }, {}).log.level, 'info');
+  assert.equal(loadConfig({ config: f }, { DH_LEVEL: 'warn' }).log.level, 'warn');
+});
+
+// --- DOCKHAND_<PATH> variables ---
+
+test('every key is settable as DOCKHAND_<PATH> (__ between levels), read as YAML where the key takes numbers, booleans or lists', () => {
+  const config = loadConfig({}, {
+    DOCKHAND_EXPORTERS__ELASTICSEARCH__BATCH__MAX_RECORDS: '500',
+    DOCKHAND_EXPORTERS__ELASTICSEARCH__NAMESPACE: '007',
+    DOCKHAND_DOCKER__TLS_VERIFY: 'true',
+    DOCKHAND_LABELS__ALLOW: '[com.example.team, "com.example.*"]',
+    DOCKHAND_COLLECTORS__LOGS__INCLUDE__NAMES: '[web-*, 123]',
+    DOCKHAND_PIPELINE__EVENTS__MEMORY_RECORDS: '0x40',
+  });
+  const es = (config.exporters as Record<string, any>).elasticsearch;
+  assert.equal(es.batch.max_records, 500);
+  assert.equal(es.namespace, '007');
+  assert.equal(config.docker.tls_verify, true);
+  assert.deepEqual(config.labels.allow, ['com.example.team', 'com.example.*']);
+  assert.deepEqual((config.collectors as Record<string, any>).logs.include.names, ['web-*', '123'], 'list items of a text list stay text');
+  assert.equal(config.pipeline.events.memory_records, 64);
+});
+
+test('precedence: defaults < file < named variables (DOCKER_HOST, DOCKHAND_LOG_LEVEL) < DOCKHAND_<PATH> < flags', () => {
+  const f = file('precedence.yaml', 'log:\n  level: warn\ndocker:\n  host: unix:///from-file.sock\n  request_timeout_ms: 1000\n');
+  assert.equal(loadConfig({ config: f }, {}).docker.request_timeout_ms, 1000);
+  assert.equal(loadConfig({ config: f }, { DOCKHAND_DOCKER__REQUEST_TIMEOUT_MS: '2000' }).docker.request_timeout_ms, 2000);
+  assert.equal(loadConfig({ config: f }, { DOCKER_HOST: 'unix:///named.sock' }).docker.host, 'unix:///named.sock');
+  assert.equal(loadConfig({ config: f }, { DOCKER_HOST: 'unix:///named.sock', DOCKHAND_DOCKER__HOST: 'unix:///path.sock' }).docker.host, 'unix:///path.sock');
+  assert.equal(loadConfig({ config: f }, { DOCKHAND_LOG_LEVEL: 'error', DOCKHAND_LOG__LEVEL: 'debug' }).log.level, 'debug');
+  assert.equal(loadConfig({ config: f, debug: true }, { DOCKHAND_LOG__LEVEL: 'error' }).log.level, 'debug');
+  assert.equal(loadConfig({ listen: '127.0.0.1:3' }, { DOCKHAND_LISTEN: '127.0.0.1:2' }).listen, '127.0.0.1:3');
+  // A section set whole, and one of its keys: the key wins, the rest of the section stays.
+  const both = loadConfig({}, { DOCKHAND_DOCKER: '{request_timeout_ms: 5, reconnect_max_ms: 6}', DOCKHAND_DOCKER__REQUEST_TIMEOUT_MS: '7' });
+  assert.deepEqual([both.docker.request_timeout_ms, both.docker.reconnect_max_ms], [7, 6]);
+});
+
+test('DOCKHAND_ variables that are no key (DOCKHAND_CONFIG, DOCKHAND_TEST_*) are left alone; empty ones are ignored', () => {
+  const config = loadConfig({}, { DOCKHAND_TEST_IMAGE: 'busybox', DOCKHAND_ES_PASSWORD: 'x', DOCKHAND_CONFIG: '', DOCKHAND_SHUTDOWN__GRACE_MS: '' });
+  assert.equal(config.shutdown.grace_ms, 10_000);
+});
+
+test('a DOCKHAND_<PATH> variable naming no key is refused with the closest variable; a bad value names the variable', () => {
+  assert.match(problems(() => loadConfig({}, { DOCKHAND_DOCKER__HOTS: 'unix:///x.sock' })),
+    /^docker\.hots: unknown key \(from env DOCKHAND_DOCKER__HOTS\); did you mean DOCKHAND_DOCKER__HOST\?/);
+  assert.match(problems(() => loadConfig({}, { DOCKHAND_SHUTDOWN__GRACE_MS: 'soon' })), /shutdown\.grace_ms: .*expected number.*got "soon" \(from env DOCKHAND_SHUTDOWN__GRACE_MS\)/);
+  assert.match(problems(() => loadConfig({}, { DOCKHAND_LABELS__ALLOW: '[a, b' })), /^DOCKHAND_LABELS__ALLOW: "\[a, b" is not a YAML flow list/);
+  assert.match(problems(() => loadConfig({}, { DOCKHAND_DOCKER__: 'x' })), /^DOCKHAND_DOCKER__: an empty key name/);
+});
+
+// --- where a bad value came from ---
+
+test('errors name list items by index and the file position, never "got undefined"', () => {
+  const f = file('list-item.yaml', 'exporters:\n  elasticsearch:\n    urls:\n      - http://a:9200\n      - ftp://b\n');
+  const message = problems(() => loadConfig({ config: f }, {}));
+  assert.match(message, /^exporters\.elasticsearch\.urls\[1\]: expected an http:\/\/ or https:\/\/ URL; got "ftp:\/\/b" \(from .*list-item\.yaml:5:9\)$/);
+  assert.doesNotMatch(message, /undefined/);
+  const missing = problems(() => loadConfig({ config: file('multiline-item.yaml', 'collectors:\n  logs:\n    multiline:\n      - max_lines: 5\n') }, {}));
+  assert.equal(missing, 'collectors.logs.multiline[0].pattern: a required key is missing (expected string)');
+});
+
+test('a value from a named variable names it: ELASTICSEARCH_URL, DOCKER_HOST (also for problems found after the schema)', () => {
+  assert.match(problems(() => loadConfig({}, { ELASTICSEARCH_URL: 'http://a:9200,ftp://b' })), /exporters\.elasticsearch\.urls\[1\]: .*got "ftp:\/\/b" \(from env ELASTICSEARCH_URL\)/);
+  const loaded = loadEffectiveConfig({ config: file('explain.yaml', 'exporters:\n  elasticsearch:\n    password_file: /nonexistent\n    username: u\n') }, { DOCKER_HOST: 'ftp://x' });
+  const explained = loaded.explain(new ConfigError(['docker.host: "ftp://x" uses the unsupported scheme', 'exporters.elasticsearch.password_file: cannot read', 'somewhere: else']));
+  assert.deepEqual(explained.problems, [
+    'docker.host: "ftp://x" uses the unsupported scheme (from env DOCKER_HOST)',
+    `exporters.elasticsearch.password_file: cannot read (from ${path.join(dir, 'explain.yaml')}:3:20)`,
+    'somewhere: else',
+  ]);
+});
+
+test('an unknown key gets the closest key, also one at another level', () => {
+  assert.match(problems(() => loadConfig({ config: file('dym-level.yaml', 'exporters:\n  elasticsearch:\n    max_records: 5\n') }, {})),
+    /exporters\.elasticsearch\.max_records: unknown key \(from .*dym-level\.yaml:3:18\); did you mean `batch\.max_records`\?/);
+  assert.match(problems(() => loadConfig({ config: file('dym-typo.yaml', 'pipeline:\n  queue_szie: 5\n') }, {})), /did you mean `queue_size`\?/);
+  assert.doesNotMatch(problems(() => loadConfig({ config: file('dym-none.yaml', 'colour: blue\n') }, {})), /did you mean/);
+});
+
+test('an empty section or key (everything under it commented out) means the defaults', () => {
+  const f = file('empty-section.yaml', 'docker:\n  # host: tcp://x:2375\nlog:\n  level:\nexporters:\n  file:\n    # kinds: [log]\n');
+  const config = loadConfig({ config: f }, {});
+  assert.equal(config.docker.request_timeout_ms, 30_000);
+  assert.equal(config.log.level, 'info');
+  assert.deepEqual((config.exporters as Record<string, any>).file.kinds, ['log', 'event']);
+  assert.deepEqual(loadConfig({ config: file('empty.yaml', '# nothing yet\n') }, {}), loadConfig({}, {}));
+});
+
+test('test-only knobs are not config keys', () => {
+  assert.match(problems(() => loadConfig({ config: file('test-knob.yaml', 'exporters:\n  file:\n    test_write_delay_ms: 5\n') }, {})), /exporters\.file\.test_write_delay_ms: unknown key/);
 });

@@ -1,19 +1,22 @@
 /**
  * The Dockerfile, read statically (the image itself is built and run by
  * test/integration/image.test.ts): stages, base image, user, environment, volume, healthcheck and
- * what .dockerignore lets into the build. The HEALTHCHECK command is run for real against a local
- * HTTP server.
+ * what .dockerignore lets into the build. The HEALTHCHECK command (`dockhand healthcheck`) is run
+ * for real against a local HTTP server.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { loadConfig } from '../../config/loader.js';
 import { envOf, parseDockerfile, type Instruction } from '../helpers/dockerfile.js';
 import { repoPath } from '../helpers/deploy-files.js';
 import { AGENT_ENV, AGENT_NODE_FLAGS, agentEnvAssignments } from '../../src/node-flags.js';
+import { MAIN } from '../helpers/agent-process.js';
 
 const instructions = parseDockerfile(readFileSync(repoPath('Dockerfile'), 'utf8'));
 const finalStage = Math.max(...instructions.map((i) => i.stage));
@@ -103,18 +106,25 @@ test('.dockerignore keeps node_modules, dist, data and .git out, and lets in eve
   for (const source of sources) assert.ok(!excluded(source.replace(/^\.\//, '')), `${source} is copied but .dockerignore excludes it`);
 });
 
-/** Runs the HEALTHCHECK's exec form with the image's environment, overriding the listen port. */
-function runHealthcheck(port: number): Promise<number | null> {
+/**
+ * Runs the HEALTHCHECK's exec form as the image would (its environment, /app/dist mapped to this
+ * build), with `env` over the image's: no DOCKHAND_LISTEN when a mounted config sets listen.
+ */
+function runHealthcheck(env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string }> {
   const healthcheck = final('HEALTHCHECK').at(-1)!.args;
   const exec = JSON.parse(healthcheck.slice(healthcheck.indexOf('CMD ') + 4)) as string[];
   assert.equal(exec[0], 'node');
+  assert.equal(exec[1], `/app/${pkg.bin.dockhand}`, 'the package bin, as the ENTRYPOINT');
+  const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...imageEnv, NODE_OPTIONS: undefined, ...env }).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, exec.slice(1), { env: { ...process.env, DOCKHAND_LISTEN: `0.0.0.0:${port}` }, stdio: 'ignore' });
-    child.on('exit', (code) => resolve(code));
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, MAIN, ...exec.slice(2)], { env: childEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.on('exit', (code) => resolve({ code, stdout }));
   });
 }
 
-test('HEALTHCHECK asks /healthz on the DOCKHAND_LISTEN port: exit 0 on 200, 1 on an error status or no answer', async () => {
+test('HEALTHCHECK runs `dockhand healthcheck`: /healthz at the effective listen address, 0 on 200, 1 on an error status or no answer', async () => {
   let status = 200;
   const paths: string[] = [];
   const server = http.createServer((request, response) => {
@@ -123,13 +133,27 @@ test('HEALTHCHECK asks /healthz on the DOCKHAND_LISTEN port: exit 0 on 200, 1 on
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-healthcheck-'));
+  const mounted = path.join(dir, 'dockhand.yaml');
+  // A config mounted over the image's, with its own listen: the port is not in DOCKHAND_LISTEN.
+  writeFileSync(mounted, `listen: 0.0.0.0:${port}\n`);
+  const fromMountedConfig = { DOCKHAND_CONFIG: mounted, DOCKHAND_LISTEN: undefined };
   try {
-    assert.equal(await runHealthcheck(port), 0);
+    assert.deepEqual(await runHealthcheck({ DOCKHAND_LISTEN: `0.0.0.0:${port}`, DOCKHAND_CONFIG: undefined }), { code: 0, stdout: `healthy: http://127.0.0.1:${port}/healthz: HTTP 200\n` });
+    assert.equal((await runHealthcheck(fromMountedConfig)).code, 0, 'listen from the mounted config');
     status = 503;
-    assert.equal(await runHealthcheck(port), 1);
-    assert.deepEqual(paths, ['/healthz', '/healthz']);
+    assert.equal((await runHealthcheck(fromMountedConfig)).code, 1);
+    assert.deepEqual(paths, ['/healthz', '/healthz', '/healthz']);
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
-  assert.equal(await runHealthcheck(port), 1, 'nothing listening');
+  try {
+    const nothing = await runHealthcheck(fromMountedConfig);
+    assert.equal(nothing.code, 1, 'nothing listening');
+    assert.match(nothing.stdout, /^unhealthy: .*ECONNREFUSED/);
+    writeFileSync(mounted, 'listen: nowhere\n');
+    assert.equal((await runHealthcheck(fromMountedConfig)).code, 1, 'a config error is "unhealthy" (Docker reserves exit code 2)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

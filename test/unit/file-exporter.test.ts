@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, appendFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FileExporter, fileConfigSchema } from '../../exporters/file/index.js';
+import { FileExporter, TEST_WRITE_DELAY_ENV, fileConfigSchema, fileExporterFactory, type FileExporterTestHooks } from '../../exporters/file/index.js';
 import { listRecordFiles } from '../../exporters/file/record-files.js';
 import { ReplayFilter, parseLogId, readIdAndKind } from '../../exporters/file/replay-filter.js';
 import { Ack } from '../../src/pipeline/ack.js';
@@ -30,8 +30,8 @@ function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'dh-file-'));
 }
 
-function exporter(dataDir: string, overrides: Record<string, unknown> = {}): FileExporter {
-  return new FileExporter(fileConfigSchema.parse(overrides), { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) });
+function exporter(dataDir: string, overrides: Record<string, unknown> = {}, testHooks: FileExporterTestHooks = {}): FileExporter {
+  return new FileExporter(fileConfigSchema.parse(overrides), { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) }, testHooks);
 }
 
 function readAll(dir: string): Record<string, any>[] {
@@ -86,7 +86,7 @@ test('writes one JSON object per line with id first, RFC 3339 nanosecond @timest
 test('acknowledges a batch only once it is in the file', async () => {
   const dataDir = tempDir();
   try {
-    const file = exporter(dataDir, { test_write_delay_ms: 30 });
+    const file = exporter(dataDir, {}, { writeDelayMs: 30 });
     await file.start();
     const runner = new ExporterRunner(file, silentLogger(), new SelfMetrics({ defaultMetrics: false }), { lingerMs: 5, maxRecords: 100 });
     runner.start();
@@ -366,6 +366,30 @@ test('with sync on, a batch is acknowledged only after its fdatasync returned; a
     assert.deepEqual(readAll(file.dir).map((r) => r.message), [log(1).message, log(2).message, log(4).message]);
   } finally {
     handleProto.datasync = realDatasync;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the slow-sink test hook reaches the exporter only through DOCKHAND_TEST_FILE_WRITE_DELAY_MS, not the config', async () => {
+  const dataDir = tempDir();
+  const ctx = { dataDir, logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) } as unknown as Parameters<typeof fileExporterFactory.create>[1];
+  const timedExport = async () => {
+    const file = fileExporterFactory.create(fileConfigSchema.parse({}), ctx) as FileExporter;
+    await file.start();
+    const started = performance.now();
+    await file.export([event(1)]);
+    const took = performance.now() - started;
+    await file.stop();
+    return took;
+  };
+  try {
+    assert.equal('test_write_delay_ms' in fileConfigSchema.shape, false, 'not a config key');
+    process.env[TEST_WRITE_DELAY_ENV] = '300';
+    assert.ok(await timedExport() >= 290, 'the variable slows each batch');
+    delete process.env[TEST_WRITE_DELAY_ENV];
+    assert.ok(await timedExport() < 290, 'without it, no delay');
+  } finally {
+    delete process.env[TEST_WRITE_DELAY_ENV];
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -25,7 +25,7 @@ const RSS_BOUND = 320 * 1024 * 1024;
 
 test(`a slow sink and ${LINES.toLocaleString('en')} lines: RSS stays under ${RSS_BOUND / 1024 / 1024} MiB, every line arrives once`, async (t) => {
   // ~20,000 records/s into the sink while the container writes its 500,000 lines in a second or two.
-  agent = await startAgent(containers, { file: { test_write_delay_ms: 50, batch_records: 1000 } });
+  agent = await startAgent(containers, { file: { batch_records: 1000 }, sinkWriteDelayMs: 50 });
   await agent.waitReady(60_000);
   const pid = agent.child.pid!;
   const baseline = rssBytes(pid);
