@@ -134,8 +134,10 @@ export class FsUsage {
       ]);
       const usage = new Map<string, readonly FilesystemSample[]>();
       for (const c of containers as readonly { Id?: string; SizeRw?: number }[]) {
-        if (!c.Id || c.SizeRw === undefined || c.SizeRw < 0) continue;
-        usage.set(c.Id, Object.freeze([Object.freeze({ device: filesystem.device, usageBytes: c.SizeRw, ...(filesystem.limitBytes !== undefined ? { limitBytes: filesystem.limitBytes } : {}) })]));
+        // The daemon leaves SizeRw out when it is 0 (omitempty): an empty writable layer, not an unknown one.
+        const size = c.SizeRw ?? 0;
+        if (!c.Id || size < 0) continue;
+        usage.set(c.Id, Object.freeze([Object.freeze({ device: filesystem.device, usageBytes: size, ...(filesystem.limitBytes !== undefined ? { limitBytes: filesystem.limitBytes } : {}) })]));
       }
       this.usage = usage;
       this.counters.measurements++;
