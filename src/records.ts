@@ -56,6 +56,8 @@ export interface CpuSample {
   /** CFS quota in microseconds per period; undefined when unlimited. */
   readonly quotaMicros?: number;
   readonly periodMicros?: number;
+  /** CPU shares as cAdvisor reports them (v1 cpu.shares; v2 converted back from cpu.weight); undefined when unknown. */
+  readonly shares?: number;
 }
 
 export interface MemorySample {
@@ -66,6 +68,23 @@ export interface MemorySample {
   readonly failcnt: number;
   /** undefined when unlimited. */
   readonly limitBytes?: number;
+  /** Swap in use (v1 memory.stat total_swap, v2 memory.swap.current); undefined when the source does not say. */
+  readonly swapBytes?: number;
+  /** Highest usage recorded (v1 memory.max_usage_in_bytes, v2 memory.peak); undefined when the kernel keeps none. */
+  readonly maxUsageBytes?: number;
+  /** memory.stat pgfault / pgmajfault of the container itself and of its hierarchy (v1 total_*; v2 the same). */
+  readonly pageFaults?: MemoryFaults;
+  /** Soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low); 0 when unlimited, undefined when unknown. */
+  readonly reservationBytes?: number;
+  /** v1 memory.memsw.limit_in_bytes (memory + swap), v2 memory.swap.max (swap only); 0 when unlimited, undefined when unknown. */
+  readonly swapLimitBytes?: number;
+}
+
+export interface MemoryFaults {
+  readonly pgfault: number;
+  readonly pgmajfault: number;
+  readonly hierarchyPgfault: number;
+  readonly hierarchyPgmajfault: number;
 }
 
 export interface NetworkSample {
@@ -85,6 +104,37 @@ export interface BlkioSample {
   readonly writeBytes: number;
   readonly reads: number;
   readonly writes: number;
+  /** The same figures per block device (the totals above are their sums); absent from older sources. */
+  readonly devices?: readonly BlkioDeviceSample[];
+}
+
+export interface BlkioDeviceSample {
+  readonly major: number;
+  readonly minor: number;
+  /** `/dev/<name>` as cAdvisor labels it, or `<major>:<minor>` when the name is unknown. */
+  readonly device: string;
+  readonly readBytes: number;
+  readonly writeBytes: number;
+  readonly reads: number;
+  readonly writes: number;
+}
+
+/** Disk space of the container's writable layer on the filesystem that holds it (cAdvisor's container_fs_usage_bytes). */
+export interface FilesystemSample {
+  /** The filesystem's device as the host's mount table names it (e.g. /dev/sda1). */
+  readonly device: string;
+  readonly usageBytes: number;
+  /** Capacity of that filesystem (Docker sets no per-container disk limit; cAdvisor reports capacity too). */
+  readonly limitBytes?: number;
+}
+
+/** The host's size, read from its /proc (cAdvisor's machine_* families). */
+export interface MachineSample {
+  readonly cpuCores: number;
+  readonly memoryBytes: number;
+  readonly machineId: string;
+  readonly systemUuid: string;
+  readonly bootId: string;
 }
 
 export interface MetricRecord {
@@ -99,6 +149,10 @@ export interface MetricRecord {
   readonly network: readonly NetworkSample[];
   readonly blkio: BlkioSample;
   readonly pids: number;
+  /** The writable layer's usage, refreshed on its own slower schedule; absent until first measured. */
+  readonly filesystem?: readonly FilesystemSample[];
+  /** The host this sample was taken on; the same object on every record of a collector. */
+  readonly machine?: MachineSample;
   readonly ack?: Ack;
 }
 

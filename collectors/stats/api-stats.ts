@@ -13,7 +13,9 @@ import type { ContainerState } from '../../src/docker/inventory.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { errorMessage } from '../../src/errors.js';
 import { parseRfc3339Nano, nowNanos, type EpochNanos, type NetworkSample } from '../../src/records.js';
-import { workingSet, type ResourceSample } from './sample.js';
+import { sharesFromWeight } from './cgroup-v2.js';
+import { memoryFaults, workingSet, type DeviceNames, type ResourceSample } from './sample.js';
+import type { BlkioDeviceSample } from '../../src/records.js';
 
 /** The parts of the Engine API's stats body we read (cgroup v1 and v2 daemons). */
 export interface ApiStatsBody {
@@ -23,15 +25,22 @@ export interface ApiStatsBody {
     readonly cpu_usage?: { readonly total_usage?: number; readonly usage_in_kernelmode?: number; readonly usage_in_usermode?: number };
     readonly throttling_data?: { readonly periods?: number; readonly throttled_periods?: number; readonly throttled_time?: number };
   };
-  readonly memory_stats?: { readonly usage?: number; readonly failcnt?: number; readonly limit?: number; readonly stats?: Readonly<Record<string, number>> };
+  readonly memory_stats?: { readonly usage?: number; readonly max_usage?: number; readonly failcnt?: number; readonly limit?: number; readonly stats?: Readonly<Record<string, number>> };
   readonly blkio_stats?: {
-    readonly io_service_bytes_recursive?: readonly { readonly op: string; readonly value: number }[] | null;
-    readonly io_serviced_recursive?: readonly { readonly op: string; readonly value: number }[] | null;
+    readonly io_service_bytes_recursive?: readonly BlkioEntry[] | null;
+    readonly io_serviced_recursive?: readonly BlkioEntry[] | null;
   };
   readonly networks?: Readonly<Record<string, {
     readonly rx_bytes: number; readonly rx_packets: number; readonly rx_errors: number; readonly rx_dropped: number;
     readonly tx_bytes: number; readonly tx_packets: number; readonly tx_errors: number; readonly tx_dropped: number;
   }>>;
+}
+
+interface BlkioEntry {
+  readonly major?: number;
+  readonly minor?: number;
+  readonly op: string;
+  readonly value: number;
 }
 
 /** Resource limits from `docker inspect` HostConfig. */
@@ -40,12 +49,18 @@ export interface ContainerSpec {
   readonly memoryLimitBytes?: number;
   readonly cpuQuotaMicros?: number;
   readonly cpuPeriodMicros: number;
+  /** HostConfig.CpuShares, 0 when not set (the kernel's default then). */
+  readonly cpuShares?: number;
+  /** HostConfig.MemoryReservation, 0 when not set. */
+  readonly memoryReservationBytes?: number;
+  /** HostConfig.MemorySwap: memory + swap; -1 unlimited, 0 not set (twice the memory limit then). */
+  readonly memorySwap?: number;
 }
 
 /** The kernel's default CFS period, used by dockerd whenever CpuPeriod is not set. */
 const DEFAULT_CFS_PERIOD_US = 100_000;
 
-export function specFromInspect(hostConfig: { Memory?: number; NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number } | undefined): ContainerSpec {
+export function specFromInspect(hostConfig: { Memory?: number; NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number; CpuShares?: number; MemoryReservation?: number; MemorySwap?: number } | undefined): ContainerSpec {
   const period = hostConfig?.CpuPeriod && hostConfig.CpuPeriod > 0 ? hostConfig.CpuPeriod : DEFAULT_CFS_PERIOD_US;
   let quota: number | undefined;
   if (hostConfig?.NanoCpus && hostConfig.NanoCpus > 0) quota = Math.round((hostConfig.NanoCpus * period) / 1e9);
@@ -54,19 +69,50 @@ export function specFromInspect(hostConfig: { Memory?: number; NanoCpus?: number
     ...(hostConfig?.Memory && hostConfig.Memory > 0 ? { memoryLimitBytes: hostConfig.Memory } : {}),
     ...(quota !== undefined ? { cpuQuotaMicros: quota } : {}),
     cpuPeriodMicros: period,
+    cpuShares: Math.max(0, hostConfig?.CpuShares ?? 0),
+    memoryReservationBytes: Math.max(0, hostConfig?.MemoryReservation ?? 0),
+    memorySwap: hostConfig?.MemorySwap ?? 0,
+  };
+}
+
+/** The kernel's cpu.shares default, which Docker leaves in place when CpuShares is 0. */
+const DEFAULT_CPU_SHARES = 1024;
+/** cgroup v2's cpu.weight default. */
+const DEFAULT_CPU_WEIGHT = 100;
+
+/** runc's shares → cpu.weight mapping (v2 hosts), for the spec of an API-sourced container. */
+function weightFromShares(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9_999) / 262_142);
+}
+
+/**
+ * The spec figures as the cgroup files would show them: v1 cpu.shares and memory.memsw (memory + swap),
+ * v2 cpu.weight converted back as cAdvisor does and memory.swap.max (swap only). 0 means unlimited.
+ */
+export function specFigures(spec: ContainerSpec, cgroupV1: boolean): { shares: number; reservationBytes: number; swapLimitBytes: number } {
+  const memory = spec.memoryLimitBytes ?? 0;
+  const swap = spec.memorySwap ?? 0;
+  // MemorySwap 0 with a memory limit: Docker allows as much swap as memory (memsw = 2 × memory).
+  const memsw = swap > 0 ? swap : swap === 0 && memory > 0 ? 2 * memory : 0;
+  const shares = spec.cpuShares ?? 0;
+  return {
+    shares: cgroupV1 ? shares || DEFAULT_CPU_SHARES : sharesFromWeight(shares ? weightFromShares(shares) : DEFAULT_CPU_WEIGHT),
+    reservationBytes: spec.memoryReservationBytes ?? 0,
+    swapLimitBytes: cgroupV1 ? memsw : memsw > 0 ? memsw - memory : 0,
   };
 }
 
 /** Turns one stats body into the same sample the cgroup files give (see cgroup-v1.ts / cgroup-v2.ts). */
-export function sampleFromApiStats(body: ApiStatsBody, spec: ContainerSpec | undefined): ResourceSample {
+export function sampleFromApiStats(body: ApiStatsBody, spec: ContainerSpec | undefined, deviceNames?: DeviceNames): ResourceSample {
   const cpu = body.cpu_stats?.cpu_usage ?? {};
   const throttling = body.cpu_stats?.throttling_data ?? {};
   const mem = body.memory_stats ?? {};
   const stats = mem.stats ?? {};
   const cgroupV1 = 'total_inactive_file' in stats;
   const usage = mem.usage ?? 0;
-  const blkio = (entries: readonly { op: string; value: number }[] | null | undefined, op: 'read' | 'write') =>
+  const blkio = (entries: readonly BlkioEntry[] | null | undefined, op: 'read' | 'write') =>
     (entries ?? []).reduce((sum, e) => (e.op.toLowerCase() === op ? sum + e.value : sum), 0);
+  const figures = spec ? specFigures(spec, cgroupV1) : undefined;
   const network: NetworkSample[] = Object.entries(body.networks ?? {})
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, n]) => ({
@@ -84,6 +130,7 @@ export function sampleFromApiStats(body: ApiStatsBody, spec: ContainerSpec | und
       periods: throttling.periods ?? 0,
       ...(spec?.cpuQuotaMicros !== undefined ? { quotaMicros: spec.cpuQuotaMicros } : {}),
       ...(spec ? { periodMicros: spec.cpuPeriodMicros } : {}),
+      ...(figures ? { shares: figures.shares } : {}),
     },
     memory: {
       usageBytes: usage,
@@ -93,16 +140,42 @@ export function sampleFromApiStats(body: ApiStatsBody, spec: ContainerSpec | und
       failcnt: mem.failcnt ?? 0,
       // The body's limit is the host's memory for an unlimited container: trust it only when inspect says limited.
       ...(spec?.memoryLimitBytes !== undefined ? { limitBytes: mem.limit ?? spec.memoryLimitBytes } : {}),
+      // v1 only: a v2 daemon's body has no swap figure and no max_usage.
+      ...(cgroupV1 ? { swapBytes: stats.total_swap ?? stats.swap ?? 0 } : {}),
+      ...(mem.max_usage !== undefined ? { maxUsageBytes: mem.max_usage } : {}),
+      pageFaults: memoryFaults(new Map(Object.entries(stats)), cgroupV1 ? 'total_' : ''),
+      ...(figures ? { reservationBytes: figures.reservationBytes, swapLimitBytes: figures.swapLimitBytes } : {}),
     },
     blkio: {
       readBytes: blkio(body.blkio_stats?.io_service_bytes_recursive, 'read'),
       writeBytes: blkio(body.blkio_stats?.io_service_bytes_recursive, 'write'),
       reads: blkio(body.blkio_stats?.io_serviced_recursive, 'read'),
       writes: blkio(body.blkio_stats?.io_serviced_recursive, 'write'),
+      ...blkioDevices(body.blkio_stats?.io_service_bytes_recursive, body.blkio_stats?.io_serviced_recursive, deviceNames),
     },
     pids: body.pids_stats?.current ?? 0,
     network,
   };
+}
+
+/** The recursive blkio entries per major:minor; nothing when the daemon sent no device lines (or no major/minor). */
+function blkioDevices(bytes: readonly BlkioEntry[] | null | undefined, ops: readonly BlkioEntry[] | null | undefined, deviceNames?: DeviceNames): { devices?: BlkioDeviceSample[] } {
+  const byDevice = new Map<string, { major: number; minor: number; readBytes: number; writeBytes: number; reads: number; writes: number }>();
+  const add = (entries: readonly BlkioEntry[] | null | undefined, read: 'readBytes' | 'reads', write: 'writeBytes' | 'writes') => {
+    for (const e of entries ?? []) {
+      if (e.major === undefined || e.minor === undefined) continue;
+      const key = `${e.major}:${e.minor}`;
+      let entry = byDevice.get(key);
+      if (!entry) byDevice.set(key, (entry = { major: e.major, minor: e.minor, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 }));
+      const op = e.op.toLowerCase();
+      if (op === 'read') entry[read] += e.value;
+      else if (op === 'write') entry[write] += e.value;
+    }
+  };
+  add(bytes, 'readBytes', 'writeBytes');
+  add(ops, 'reads', 'writes');
+  if (byDevice.size === 0) return {};
+  return { devices: [...byDevice].map(([key, d]) => ({ ...d, device: deviceNames?.name(d.major, d.minor) ?? key })) };
 }
 
 export interface TimedSample {
@@ -117,6 +190,8 @@ export interface ApiStatsOptions {
   readonly requestTimeoutMs: number;
   /** A streamed sample older than this is not used (the stream has stalled). */
   readonly maxSampleAgeMs: number;
+  /** Names the block devices of the per-device I/O figures. */
+  readonly deviceNames?: DeviceNames;
 }
 
 interface StreamState {
@@ -189,7 +264,7 @@ export class ApiStatsSource {
     for (const id of streamed) {
       const latest = this.streams.get(id)?.latest;
       if (latest && Date.now() - latest.receivedAt <= this.options.maxSampleAgeMs) {
-        out.set(id, { time: sampleTime(latest.body), sample: sampleFromApiStats(latest.body, this.specs.get(id)?.spec) });
+        out.set(id, { time: sampleTime(latest.body), sample: sampleFromApiStats(latest.body, this.specs.get(id)?.spec, this.options.deviceNames) });
       }
     }
     await forEachLimited(polled, this.options.oneshotConcurrency, async (container) => {
@@ -198,7 +273,7 @@ export class ApiStatsSource {
       try {
         this.counters.oneshots++;
         const body = (await docker.containerStats(id, { oneShot: true, signal, timeoutMs: this.options.requestTimeoutMs })) as ApiStatsBody;
-        out.set(id, { time: sampleTime(body), sample: sampleFromApiStats(body, this.specs.get(id)?.spec) });
+        out.set(id, { time: sampleTime(body), sample: sampleFromApiStats(body, this.specs.get(id)?.spec, this.options.deviceNames) });
       } catch (error) {
         if (signal.aborted) return;
         this.counters.oneshot_errors++;

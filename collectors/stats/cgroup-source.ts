@@ -9,7 +9,7 @@ import { resolveContainerCgroup, type CgroupLayout } from './cgroup-paths.js';
 import { readCgroupV1 } from './cgroup-v1.js';
 import { readCgroupV2 } from './cgroup-v2.js';
 import { readProcNetDev } from './proc-net.js';
-import type { ResourceSample } from './sample.js';
+import type { DeviceNames, ResourceSample } from './sample.js';
 
 export interface Resolved {
   readonly startedAt: number;
@@ -26,7 +26,7 @@ export interface Resolved {
 export class CgroupSource {
   private readonly resolved = new Map<string, Resolved>();
 
-  constructor(readonly layout: CgroupLayout, readonly procRoot: string) {}
+  constructor(readonly layout: CgroupLayout, readonly procRoot: string, private readonly deviceNames?: DeviceNames) {}
 
   /** Where the container's files are, or undefined when they are not visible here. Cached per start. */
   async resolve(container: ContainerState): Promise<Resolved | undefined> {
@@ -55,8 +55,8 @@ export class CgroupSource {
     const resolved = this.resolved.get(container.meta.id);
     if (!resolved) throw new Error(`cgroup of ${container.meta.id} not resolved`);
     const base = this.layout.version === 1
-      ? readCgroupV1(this.layout, resolved.cgroupPath, resolved.missing)
-      : readCgroupV2(this.layout, resolved.cgroupPath, resolved.missing);
+      ? readCgroupV1(this.layout, resolved.cgroupPath, resolved.missing, this.deviceNames)
+      : readCgroupV2(this.layout, resolved.cgroupPath, resolved.missing, this.deviceNames);
     const network = resolved.hostNetwork ? [] : readProcNetDev(this.procRoot, container.pid);
     return { ...base, network, cgroupPath: resolved.cgroupPath };
   }

@@ -1,5 +1,5 @@
 /** What one look at a container's resources gives, whichever source it came from. */
-import type { BlkioSample, CpuSample, MemorySample, NetworkSample } from '../../src/records.js';
+import type { BlkioSample, CpuSample, MemoryFaults, MemorySample, NetworkSample } from '../../src/records.js';
 
 export interface ResourceSample {
   readonly cpu: CpuSample;
@@ -35,4 +35,33 @@ export function parseSingleNumber(text: string): number | undefined {
 
 export function workingSet(usage: number, inactiveFile: number): number {
   return usage > inactiveFile ? usage - inactiveFile : 0;
+}
+
+/**
+ * A memory spec file as cAdvisor reports it (specMemoryValue): "max" and anything above 2^62 mean
+ * unlimited and read as 0; undefined when the file is absent or unreadable.
+ */
+export function specBytes(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === 'max') return 0;
+  const value = parseSingleNumber(trimmed);
+  if (value === undefined) return undefined;
+  return value > UNLIMITED_BYTES ? 0 : value;
+}
+
+/** memory.stat's fault counters; `hierarchyPrefix` is `total_` on v1 (the hierarchical sums), '' on v2 (already hierarchical). */
+export function memoryFaults(stat: ReadonlyMap<string, number>, hierarchyPrefix: string): MemoryFaults {
+  const pgfault = stat.get('pgfault') ?? 0;
+  const pgmajfault = stat.get('pgmajfault') ?? 0;
+  return {
+    pgfault,
+    pgmajfault,
+    hierarchyPgfault: stat.get(`${hierarchyPrefix}pgfault`) ?? pgfault,
+    hierarchyPgmajfault: stat.get(`${hierarchyPrefix}pgmajfault`) ?? pgmajfault,
+  };
+}
+
+/** Names block devices by major:minor (`/dev/sda`), as cAdvisor labels its per-device series. */
+export interface DeviceNames {
+  name(major: number, minor: number): string | undefined;
 }

@@ -9,15 +9,18 @@
  * driver, `/system.slice/docker-<id>.scope` with systemd); `name`, `image` and the allow-listed
  * `container_label_*` as on every container series (labels.ts). `interface` on network series,
  * `cpu="total"` on container_cpu_usage_seconds_total as cAdvisor writes it without per-CPU stats.
- * Block I/O is summed over devices, so the fs series have no `device` label.
+ * `device` on the fs series: per block device (`/dev/sda`) for I/O, the filesystem holding the
+ * writable layer for usage and limit; `failure_type` and `scope` on container_memory_failures_total.
+ * HELP texts are cAdvisor's (metrics/prometheus.go) word for word.
  */
 import type { Registry } from 'prom-client';
 import type { InventoryView } from '../../src/docker/inventory.js';
-import type { AgentRecord, MetricRecord, NetworkSample } from '../../src/records.js';
+import type { AgentRecord, BlkioDeviceSample, BlkioSample, FilesystemSample, MachineSample, MetricRecord, NetworkSample } from '../../src/records.js';
 import { ComputedMetric, type ExposedType, type SeriesSink } from './computed-metric.js';
 import { EngineMetrics } from './engine-metrics.js';
 import type { LabelSet } from './exposition.js';
 import { containerLabelSet } from './labels.js';
+import { registerMachineMetrics } from './machine-metrics.js';
 
 interface Entry {
   readonly record: MetricRecord;
@@ -61,6 +64,55 @@ function perInterface(value: (n: NetworkSample) => number): Family[3] {
 
 const CPU_TOTAL: LabelSet = Object.freeze({ cpu: 'total' });
 
+/** `{device}` per device name, reused from one sample to the next like interfaceOf. */
+const deviceLabels = new Map<string, LabelSet>();
+function deviceOf(device: string): LabelSet {
+  let labels = deviceLabels.get(device);
+  if (!labels) {
+    if (deviceLabels.size >= MAX_INTERFACE_NAMES) deviceLabels.clear();
+    deviceLabels.set(device, (labels = Object.freeze({ device })));
+  }
+  return labels;
+}
+
+/**
+ * Block I/O per device, as cAdvisor; a sample without per-device figures (none from its source)
+ * gives one series of the sums without a device label, as before devices were read.
+ */
+function perDevice(value: (d: BlkioSample | BlkioDeviceSample) => number): Family[3] {
+  return (entry, write) => {
+    const { blkio } = entry.record;
+    if (!blkio.devices) write(entry.labels, value(blkio));
+    else for (const d of blkio.devices) write(deviceOf(d.device), value(d), entry.labels);
+  };
+}
+
+function perFilesystem(value: (f: FilesystemSample) => number | undefined): Family[3] {
+  return (entry, write) => {
+    for (const f of entry.record.filesystem ?? []) {
+      const v = value(f);
+      if (v !== undefined) write(deviceOf(f.device), v, entry.labels);
+    }
+  };
+}
+
+const FAILURE_LABELS = {
+  pgfaultContainer: Object.freeze({ failure_type: 'pgfault', scope: 'container' }),
+  pgmajfaultContainer: Object.freeze({ failure_type: 'pgmajfault', scope: 'container' }),
+  pgfaultHierarchy: Object.freeze({ failure_type: 'pgfault', scope: 'hierarchy' }),
+  pgmajfaultHierarchy: Object.freeze({ failure_type: 'pgmajfault', scope: 'hierarchy' }),
+};
+
+/** cAdvisor's four series, in its order. */
+const memoryFailures: Family[3] = (entry, write) => {
+  const faults = entry.record.memory.pageFaults;
+  if (!faults) return;
+  write(FAILURE_LABELS.pgfaultContainer, faults.pgfault, entry.labels);
+  write(FAILURE_LABELS.pgmajfaultContainer, faults.pgmajfault, entry.labels);
+  write(FAILURE_LABELS.pgfaultHierarchy, faults.hierarchyPgfault, entry.labels);
+  write(FAILURE_LABELS.pgmajfaultHierarchy, faults.hierarchyPgmajfault, entry.labels);
+};
+
 /** cAdvisor emits the CFS series only for containers with a CPU quota. */
 const withQuota = (value: (r: MetricRecord) => number) => single((r) => (r.cpu.quotaMicros !== undefined ? value(r) : undefined));
 
@@ -72,27 +124,35 @@ export const CONTAINER_FAMILIES: readonly Family[] = [
   ['container_cpu_cfs_periods_total', 'Number of elapsed enforcement period intervals.', 'counter', withQuota((r) => r.cpu.periods)],
   ['container_cpu_cfs_throttled_periods_total', 'Number of throttled period intervals.', 'counter', withQuota((r) => r.cpu.throttledPeriods)],
   ['container_cpu_cfs_throttled_seconds_total', 'Total time duration the container has been throttled.', 'counter', withQuota((r) => r.cpu.throttledSeconds)],
-  ['container_memory_usage_bytes', 'Current memory usage in bytes, including all memory regardless of when it was accessed.', 'gauge', single((r) => r.memory.usageBytes)],
-  ['container_memory_working_set_bytes', 'Current working set in bytes (usage minus inactive file cache).', 'gauge', single((r) => r.memory.workingSetBytes)],
+  ['container_memory_usage_bytes', 'Current memory usage in bytes, including all memory regardless of when it was accessed', 'gauge', single((r) => r.memory.usageBytes)],
+  ['container_memory_max_usage_bytes', 'Maximum memory usage recorded in bytes', 'gauge', single((r) => r.memory.maxUsageBytes)],
+  ['container_memory_working_set_bytes', 'Current working set in bytes.', 'gauge', single((r) => r.memory.workingSetBytes)],
   ['container_memory_rss', 'Size of RSS in bytes.', 'gauge', single((r) => r.memory.rssBytes)],
   ['container_memory_cache', 'Number of bytes of page cache memory.', 'gauge', single((r) => r.memory.cacheBytes)],
-  ['container_memory_failcnt', 'Number of memory usage hits limits (cumulative).', 'untyped', single((r) => r.memory.failcnt)],
-  ['container_spec_memory_limit_bytes', 'Memory limit for the container (0 when unlimited).', 'gauge', single((r) => r.memory.limitBytes ?? 0)],
-  ['container_spec_cpu_quota', 'CPU quota of the container (microseconds per period).', 'gauge', single((r) => r.cpu.quotaMicros)],
-  ['container_spec_cpu_period', 'CPU period of the container (microseconds).', 'gauge', single((r) => r.cpu.periodMicros)],
-  ['container_network_receive_bytes_total', 'Cumulative count of bytes received.', 'counter', perInterface((n) => n.rxBytes)],
-  ['container_network_receive_packets_total', 'Cumulative count of packets received.', 'counter', perInterface((n) => n.rxPackets)],
-  ['container_network_receive_errors_total', 'Cumulative count of errors encountered while receiving.', 'counter', perInterface((n) => n.rxErrors)],
-  ['container_network_receive_packets_dropped_total', 'Cumulative count of packets dropped while receiving.', 'counter', perInterface((n) => n.rxDropped)],
-  ['container_network_transmit_bytes_total', 'Cumulative count of bytes transmitted.', 'counter', perInterface((n) => n.txBytes)],
-  ['container_network_transmit_packets_total', 'Cumulative count of packets transmitted.', 'counter', perInterface((n) => n.txPackets)],
-  ['container_network_transmit_errors_total', 'Cumulative count of errors encountered while transmitting.', 'counter', perInterface((n) => n.txErrors)],
-  ['container_network_transmit_packets_dropped_total', 'Cumulative count of packets dropped while transmitting.', 'counter', perInterface((n) => n.txDropped)],
-  ['container_fs_reads_bytes_total', 'Cumulative count of bytes read (all block devices).', 'counter', single((r) => r.blkio.readBytes)],
-  ['container_fs_writes_bytes_total', 'Cumulative count of bytes written (all block devices).', 'counter', single((r) => r.blkio.writeBytes)],
-  ['container_fs_reads_total', 'Cumulative count of reads completed (all block devices).', 'counter', single((r) => r.blkio.reads)],
-  ['container_fs_writes_total', 'Cumulative count of writes completed (all block devices).', 'counter', single((r) => r.blkio.writes)],
-  ['container_processes', 'Number of processes running inside the container (tasks in its pids cgroup, as docker stats PIDS).', 'gauge', single((r) => r.pids)],
+  ['container_memory_swap', 'Container swap usage in bytes.', 'gauge', single((r) => r.memory.swapBytes)],
+  ['container_memory_failcnt', 'Number of memory usage hits limits', 'untyped', single((r) => r.memory.failcnt)],
+  ['container_memory_failures_total', 'Cumulative count of memory allocation failures.', 'counter', memoryFailures],
+  ['container_spec_memory_limit_bytes', 'Memory limit for the container.', 'gauge', single((r) => r.memory.limitBytes ?? 0)],
+  ['container_spec_memory_reservation_limit_bytes', 'Memory reservation limit for the container.', 'gauge', single((r) => r.memory.reservationBytes)],
+  ['container_spec_memory_swap_limit_bytes', 'Memory swap limit for the container.', 'gauge', single((r) => r.memory.swapLimitBytes)],
+  ['container_spec_cpu_quota', 'CPU quota of the container.', 'gauge', single((r) => r.cpu.quotaMicros)],
+  ['container_spec_cpu_period', 'CPU period of the container.', 'gauge', single((r) => r.cpu.periodMicros)],
+  ['container_spec_cpu_shares', 'CPU share of the container.', 'gauge', single((r) => r.cpu.shares)],
+  ['container_network_receive_bytes_total', 'Cumulative count of bytes received', 'counter', perInterface((n) => n.rxBytes)],
+  ['container_network_receive_packets_total', 'Cumulative count of packets received', 'counter', perInterface((n) => n.rxPackets)],
+  ['container_network_receive_errors_total', 'Cumulative count of errors encountered while receiving', 'counter', perInterface((n) => n.rxErrors)],
+  ['container_network_receive_packets_dropped_total', 'Cumulative count of packets dropped while receiving', 'counter', perInterface((n) => n.rxDropped)],
+  ['container_network_transmit_bytes_total', 'Cumulative count of bytes transmitted', 'counter', perInterface((n) => n.txBytes)],
+  ['container_network_transmit_packets_total', 'Cumulative count of packets transmitted', 'counter', perInterface((n) => n.txPackets)],
+  ['container_network_transmit_errors_total', 'Cumulative count of errors encountered while transmitting', 'counter', perInterface((n) => n.txErrors)],
+  ['container_network_transmit_packets_dropped_total', 'Cumulative count of packets dropped while transmitting', 'counter', perInterface((n) => n.txDropped)],
+  ['container_fs_reads_bytes_total', 'Cumulative count of bytes read', 'counter', perDevice((d) => d.readBytes)],
+  ['container_fs_writes_bytes_total', 'Cumulative count of bytes written', 'counter', perDevice((d) => d.writeBytes)],
+  ['container_fs_reads_total', 'Cumulative count of reads completed', 'counter', perDevice((d) => d.reads)],
+  ['container_fs_writes_total', 'Cumulative count of writes completed', 'counter', perDevice((d) => d.writes)],
+  ['container_fs_usage_bytes', 'Number of bytes that are consumed by the container on this filesystem.', 'gauge', perFilesystem((f) => f.usageBytes)],
+  ['container_fs_limit_bytes', 'Number of bytes that can be consumed by the container on this filesystem.', 'gauge', perFilesystem((f) => f.limitBytes)],
+  ['container_processes', 'Number of processes running inside the container.', 'gauge', single((r) => r.pids)],
 ];
 
 export const CONTAINER_METRIC_NAMES: readonly string[] = CONTAINER_FAMILIES.map(([name]) => name);
@@ -149,6 +209,12 @@ export class ContainerMetrics {
     return this.current;
   }
 
+  /** The host of the live samples (every record of a collector carries the same object). */
+  machine(): MachineSample | undefined {
+    for (const entry of this.liveNow()) if (entry.record.machine) return entry.record.machine;
+    return undefined;
+  }
+
   /** Entries still worth rendering; the others are dropped for good. */
   live(): Entry[] {
     const now = Date.now();
@@ -173,6 +239,7 @@ export class ResourceMetrics {
   constructor(registry: Registry, inventory: InventoryView, options: ContainerMetricsOptions = {}) {
     this.containers = new ContainerMetrics(inventory, options);
     this.containers.register(registry);
+    registerMachineMetrics(registry, () => this.containers.machine());
     this.engine.register(registry);
   }
 

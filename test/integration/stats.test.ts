@@ -123,10 +123,13 @@ describe('stats: ten containers, the agent, a real Prometheus', () => {
   });
 
   test('block I/O counters rise for the disk writer', async () => {
-    const expr = `rate(container_fs_writes_bytes_total{name="${names.writer}"}[5s])`;
+    // Per device since cAdvisor parity: summed, whatever devices the writer touched.
+    const expr = `sum(rate(container_fs_writes_bytes_total{name="${names.writer}"}[5s]))`;
     const result = await prometheus.waitForQuery(expr, (r) => valueOf(r) > 1e6, 60_000);
     assert.ok(valueOf(result) > 1e6, `${expr} = ${valueOf(result)}`);
-    const writes = await prometheus.waitForQuery(`rate(container_fs_writes_total{name="${names.writer}"}[5s])`, (r) => valueOf(r) > 0, 30_000);
+    const writes = await prometheus.waitForQuery(`sum(rate(container_fs_writes_total{name="${names.writer}"}[5s]))`, (r) => valueOf(r) > 0, 30_000);
+    const devices = await prometheus.query(`container_fs_writes_bytes_total{name="${names.writer}"}`);
+    assert.ok(devices.length >= 1 && devices.every((s) => /^\/dev\/\w+$/.test(s.metric.device ?? '')), `device labels: ${devices.map((s) => s.metric.device).join(', ')}`);
     assert.ok(valueOf(writes) > 0);
   });
 

@@ -47,6 +47,14 @@ test('v1 cgroupfs, recorded from a real container (--memory 128m --cpus 0.5, 8 M
   assert.equal(sample.blkio.readBytes, 0);
   assert.ok(sample.blkio.writes > 0);
   assert.equal(sample.pids, Number(dir('pids', 'pids.current')));
+  // The cAdvisor parity figures: cpu.shares, max usage, soft limit (unset: unlimited → 0), memsw (128m + as much swap), faults.
+  assert.equal(sample.cpu.shares, Number(dir('cpu', 'cpu.shares')));
+  assert.equal(sample.memory.maxUsageBytes, Number(dir('memory', 'memory.max_usage_in_bytes')));
+  assert.equal(sample.memory.reservationBytes, 0);
+  assert.equal(sample.memory.swapLimitBytes, 256 * 1024 * 1024);
+  assert.equal(sample.memory.swapBytes, stat.total_swap);
+  assert.deepEqual(sample.memory.pageFaults, { pgfault: stat.pgfault, pgmajfault: stat.pgmajfault, hierarchyPgfault: stat.total_pgfault, hierarchyPgmajfault: stat.total_pgmajfault });
+  assert.deepEqual(sample.blkio.devices?.map((d) => [d.device, d.writeBytes]), [['254:0', 8 * 1024 * 1024]], 'no device names given: major:minor');
 });
 
 test('v1 systemd driver: unlimited memory and quota read as undefined; blkio falls through an empty bfq file to throttle', async () => {
@@ -61,8 +69,26 @@ test('v1 systemd driver: unlimited memory and quota read as undefined; blkio fal
   assert.equal(sample.cpu.usageSeconds, 5.123456789);
   assert.equal(sample.cpu.userSeconds, 4);
   assert.equal(sample.cpu.systemSeconds, 1.1);
-  assert.deepEqual(sample.blkio, { readBytes: 2_097_152 + 4096, writeBytes: 1_048_576, reads: 33, writes: 16 });
+  assert.deepEqual(sample.blkio, {
+    readBytes: 2_097_152 + 4096, writeBytes: 1_048_576, reads: 33, writes: 16,
+    devices: [
+      { major: 8, minor: 0, device: '8:0', readBytes: 2_097_152, writeBytes: 1_048_576, reads: 32, writes: 16 },
+      { major: 8, minor: 16, device: '8:16', readBytes: 4096, writeBytes: 0, reads: 1, writes: 0 },
+    ],
+  });
   assert.equal(sample.pids, 12);
+  assert.equal(sample.cpu.shares, 2048);
+  assert.equal(sample.memory.reservationBytes, 0, 'soft limit above 2^62: unlimited, 0 as cAdvisor');
+  assert.equal(sample.memory.swapLimitBytes, 0, 'memsw above 2^62: unlimited, 0 as cAdvisor');
+  assert.equal(sample.memory.maxUsageBytes, 125_829_120);
+  assert.equal(sample.memory.swapBytes, 65_536);
+  assert.deepEqual(sample.memory.pageFaults, { pgfault: 2200, pgmajfault: 3, hierarchyPgfault: 2500, hierarchyPgmajfault: 4 });
+});
+
+test('v1 block devices are named by the given table (cAdvisor\'s /dev/<name>)', async () => {
+  const names = { name: (major: number, minor: number) => (major === 8 ? `/dev/sd${minor === 0 ? 'a' : 'b'}` : undefined) };
+  const sample = readCgroupV1(await v1('v1-systemd'), `/system.slice/docker-${ID}.scope`, undefined, names);
+  assert.deepEqual(sample.blkio.devices?.map((d) => d.device), ['/dev/sda', '/dev/sdb']);
 });
 
 test('v2 systemd driver, kernel-documented file formats', async () => {
@@ -70,11 +96,20 @@ test('v2 systemd driver, kernel-documented file formats', async () => {
   assert.deepEqual(sample.cpu, {
     usageSeconds: 8.423117, userSeconds: 6.120004, systemSeconds: 2.303113,
     throttledSeconds: 2.765432, throttledPeriods: 311, periods: 1520, quotaMicros: 150_000, periodMicros: 100_000,
+    shares: 1286, // cpu.weight 50, converted back as cAdvisor does: 2 + (50 − 1) × 262142 / 9999
   });
   assert.deepEqual(sample.memory, {
     usageBytes: 73_728_000, workingSetBytes: 73_728_000 - 16_777_216, rssBytes: 52_428_800, cacheBytes: 20_971_520, failcnt: 7, limitBytes: 268_435_456,
+    swapBytes: 8_388_608, maxUsageBytes: 80_000_000, reservationBytes: 134_217_728, swapLimitBytes: 268_435_456,
+    pageFaults: { pgfault: 14012, pgmajfault: 0, hierarchyPgfault: 14012, hierarchyPgmajfault: 0 },
   });
-  assert.deepEqual(sample.blkio, { readBytes: 1_048_576 + 4096, writeBytes: 41_943_040 + 8192, reads: 17, writes: 322 });
+  assert.deepEqual(sample.blkio, {
+    readBytes: 1_048_576 + 4096, writeBytes: 41_943_040 + 8192, reads: 17, writes: 322,
+    devices: [
+      { major: 8, minor: 0, device: '8:0', readBytes: 1_048_576, writeBytes: 41_943_040, reads: 16, writes: 320 },
+      { major: 253, minor: 1, device: '253:1', readBytes: 4096, writeBytes: 8192, reads: 1, writes: 2 },
+    ],
+  });
   assert.equal(sample.pids, 4);
 });
 
@@ -84,6 +119,10 @@ test('v2 cgroupfs driver: "max" in cpu.max and memory.max means no quota and no 
   assert.equal(sample.cpu.periodMicros, 100_000);
   assert.equal(sample.memory.limitBytes, undefined);
   assert.equal(sample.memory.usageBytes, 73_728_000);
+  assert.equal(sample.memory.swapLimitBytes, 0, 'memory.swap.max "max": unlimited, 0 as cAdvisor');
+  assert.equal(sample.memory.reservationBytes, 0);
+  assert.equal(sample.memory.maxUsageBytes, undefined, 'no memory.peak before Linux 5.19: no series rather than a made-up 0');
+  assert.equal(sample.cpu.shares, 2597, 'the default weight 100');
 });
 
 test('a cgroup that vanished (container stopped mid-read) is CgroupGoneError, not a crash', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { JsonLines, forEachLimited, sampleFromApiStats, specFromInspect, type ApiStatsBody } from '../../collectors/stats/api-stats.js';
+import { JsonLines, forEachLimited, sampleFromApiStats, specFigures, specFromInspect, type ApiStatsBody } from '../../collectors/stats/api-stats.js';
 import { detectCgroupLayout } from '../../collectors/stats/cgroup-paths.js';
 import { readCgroupV1 } from '../../collectors/stats/cgroup-v1.js';
 import { readProcNetDev } from '../../collectors/stats/proc-net.js';
@@ -46,19 +46,47 @@ test('a cgroup v2 daemon body: anon/file/inactive_file, lowercase blkio ops, no 
     },
   };
   const sample = sampleFromApiStats(body, specFromInspect({ Memory: 0, NanoCpus: 0, CpuQuota: 0, CpuPeriod: 0 }));
-  assert.deepEqual(sample.memory, { usageBytes: 50_000_000, workingSetBytes: 40_000_000, rssBytes: 30_000_000, cacheBytes: 15_000_000, failcnt: 0 });
   assert.equal(sample.memory.limitBytes, undefined, 'an unlimited container shows the host memory as limit: not a limit');
-  assert.deepEqual(sample.cpu, { usageSeconds: 2.5, userSeconds: 2, systemSeconds: 0.5, throttledSeconds: 0.3, throttledPeriods: 2, periods: 10, periodMicros: 100_000 });
+  assert.deepEqual(sample.memory, {
+    usageBytes: 50_000_000, workingSetBytes: 40_000_000, rssBytes: 30_000_000, cacheBytes: 15_000_000, failcnt: 0,
+    pageFaults: { pgfault: 0, pgmajfault: 0, hierarchyPgfault: 0, hierarchyPgmajfault: 0 }, reservationBytes: 0, swapLimitBytes: 0,
+  });
+  // v2: the default cpu.weight 100 read back as cAdvisor does.
+  assert.deepEqual(sample.cpu, { usageSeconds: 2.5, userSeconds: 2, systemSeconds: 0.5, throttledSeconds: 0.3, throttledPeriods: 2, periods: 10, periodMicros: 100_000, shares: 2597 });
   assert.deepEqual(sample.blkio, { readBytes: 101, writeBytes: 200, reads: 3, writes: 4 });
   assert.deepEqual(sample.network?.map((n) => n.interface), ['eth0', 'eth1']);
   assert.equal(sample.pids, 3);
 });
 
 test('specFromInspect: --cpus gives quota = NanoCpus × period; --cpu-quota/--cpu-period pass through; --memory is the limit', () => {
-  assert.deepEqual(specFromInspect({ NanoCpus: 1_500_000_000 }), { cpuQuotaMicros: 150_000, cpuPeriodMicros: 100_000 });
-  assert.deepEqual(specFromInspect({ CpuQuota: 20_000, CpuPeriod: 50_000 }), { cpuQuotaMicros: 20_000, cpuPeriodMicros: 50_000 });
-  assert.deepEqual(specFromInspect({ Memory: 64 * 1024 * 1024 }), { memoryLimitBytes: 64 * 1024 * 1024, cpuPeriodMicros: 100_000 });
-  assert.deepEqual(specFromInspect(undefined), { cpuPeriodMicros: 100_000 });
+  const unset = { cpuShares: 0, memoryReservationBytes: 0, memorySwap: 0 };
+  assert.deepEqual(specFromInspect({ NanoCpus: 1_500_000_000 }), { cpuQuotaMicros: 150_000, cpuPeriodMicros: 100_000, ...unset });
+  assert.deepEqual(specFromInspect({ CpuQuota: 20_000, CpuPeriod: 50_000 }), { cpuQuotaMicros: 20_000, cpuPeriodMicros: 50_000, ...unset });
+  assert.deepEqual(specFromInspect({ Memory: 64 * 1024 * 1024 }), { memoryLimitBytes: 64 * 1024 * 1024, cpuPeriodMicros: 100_000, ...unset });
+  assert.deepEqual(specFromInspect(undefined), { cpuPeriodMicros: 100_000, ...unset });
+});
+
+test('specFigures: the spec as the cgroup files show it; v1 memsw = memory + swap, v2 swap.max = swap alone; 0 = unlimited', () => {
+  const spec = specFromInspect({ Memory: 96 * 1024 * 1024, MemorySwap: 192 * 1024 * 1024, MemoryReservation: 48 * 1024 * 1024, CpuShares: 512 });
+  assert.deepEqual(specFigures(spec, true), { shares: 512, reservationBytes: 48 * 1024 * 1024, swapLimitBytes: 192 * 1024 * 1024 });
+  // runc: weight = 1 + (512 − 2) × 9999 / 262142 = 20; cAdvisor: 2 + (20 − 1) × 262142 / 9999 = 500.
+  assert.deepEqual(specFigures(spec, false), { shares: 500, reservationBytes: 48 * 1024 * 1024, swapLimitBytes: 96 * 1024 * 1024 });
+  const memoryOnly = specFromInspect({ Memory: 64 * 1024 * 1024 });
+  assert.equal(specFigures(memoryOnly, true).swapLimitBytes, 128 * 1024 * 1024, 'MemorySwap unset: Docker allows as much swap as memory');
+  assert.equal(specFigures(memoryOnly, false).swapLimitBytes, 64 * 1024 * 1024);
+  assert.deepEqual(specFigures(specFromInspect({ Memory: 64 * 1024 * 1024, MemorySwap: -1 }), true), { shares: 1024, reservationBytes: 0, swapLimitBytes: 0 });
+  assert.deepEqual(specFigures(specFromInspect({}), false), { shares: 2597, reservationBytes: 0, swapLimitBytes: 0 });
+});
+
+test('a v1 body: swap, max_usage, page faults (own and total_) and block I/O per device', () => {
+  const body = JSON.parse(readFileSync(path.join(V1, 'api-stats.json'), 'utf8')) as ApiStatsBody;
+  const names = { name: (major: number, minor: number) => (major === 254 && minor === 0 ? '/dev/vda' : undefined) };
+  const sample = sampleFromApiStats(body, undefined, names);
+  assert.equal(sample.memory.maxUsageBytes, 21_954_560);
+  assert.equal(sample.memory.swapBytes, 0);
+  assert.deepEqual(sample.memory.pageFaults, { pgfault: 1583, pgmajfault: 0, hierarchyPgfault: 1583, hierarchyPgmajfault: 0 });
+  assert.deepEqual(sample.blkio.devices, [{ major: 254, minor: 0, device: '/dev/vda', readBytes: 0, writeBytes: 8_388_608, reads: 0, writes: 8 }]);
+  assert.equal(sample.memory.reservationBytes, undefined, 'no inspect, no spec');
 });
 
 test('JsonLines splits a stream of newline-separated documents across arbitrary chunk boundaries', () => {

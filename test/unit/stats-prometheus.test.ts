@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry, type Metric } from 'prom-client';
 import type { ContainerState, InventoryView } from '../../src/docker/inventory.js';
-import type { EngineRecord, MetricRecord } from '../../src/records.js';
+import type { EngineRecord, MachineSample, MetricRecord } from '../../src/records.js';
 import { CONTAINER_METRIC_NAMES, ContainerMetrics, ResourceMetrics } from '../../exporters/prometheus/container-metrics.js';
 import { ExpositionRegistry } from '../../exporters/prometheus/computed-metric.js';
 import { ENGINE_METRIC_NAMES } from '../../exporters/prometheus/engine-metrics.js';
@@ -21,6 +21,8 @@ class FakeInventory implements InventoryView {
   }
 }
 
+const MACHINE: MachineSample = Object.freeze({ cpuCores: 8, memoryBytes: 16_777_216_000, machineId: 'm1', systemUuid: 'u1', bootId: 'b1' });
+
 function record(id: string, name: string, overrides: { time?: bigint; quota?: number; usage?: number; labels?: Record<string, string>; cgroupPath?: string } = {}): MetricRecord {
   return {
     kind: 'metric',
@@ -28,14 +30,26 @@ function record(id: string, name: string, overrides: { time?: bigint; quota?: nu
     container: { id, name, image: 'busybox:latest', labels: overrides.labels ?? {}, host: 'h' },
     source: 'cgroup',
     ...(overrides.cgroupPath ? { cgroupPath: overrides.cgroupPath } : {}),
-    cpu: { usageSeconds: overrides.usage ?? 12.5, userSeconds: 10, systemSeconds: 2.5, throttledSeconds: 0.75, throttledPeriods: 30, periods: 400, periodMicros: 100_000, ...(overrides.quota ? { quotaMicros: overrides.quota } : {}) },
-    memory: { usageBytes: 73_728_000, workingSetBytes: 56_950_784, rssBytes: 52_428_800, cacheBytes: 20_971_520, failcnt: 3, limitBytes: 268_435_456 },
+    cpu: { usageSeconds: overrides.usage ?? 12.5, userSeconds: 10, systemSeconds: 2.5, throttledSeconds: 0.75, throttledPeriods: 30, periods: 400, periodMicros: 100_000, shares: 512, ...(overrides.quota ? { quotaMicros: overrides.quota } : {}) },
+    memory: {
+      usageBytes: 73_728_000, workingSetBytes: 56_950_784, rssBytes: 52_428_800, cacheBytes: 20_971_520, failcnt: 3, limitBytes: 268_435_456,
+      swapBytes: 1_048_576, maxUsageBytes: 90_000_000, reservationBytes: 134_217_728, swapLimitBytes: 536_870_912,
+      pageFaults: { pgfault: 1001, pgmajfault: 7, hierarchyPgfault: 1002, hierarchyPgmajfault: 8 },
+    },
     network: [
       { interface: 'eth0', rxBytes: 1000, rxPackets: 10, rxErrors: 1, rxDropped: 2, txBytes: 2000, txPackets: 20, txErrors: 3, txDropped: 4 },
       { interface: 'eth1', rxBytes: 5, rxPackets: 1, rxErrors: 0, rxDropped: 0, txBytes: 6, txPackets: 1, txErrors: 0, txDropped: 0 },
     ],
-    blkio: { readBytes: 4096, writeBytes: 8_388_608, reads: 1, writes: 8 },
+    blkio: {
+      readBytes: 4096, writeBytes: 8_388_608 + 512, reads: 1, writes: 9,
+      devices: [
+        { major: 8, minor: 0, device: '/dev/sda', readBytes: 4096, writeBytes: 8_388_608, reads: 1, writes: 8 },
+        { major: 254, minor: 0, device: '/dev/vda', readBytes: 0, writeBytes: 512, reads: 0, writes: 1 },
+      ],
+    },
     pids: 4,
+    filesystem: [{ device: '/dev/sda1', usageBytes: 36_864, limitBytes: 105_089_261_568 }],
+    machine: MACHINE,
   };
 }
 
@@ -77,8 +91,71 @@ test('every cAdvisor family is there with its type; counters are counters from a
   assert.match(line(text, 'container_network_receive_bytes_total', 'interface="eth0"')!, / 1000$/);
   assert.match(line(text, 'container_network_transmit_packets_dropped_total', 'interface="eth0"')!, / 4$/);
   assert.match(line(text, 'container_network_receive_bytes_total', 'interface="eth1"')!, / 5$/);
-  assert.match(line(text, 'container_fs_writes_bytes_total')!, / 8388608$/);
+  assert.match(line(text, 'container_fs_writes_bytes_total', 'device="/dev/sda"')!, / 8388608$/);
   assert.match(line(text, 'container_processes')!, / 4$/);
+});
+
+test('the families cAdvisor has and dockhand lacked: names, HELP, labels and values as cAdvisor writes them', async () => {
+  const inventory = new FakeInventory();
+  const id = 'd'.repeat(64);
+  inventory.put(id, 'web');
+  const registry = new Registry();
+  const metrics = new ContainerMetrics(inventory);
+  metrics.register(registry);
+  metrics.update(record(id, 'web'));
+  const text = await render(registry);
+  const labels = `id="/docker/${id}",name="web",image="busybox:latest"`;
+  const expected = [
+    '# HELP container_memory_swap Container swap usage in bytes.', `container_memory_swap{${labels}} 1048576`,
+    '# HELP container_memory_max_usage_bytes Maximum memory usage recorded in bytes', `container_memory_max_usage_bytes{${labels}} 90000000`,
+    '# HELP container_memory_failures_total Cumulative count of memory allocation failures.',
+    `container_memory_failures_total{failure_type="pgfault",scope="container",${labels}} 1001`,
+    `container_memory_failures_total{failure_type="pgmajfault",scope="container",${labels}} 7`,
+    `container_memory_failures_total{failure_type="pgfault",scope="hierarchy",${labels}} 1002`,
+    `container_memory_failures_total{failure_type="pgmajfault",scope="hierarchy",${labels}} 8`,
+    '# HELP container_spec_cpu_shares CPU share of the container.', `container_spec_cpu_shares{${labels}} 512`,
+    '# HELP container_spec_memory_reservation_limit_bytes Memory reservation limit for the container.', `container_spec_memory_reservation_limit_bytes{${labels}} 134217728`,
+    '# HELP container_spec_memory_swap_limit_bytes Memory swap limit for the container.', `container_spec_memory_swap_limit_bytes{${labels}} 536870912`,
+    '# HELP container_fs_usage_bytes Number of bytes that are consumed by the container on this filesystem.', `container_fs_usage_bytes{device="/dev/sda1",${labels}} 36864`,
+    '# HELP container_fs_limit_bytes Number of bytes that can be consumed by the container on this filesystem.', `container_fs_limit_bytes{device="/dev/sda1",${labels}} 105089261568`,
+    `container_fs_reads_bytes_total{device="/dev/sda",${labels}} 4096`,
+    `container_fs_writes_total{device="/dev/vda",${labels}} 1`,
+  ];
+  const lines = new Set(text.split('\n'));
+  for (const want of expected) assert.ok(lines.has(want), want);
+});
+
+test('records without the newer fields: no new series, and block I/O as one series without device (as before)', async () => {
+  const inventory = new FakeInventory();
+  const id = 'e'.repeat(64);
+  inventory.put(id, 'old');
+  const registry = new Registry();
+  const metrics = new ContainerMetrics(inventory);
+  metrics.register(registry);
+  const r = record(id, 'old');
+  const { shares: _shares, ...cpu } = r.cpu;
+  const { swapBytes: _s, maxUsageBytes: _m, reservationBytes: _r, swapLimitBytes: _l, pageFaults: _p, ...memory } = r.memory;
+  const { devices: _d, ...blkio } = r.blkio;
+  const { filesystem: _f, machine: _machine, ...rest } = r;
+  metrics.update({ ...rest, cpu, memory, blkio });
+  const text = await render(registry);
+  for (const name of ['container_memory_swap', 'container_memory_max_usage_bytes', 'container_memory_failures_total', 'container_spec_cpu_shares',
+    'container_spec_memory_reservation_limit_bytes', 'container_spec_memory_swap_limit_bytes', 'container_fs_usage_bytes', 'container_fs_limit_bytes']) {
+    assert.equal(line(text, name), undefined, name);
+  }
+  assert.equal(line(text, 'container_fs_writes_bytes_total'), `container_fs_writes_bytes_total{id="/docker/${id}",name="old",image="busybox:latest"} ${8_388_608 + 512}`);
+});
+
+test('machine_cpu_cores and machine_memory_bytes with cAdvisor\'s labels, from the host of the live samples; none without one', async () => {
+  const inventory = new FakeInventory();
+  const registry = new Registry();
+  const resources = new ResourceMetrics(registry, inventory);
+  assert.ok(!(await render(registry)).includes('machine_cpu_cores{'), 'no sample, no machine series');
+  inventory.put('f'.repeat(64), 'web');
+  resources.accept(record('f'.repeat(64), 'web'));
+  const text = await render(registry);
+  assert.ok(text.includes('# HELP machine_cpu_cores Number of logical CPU cores.\n# TYPE machine_cpu_cores gauge\nmachine_cpu_cores{boot_id="b1",machine_id="m1",system_uuid="u1"} 8\n'));
+  assert.ok(text.includes('# HELP machine_memory_bytes Amount of memory installed on the machine.\n# TYPE machine_memory_bytes gauge\nmachine_memory_bytes{boot_id="b1",machine_id="m1",system_uuid="u1"} 16777216000\n'));
 });
 
 test('a container without CPU quota has no CFS series and no quota, as in cAdvisor; unlimited memory is limit 0', async () => {
