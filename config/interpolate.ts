@@ -40,7 +40,7 @@ export function interpolate(value: string, env: NodeJS.ProcessEnv): Substitution
       from = dollar + 2;
     } else if (next === '{') {
       const close = value.indexOf('}', dollar + 2);
-      if (close < 0) throw new InterpolationError(`${JSON.stringify(value)} has a \${ without its closing } (write $$ for a literal $)`);
+      if (close < 0) throw new InterpolationError('a ${ without its closing } (write $$ for a literal $; the value is not shown: it may be a secret)');
       text += resolve(value.slice(dollar + 2, close), env, variables);
       from = close + 1;
     } else {
@@ -54,7 +54,7 @@ export function interpolate(value: string, env: NodeJS.ProcessEnv): Substitution
 function resolve(expression: string, env: NodeJS.ProcessEnv, variables: string[]): string {
   const match = REFERENCE.exec(expression);
   if (!match || match[3]?.includes('${')) {
-    throw new InterpolationError(`\${${expression}} is not a variable reference: expected \${NAME}, \${NAME:-default} or \${NAME:?message} (nesting is not supported; write $$ for a literal $)`);
+    throw new InterpolationError('a ${…} that is not a variable reference: expected ${NAME}, ${NAME:-default} or ${NAME:?message} (nesting is not supported; write $$ for a literal $; the value is not shown: it may be a secret)');
   }
   const [, name, operator, argument = ''] = match as unknown as [string, string, string | undefined, string | undefined];
   variables.push(name);
@@ -85,6 +85,6 @@ export function yamlScalar(text: string): unknown {
 /** A flow list or mapping (`[a, b]`, `{k: v}`) with every scalar kept as text, for the caller to type by key. */
 export function yamlFlowAsText(text: string): unknown {
   const doc = YAML.parseDocument(text, { schema: 'failsafe' });
-  if (doc.errors.length > 0) throw new InterpolationError(`${JSON.stringify(text)} is not a YAML flow list or mapping: ${doc.errors[0]!.message.split('\n')[0]}`);
+  if (doc.errors.length > 0) throw new InterpolationError(`not a YAML flow list or mapping: ${doc.errors[0]!.code} at character ${(doc.errors[0]!.pos[0] ?? 0) + 1} (the value is not shown: it may hold a secret)`);
   return doc.toJS();
 }

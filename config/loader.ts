@@ -386,8 +386,11 @@ function getPath(tree: Tree, path: KeyPath): unknown {
 
 const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization)$/i;
 const MASK = '********';
-/** The password of a URL's user info: `scheme://user:password@host`. */
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i;
+/**
+ * The password of a URL's user info: `scheme://user:password@host`, up to the last `@`: a password
+ * with an unencoded `/`, `?` or `#` (the kind of URL that fails validation) is masked whole too.
+ */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):.*@/is;
 
 /** A copy of the config with every secret value replaced (and URL passwords), for --check-config, /status and config errors. */
 export function maskSecrets<T>(value: T): T {

@@ -82,14 +82,16 @@ export class Authenticator {
     const cacheKey = sha256(`${user}\0${password}`).toString('hex');
     if (this.verified.has(cacheKey)) return outcome(true);
     if (this.waitingChecks >= MAX_WAITING_CHECKS) return { kind: 'busy' };
-    const { users, decoy } = this.credentials;
+    const credentials = this.credentials;
+    const { users, decoy } = credentials;
     const expected = users?.get(user);
     this.waitingChecks++;
     const run = this.checks.then(() => verifyPassword(password, expected ?? decoy!)).finally(() => this.waitingChecks--);
     this.checks = run.catch(() => undefined);
     // A check that cannot run (scrypt out of memory) refuses; it never answers 500 with the reason.
     const matches = (await run.catch(() => false)) && expected !== undefined;
-    if (matches) {
+    // Checked against files that were replaced meanwhile (reload): answered, but not remembered.
+    if (matches && this.credentials === credentials) {
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
       this.verified.add(cacheKey);
     }
@@ -108,10 +110,11 @@ function outcome(accepted: boolean): AuthOutcome {
 
 function readCredentials(files: ServerAuthFiles): Credentials {
   const users = files.basic_users_file ? readUsers(files.basic_users_file) : undefined;
-  const first = users?.values().next().value;
+  // An unknown user costs what the dearest known one does: no telling users apart by timing.
+  const dearest = users ? [...users.values()].reduce<ScryptHash | undefined>((most, hash) => (!most || hash.ln > most.ln ? hash : most), undefined) : undefined;
   return {
     users,
-    decoy: first ? { ...first, salt: randomBytes(first.salt.length), hash: randomBytes(first.hash.length) } : undefined,
+    decoy: dearest ? { ...dearest, salt: randomBytes(dearest.salt.length), hash: randomBytes(dearest.hash.length) } : undefined,
     tokenDigest: files.bearer_token_file ? sha256(readToken(files.bearer_token_file)) : undefined,
   };
 }

@@ -107,7 +107,10 @@ function hasChunkRender(registry: Registry): registry is Registry & { metricsChu
 
 function requireAuth(app: FastifyInstance, auth: Authenticator, openPaths: ReadonlySet<string>): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (openPaths.has(request.routeOptions.url ?? '')) return;
+    const path = request.routeOptions.url ?? '';
+    // /status?top returns full command lines: never without credentials, even with /status open.
+    const asksTop = path === '/status' && (request.query as { top?: unknown } | undefined)?.top !== undefined;
+    if (openPaths.has(path) && !asksTop) return;
     const outcome = await auth.check(request.headers.authorization);
     if (outcome.kind === 'accepted') return;
     if (outcome.kind === 'busy') return reply.code(429).header('retry-after', '1').send({ error: 'too many password checks waiting; retry' });

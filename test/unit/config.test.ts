@@ -166,7 +166,7 @@ test('${VAR:?message} refuses an unset or empty variable with the message; a mal
   assert.match(problems(() => loadConfig({ config: f }, {})), /data_dir: DH_DIR is not set: mount the data volume/);
   assert.match(problems(() => loadConfig({ config: f }, { DH_DIR: '' })), /DH_DIR is not set \(empty\): mount the data volume/);
   assert.equal(loadConfig({ config: f }, { DH_DIR: '/d' }).data_dir, '/d');
-  assert.match(problems(() => loadConfig({ config: file('interp-bad.yaml', 'data_dir: ${1DIR}\n') }, {})), /data_dir: \$\{1DIR\} is not a variable reference/);
+  assert.match(problems(() => loadConfig({ config: file('interp-bad.yaml', 'data_dir: ${1DIR}\n') }, {})), /data_dir: a \$\{…\} that is not a variable reference/);
   assert.match(problems(() => loadConfig({ config: file('interp-open.yaml', 'data_dir: ${DIR\n') }, {})), /data_dir: .* without its closing \}/);
   assert.match(problems(() => loadConfig({ config: file('interp-nested.yaml', 'data_dir: ${A:-${B}}\n') }, {})), /nesting is not supported/);
 });
@@ -230,7 +230,7 @@ test('a DOCKHAND_<PATH> variable naming no key is refused with the closest varia
   assert.match(problems(() => loadConfig({}, { DOCKHAND_DOCKER__HOTS: 'unix:///x.sock' })),
     /^docker\.hots: unknown key \(from env DOCKHAND_DOCKER__HOTS\); did you mean DOCKHAND_DOCKER__HOST\?/);
   assert.match(problems(() => loadConfig({}, { DOCKHAND_SHUTDOWN__GRACE_MS: 'soon' })), /shutdown\.grace_ms: .*expected number.*got "soon" \(from env DOCKHAND_SHUTDOWN__GRACE_MS\)/);
-  assert.match(problems(() => loadConfig({}, { DOCKHAND_LABELS__ALLOW: '[a, b' })), /^DOCKHAND_LABELS__ALLOW: "\[a, b" is not a YAML flow list/);
+  assert.match(problems(() => loadConfig({}, { DOCKHAND_LABELS__ALLOW: '[a, b' })), /^DOCKHAND_LABELS__ALLOW: not a YAML flow list/);
   assert.match(problems(() => loadConfig({}, { DOCKHAND_DOCKER__: 'x' })), /^DOCKHAND_DOCKER__: an empty key name/);
 });
 
@@ -274,4 +274,19 @@ test('an empty section or key (everything under it commented out) means the defa
 
 test('test-only knobs are not config keys', () => {
   assert.match(problems(() => loadConfig({ config: file('test-knob.yaml', 'exporters:\n  file:\n    test_write_delay_ms: 5\n') }, {})), /exporters\.file\.test_write_delay_ms: unknown key/);
+});
+
+test('config errors never echo a value that may be a secret: a bad reference, a bad flow value, a URL password with /, ? or #', () => {
+  const secret = 'hunter2-s3cret';
+  const open = problems(() => loadConfig({ config: file('secret-open.yaml', `exporters:\n  elasticsearch:\n    password: "pa\${${secret}"\n`) }, {}));
+  assert.doesNotMatch(open, new RegExp(secret), 'a ${ without its } does not print the value');
+  const bad = problems(() => loadConfig({ config: file('secret-bad.yaml', `exporters:\n  elasticsearch:\n    password: "\${${secret} x}"\n`) }, {}));
+  assert.doesNotMatch(bad, new RegExp(secret), 'a malformed reference does not print its text');
+  const flow = problems(() => loadConfig({}, { DOCKHAND_EXPORTERS__ELASTICSEARCH: `{password: ${secret}` }));
+  assert.doesNotMatch(flow, new RegExp(secret), 'a malformed flow mapping from the environment is not printed');
+  for (const url of [`https://elastic:pa#${secret}@es:9200`, `https://elastic:pa/${secret}@es:9200`, `https://elastic:pa?${secret}@es:9200`]) {
+    const shown = problems(() => loadConfig({}, { ELASTICSEARCH_URL: url }));
+    assert.match(shown, /urls\[0\]: .*"https:\/\/elastic:\*{8}@es:9200"/, 'the refused URL is shown, masked');
+    assert.doesNotMatch(shown, new RegExp(secret), `${url.replace(secret, '…')}: the password is masked`);
+  }
 });

@@ -20,6 +20,8 @@ interface Service {
   image?: string;
   build?: string | { context: string };
   read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
   group_add?: string[];
   environment?: Record<string, string>;
   volumes?: string[];
@@ -61,6 +63,8 @@ test('dockhand: built from this Dockerfile, read-only, the socket\'s group, and 
   const dockhand = service('dockhand');
   assert.equal(dockhand.build, '.');
   assert.equal(dockhand.read_only, true);
+  assert.deepEqual(dockhand.cap_drop, ['ALL'], 'no Linux capability');
+  assert.deepEqual(dockhand.security_opt, ['no-new-privileges:true']);
   assert.equal(dockhand.group_add?.length, 1);
   assert.equal(interpolate(dockhand.group_add![0]!, ENV), ENV.DOCKER_GID);
   assert.throws(() => interpolate(dockhand.group_add![0]!, {}), /DOCKER_GID is required: .*stat -c %g/, 'a missing DOCKER_GID stops compose with the command that finds it');

@@ -122,6 +122,10 @@ test('open_paths: the endpoints listed are served without credentials, the other
     assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
+    const statusOpen = tokenApp(dir, { openPaths: ['/healthz', '/status'], statusTop: true });
+    assert.equal((await statusOpen.inject({ method: 'GET', url: '/status' })).statusCode, 200, '/status listed: open');
+    assert.equal((await statusOpen.inject({ method: 'GET', url: '/status?top=web' })).statusCode, 401, '/status?top never without credentials');
+    assert.equal((await statusOpen.inject({ method: 'GET', url: '/status?top=web', headers: { authorization: 'Bearer abc123' } })).statusCode, 200);
     const closed = tokenApp(dir, { openPaths: [] });
     assert.equal((await closed.inject({ method: 'GET', url: '/healthz' })).statusCode, 401, 'no open path: /healthz needs credentials too');
   } finally {

@@ -49,7 +49,7 @@ test('the secure override mounts its config where the image reads it; it loads a
   for (const file of [secure.server.tls.cert_file, secure.server.tls.key_file, secure.server.auth.bearer_token_file]) {
     assert.match(hostPathOf(dockhand, file!) ?? '', /^\.\/dockhand-secrets\//, `${file} is mounted from ./dockhand-secrets`);
   }
-  assert.match(dockhand?.healthcheck?.test.join(' ') ?? '', /https.*\/healthz/, 'the healthcheck speaks TLS');
+  assert.equal(dockhand?.healthcheck, undefined, 'the image\'s dockhand healthcheck reads server.tls itself: no override');
 });
 
 test('Prometheus in the secure override scrapes with dockhand\'s settings: https, dockhand\'s certificate, the same token file', () => {
