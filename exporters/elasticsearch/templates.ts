@@ -62,12 +62,16 @@ function longs(...names: string[]): Record<string, unknown> {
   return Object.fromEntries(names.map((n) => [n, long]));
 }
 
-/** ECS fields of every dockhand document, shared by all templates through one component template. */
-export function ecsMappings(): Record<string, unknown> {
+/**
+ * ECS fields of every dockhand document, shared by all templates through one component template.
+ * Where the cluster has `ecs@mappings` (composed after this), unknown strings are left to its dynamic
+ * templates (ip, match_only_text, …): a catch-all here would match first and make every one a keyword.
+ */
+export function ecsMappings(clusterHasEcsMappings = false): Record<string, unknown> {
   return {
     dynamic_templates: [
       { container_labels: { path_match: 'container.labels.*', match_mapping_type: 'string', mapping: keyword } },
-      { strings_as_keyword: { match_mapping_type: 'string', mapping: keyword } },
+      ...(clusterHasEcsMappings ? [] : [{ strings_as_keyword: { match_mapping_type: 'string', mapping: keyword } }]),
     ],
     properties: {
       '@timestamp': { type: 'date_nanos' },
@@ -276,7 +280,7 @@ export function templatePlan(config: ElasticsearchConfig, cluster: ClusterFacts)
   });
   resources.push(
     component(own.settings, ownSettings(), 'dockhand: logs@settings\' equivalent where the cluster lacks it, and for daily indices'),
-    component(own.mappings, { mappings: ecsMappings() }, 'dockhand: ECS fields of every dockhand document'),
+    component(own.mappings, { mappings: ecsMappings(cluster.managed.has('ecs@mappings')) }, 'dockhand: ECS fields of every dockhand document'),
     component(own.metrics, { mappings: metricMappings() }, 'dockhand: container metric fields (ECS container.*, Metricbeat docker.*)'),
   );
   const lifecycleBody = lifecycleTemplate(lifecycle);

@@ -213,3 +213,9 @@ test('a user who may not even read component templates: the probe\'s 403 is a wa
   assert.equal(server.count('logs-docker.logs-default'), 1);
   assert.equal(server.dataStream('logs-docker.logs-default')?.template, 'logs', 'the cluster\'s own template applied');
 });
+
+test('dockhand@mappings leaves unknown strings to ecs@mappings where the cluster has it (a catch-all of its own would match first); without it, they are keywords', () => {
+  const dynamicNames = (facts: ClusterFacts) => (bodyOf(templatePlan(config(), facts), 'dockhand@mappings').template.mappings.dynamic_templates as Record<string, unknown>[]).map((t) => Object.keys(t)[0]);
+  assert.deepEqual(dynamicNames(current), ['container_labels']);
+  assert.deepEqual(dynamicNames(old88), ['container_labels', 'strings_as_keyword']);
+});
