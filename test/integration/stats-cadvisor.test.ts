@@ -72,7 +72,7 @@ describe('cAdvisor parity on the real daemon', () => {
     agent = await AgentProcess.start({
       config: {
         labels: { allow: [containers.runLabel] },
-        collectors: { stats: { interval_ms: INTERVAL_MS, source, fs_usage_interval_ms: 2000 }, engine: { enabled: false } },
+        collectors: { stats: { interval_ms: INTERVAL_MS, source }, engine: { enabled: false } },
       },
     });
     await agent.waitReady();
