@@ -58,7 +58,7 @@ export const elasticsearchConfigSchema = z.strictObject({
     delete_after: duration.optional().describe('Delete phase of the policy: indices are deleted this long after rollover (or creation, for daily indices); lifecycle.retention when unset.'),
   }).prefault({}),
   batch: z.strictObject({
-    max_records: z.number().int().positive().default(2000).describe('Most records per export batch.'),
+    max_records: z.number().int().positive().default(1000).describe('Most records per export batch.'),
     max_bytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Most bytes per export batch (records as queued, estimated) and per bulk request (NDJSON, exact); a batch is split to fit.'),
     linger_ms: z.number().int().nonnegative().default(200).describe('How long a partial batch waits for more records.'),
     concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight at once.'),
