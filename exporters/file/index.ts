@@ -175,10 +175,13 @@ export class FileExporter implements Exporter {
   }
 }
 
+/** Exporters that store logs: when one is on, the file sink is off unless enabled explicitly. */
+const LOG_STORES = ['elasticsearch', 'loki'] as const;
+
 export const fileExporterFactory = defineExporter({
   type: 'file',
   configSchema: fileConfigSchema,
   // The default sink for logs and events when nothing else stores them.
-  isEnabled: (config, exporters) => config.enabled ?? !(exporters.elasticsearch as { enabled?: boolean } | undefined)?.enabled,
+  isEnabled: (config, exporters) => config.enabled ?? !LOG_STORES.some((store) => (exporters[store] as { enabled?: boolean } | undefined)?.enabled),
   create: (config, ctx) => new FileExporter(config, ctx, testHooksFromEnv(process.env)),
 });
