@@ -2,10 +2,10 @@
  * The `exporters.elasticsearch` config section, the environment variables that feed it, and the
  * secrets it names (read from the section or from files, never logged).
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { BatchSettings } from '../../src/component.js';
-import { ConfigError, errorMessage } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
+import { batchSchema, batchSettings, readConfigFile, retrySchema, retrySettings } from '../push/config.js';
 import type { RecordKind } from '../../src/records.js';
 
 /** Where the section lives in the whole config, for error messages. */
@@ -57,18 +57,13 @@ export const elasticsearchConfigSchema = z.strictObject({
     rollover_max_primary_shard_size: byteSize.default('50gb').describe('Hot phase rollover size (data streams).'),
     delete_after: duration.optional().describe('Delete phase of the policy: indices are deleted this long after rollover (or creation, for daily indices); lifecycle.retention when unset.'),
   }).prefault({}),
-  batch: z.strictObject({
-    max_records: z.number().int().positive().default(1000).describe('Most records per export batch.'),
-    max_bytes: z.number().int().positive().default(5 * 1024 * 1024).describe('Most bytes per export batch (records as queued, estimated) and per bulk request (NDJSON, exact); a batch is split to fit.'),
-    linger_ms: z.number().int().nonnegative().default(200).describe('How long a partial batch waits for more records.'),
-    concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight at once.'),
-  }).prefault({}),
+  batch: batchSchema({
+    maxRecords: 1000, maxBytes: 5 * 1024 * 1024, lingerMs: 200, concurrency: 2,
+    maxBytesMeaning: 'Most bytes per export batch (records as queued, estimated) and per bulk request (NDJSON, exact); a batch is split to fit.',
+  }),
   queue_size: z.number().int().positive().default(20_000).describe('Records queued for this exporter before collectors wait.'),
   request_timeout_ms: z.number().int().positive().default(30_000).describe('Timeout of one request to Elasticsearch.'),
-  retry: z.strictObject({
-    initial_ms: z.number().int().positive().default(200).describe('First retry delay of rejected documents; doubles, with jitter.'),
-    max_ms: z.number().int().positive().default(30_000).describe('Longest retry delay.'),
-  }).prefault({}),
+  retry: retrySchema,
   metrics: z.strictObject({
     enabled: z.boolean().default(false).describe('Also ship container metrics (metrics-docker.metrics-<namespace>).'),
   }).prefault({}),
@@ -81,7 +76,6 @@ export const elasticsearchConfigSchema = z.strictObject({
   if (hasApiKey && c.username !== undefined) problem(['username'], 'use an API key or a username and password, not both');
   if (hasPassword && c.username === undefined) problem(['username'], 'a password needs a username');
   if (c.username !== undefined && !hasPassword) problem(['password'], `user ${JSON.stringify(c.username)} needs a password or password_file`);
-  if (c.retry.initial_ms > c.retry.max_ms) problem(['retry', 'initial_ms'], 'must not exceed retry.max_ms');
   lifecycleProblems(c, problem);
 });
 
@@ -118,14 +112,8 @@ export function deprecatedLifecycleKey(config: Pick<ElasticsearchConfig, 'ilm' |
 export function exporterShape(config: ElasticsearchConfig): { accepts: ReadonlySet<RecordKind>; batching: Partial<BatchSettings>; retry: { readonly initialMs: number; readonly maxMs: number } } {
   return {
     accepts: new Set<RecordKind>(config.metrics.enabled ? ['log', 'event', 'metric'] : ['log', 'event']),
-    batching: {
-      maxRecords: config.batch.max_records,
-      maxBytes: config.batch.max_bytes,
-      lingerMs: config.batch.linger_ms,
-      concurrency: config.batch.concurrency,
-      queueSize: config.queue_size,
-    },
-    retry: { initialMs: config.retry.initial_ms, maxMs: config.retry.max_ms },
+    batching: batchSettings(config.batch, config.queue_size),
+    retry: retrySettings(config.retry),
   };
 }
 
@@ -187,13 +175,7 @@ export interface ResolvedSecrets {
 
 /** Reads the secrets the section names (files included). Throws ConfigError naming the key. */
 export function resolveSecrets(config: ElasticsearchConfig): ResolvedSecrets {
-  const read = (key: string, path: string): string => {
-    try {
-      return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw new ConfigError([`${SECTION_PATH}.${key}: cannot read ${JSON.stringify(path)}: ${errorMessage(error)}`]);
-    }
-  };
+  const read = (key: string, file: string): string => readConfigFile(`${SECTION_PATH}.${key}`, file);
   let credentials: Credentials = { kind: 'none' };
   const apiKey = config.api_key ?? (config.api_key_file ? read('api_key_file', config.api_key_file) : undefined);
   if (apiKey !== undefined) {
