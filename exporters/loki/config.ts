@@ -13,8 +13,6 @@ import { LABEL_NAME } from './labels.js';
 export const SECTION_PATH = 'exporters.loki';
 export const PUSH_PATH = '/loki/api/v1/push';
 
-const labelName = z.string().regex(LABEL_NAME, 'expected a Loki label name: letters, digits and _, not starting with a digit');
-
 export const lokiConfigSchema = z.strictObject({
   enabled: z.boolean().default(false).describe('Ship logs and events to Loki. Setting LOKI_URL turns it on.'),
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default(`http://localhost:3100${PUSH_PATH}`)
@@ -38,8 +36,8 @@ export const lokiConfigSchema = z.strictObject({
       .describe('Stream label container_name: always, only for containers compose does not name a service of (the default: replicas of a service share a stream set), or never.'),
     stream: z.boolean().default(true).describe('Stream label stream: stdout or stderr.'),
     service_name: z.boolean().default(true).describe('Stream label service_name (Loki 3 derives one otherwise): the compose or swarm service, else the container name.'),
-    static: z.record(labelName, z.string()).default({}).describe('Fixed stream labels on every stream, e.g. {env: prod}.'),
-    from_container_labels: z.record(labelName, z.string().min(1)).default({})
+    static: z.record(z.string(), z.string()).default({}).describe('Fixed stream labels on every stream, e.g. {env: prod}.'),
+    from_container_labels: z.record(z.string(), z.string().min(1)).default({})
       .describe('Stream labels from container labels: Loki label name -> container label key (labels.allow must let the key through). Keep them low-cardinality.'),
   }).prefault({}),
   structured_metadata: z.boolean().default(true).describe(
@@ -60,6 +58,11 @@ export const lokiConfigSchema = z.strictObject({
   if (hasPassword && c.username === undefined) problem(['username'], 'a password needs a username');
   if (c.username !== undefined && !hasPassword) problem(['password'], `user ${JSON.stringify(c.username)} needs a password or password_file`);
   if (hasBearer && c.username !== undefined) problem(['bearer_token'], 'use a bearer token or a username and password, not both');
+  for (const group of ['static', 'from_container_labels'] as const) {
+    for (const name of Object.keys(c.labels[group])) {
+      if (!LABEL_NAME.test(name)) problem(['labels', group, name], 'expected a Loki label name: letters, digits and _, not starting with a digit');
+    }
+  }
   for (const name of Object.keys(c.headers)) {
     if (/^(authorization|x-scope-orgid|content-type|content-encoding|content-length)$/i.test(name)) problem(['headers', name], 'set by dockhand: use tenant_id, username/password or bearer_token');
   }
