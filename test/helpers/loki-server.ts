@@ -95,6 +95,8 @@ export interface LokiCounters {
 
 export class LokiTestServer {
   readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, faultsAnswered: 0 };
+  /** Every push answered: when (ms epoch) and with what status, in order. */
+  readonly answers: { readonly at: number; readonly status: number }[] = [];
   /** Every push decoded, in arrival order (kept only when `recordPushes` is on). */
   readonly received: ReceivedPush[] = [];
   recordPushes = false;
@@ -181,6 +183,11 @@ export class LokiTestServer {
     this.requiredAuth = value;
   }
 
+  /** Stores an entry as if pushed: a stream whose newest entry is in the future refuses everything now as too far behind. */
+  seed(labels: Readonly<Record<string, string>>, time: bigint, line: string): void {
+    this.store([{ labelsText: renderLabels(labels), labels, entries: [{ time, line, metadata: {} }] }]);
+  }
+
   allowStructuredMetadata(on: boolean): void {
     this.allowMetadata = on;
   }
@@ -240,6 +247,7 @@ export class LokiTestServer {
     if (req.method === 'GET' && path === '/ready') return answer(res, 200, 'ready\n');
     if (req.method !== 'POST' || path !== PUSH_PATH) return answer(res, 404, '404 page not found\n');
     this.counters.pushes++;
+    res.on('finish', () => this.answers.push({ at: Date.now(), status: res.statusCode }));
     if (this.requiredAuth !== undefined && req.headers.authorization !== this.requiredAuth) return answer(res, 401, 'Unauthorized\n');
     if (this.failure && this.failure.left > 0) {
       this.failure.left--;
