@@ -175,7 +175,13 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
       ]),
     ),
   ];
-  const es = results.find((r) => r.server);
+  const loki = results.find((r) => r.server && r.sink === 'loki');
+  if (loki?.server) {
+    const st = loki.server.stats;
+    out.push('', `The Loki test server (count-only: protobuf decoded with the official push.proto and snappyjs, entries deduplicated by stream, timestamp and line, not kept) saw, in the ${scenarioLabel(loki.scenario)} run: `
+      + `${int(st.bulkRequests)} push requests, ${int(st.itemsReceived)} entries (events included, ${int(st.itemsReceived / Math.max(1, st.bulkRequests))} a push), ${int(st.duplicates)} dropped as duplicates.`);
+  }
+  const es = results.find((r) => r.server && r.sink === 'elasticsearch');
   if (es?.server) {
     const st = es.server.stats;
     out.push('', `The test server (count-only: documents counted and deduplicated by \`_id\`, sources not parsed) saw, in the ${scenarioLabel(es.scenario)} run: `

@@ -24,8 +24,9 @@ import { LINE_BYTES, type Workload } from './workload.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const ES_SERVER = fileURLToPath(new URL('./es-server-main.js', import.meta.url));
+const LOKI_SERVER = fileURLToPath(new URL('./loki-server-main.js', import.meta.url));
 
-export type DockhandSink = 'file' | 'elasticsearch';
+export type DockhandSink = 'file' | 'elasticsearch' | 'loki';
 
 /** Where the Elasticsearch exporter puts log lines by default (data stream mode, namespace "default"). */
 const LOGS_DATA_STREAM = 'logs-docker.logs-*';
@@ -60,7 +61,7 @@ export function agentNodeFlags(): string[] {
 function agentEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(DOCKHAND_|ELASTICSEARCH_|NODE_OPTIONS$)/.test(key)) continue;
+    if (/^(DOCKHAND_|ELASTICSEARCH_|LOKI_|NODE_OPTIONS$)/.test(key)) continue;
     env[key] = value;
   }
   return { ...env, ...AGENT_ENV };
@@ -84,6 +85,7 @@ export function counterValue(metricsText: string, name: string, labels: Record<s
 export class AgentUnderTest {
   private constructor(
     readonly agent: MeasuredProcess,
+    /** The sink's test server in its own process: Elasticsearch's, or Loki's (same control API for counts and stats). */
     readonly es: MeasuredProcess | undefined,
     readonly esUrl: string | undefined,
     readonly esControl: string | undefined,
@@ -104,6 +106,9 @@ export class AgentUnderTest {
       if (options.sink === 'elasticsearch') {
         es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER, '--count-only']);
         ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
+      } else if (options.sink === 'loki') {
+        es = MeasuredProcess.spawn('Loki test server', process.execPath, [LOKI_SERVER]);
+        ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
       }
       const port = await freePort();
       const config = {
@@ -118,6 +123,7 @@ export class AgentUnderTest {
           prometheus: { enabled: options.collectors === 'all' },
           file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
           ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
+          ...(options.sink === 'loki' ? { loki: { enabled: true, url: esUrl } } : {}),
         },
       };
       const configFile = path.join(dataDir, 'config.yaml');
@@ -211,6 +217,7 @@ export class AgentUnderTest {
   /** What the sink holds, counted on the sink's side, not the agent's. */
   async held(): Promise<number> {
     if (this.sink === 'file') return this.written();
+    // The Loki server counts its log streams whatever the index asked.
     const answer = await (await fetch(`${this.esControl}/count?index=${encodeURIComponent(LOGS_DATA_STREAM)}`)).json() as { count: number };
     return answer.count;
   }

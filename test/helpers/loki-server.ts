@@ -68,6 +68,8 @@ interface StoredStream {
   /** `time line` of every entry stored. */
   readonly keys: Set<string>;
   newest: bigint;
+  /** Entries stored (kept in `entries` unless count-only). */
+  count: number;
 }
 
 export interface FailureRule {
@@ -82,6 +84,8 @@ export interface LokiServerOptions {
   /** How far behind a stream's newest entry an entry may be (Loki: max_chunk_age / 2). */
   readonly orderingWindowMs?: number;
   readonly allowStructuredMetadata?: boolean;
+  /** Benchmarks: entries are deduplicated and counted per stream, not kept. */
+  readonly countOnly?: boolean;
 }
 
 export interface LokiCounters {
@@ -114,8 +118,10 @@ export class LokiTestServer {
   private requiredAuth: string | undefined;
   private allowMetadata: boolean;
   private readonly windowNs: bigint;
+  private readonly countOnly: boolean;
 
   private constructor(options: LokiServerOptions) {
+    this.countOnly = options.countOnly ?? false;
     this.allowMetadata = options.allowStructuredMetadata ?? true;
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -199,6 +205,13 @@ export class LokiTestServer {
     const out: StoredEntry[] = [];
     for (const stream of this.streams.values()) if (!filter || filter(stream.labels)) out.push(...stream.entries);
     return out;
+  }
+
+  /** Entries stored in the streams whose labels pass `filter` (count-only servers too). */
+  storedIn(filter: (labels: Readonly<Record<string, string>>) => boolean): number {
+    let count = 0;
+    for (const stream of this.streams.values()) if (filter(stream.labels)) count += stream.count;
+    return count;
   }
 
   /** Label sets of the streams stored, as Loki renders them. */
@@ -289,12 +302,14 @@ export class LokiTestServer {
     for (const pushed of streams) {
       const name = renderLabels(pushed.labels);
       let stream = this.streams.get(name);
-      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], keys: new Set(), newest: 0n });
+      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], keys: new Set(), newest: 0n, count: 0 });
       const failed: string[] = [];
       for (const entry of pushed.entries) {
         this.counters.entriesReceived++;
-        const key = arrivalKey(name, entry.time, entry.line);
-        this.arrivals.set(key, (this.arrivals.get(key) ?? 0) + 1);
+        if (!this.countOnly) {
+          const key = arrivalKey(name, entry.time, entry.line);
+          this.arrivals.set(key, (this.arrivals.get(key) ?? 0) + 1);
+        }
         const own = `${entry.time} ${entry.line}`;
         if (stream.keys.has(own)) {
           this.counters.duplicates++;
@@ -307,7 +322,8 @@ export class LokiTestServer {
           continue;
         }
         stream.keys.add(own);
-        stream.entries.push({ ...entry, stream: name, labels: pushed.labels });
+        stream.count++;
+        if (!this.countOnly) stream.entries.push({ ...entry, stream: name, labels: pushed.labels });
         if (entry.time > stream.newest) stream.newest = entry.time;
         this.counters.stored++;
       }
