@@ -44,7 +44,7 @@ export const lokiConfigSchema = z.strictObject({
     'Send container_id, container_image and the record id as structured metadata (Loki 3 with allow_structured_metadata). Turned off for the run, with a warning, when Loki refuses it.'),
   events: z.boolean().default(true).describe('Also ship Docker events, to the stream {service_name="docker", source="docker_events", event_type=…}.'),
   batch: batchSchema({
-    maxRecords: 1000, maxBytes: 1024 * 1024, lingerMs: 200, concurrency: 1,
+    maxRecords: 1000, maxBytes: 1024 * 1024, lingerMs: 200, concurrency: 2,
     maxBytesMeaning: 'Most bytes per export batch (records as queued, estimated): one push request each.',
   }),
   queue_size: z.number().int().positive().default(20_000).describe('Records queued for this exporter before collectors wait.'),

@@ -13,7 +13,7 @@
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import type { EventRecord, LogRecord } from '../../src/records.js';
+import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
 import { ProtoWriter } from '../../src/util/protobuf-writer.js';
 import { snappyCompress } from '../../src/util/snappy.js';
 import { containerName, type StreamKey, type StreamLabels } from './labels.js';
@@ -21,12 +21,27 @@ import { containerName, type StreamKey, type StreamLabels } from './labels.js';
 const gzip = promisify(zlib.gzip);
 
 export type ShippedRecord = LogRecord | EventRecord;
-type Metadata = readonly (readonly [string, string])[];
+type Pairs = readonly (readonly [string, string])[];
+
+/** Structured metadata every line of a container shares, also encoded once as LabelPairAdapter fields. */
+export interface SharedMetadata {
+  readonly pairs: Pairs;
+  readonly encoded: Buffer;
+}
 
 export interface Entry {
   readonly time: bigint;
   readonly line: string;
-  readonly metadata: Metadata;
+  /** The container's metadata (the same object for all its lines), then the entry's own. */
+  readonly shared: SharedMetadata | undefined;
+  readonly own: Pairs;
+}
+
+const NO_PAIRS: Pairs = [];
+
+/** An entry's structured metadata, shared pairs first. */
+export function metadataOf(entry: Entry): Pairs {
+  return entry.shared ? [...entry.shared.pairs, ...entry.own] : entry.own;
 }
 
 export interface PushStream {
@@ -40,6 +55,28 @@ export interface EncodedPush {
   readonly entries: number;
   /** Bytes before compression. */
   readonly rawBytes: number;
+}
+
+/**
+ * Per label settings (whether container_name is a label decides whether it is metadata) and per
+ * container meta object (the inventory hands out one per container state): its shared metadata.
+ */
+const sharedCaches = new WeakMap<StreamLabels, WeakMap<ContainerMeta, SharedMetadata>>();
+
+function sharedMetadata(container: ContainerMeta, labels: StreamLabels): SharedMetadata {
+  let sharedByContainer = sharedCaches.get(labels);
+  if (!sharedByContainer) sharedCaches.set(labels, sharedByContainer = new WeakMap());
+  let shared = sharedByContainer.get(container);
+  if (!shared) {
+    const pairs: [string, string][] = [['container_id', container.id]];
+    if (!labels.namesContainer(container)) pairs.push(['container_name', containerName(container)]);
+    if (container.image) pairs.push(['container_image', container.image]);
+    const writer = new ProtoWriter(256);
+    for (const [name, value] of pairs) writePair(writer, name, value);
+    shared = { pairs, encoded: writer.finish() };
+    sharedByContainer.set(container, shared);
+  }
+  return shared;
 }
 
 /** Groups records by stream, entries in timestamp order within each. */
@@ -66,20 +103,15 @@ function sortByTime(entries: Entry[]): void {
 }
 
 function logEntry(record: LogRecord, labels: StreamLabels, withMetadata: boolean): Entry {
-  if (!withMetadata) return { time: record.time, line: record.message, metadata: [] };
-  const c = record.container;
-  const metadata: [string, string][] = [['container_id', c.id]];
-  if (!labels.namesContainer(c)) metadata.push(['container_name', containerName(c)]);
-  if (c.image) metadata.push(['container_image', c.image]);
-  metadata.push(['dockhand_record_id', record.id]);
-  if (record.truncated) metadata.push(['truncated', 'true']);
-  return { time: record.time, line: record.message, metadata };
+  if (!withMetadata) return { time: record.time, line: record.message, shared: undefined, own: NO_PAIRS };
+  const own: Pairs = record.truncated ? [['dockhand_record_id', record.id], ['truncated', 'true']] : [['dockhand_record_id', record.id]];
+  return { time: record.time, line: record.message, shared: sharedMetadata(record.container, labels), own };
 }
 
 function eventEntry(record: EventRecord, withMetadata: boolean): Entry {
-  const metadata: [string, string][] = withMetadata ? [['dockhand_record_id', record.id]] : [];
-  if (withMetadata && record.container) metadata.push(['container_id', record.container.id]);
-  return { time: record.time, line: eventLine(record), metadata };
+  const own: Pairs = !withMetadata ? NO_PAIRS
+    : record.container ? [['dockhand_record_id', record.id], ['container_id', record.container.id]] : [['dockhand_record_id', record.id]];
+  return { time: record.time, line: eventLine(record), shared: undefined, own };
 }
 
 /** The event as one JSON line, keys in a fixed order and attributes sorted: the same event is always the same line. */
@@ -127,12 +159,16 @@ function writeEntry(e: ProtoWriter, entry: Entry): void {
     if (nanos !== 0) t.varint(2, nanos);
   });
   if (entry.line !== '') e.string(2, entry.line);
-  for (const [name, value] of entry.metadata) {
-    e.message(3, (pair) => {
-      pair.string(1, name);
-      if (value !== '') pair.string(2, value);
-    });
-  }
+  if (entry.shared) e.raw(entry.shared.encoded);
+  for (const [name, value] of entry.own) writePair(e, name, value);
+}
+
+/** A structuredMetadata field (3) of an EntryAdapter: one LabelPairAdapter. */
+function writePair(e: ProtoWriter, name: string, value: string): void {
+  e.message(3, (pair) => {
+    pair.string(1, name);
+    if (value !== '') pair.string(2, value);
+  });
 }
 
 /** The JSON push body: `{"streams":[{"stream":{…},"values":[["<ns>","line",{metadata}]]}]}`, gzipped or not. */
@@ -143,9 +179,10 @@ export async function encodeJson(streams: readonly PushStream[], compress: boole
       entries += stream.entries.length;
       return {
         stream: stream.key.labels,
-        values: stream.entries.map((entry) => entry.metadata.length > 0
-          ? [entry.time.toString(), entry.line, Object.fromEntries(entry.metadata)]
-          : [entry.time.toString(), entry.line]),
+        values: stream.entries.map((entry) => {
+          const metadata = metadataOf(entry);
+          return metadata.length > 0 ? [entry.time.toString(), entry.line, Object.fromEntries(metadata)] : [entry.time.toString(), entry.line];
+        }),
       };
     }),
   };

@@ -79,6 +79,14 @@ export class ProtoWriter {
     return this;
   }
 
+  /** Fields encoded before (tags included), appended as they are: for fields that repeat unchanged, encoded once. */
+  raw(bytes: Uint8Array): this {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+    return this;
+  }
+
   get length(): number {
     return this.pos;
   }

@@ -15,14 +15,14 @@ function problems(input: unknown): string[] {
   return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 }
 
-test('an empty section is a complete, disabled config: protobuf, structured metadata, events, one push in flight', () => {
+test('an empty section is a complete, disabled config: protobuf, structured metadata, events, two pushes in flight', () => {
   const config = lokiConfigSchema.parse({});
   assert.equal(config.enabled, false);
   assert.equal(config.url, 'http://localhost:3100/loki/api/v1/push');
   assert.equal(config.encoding, 'protobuf');
   assert.equal(config.structured_metadata, true);
   assert.equal(config.events, true);
-  assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 1024 * 1024, linger_ms: 200, concurrency: 1 });
+  assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 1024 * 1024, linger_ms: 200, concurrency: 2 });
   assert.deepEqual(config.retry, { initial_ms: 200, max_ms: 30_000 });
 });
 
