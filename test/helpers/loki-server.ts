@@ -13,7 +13,7 @@
  * - structured metadata refused when the server is told so (Loki before 3, allow_structured_metadata off).
  *
  * Faults a test can switch on: refused connections (down), answers with a status (429 with
- * Retry-After, 500, 400) for a number of requests, answers held back after storing (a client that
+ * Retry-After, 500, 400) for a number of decoded requests, answers held back after storing (a client that
  * never hears the answer), required credentials. Everything lives in memory.
  */
 import http from 'node:http';
@@ -99,8 +99,8 @@ export interface LokiCounters {
 
 export class LokiTestServer {
   readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, faultsAnswered: 0 };
-  /** Every push answered: when (ms epoch) and with what status, in order. */
-  readonly answers: { readonly at: number; readonly status: number }[] = [];
+  /** Every push answered: when (ms epoch), with what status, and its first entry (`labels time`: a resend of a batch has the same), in order. */
+  readonly answers: { readonly at: number; readonly status: number; readonly first?: string }[] = [];
   /** Every push decoded, in arrival order (kept only when `recordPushes` is on). */
   readonly received: ReceivedPush[] = [];
   recordPushes = false;
@@ -260,19 +260,22 @@ export class LokiTestServer {
     if (req.method === 'GET' && path === '/ready') return answer(res, 200, 'ready\n');
     if (req.method !== 'POST' || path !== PUSH_PATH) return answer(res, 404, '404 page not found\n');
     this.counters.pushes++;
-    res.on('finish', () => this.answers.push({ at: Date.now(), status: res.statusCode }));
+    let first: string | undefined;
+    res.on('finish', () => this.answers.push({ at: Date.now(), status: res.statusCode, ...(first ? { first } : {}) }));
     if (this.requiredAuth !== undefined && req.headers.authorization !== this.requiredAuth) return answer(res, 401, 'Unauthorized\n');
-    if (this.failure && this.failure.left > 0) {
-      this.failure.left--;
-      this.counters.faultsAnswered++;
-      const { status, body: text, retryAfterSeconds } = this.failure;
-      return answer(res, status, text ?? `fault injected: ${status}\n`, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) });
-    }
     let streams: PushedStream[];
     try {
       streams = await decodePush(req.headers, body);
     } catch (error) {
       return answer(res, 400, `${(error as Error).message}\n`);
+    }
+    const head = streams.find((stream) => stream.entries.length > 0);
+    if (head) first = `${renderLabels(head.labels)} ${head.entries[0]!.time}`;
+    if (this.failure && this.failure.left > 0) {
+      this.failure.left--;
+      this.counters.faultsAnswered++;
+      const { status, body: text, retryAfterSeconds } = this.failure;
+      return answer(res, status, text ?? `fault injected: ${status}\n`, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) });
     }
     if (this.recordPushes) this.received.push({ headers: req.headers, streams });
     const refused = this.validate(streams);
