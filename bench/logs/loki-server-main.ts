@@ -7,9 +7,9 @@
  * entries Loki would drop as duplicates as `duplicates`). SIGTERM closes both.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { LokiTestServer } from '../../test/helpers/loki-server.js';
 import type { EsServerStats } from './es-server-main.js';
+import { serveUntilSignalled } from '../lib/server-process.js';
 
 const server = await LokiTestServer.start({ countOnly: true });
 
@@ -32,11 +32,4 @@ const control = http.createServer((req, res) => {
   if (url.pathname === '/stats') return json(stats());
   json({ error: 'not found' }, 404);
 });
-await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
-process.stdout.write(`${JSON.stringify({ url: server.url, control: `http://127.0.0.1:${(control.address() as AddressInfo).port}` })}\n`);
-const close = () => {
-  control.close();
-  void server.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', close);
-process.on('SIGINT', close);
+await serveUntilSignalled(server, control);

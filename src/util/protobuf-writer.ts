@@ -138,7 +138,7 @@ export function varintSize(value: number): number {
 }
 
 /** Writes `value` (a safe non-negative integer) as a varint at `at`; returns the position after it. */
-function writeVarintAt(buf: Buffer, at: number, value: number): number {
+export function writeVarintAt(buf: Buffer, at: number, value: number): number {
   while (value >= 0x80) {
     buf[at++] = (value % 128) | 0x80;
     value = Math.floor(value / 128);

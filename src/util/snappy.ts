@@ -9,6 +9,8 @@
  * bytes with an 11-bit offset, 10 a copy of 1-64 bytes with a 16-bit offset (11, 32-bit offsets,
  * is never needed here).
  */
+import { writeVarintAt } from './protobuf-writer.js';
+
 const FRAGMENT_BYTES = 1 << 16;
 const HASH_BITS = 14;
 const MIN_MATCH = 4;
@@ -27,7 +29,7 @@ export function maxCompressedLength(length: number): number {
 /** Compresses `input` into one snappy block. */
 export function snappyCompress(input: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(maxCompressedLength(input.length));
-  let pos = writeVarint(out, 0, input.length);
+  let pos = writeVarintAt(out, 0, input.length);
   const table = new Int32Array(1 << HASH_BITS);
   for (let start = 0; start < input.length; start += FRAGMENT_BYTES) {
     pos = compressFragment(input, start, Math.min(start + FRAGMENT_BYTES, input.length), out, pos, table);
@@ -108,14 +110,5 @@ function emitShortCopy(offset: number, length: number, out: Buffer, pos: number)
   out[pos++] = TAG_COPY_2 | ((length - 1) << 2);
   out[pos++] = offset & 0xff;
   out[pos++] = offset >>> 8;
-  return pos;
-}
-
-function writeVarint(out: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[pos++] = value;
   return pos;
 }

@@ -31,20 +31,29 @@ export interface EsAgentOptions {
  * only exporter that acknowledges and every CPU second measured is the log path's.
  */
 export function startEsAgent(options: EsAgentOptions): Promise<AgentProcess> {
+  return startShippingAgent(options, { ELASTICSEARCH_URL: options.server.url }, { elasticsearch: options.elasticsearch ?? {} });
+}
+
+/**
+ * The agent reading only the logs of containers labelled `logsLabel`, with events, shipping to the
+ * exporter `env` turns on (as a user would) and `exporters` configures; no stats, engine, file sink
+ * or Prometheus exporter.
+ */
+export function startShippingAgent(
+  options: { readonly logsLabel: string; readonly dataDir?: string | undefined; readonly env?: NodeJS.ProcessEnv | undefined },
+  env: NodeJS.ProcessEnv,
+  exporters: Record<string, unknown>,
+): Promise<AgentProcess> {
   return AgentProcess.start({
     ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    env: { ELASTICSEARCH_URL: options.server.url, ...options.env },
+    env: { ...env, ...options.env },
     config: {
       collectors: {
         stats: { enabled: false },
         engine: { enabled: false },
         logs: { include: { labels: [options.logsLabel] } },
       },
-      exporters: {
-        file: { enabled: false },
-        prometheus: { enabled: false },
-        elasticsearch: options.elasticsearch ?? {},
-      },
+      exporters: { file: { enabled: false }, prometheus: { enabled: false }, ...exporters },
     },
   });
 }

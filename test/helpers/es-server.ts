@@ -10,10 +10,10 @@
  * opt-in suite (ELASTICSEARCH_TEST_URL) checks the same expectations against a real cluster.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { SwitchableListener } from './switchable-listener.js';
 import { MappingError, applyMapping, fieldValues, isPlainObject, mergeMappings, type RootMapping } from './es-mapping.js';
 
 const gunzip = promisify(zlib.gunzip);
@@ -273,11 +273,8 @@ const INVALID_INDEX_CHARS = /[\\/*?"<>| ,#:]/;
 export class EsTestServer {
   readonly counters: EsCounters = freshCounters();
   private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly listener: SwitchableListener;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private port = 0;
-  private listening = false;
-  private closed = false;
   private readonly version: string;
   private readonly major: number;
   private readonly maxContentLength: number;
@@ -316,49 +313,31 @@ export class EsTestServer {
       });
     });
     this.server.keepAliveTimeout = 30_000;
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    this.listener = new SwitchableListener(this.server);
     if (options.builtinTemplates ?? true) this.installBuiltinTemplates();
   }
 
   /** Starts a server on 127.0.0.1 on a free port. */
   static async start(options: EsTestServerOptions = {}): Promise<EsTestServer> {
     const server = new EsTestServer(options);
-    await server.listen(0);
+    await server.listener.listen(0);
     return server;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://127.0.0.1:${this.listener.port}`;
   }
 
   // ---- faults ------------------------------------------------------------------------------
 
   /** Closes the listener and every open connection: new connections are refused (ECONNREFUSED). */
-  async refuseConnections(): Promise<void> {
-    if (!this.listening) return;
-    this.listening = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+  refuseConnections(): Promise<void> {
+    return this.listener.refuseConnections();
   }
 
   /** Listens again on the same port after refuseConnections(). */
-  async acceptConnections(): Promise<void> {
-    if (this.listening || this.closed) return;
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      try {
-        await this.listen(this.port);
-        return;
-      } catch (error) {
-        // The port may linger for a moment after close; anything else is a real problem.
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+  acceptConnections(): Promise<void> {
+    return this.listener.acceptConnections();
   }
 
   /** Answers every request (or those matching) with `status` (503 by default) until cleared (undefined) or `count` ran out. */
@@ -533,36 +512,16 @@ export class EsTestServer {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.listener.isClosed) return;
     for (const entry of this.timers) {
       clearTimeout(entry.timer);
       entry.resolve();
     }
     this.timers.clear();
-    if (this.listening) {
-      this.listening = false;
-      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      for (const socket of this.sockets) socket.destroy();
-      await closed;
-    }
-    for (const socket of this.sockets) socket.destroy();
+    await this.listener.close();
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------
-
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.server.once('error', onError);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', onError);
-        this.port = (this.server.address() as AddressInfo).port;
-        this.listening = true;
-        resolve();
-      });
-    });
-  }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = Date.now();
@@ -609,7 +568,7 @@ export class EsTestServer {
     const filter = url.searchParams.get('filter_path');
     // As Elasticsearch: error responses are never filtered.
     if (filter && reply.status < 400 && reply.body !== undefined && !path.startsWith('/_test/')) reply = { ...reply, body: filterPath(reply.body, filter) };
-    if (this.closed || res.destroyed) return;
+    if (this.listener.isClosed || res.destroyed) return;
     await this.writeReply(req, res, reply);
   }
 

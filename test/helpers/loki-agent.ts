@@ -3,9 +3,9 @@
  * and what the end-to-end tests check on the other side: the entries of one container, numbered
  * lines each present once.
  */
-import { AgentProcess } from './agent-process.js';
+import type { AgentProcess } from './agent-process.js';
 import type { LokiTestServer, StoredEntry } from './loki-server.js';
-import { tallyLines, type LineTally } from './es-agent.js';
+import { startShippingAgent, tallyLines, type LineTally } from './es-agent.js';
 import type { StoredDocument } from './es-server.js';
 
 export interface LokiAgentOptions {
@@ -20,22 +20,7 @@ export interface LokiAgentOptions {
 
 /** Logs and events only, Loki the only exporter: it alone acknowledges, and the agent's CPU is the log path's. */
 export function startLokiAgent(options: LokiAgentOptions): Promise<AgentProcess> {
-  return AgentProcess.start({
-    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-    env: { LOKI_URL: options.server.url, ...options.env },
-    config: {
-      collectors: {
-        stats: { enabled: false },
-        engine: { enabled: false },
-        logs: { include: { labels: [options.logsLabel] } },
-      },
-      exporters: {
-        file: { enabled: false },
-        prometheus: { enabled: false },
-        loki: options.loki ?? {},
-      },
-    },
-  });
+  return startShippingAgent(options, { LOKI_URL: options.server.url }, { loki: options.loki ?? {} });
 }
 
 /** The log entries stored for one container (by its structured metadata container_id). */

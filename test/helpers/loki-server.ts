@@ -17,12 +17,12 @@
  * never hears the answer), required credentials. Everything lives in memory.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import SnappyJS from 'snappyjs';
+import { SwitchableListener } from './switchable-listener.js';
 
 const gunzip = promisify(zlib.gunzip);
 const PROTO = fileURLToPath(new URL('../../../test/helpers/proto/loki/push.proto', import.meta.url));
@@ -108,10 +108,7 @@ export class LokiTestServer {
   private readonly arrivals = new Map<string, number>();
   private readonly streams = new Map<string, StoredStream>();
   private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
-  private listening = false;
-  private closed = false;
-  private port = 0;
+  private readonly listener: SwitchableListener;
   private failure: (FailureRule & { left: number }) | undefined;
   private holdAnswers = false;
   private readonly held = new Set<() => void>();
@@ -126,20 +123,17 @@ export class LokiTestServer {
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    this.listener = new SwitchableListener(this.server);
   }
 
   static async start(options: LokiServerOptions = {}): Promise<LokiTestServer> {
     const server = new LokiTestServer(options);
-    await server.listen(0);
+    await server.listener.listen(0);
     return server;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://127.0.0.1:${this.listener.port}`;
   }
 
   get pushUrl(): string {
@@ -148,26 +142,14 @@ export class LokiTestServer {
 
   // ---- faults --------------------------------------------------------------------------------
 
-  async refuseConnections(): Promise<void> {
-    if (!this.listening) return;
-    this.listening = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+  /** Down: connections refused, open ones cut. */
+  refuseConnections(): Promise<void> {
+    return this.listener.refuseConnections();
   }
 
-  async acceptConnections(): Promise<void> {
-    if (this.listening || this.closed) return;
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      try {
-        await this.listen(this.port);
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+  /** Back up on the same port. */
+  acceptConnections(): Promise<void> {
+    return this.listener.acceptConnections();
   }
 
   /** Answers pushes with `rule.status` (before storing anything) until cleared or `count` ran out. */
@@ -225,32 +207,11 @@ export class LokiTestServer {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
     this.holdResponses(false);
-    if (this.listening) {
-      this.listening = false;
-      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-      for (const socket of this.sockets) socket.destroy();
-      await closed;
-    }
-    for (const socket of this.sockets) socket.destroy();
+    await this.listener.close();
   }
 
   // ---- the protocol --------------------------------------------------------------------------
-
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.server.once('error', onError);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', onError);
-        this.port = (this.server.address() as AddressInfo).port;
-        this.listening = true;
-        resolve();
-      });
-    });
-  }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
