@@ -132,6 +132,9 @@ export function resolveTarget(config: LokiConfig): ResolvedTarget {
   }
   if (config.tenant_id !== undefined) headers['x-scope-orgid'] = config.tenant_id;
   if (headers.authorization) secrets.push(headers.authorization);
+  // Credentials in the URL's user info are sent as basic auth by Node: never echoed either.
+  const urlPassword = new URL(config.url).password;
+  if (urlPassword) secrets.push(urlPassword, decodeURIComponent(urlPassword));
   return {
     target: { url: pushUrl(config.url), headers, tls: resolveTls(`${SECTION_PATH}.tls`, config.tls), timeoutMs: config.request_timeout_ms },
     auth,

@@ -65,6 +65,8 @@ test('credentials become headers (basic, bearer from a file, tenant); secrets ar
     assert.equal(bearer.target.headers.authorization, 'Bearer tok-123456');
     assert.equal(scrubber(bearer.secrets)('refused Bearer tok-123456 for you'), 'refused [redacted] for you');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ bearer_token_file: path.join(dir, 'missing') }))), /^exporters\.loki\.bearer_token_file: cannot read/);
+    const inUrl = resolveTarget(lokiConfigSchema.parse({ url: 'https://agent:p%40ss-w0rd@logs.example' }));
+    assert.equal(scrubber(inUrl.secrets)('denied for p@ss-w0rd'), 'denied for [redacted]');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ tls: { ca_file: path.join(dir, 'nope.pem') } }))), /^exporters\.loki\.tls\.ca_file: cannot read/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
