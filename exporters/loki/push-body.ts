@@ -24,29 +24,22 @@ export type ShippedRecord = LogRecord | EventRecord;
 type Pairs = readonly (readonly [string, string])[];
 
 /** Structured metadata every line of a container shares, also encoded once as LabelPairAdapter fields. */
-export interface SharedMetadata {
+interface SharedMetadata {
   readonly pairs: Pairs;
   readonly encoded: Buffer;
 }
 
-export interface Entry {
-  readonly time: bigint;
-  readonly line: string;
-  /** The container's metadata (the same object for all its lines), then the entry's own. */
-  readonly shared: SharedMetadata | undefined;
-  readonly own: Pairs;
-}
-
-const NO_PAIRS: Pairs = [];
-
-/** An entry's structured metadata, shared pairs first. */
-export function metadataOf(entry: Entry): Pairs {
-  return entry.shared ? [...entry.shared.pairs, ...entry.own] : entry.own;
-}
-
 export interface PushStream {
   readonly key: StreamKey;
-  readonly entries: Entry[];
+  /** In timestamp order. Entries are written straight from the records: no object per entry. */
+  readonly records: ShippedRecord[];
+}
+
+/** One batch grouped into streams, and how its entries are written. */
+export interface Push {
+  readonly streams: readonly PushStream[];
+  readonly labels: StreamLabels;
+  readonly withMetadata: boolean;
 }
 
 export interface EncodedPush {
@@ -55,6 +48,34 @@ export interface EncodedPush {
   readonly entries: number;
   /** Bytes before compression. */
   readonly rawBytes: number;
+}
+
+/** Groups records by stream in one pass, each stream's records in timestamp order. */
+export function groupStreams(records: readonly ShippedRecord[], labels: StreamLabels, withMetadata: boolean): Push {
+  const streams = new Map<string, PushStream>();
+  for (const record of records) {
+    const key = record.kind === 'log' ? labels.forLog(record) : labels.forEvent(record);
+    let stream = streams.get(key.text);
+    if (!stream) streams.set(key.text, stream = { key, records: [] });
+    stream.records.push(record);
+  }
+  const out = [...streams.values()];
+  for (const stream of out) sortByTime(stream.records);
+  return { streams: out, labels, withMetadata };
+}
+
+function sortByTime(records: ShippedRecord[]): void {
+  for (let i = 1; i < records.length; i++) {
+    if (records[i]!.time < records[i - 1]!.time) {
+      records.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+      return;
+    }
+  }
+}
+
+/** The entry's line: a log line's message exactly, an event as one JSON line. */
+function lineOf(record: ShippedRecord): string {
+  return record.kind === 'log' ? record.message : eventLine(record);
 }
 
 /**
@@ -79,39 +100,17 @@ function sharedMetadata(container: ContainerMeta, labels: StreamLabels): SharedM
   return shared;
 }
 
-/** Groups records by stream, entries in timestamp order within each. */
-export function groupStreams(records: readonly ShippedRecord[], labels: StreamLabels, withMetadata: boolean): PushStream[] {
-  const streams = new Map<string, PushStream>();
-  for (const record of records) {
-    const key = record.kind === 'log' ? labels.forLog(record) : labels.forEvent(record);
-    let stream = streams.get(key.text);
-    if (!stream) streams.set(key.text, stream = { key, entries: [] });
-    stream.entries.push(record.kind === 'log' ? logEntry(record, labels, withMetadata) : eventEntry(record, withMetadata));
-  }
-  const out = [...streams.values()];
-  for (const stream of out) sortByTime(stream.entries);
-  return out;
+/** The record's own structured metadata (beside its container's shared pairs). */
+function ownMetadata(record: ShippedRecord): Pairs {
+  if (record.kind === 'log') return record.truncated ? [['dockhand_record_id', record.id], ['truncated', 'true']] : [['dockhand_record_id', record.id]];
+  return record.container ? [['dockhand_record_id', record.id], ['container_id', record.container.id]] : [['dockhand_record_id', record.id]];
 }
 
-function sortByTime(entries: Entry[]): void {
-  for (let i = 1; i < entries.length; i++) {
-    if (entries[i]!.time < entries[i - 1]!.time) {
-      entries.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-      return;
-    }
-  }
-}
-
-function logEntry(record: LogRecord, labels: StreamLabels, withMetadata: boolean): Entry {
-  if (!withMetadata) return { time: record.time, line: record.message, shared: undefined, own: NO_PAIRS };
-  const own: Pairs = record.truncated ? [['dockhand_record_id', record.id], ['truncated', 'true']] : [['dockhand_record_id', record.id]];
-  return { time: record.time, line: record.message, shared: sharedMetadata(record.container, labels), own };
-}
-
-function eventEntry(record: EventRecord, withMetadata: boolean): Entry {
-  const own: Pairs = !withMetadata ? NO_PAIRS
-    : record.container ? [['dockhand_record_id', record.id], ['container_id', record.container.id]] : [['dockhand_record_id', record.id]];
-  return { time: record.time, line: eventLine(record), shared: undefined, own };
+/** Every structured metadata pair of an entry, shared ones first. */
+function metadataOf(record: ShippedRecord, push: Push): Pairs {
+  if (!push.withMetadata) return [];
+  const own = ownMetadata(record);
+  return record.kind === 'log' ? [...sharedMetadata(record.container, push.labels).pairs, ...own] : own;
 }
 
 /** The event as one JSON line, keys in a fixed order and attributes sorted: the same event is always the same line. */
@@ -131,15 +130,15 @@ export function eventLine(record: EventRecord): string {
 const NS_PER_SECOND = 1_000_000_000n;
 
 /** A protobuf PushRequest, snappy-compressed, as Loki's clients send it. */
-export function encodeProtobuf(streams: readonly PushStream[], writer: ProtoWriter): EncodedPush {
+export function encodeProtobuf(push: Push, writer: ProtoWriter): EncodedPush {
   writer.reset();
   let entries = 0;
-  for (const stream of streams) {
+  for (const stream of push.streams) {
     writer.message(1, (s) => {
       s.string(1, stream.key.text);
-      for (const entry of stream.entries) s.message(2, (e) => writeEntry(e, entry));
+      for (const record of stream.records) s.message(2, (e) => writeEntry(e, record, push));
     });
-    entries += stream.entries.length;
+    entries += stream.records.length;
   }
   const raw = writer.finish();
   return {
@@ -151,16 +150,24 @@ export function encodeProtobuf(streams: readonly PushStream[], writer: ProtoWrit
   };
 }
 
-function writeEntry(e: ProtoWriter, entry: Entry): void {
-  const seconds = entry.time / NS_PER_SECOND;
-  const nanos = Number(entry.time % NS_PER_SECOND);
+function writeEntry(e: ProtoWriter, record: ShippedRecord, push: Push): void {
+  const seconds = record.time / NS_PER_SECOND;
+  const nanos = Number(record.time % NS_PER_SECOND);
   e.message(1, (t) => {
     if (seconds !== 0n) t.varint(1, seconds);
     if (nanos !== 0) t.varint(2, nanos);
   });
-  if (entry.line !== '') e.string(2, entry.line);
-  if (entry.shared) e.raw(entry.shared.encoded);
-  for (const [name, value] of entry.own) writePair(e, name, value);
+  const line = lineOf(record);
+  if (line !== '') e.string(2, line);
+  if (!push.withMetadata) return;
+  if (record.kind !== 'log') {
+    for (const [name, value] of ownMetadata(record)) writePair(e, name, value);
+    return;
+  }
+  // ownMetadata's pairs of a log line, written without building them: this runs once per line.
+  e.raw(sharedMetadata(record.container, push.labels).encoded);
+  writePair(e, 'dockhand_record_id', record.id);
+  if (record.truncated) writePair(e, 'truncated', 'true');
 }
 
 /** A structuredMetadata field (3) of an EntryAdapter: one LabelPairAdapter. */
@@ -172,16 +179,16 @@ function writePair(e: ProtoWriter, name: string, value: string): void {
 }
 
 /** The JSON push body: `{"streams":[{"stream":{…},"values":[["<ns>","line",{metadata}]]}]}`, gzipped or not. */
-export async function encodeJson(streams: readonly PushStream[], compress: boolean): Promise<EncodedPush> {
+export async function encodeJson(push: Push, compress: boolean): Promise<EncodedPush> {
   let entries = 0;
   const body = {
-    streams: streams.map((stream) => {
-      entries += stream.entries.length;
+    streams: push.streams.map((stream) => {
+      entries += stream.records.length;
       return {
         stream: stream.key.labels,
-        values: stream.entries.map((entry) => {
-          const metadata = metadataOf(entry);
-          return metadata.length > 0 ? [entry.time.toString(), entry.line, Object.fromEntries(metadata)] : [entry.time.toString(), entry.line];
+        values: stream.records.map((record) => {
+          const metadata = metadataOf(record, push);
+          return metadata.length > 0 ? [record.time.toString(), lineOf(record), Object.fromEntries(metadata)] : [record.time.toString(), lineOf(record)];
         }),
       };
     }),
