@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli, type AgentProcess } from '../helpers/agent-process.js';
 import { TestContainers, docker, waitExit } from '../helpers/containers.js';
@@ -18,12 +18,17 @@ import { LokiTestServer, type LokiServerOptions } from '../helpers/loki-server.j
 import { waitFor } from '../helpers/wait.js';
 
 /** A Loki test server and an agent shipping only logs into it, ready; both gone (and the test's containers) after `body`. */
-async function withLokiAgent(options: LokiServerOptions, body: (server: LokiTestServer, agent: AgentProcess, containers: TestContainers) => Promise<void>): Promise<void> {
+async function withLokiAgent(
+  options: LokiServerOptions,
+  body: (server: LokiTestServer, agent: AgentProcess, containers: TestContainers) => Promise<void>,
+  agentOptions: { loki?: Record<string, unknown>; env?: NodeJS.ProcessEnv; ready?: boolean } = {},
+): Promise<void> {
   const containers = new TestContainers();
   const server = await LokiTestServer.start(options);
-  const agent = await startLokiAgent({ server, logsLabel: `${containers.runLabel}=${containers.run}`, loki: { events: false } });
+  const agent = await startLokiAgent({ server, logsLabel: `${containers.runLabel}=${containers.run}`, loki: { events: false, ...agentOptions.loki }, env: agentOptions.env ?? {} });
   try {
-    await agent.waitReady();
+    if (agentOptions.ready ?? true) await agent.waitReady();
+    else await agent.waitListening();
     await body(server, agent, containers);
   } finally {
     await agent.dispose();
@@ -96,6 +101,36 @@ test('Loki refusing structured metadata (before 3, or turned off): the exporter 
   assert.equal((await agent.get('/status')).json().exporters.loki.structured_metadata, false);
   assert.equal(containerEntries(server, id).length, 0, 'no container_id metadata');
 }));
+
+test('401 (wrong password) is an outage, not poison: retried, /readyz 503 naming Loki, nothing dead-lettered; lines arrive with tenant and credentials once fixed', { timeout: 90_000 }, () => withLokiAgent({}, async (server, agent, containers) => {
+  const right = `Basic ${Buffer.from('agent:right-secret').toString('base64')}`;
+  server.requireAuthorization(right);
+  server.recordPushes = true;
+  const id = await containers.start(numberedWriter(1, 100));
+  const notReady = await waitFor(async () => {
+    const r = await agent.get('/readyz');
+    return r.status === 503 && r.json().not_ready['exporter:loki'] ? r.json() : undefined;
+  }, { timeoutMs: 20_000, what: '/readyz 503 naming the Loki exporter' });
+  assert.match(notReady.not_ready['exporter:loki'], /HTTP 401/);
+  assert.doesNotMatch(JSON.stringify(notReady) + agent.stderr, /wrong-secret/, 'the password never shows');
+  // The operator fixes the credentials (here: the server starts taking the agent's): the held lines go through.
+  server.requireAuthorization(`Basic ${Buffer.from('agent:wrong-secret').toString('base64')}`);
+  await waitFor(() => containerEntries(server, id).length >= 200, { timeoutMs: 30_000, what: `200 lines after the credentials match (have ${containerEntries(server, id).length})` });
+  assert.ok(tallyEntries(containerEntries(server, id), 100).twice.length === 0);
+  assert.equal(server.received.at(-1)!.headers['x-scope-orgid'], 'team-a');
+  assert.ok(!existsSync(path.join(agent.dataDir, 'dead-letters', 'dead-letters-loki.ndjson')), 'nothing dead-lettered');
+  assert.ok(metricValue(await agent.metrics(), 'dockhand_loki_requests_total', 'outcome="retried"') > 0);
+}, { env: { LOKI_USERNAME: 'agent', LOKI_PASSWORD: 'wrong-secret', LOKI_TENANT_ID: 'team-a' }, ready: false }));
+
+test('JSON bodies, gzipped: every line once, with its metadata', { timeout: 60_000 }, () => withLokiAgent({}, async (server, _agent, containers) => {
+  server.recordPushes = true;
+  const id = await containers.start(numberedWriter(2, 100));
+  assert.equal(await waitExit(id), 0);
+  await waitFor(() => containerEntries(server, id).length >= 400, { timeoutMs: 30_000, what: `400 lines (have ${containerEntries(server, id).length})` });
+  const tally = tallyEntries(containerEntries(server, id), 200);
+  assert.ok(tally.missing.length === 0 && tally.twice.length === 0, describeTally(tally));
+  assert.ok(server.received.every((push) => push.headers['content-type'] === 'application/json' && push.headers['content-encoding'] === 'gzip'));
+}, { loki: { encoding: 'json' } }));
 
 test('a bad Loki config exits 2 naming the key; --check-config masks the password and token', async () => {
   const bad = await runCli(['--check-config'], { LOKI_URL: 'ftp://loki:3100' });
