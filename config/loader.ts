@@ -384,7 +384,8 @@ function getPath(tree: Tree, path: KeyPath): unknown {
   return node;
 }
 
-const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization)$/i;
+// `headers` (push exporters): a map whose values may be credentials (authorization, API keys), masked whole.
+const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization|headers)$/i;
 const MASK = '********';
 /**
  * The password of a URL's user info: `scheme://user:password@host`, up to the last `@`: a password
