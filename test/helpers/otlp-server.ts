@@ -138,9 +138,9 @@ export class OtlpTestServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Log records carrying this resource attribute value (container.id by default). */
+  /** Log lines (not events) of a container. */
   logsOf(containerId: string): ReceivedLog[] {
-    return this.logs.filter((l) => l.resource['container.id'] === containerId);
+    return this.logs.filter((l) => l.resource['container.id'] === containerId && l.attributes['log.iostream'] !== undefined);
   }
 
   /** uids received more than once. */
