@@ -108,8 +108,10 @@ export class OtlpTestServer {
   readonly logs: ReceivedLog[] = [];
   readonly metrics: ReceivedMetric[] = [];
   readonly requests: RequestRecord[] = [];
-  /** log.record.uid → times received. */
+  /** log.record.uid → times received (in the order first received). */
   readonly uids = new Map<string, number>();
+  /** log.record.uid → when first received (ms epoch). */
+  readonly firstReceived = new Map<string, number>();
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
   private rules: (AnswerRule & { left: number })[] = [];
@@ -275,7 +277,11 @@ export class OtlpTestServer {
             severityNumber: lr.severityNumber, severityText: lr.severityText, body: valueOf(lr.body),
           });
           const uid = attributes['log.record.uid'];
-          if (typeof uid === 'string') this.uids.set(uid, (this.uids.get(uid) ?? 0) + 1);
+          if (typeof uid === 'string') {
+            const times = (this.uids.get(uid) ?? 0) + 1;
+            this.uids.set(uid, times);
+            if (times === 1) this.firstReceived.set(uid, Date.now());
+          }
           count++;
         }
       }
