@@ -175,7 +175,14 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
       ]),
     ),
   ];
-  const es = results.find((r) => r.server);
+  const otlp = results.find((r) => r.server && r.sink === 'otlp');
+  if (otlp?.server) {
+    const st = otlp.server.stats;
+    out.push('', `The OTLP test receiver (count-only: protobuf decoded with the official definitions, log records counted, not kept) saw, in the ${scenarioLabel(otlp.scenario)} run: `
+      + `${int(st.bulkRequests)} export requests, ${int(st.itemsReceived)} log records (events included, ${int(st.itemsReceived / Math.max(1, st.bulkRequests))} a request), `
+      + `${(st.bytesReceived / 1e6).toFixed(1)} MB on the wire (gzip; ${int(st.itemsReceived > 0 ? st.bytesReceived / st.itemsReceived : 0)} bytes per record).`);
+  }
+  const es = results.find((r) => r.server && r.sink === 'elasticsearch');
   if (es?.server) {
     const st = es.server.stats;
     out.push('', `The test server (count-only: documents counted and deduplicated by \`_id\`, sources not parsed) saw, in the ${scenarioLabel(es.scenario)} run: `

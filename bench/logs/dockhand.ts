@@ -24,8 +24,9 @@ import { LINE_BYTES, type Workload } from './workload.js';
 
 export const AGENT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const ES_SERVER = fileURLToPath(new URL('./es-server-main.js', import.meta.url));
+const OTLP_SERVER = fileURLToPath(new URL('./otlp-server-main.js', import.meta.url));
 
-export type DockhandSink = 'file' | 'elasticsearch';
+export type DockhandSink = 'file' | 'elasticsearch' | 'otlp';
 
 /** Where the Elasticsearch exporter puts log lines by default (data stream mode, namespace "default"). */
 const LOGS_DATA_STREAM = 'logs-docker.logs-*';
@@ -60,7 +61,7 @@ export function agentNodeFlags(): string[] {
 function agentEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(DOCKHAND_|ELASTICSEARCH_|NODE_OPTIONS$)/.test(key)) continue;
+    if (/^(DOCKHAND_|ELASTICSEARCH_|OTEL_|NODE_OPTIONS$)/.test(key)) continue;
     env[key] = value;
   }
   return { ...env, ...AGENT_ENV };
@@ -104,6 +105,9 @@ export class AgentUnderTest {
       if (options.sink === 'elasticsearch') {
         es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER, '--count-only']);
         ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
+      } else if (options.sink === 'otlp') {
+        es = MeasuredProcess.spawn('OTLP test server', process.execPath, [OTLP_SERVER]);
+        ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
       }
       const port = await freePort();
       const config = {
@@ -118,6 +122,7 @@ export class AgentUnderTest {
           prometheus: { enabled: options.collectors === 'all' },
           file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
           ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
+          ...(options.sink === 'otlp' ? { otlp: { enabled: true, endpoint: esUrl } } : {}),
         },
       };
       const configFile = path.join(dataDir, 'config.yaml');

@@ -104,7 +104,17 @@ export interface RequestRecord {
   readonly records: number;
 }
 
+export interface OtlpTestServerOptions {
+  /**
+   * Benchmarks: requests are decoded (protobufjs) and their records counted (`counters`), log
+   * lines apart from events, but nothing is kept, converted or deduplicated.
+   */
+  readonly countOnly?: boolean;
+}
+
 export class OtlpTestServer {
+  /** Records counted (all modes): log records with log.iostream (lines), other log records (events), data points. */
+  readonly counters = { requests: 0, lines: 0, events: 0, points: 0, bytesReceived: 0 };
   readonly logs: ReceivedLog[] = [];
   readonly metrics: ReceivedMetric[] = [];
   readonly requests: RequestRecord[] = [];
@@ -120,7 +130,7 @@ export class OtlpTestServer {
   private listening = false;
   private port = 0;
 
-  private constructor() {
+  private constructor(private readonly options: OtlpTestServerOptions = {}) {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
     this.server.on('connection', (socket) => {
@@ -129,9 +139,9 @@ export class OtlpTestServer {
     });
   }
 
-  static async start(): Promise<OtlpTestServer> {
+  static async start(options: OtlpTestServerOptions = {}): Promise<OtlpTestServer> {
     otlpProtos();
-    const server = new OtlpTestServer();
+    const server = new OtlpTestServer(options);
     await server.listen(0);
     return server;
   }
@@ -236,7 +246,10 @@ export class OtlpTestServer {
     try {
       const raw = Buffer.concat(chunks);
       const body = contentEncoding === 'gzip' ? await gunzip(raw) : raw;
-      records = signal === 'logs' ? this.storeLogs(this.decode(signal, body, json)) : this.storeMetrics(this.decode(signal, body, json));
+      this.counters.requests++;
+      this.counters.bytesReceived += raw.length;
+      if (this.options.countOnly && !json && signal === 'logs') records = this.countLogs(body);
+      else records = signal === 'logs' ? this.storeLogs(this.decode(signal, body, json)) : this.storeMetrics(this.decode(signal, body, json));
     } catch (error) {
       this.requests.push({ signal, contentType, contentEncoding, headers: req.headers, status: 400, records: 0 });
       this.reply(res, json, 400, this.errorBody(json, { status: 400, message: `cannot decode the request: ${(error as Error).message}` }));
@@ -263,6 +276,22 @@ export class OtlpTestServer {
     return type.toObject(message, { longs: String, enums: Number, defaults: true, oneofs: true });
   }
 
+  /** Counts lines and events of a protobuf request without converting or keeping them. */
+  private countLogs(body: Buffer): number {
+    const request = otlpProtos().logsRequest.decode(body) as unknown as { resourceLogs: { scopeLogs: { logRecords: { attributes: { key: string }[] }[] }[] }[] };
+    let count = 0;
+    for (const rl of request.resourceLogs) {
+      for (const sl of rl.scopeLogs) {
+        for (const lr of sl.logRecords) {
+          if (lr.attributes.some((a) => a.key === 'log.iostream')) this.counters.lines++;
+          else this.counters.events++;
+          count++;
+        }
+      }
+    }
+    return count;
+  }
+
   private storeLogs(request: Record<string, any>): number {
     let count = 0;
     for (const rl of request.resourceLogs ?? []) {
@@ -271,6 +300,8 @@ export class OtlpTestServer {
         const scope = { name: sl.scope?.name ?? '', version: sl.scope?.version ?? '' };
         for (const lr of sl.logRecords ?? []) {
           const attributes = attributesOf(lr.attributes);
+          if (attributes['log.iostream'] !== undefined) this.counters.lines++;
+          else this.counters.events++;
           this.logs.push({
             resource, scope, attributes,
             timeUnixNano: BigInt(lr.timeUnixNano), observedTimeUnixNano: BigInt(lr.observedTimeUnixNano),
@@ -308,6 +339,7 @@ export class OtlpTestServer {
             type: m.sum ? 'sum' : m.gauge ? 'gauge' : 'other', monotonic: Boolean(m.sum?.isMonotonic), temporality: m.sum?.aggregationTemporality ?? 0, points,
           });
           count += points.length;
+          this.counters.points += points.length;
         }
       }
     }
