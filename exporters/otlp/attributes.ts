@@ -3,7 +3,7 @@
  * the semantic conventions' container attributes.
  */
 import type { ContainerMeta } from '../../src/records.js';
-import type { OtlpWriter } from './wire.js';
+import type { Fill, OtlpWriter } from './wire.js';
 
 export type AttributeValue = string | boolean | number | bigint | readonly string[];
 export type Attributes = readonly (readonly [string, AttributeValue])[];
@@ -19,7 +19,16 @@ export function writeAttributes(w: OtlpWriter, field: number, attributes: Attrib
   });
 }
 
-function writeKeyValue(w: OtlpWriter, key: string, value: unknown): void {
+/** An attribute that is the same on many records: encoded once per writer kind (write it with `item(attribute.fill, attribute)`). */
+export class ConstantAttribute {
+  readonly fill: Fill;
+  constructor(readonly key: string, readonly value: AttributeValue) {
+    this.fill = (kv) => writeKeyValue(kv, key, value);
+  }
+}
+
+/** KeyValue { key = 1, value = 2 }. */
+export function writeKeyValue(w: OtlpWriter, key: string, value: unknown): void {
   w.string(1, 'key', key);
   w.message(2, 'value', (v) => writeAnyValue(v, value));
 }

@@ -12,7 +12,7 @@
  * attributes as docker.event.* attributes.
  */
 import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
-import { containerResource, hostResource, writeAnyValue, writeAttributes, writeResource, writeScope, type AttributeValue, type Attributes } from './attributes.js';
+import { ConstantAttribute, containerResource, hostResource, writeAnyValue, writeAttributes, writeKeyValue, writeResource, writeScope, type AttributeValue, type Attributes } from './attributes.js';
 import type { OtlpWriter } from './wire.js';
 
 export type LogsSignalRecord = LogRecord | EventRecord;
@@ -75,7 +75,10 @@ function writeResourceLogs(w: OtlpWriter, group: Group, settings: LogsEncoding, 
   }));
 }
 
-/** LogRecord of a log line. */
+const STREAM = { stdout: new ConstantAttribute('log.iostream', 'stdout'), stderr: new ConstantAttribute('log.iostream', 'stderr') } as const;
+const TRUNCATED = new ConstantAttribute('dockhand.log.truncated', true);
+
+/** LogRecord of a log line: the hot path (the constant attributes are encoded once, not per line). */
 function writeLogLine(w: OtlpWriter, record: LogRecord, observedNs: bigint): void {
   w.fixed64(1, 'timeUnixNano', record.time);
   w.fixed64(11, 'observedTimeUnixNano', observedNs);
@@ -86,9 +89,12 @@ function writeLogLine(w: OtlpWriter, record: LogRecord, observedNs: bigint): voi
   }
   if (record.json) w.message(5, 'body', (v) => writeAnyValue(v, record.json));
   else w.message(5, 'body', (v) => v.string(1, 'stringValue', record.message));
-  const attributes: [string, AttributeValue][] = [['log.iostream', record.stream], ['log.record.uid', record.id]];
-  if (record.truncated) attributes.push(['dockhand.log.truncated', true]);
-  writeAttributes(w, 6, attributes);
+  w.repeated(6, 'attributes', (item) => {
+    const stream = STREAM[record.stream];
+    item(stream.fill, stream);
+    item((kv) => writeKeyValue(kv, 'log.record.uid', record.id));
+    if (record.truncated) item(TRUNCATED.fill, TRUNCATED);
+  });
 }
 
 /** LogRecord of a Docker event. */

@@ -8,6 +8,7 @@
 import { ProtoWriter } from '../../src/util/protobuf-writer.js';
 
 export type Fill = (writer: OtlpWriter) => void;
+export type Item = (fill: Fill, key?: object) => void;
 
 export interface OtlpWriter {
   string(field: number, name: string, value: string): void;
@@ -21,8 +22,11 @@ export interface OtlpWriter {
   double(field: number, name: string, value: number): void;
   /** One nested message. */
   message(field: number, name: string, fill: Fill): void;
-  /** A repeated message field: `each` is called with `item`, which writes one element. */
-  repeated(field: number, name: string, each: (item: (fill: Fill) => void) => void): void;
+  /**
+   * A repeated message field: `each` is called with `item`, which writes one element; an element
+   * given a `key` depends only on it, and is encoded once per writer kind and reused.
+   */
+  repeated(field: number, name: string, each: (item: Item) => void): void;
   /** A nested message whose encoding depends only on `key`: encoded once per writer kind and reused (resources). */
   cached(field: number, name: string, key: object, fill: Fill): void;
 }
@@ -62,11 +66,14 @@ export class ProtoOtlpWriter implements OtlpWriter {
     this.out.message(field, () => fill(this));
   }
 
-  repeated(field: number, _name: string, each: (item: (fill: Fill) => void) => void): void {
-    each((fill) => this.out.message(field, () => fill(this)));
+  repeated(field: number, name: string, each: (item: Item) => void): void {
+    each((fill, key) => {
+      if (key) this.cached(field, name, key, fill);
+      else this.out.message(field, () => fill(this));
+    });
   }
 
-  cached(field: number, name: string, key: object, fill: Fill): void {
+  cached(field: number, _name: string, key: object, fill: Fill): void {
     let body = ProtoOtlpWriter.cache.get(key);
     if (!body) {
       const own = new ProtoOtlpWriter(new ProtoWriter(512));
@@ -76,7 +83,6 @@ export class ProtoOtlpWriter implements OtlpWriter {
     }
     // A length-delimited field of the encoded body is exactly the nested message.
     this.out.bytes(field, body);
-    void name;
   }
 
   finish(): Buffer {
@@ -127,19 +133,27 @@ export class JsonOtlpWriter implements OtlpWriter {
     this.object(fill);
   }
 
-  repeated(_field: number, name: string, each: (item: (fill: Fill) => void) => void): void {
+  repeated(_field: number, name: string, each: (item: Item) => void): void {
     this.key(name);
     this.parts.push('[');
     let first = true;
-    each((fill) => {
+    each((fill, key) => {
       if (!first) this.parts.push(',');
       first = false;
-      this.object(fill);
+      if (key) this.parts.push(JsonOtlpWriter.objectText(key, fill));
+      else this.object(fill);
     });
     this.parts.push(']');
+    this.started = true;
   }
 
   cached(_field: number, name: string, key: object, fill: Fill): void {
+    this.key(name);
+    this.parts.push(JsonOtlpWriter.objectText(key, fill));
+  }
+
+  /** The JSON object `fill` writes, made once per `key`. */
+  private static objectText(key: object, fill: Fill): string {
     let text = JsonOtlpWriter.cache.get(key);
     if (text === undefined) {
       const own = new JsonOtlpWriter();
@@ -147,8 +161,7 @@ export class JsonOtlpWriter implements OtlpWriter {
       text = own.parts.join('');
       JsonOtlpWriter.cache.set(key, text);
     }
-    this.key(name);
-    this.parts.push(text);
+    return text;
   }
 
   /** The whole request: `fill` writes the top-level message's fields. */
