@@ -9,11 +9,11 @@
  * The opt-in tests (OTLP_TEST_ENDPOINT) send to a real OpenTelemetry Collector instead.
  */
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
+import { RefusableListener } from './refusable-listener.js';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -122,32 +122,26 @@ export class OtlpTestServer {
   readonly uids = new Map<string, number>();
   /** log.record.uid → when first received (ms epoch). */
   readonly firstReceived = new Map<string, number>();
-  private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly listener: RefusableListener;
   private rules: (AnswerRule & { left: number })[] = [];
   private holdAnswers = false;
   private readonly held: (() => void)[] = [];
-  private listening = false;
-  private port = 0;
 
   private constructor(private readonly options: OtlpTestServerOptions = {}) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 30_000;
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 30_000;
+    this.listener = new RefusableListener(server);
   }
 
   static async start(options: OtlpTestServerOptions = {}): Promise<OtlpTestServer> {
     otlpProtos();
     const server = new OtlpTestServer(options);
-    await server.listen(0);
+    await server.listener.accept();
     return server;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.listener.url;
   }
 
   /** Log lines (not events) of a container. */
@@ -182,45 +176,18 @@ export class OtlpTestServer {
   }
 
   /** Closes the listener and every open connection: new connections are refused. */
-  async refuseConnections(): Promise<void> {
-    if (!this.listening) return;
-    this.listening = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+  refuseConnections(): Promise<void> {
+    return this.listener.refuse();
   }
 
   /** Listens again on the same port. */
-  async acceptConnections(): Promise<void> {
-    if (this.listening) return;
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      try {
-        await this.listen(this.port);
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+  acceptConnections(): Promise<void> {
+    return this.listener.accept();
   }
 
   async close(): Promise<void> {
     for (const release of this.held.splice(0)) release();
-    await this.refuseConnections();
-  }
-
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.server.once('error', onError);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', onError);
-        this.port = (this.server.address() as AddressInfo).port;
-        this.listening = true;
-        resolve();
-      });
-    });
+    await this.listener.refuse();
   }
 
   // ---- requests ----------------------------------------------------------------------------
