@@ -35,6 +35,9 @@ const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 
 const CONTENT_TYPE = { protobuf: 'application/x-protobuf', json: 'application/json' } as const;
 
+/** Why a receiver counts as not answering before anything was sent to it. */
+const NOT_REACHED_YET = 'not reached yet (probing it)';
+
 type Context = Pick<ExporterContext, 'logger' | 'metrics' | 'agentVersion' | 'inventory'>;
 
 /** A signal's target and client, and whether its last request went unanswered (an outage). */
@@ -58,7 +61,7 @@ export class OtlpExporter implements Exporter {
   /** The latest sample of each container, for container.cpu.usage. */
   private readonly lastSamples = new Map<string, MetricRecord>();
   private started = false;
-  private stopped = false;
+  private readonly stopping = new AbortController();
   private consecutiveFailures = 0;
   private lastError: string | undefined;
   private readonly counts = { requests: 0, sent: 0, stored: 0, rejected: 0, failedRequests: 0, partialRequests: 0 };
@@ -90,16 +93,21 @@ export class OtlpExporter implements Exporter {
     };
   }
 
+  /** Not healthy until each receiver has answered once (a probe of its origin, in the background): /readyz tells a receiver that is down before any record is sent. */
   async start(): Promise<void> {
     this.started = true;
     for (const channel of this.activeChannels()) {
       // Never the headers: they may carry credentials.
       this.logger.info({ signal: channel.target.signal, url: channel.client.displayUrl, encoding: channel.target.encoding, gzip: channel.target.gzip }, 'OTLP exporter ready');
+      channel.unanswered = NOT_REACHED_YET;
+      void channel.client.whenAnswering(this.stopping.signal).then(() => {
+        if (channel.unanswered === NOT_REACHED_YET && !this.stopping.signal.aborted) channel.unanswered = undefined;
+      });
     }
   }
 
   async export(batch: readonly AgentRecord[]): Promise<void> {
-    if (this.stopped) throw new RetryableError('OTLP exporter stopping');
+    if (this.stopping.signal.aborted) throw new RetryableError('OTLP exporter stopping');
     if (batch.length === 0) return;
     const signal: Signal = batch[0]!.kind === 'metric' ? 'metrics' : 'logs';
     const channel = this.channels[signal];
@@ -128,7 +136,7 @@ export class OtlpExporter implements Exporter {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     for (const channel of this.activeChannels()) channel.client.close();
   }
 

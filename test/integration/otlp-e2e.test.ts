@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runCli } from '../helpers/agent-process.js';
 import { TestContainers, docker, waitExit } from '../helpers/containers.js';
 import { describeTally } from '../helpers/es-agent.js';
 import { startOtlpAgent, tallyOtlpLines } from '../helpers/otlp-agent.js';
@@ -86,4 +87,15 @@ test('logs, events and container metrics over OTLP: resource attributes, event n
     await containers.removeAll();
     await server.close();
   }
+});
+
+test('the CLI: grpc refused with exit 2 naming the key and the variable; --check-config shows header names, never values', async () => {
+  const grpc = await runCli(['--check-config'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+  assert.equal(grpc.code, 2, grpc.stderr);
+  assert.match(grpc.stderr, /exporters\.otlp\.protocol.*grpc is not supported: use http\/protobuf or http\/json/);
+  assert.match(grpc.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL/);
+  const shown = await runCli(['--check-config'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret' });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /authorization: "?\*{8}"?/);
+  assert.doesNotMatch(shown.stdout + shown.stderr, /s3cret/);
 });

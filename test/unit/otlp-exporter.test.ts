@@ -208,3 +208,19 @@ test('through the runner: 429 then 503 are retried to success, a 400 batch goes 
   assert.match(JSON.stringify(lines[0]), /HTTP 400: never/);
   assert.equal(server.logs.length, 3, 'the refused line was not stored');
 });
+
+test('a receiver down at start: not healthy (probed in the background) until it answers, before anything is sent', async (t) => {
+  const { server, exporter } = await setup(t);
+  await waitFor(() => exporter.health().healthy, { timeoutMs: 3_000, what: 'healthy once the receiver answered the probe' });
+  const config = otlpConfigSchema.parse({ enabled: true, endpoint: server.url });
+  await server.refuseConnections();
+  const late = new OtlpExporter(config, { logger: createLogger({ level: 'silent', format: 'json' }), metrics: new SelfMetrics({ defaultMetrics: false }), agentVersion: '0', inventory: noInventory });
+  t.after(() => late.stop());
+  assert.match(late.health().reason ?? '', /not started/);
+  await late.start();
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.match(late.health().reason ?? '', /OTLP receiver not answering \(logs\): not reached yet/);
+  await server.acceptConnections();
+  await waitFor(() => late.health().healthy, { timeoutMs: 3_000, what: 'healthy once the receiver answers' });
+  assert.equal(server.requests.length, 0, 'nothing was sent to find out');
+});
