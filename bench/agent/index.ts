@@ -13,7 +13,7 @@ import { BenchContainers } from '../lib/docker.js';
 import { fixed, int, mib, table } from '../lib/table.js';
 import type { DockhandSink } from '../logs/dockhand.js';
 import { measureServerAlone, type ServerAloneResult } from '../logs/es-alone.js';
-import { agentRate, bestOfEach, cpuPerMillionLines, followerRate, liveFollow, type LiveFollowResult } from '../logs/live-follow.js';
+import { agentRate, bestOfEach, cpuPerMillionLines, followerCpuPerMillionLines, followerRate, liveFollow, type LiveFollowResult } from '../logs/live-follow.js';
 import { scenarioLabel, type Scenario } from '../logs/workload.js';
 import { measureFleet, type FleetResult } from './fleet.js';
 import { measureOutage, slowestCycle, type OutageResult } from './outage.js';
@@ -150,12 +150,12 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
     + 'as dockerd 20.10 ends follow streams early) reads the same containers. Both are timed from the `docker start` '
     + 'to the last line in their sink (for the agent: stored by Elasticsearch / acknowledged by the file exporter). '
     + 'Both readers share the 2 cores with the daemon, the writers and the test server. '
-    + 'CPU is counted from the `docker start` to the agent\'s last line; peak RSS is the agent\'s VmHWM. '
+    + 'CPU is counted from the `docker start` to the agent\'s last line (the raw follower\'s: its whole process, start-up included, ~0.1 s); peak RSS is the agent\'s VmHWM. '
     + 'Runs are repeated, interleaved (BENCH_FOLLOW_REPEAT); ★ marks the run of each scenario and sink whose raw follower was fastest (the least disturbed), '
     + 'the one issue 10\'s table uses. On a saturated machine both readers crawl behind a starved daemon and the ratio nears 1: read it with the lines/s and the load average.',
     '',
     table(
-      ['run', 'agent lines/s', 'raw follow lines/s', '÷ raw', 'agent s', 'raw s (drained lines)', 'writers s', 'agent CPU s', 'CPU s per 1M lines', 'agent peak RSS', 'test server CPU s / peak RSS', 'dockerd CPU s', 'machine busy CPU s', 'delivered (sink side)', 'load avg'],
+      ['run', 'agent lines/s', 'raw follow lines/s', '÷ raw', 'agent s', 'raw s (drained lines)', 'writers s', 'agent CPU s', 'CPU s per 1M lines', 'raw follower CPU s per 1M lines', 'agent peak RSS', 'test server CPU s / peak RSS', 'dockerd CPU s', 'machine busy CPU s', 'delivered (sink side)', 'load avg'],
       inRunOrder(results).map((r) => [
         `${scenarioLabel(r.scenario)} → ${r.sink}${results.length > bestOfEach(results).length && bestOfEach(results).includes(r) ? ' ★' : ''}`,
         int(agentRate(r)),
@@ -166,6 +166,7 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
         s2(r.writerSeconds),
         s2(r.agent.cpuSeconds),
         fixed(cpuPerMillionLines(r), 1),
+        fixed(followerCpuPerMillionLines(r), 1),
         mib(r.agent.peakRss),
         r.server ? `${s2(r.server.cpuSeconds)} / ${mib(r.server.peakRss)}` : '–',
         s2(r.daemonCpuSeconds),

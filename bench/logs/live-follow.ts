@@ -92,6 +92,8 @@ export function bestOfEach(results: readonly LiveFollowResult[]): LiveFollowResu
 }
 
 export const cpuPerMillionLines = (r: LiveFollowResult) => (r.agent.lines > 0 ? (r.agent.cpuSeconds / r.agent.lines) * 1e6 : undefined);
+/** The raw follower's own CPU (its process, start-up included) per million lines it read: what reading the stream alone costs. */
+export const followerCpuPerMillionLines = (r: LiveFollowResult) => (r.follower.lines > 0 ? (r.follower.cpuSeconds / r.follower.lines) * 1e6 : undefined);
 
 interface FollowerOutput { lines: number; cpuSeconds: number; drained: number; firstLineAt?: number; lastLineAt?: number }
 

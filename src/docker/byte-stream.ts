@@ -35,14 +35,22 @@ type Phase =
   | { readonly name: 'open' }
   | { readonly name: 'closed' };
 
+/** How a byte stream gets its socket: one that hands each read to `onRead`, or one read through 'data' events. */
+export interface SocketSource {
+  connect(onRead: (bytes: Buffer) => void): Socket;
+  readonly readsAsStream: boolean;
+}
+
 /**
- * Sends `GET target` on `socket` (connecting) and resolves with the body once the daemon answered
- * 200. `what` names the request in errors ("GET /containers/x/logs").
+ * Connects, sends `requestText` and resolves with the body once the daemon answered 200. `what`
+ * names the request in errors ("GET /containers/x/logs").
  */
-export function openByteStream(socket: Socket, requestText: string, what: string, signal?: AbortSignal): Promise<ByteStream> {
+export function openByteStream(source: SocketSource, requestText: string, what: string, signal?: AbortSignal): Promise<ByteStream> {
   return new Promise((resolve, reject) => {
-    const stream = new SocketByteStream(socket, what, signal, resolve, reject);
-    stream.send(requestText);
+    let stream: SocketByteStream | undefined = undefined;
+    const socket = source.connect((bytes) => stream!.onRead(bytes, false));
+    stream = new SocketByteStream(socket, what, signal, resolve, reject);
+    stream.send(requestText, source.readsAsStream);
   });
 }
 
@@ -73,10 +81,12 @@ class SocketByteStream implements ByteStream {
     });
   }
 
-  send(requestText: string): void {
+  send(requestText: string, readsAsStream: boolean): void {
     if (this.signal?.aborted) return this.fail(abortError(this.signal));
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.socket.on('data', (buf: Buffer) => this.onData(buf));
+    if (readsAsStream) this.socket.on('data', (buf: Buffer) => this.onRead(buf, true));
+    // Reads go to onRead; flowing all the same, so that the socket's end is seen ('end', then 'close').
+    else this.socket.resume();
     this.socket.on('error', (error) => this.fail(error));
     this.socket.on('close', () => this.fail(this.parser.close() ?? new Error(`${this.what}: the daemon closed the connection`)));
     this.socket.write(requestText);
@@ -121,8 +131,11 @@ class SocketByteStream implements ByteStream {
     this.close();
   }
 
-  private onData(buf: Buffer): void {
+  /** One socket read. `owned`: the buffer is the read's own; otherwise it is reused after this call, and what is kept is copied. */
+  onRead(buf: Buffer, owned: boolean): void {
     this.parse(buf, 0);
+    const pending = this.pending;
+    if (!owned && pending !== undefined && pending.buf === buf) this.pending = { buf: Buffer.from(buf.subarray(pending.at)), at: 0 };
   }
 
   /** Parses one socket read from `at`; what the reader cannot take now is kept in `pending` and the socket paused. */

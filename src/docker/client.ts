@@ -47,6 +47,14 @@ export interface ContainerTopBody {
 
 const KEEPALIVE_DELAY_MS = 30_000;
 
+/**
+ * Where every log stream's socket reads land (Transport.connect): reads happen one at a time on the
+ * main thread and each is parsed before the next, and a stream that stops mid-read copies the rest.
+ * Followed live, dockerd writes a few lines per read (~35,000 reads for 300,000 lines): a buffer
+ * and a stream event each, without it.
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
+
 /** Transport details of an endpoint, shared by the clients made for it. */
 class Transport {
   readonly agent: http.Agent;
@@ -83,13 +91,24 @@ class Transport {
     return this.tlsOptions !== undefined;
   }
 
-  /** A fresh connection of its own (for the log stream, read off the socket). */
-  connect(): Socket {
+  /**
+   * A fresh connection of its own (for the log stream, read off the socket). Unless TLS is on, the
+   * socket is read into one buffer shared by every such connection and `onRead` gets each read's
+   * bytes (valid during the call): no buffer allocated and no stream event per read. With TLS (Node
+   * reads TLS sockets only as streams) the caller listens for 'data' itself.
+   */
+  connect(onRead: (bytes: Buffer) => void): Socket {
     const endpoint = this.endpoint;
-    if (endpoint.kind === 'unix') return net.connect({ path: endpoint.socketPath });
+    const onread = { buffer: sharedReadBuffer, callback: (length: number, buffer: Uint8Array) => { onRead((buffer as Buffer).subarray(0, length)); return true; } };
+    if (endpoint.kind === 'unix') return net.connect({ path: endpoint.socketPath, onread });
     // A follow stream may be quiet for hours: TCP keep-alive notices a peer that went away meanwhile.
     const options = { host: endpoint.host, port: endpoint.port, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
-    return this.tlsOptions ? tls.connect({ ...options, ...this.tlsOptions }) : net.connect(options);
+    return this.tlsOptions ? tls.connect({ ...options, ...this.tlsOptions }) : net.connect({ ...options, onread });
+  }
+
+  /** Whether connect()'s sockets are read as streams ('data' events) rather than through onRead. */
+  get readsAsStream(): boolean {
+    return this.tlsOptions !== undefined;
   }
 }
 
@@ -225,7 +244,7 @@ export class DockerClient {
   logs(id: string, query: Query, signal: AbortSignal | undefined): Promise<ByteStream> {
     const path = `/containers/${encodeURIComponent(id)}/logs`;
     const requestText = `GET ${this.target(path, query)} HTTP/1.1\r\nHost: ${this.transport.hostHeader}\r\nUser-Agent: dockhand\r\nConnection: close\r\n\r\n`;
-    return openByteStream(this.transport.connect(), requestText, `GET ${path}`, signal);
+    return openByteStream(this.transport, requestText, `GET ${path}`, signal);
   }
 
   private target(path: string, query: Query | undefined): string {

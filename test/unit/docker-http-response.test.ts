@@ -181,6 +181,15 @@ describe('ResponseParser', () => {
   });
 });
 
+/** Polls `condition` every 5 ms until it holds; fails after 5 s. */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** A unix socket server that answers every connection with `respond` (raw bytes, written as told). */
 async function rawServer(respond: (socket: net.Socket, request: string) => void): Promise<{ socketPath: string; requests: string[]; close(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dockhand-raw-'));
@@ -307,6 +316,28 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
       stream.resume();
       assert.equal(await ended, 'ended');
       assert.deepEqual(frames, lines.map((l) => `1 ${l}`));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a stream paused mid-read keeps its bytes while other streams read on (their reads share one buffer)', async () => {
+    const linesOf = (name: string) => Array.from({ length: 3000 }, (_, i) => `${name} line ${i} ${'x'.repeat(i % 50)}\n`);
+    const body = (name: string) => Buffer.concat([Buffer.from(OK_HEAD), chunked(...linesOf(name).map((l) => frame(1, l))), Buffer.from('0\r\n\r\n')]);
+    const server = await rawServer((socket, request) => socket.write(body(request.includes('/paused/') ? 'paused' : 'busy')));
+    try {
+      const client = new DockerClient({ kind: 'unix', socketPath: server.socketPath, source: 'test' });
+      const paused = await client.logs('paused', {}, undefined);
+      const pausedFrames = collect(paused, (got) => { if (got.length === 10) paused.pause(); });
+      await waitUntil(() => paused.isPaused);
+      // Meanwhile another stream is read to its end: every one of its reads lands in the shared buffer.
+      const busy = collect(await client.logs('busy', {}, undefined));
+      assert.equal(await busy.ended, 'ended');
+      assert.deepEqual(busy.frames, linesOf('busy').map((l) => `1 ${l}`));
+      assert.equal(pausedFrames.frames.length, 10, 'nothing more while paused');
+      paused.resume();
+      assert.equal(await pausedFrames.ended, 'ended');
+      assert.deepEqual(pausedFrames.frames, linesOf('paused').map((l) => `1 ${l}`), 'the paused stream\'s bytes were not overwritten');
     } finally {
       await server.close();
     }
