@@ -93,10 +93,14 @@ export interface AnswerRule {
   readonly rejected?: number;
   readonly times?: number;
   readonly signal?: Signal;
+  /** Only requests that carry log lines (not only events). */
+  readonly withLines?: boolean;
 }
 
 export interface RequestRecord {
   readonly signal: Signal;
+  /** When it was answered (ms epoch). */
+  readonly at: number;
   readonly contentType: string;
   readonly contentEncoding: string;
   readonly headers: http.IncomingHttpHeaders;
@@ -203,33 +207,36 @@ export class OtlpTestServer {
     const contentType = String(req.headers['content-type'] ?? '');
     const contentEncoding = String(req.headers['content-encoding'] ?? '');
     const json = contentType.startsWith('application/json');
-    const rule = this.takeRule(signal);
-    if (rule && rule.status !== 200) {
-      this.requests.push({ signal, contentType, contentEncoding, headers: req.headers, status: rule.status, records: 0 });
-      this.reply(res, json, rule.status, this.errorBody(json, rule), rule.retryAfter);
-      return;
-    }
-    let records: number;
+    const note = (status: number, records: number) => this.requests.push({ signal, at: Date.now(), contentType, contentEncoding, headers: req.headers, status, records });
+    const raw = Buffer.concat(chunks);
+    let request: Record<string, any> | undefined;
+    let records: number | undefined;
     try {
-      const raw = Buffer.concat(chunks);
       const body = contentEncoding === 'gzip' ? await gunzip(raw) : raw;
-      this.counters.requests++;
-      this.counters.bytesReceived += raw.length;
       if (this.options.countOnly && !json && signal === 'logs') records = this.countLogs(body);
-      else records = signal === 'logs' ? this.storeLogs(this.decode(signal, body, json)) : this.storeMetrics(this.decode(signal, body, json));
+      else request = this.decode(signal, body, json);
     } catch (error) {
-      this.requests.push({ signal, contentType, contentEncoding, headers: req.headers, status: 400, records: 0 });
+      note(400, 0);
       this.reply(res, json, 400, this.errorBody(json, { status: 400, message: `cannot decode the request: ${(error as Error).message}` }));
       return;
     }
-    this.requests.push({ signal, contentType, contentEncoding, headers: req.headers, status: 200, records });
+    const rule = this.takeRule(signal, request !== undefined && hasLines(request));
+    if (rule && rule.status !== 200) {
+      note(rule.status, 0);
+      this.reply(res, json, rule.status, this.errorBody(json, rule), rule.retryAfter);
+      return;
+    }
+    this.counters.requests++;
+    this.counters.bytesReceived += raw.length;
+    if (request) records = signal === 'logs' ? this.storeLogs(request) : this.storeMetrics(request);
+    note(200, records ?? 0);
     const answer = () => this.reply(res, json, 200, this.successBody(signal, json, rule?.rejected));
     if (this.holdAnswers) this.held.push(answer);
     else answer();
   }
 
-  private takeRule(signal: Signal): AnswerRule | undefined {
-    const index = this.rules.findIndex((r) => r.left > 0 && (r.signal === undefined || r.signal === signal));
+  private takeRule(signal: Signal, withLines: boolean): AnswerRule | undefined {
+    const index = this.rules.findIndex((r) => r.left > 0 && (r.signal === undefined || r.signal === signal) && (!r.withLines || withLines));
     if (index < 0) return undefined;
     const rule = this.rules[index]!;
     rule.left--;
@@ -337,6 +344,12 @@ export class OtlpTestServer {
     if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
     res.writeHead(status, headers).end(body);
   }
+}
+
+/** Whether a decoded logs request carries a log line (a record with log.iostream), not only events. */
+function hasLines(request: Record<string, any>): boolean {
+  return (request.resourceLogs ?? []).some((rl: Record<string, any>) => (rl.scopeLogs ?? []).some((sl: Record<string, any>) =>
+    (sl.logRecords ?? []).some((lr: Record<string, any>) => (lr.attributes ?? []).some((a: { key: string }) => a.key === 'log.iostream'))));
 }
 
 /** A KeyValue list as a plain object, values as JavaScript values (arrays and maps nested). */

@@ -23,7 +23,7 @@ test('logs, events and container metrics over OTLP: resource attributes, event n
   const agent = await startOtlpAgent({ server, logsLabel: `${containers.runLabel}=${containers.run}`, stats: true, otlp: { metrics: { enabled: true } } });
   try {
     await agent.waitReady();
-    server.answer({ status: 429, retryAfter: '1', signal: 'logs' });
+    server.answer({ status: 429, retryAfter: '1', signal: 'logs', withLines: true });
     const name = containers.name('otlp-e2e');
     const id = await containers.start(['sh', '-c', `seq 1 ${LINES}; seq 1 ${LINES} >&2; sleep 4`], {
       name, labels: { 'com.docker.compose.project': 'dhproj', 'com.docker.compose.service': 'websvc' },
@@ -36,6 +36,10 @@ test('logs, events and container metrics over OTLP: resource attributes, event n
     assert.deepEqual(server.duplicates().filter((uid) => uid.startsWith(id.slice(0, 12))), [], 'no line sent twice');
     const throttled = server.requests.findIndex((r) => r.status === 429);
     assert.ok(throttled >= 0, 'the receiver answered 429 once');
+    // Other lanes (events, the second log worker) go on meanwhile: the agent's own account says the throttled batch waited the receiver's 1 s.
+    const retry = agent.logs.find((l) => l.msg === 'export failed, will retry' && /HTTP 429/.test(String(l.err)));
+    assert.ok(retry, `the runner logged the 429 (${agent.stderr.slice(-500)})`);
+    assert.equal(retry.retryInMs, 1000, 'retried after the receiver\'s Retry-After: 1');
 
     const resource = logs[0]!.resource;
     assert.deepEqual({ ...resource, 'host.name': typeof resource['host.name'] }, {
@@ -81,7 +85,7 @@ test('logs, events and container metrics over OTLP: resource attributes, event n
     const network = byName.get('container.network.io')!;
     assert.deepEqual(new Set(network.points.map((p) => p.attributes['network.io.direction'])), new Set(['receive', 'transmit']));
     assert.ok(network.points.every((p) => typeof p.attributes['network.interface.name'] === 'string' && p.integer));
-    t.diagnostic(`${logs.length} log records, ${server.requests.length} requests (one 429), ${metrics.length} metric entries: ${[...byName.keys()].join(', ')}`);
+    t.diagnostic(`${logs.length} log records, ${server.requests.length} requests (one 429, retried after ${String(retry.retryInMs)} ms), ${metrics.length} metric entries: ${[...byName.keys()].join(', ')}`);
   } finally {
     await agent.dispose();
     await containers.removeAll();
