@@ -17,7 +17,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { BatchSettings, Exporter, ExporterContext, Health } from '../../src/component.js';
-import { PermanentError, RetryableError, errorMessage } from '../../src/errors.js';
+import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import { nowNanos, type AgentRecord, type MetricRecord, type RecordKind } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { HttpPushClient, statusError, type PushAnswer } from '../push/http-push.js';
@@ -166,19 +166,44 @@ export class OtlpExporter implements Exporter {
 
   /** The request body of a batch, in the signal's encoding (not yet compressed). */
   private encode(target: SignalTarget, batch: readonly AgentRecord[]): Buffer {
+    try {
+      return this.encodeRecords(target, batch);
+    } catch (error) {
+      throw this.encodingFailure(target, batch, error);
+    }
+  }
+
+  private encodeRecords(target: SignalTarget, batch: readonly AgentRecord[]): Buffer {
     const fill: Fill = target.signal === 'logs'
       ? (w) => writeLogsRequest(w, batch as readonly LogsSignalRecord[], this.logsEncoding, nowNanos())
       : (w) => writeMetricsRequest(w, batch as readonly MetricRecord[], this.metricsEncoding);
-    try {
-      if (target.encoding === 'json') return JsonOtlpWriter.encode(fill);
-      const writer = new ProtoOtlpWriter();
-      fill(writer);
-      return writer.finish();
-    } catch (error) {
-      // A value no encoding can take: sending again cannot help, the batch goes to the dead-letter file.
-      this.metrics.failures.inc({ signal: target.signal, reason: 'encoding' });
-      throw new PermanentError(`OTLP ${target.signal}: cannot encode the batch: ${errorMessage(error)}`);
+    if (target.encoding === 'json') return JsonOtlpWriter.encode(fill);
+    const writer = new ProtoOtlpWriter();
+    fill(writer);
+    return writer.finish();
+  }
+
+  /**
+   * A batch that cannot be encoded (a value no encoding takes, parsed JSON nested too deep for the
+   * stack): the records at fault, found one by one, are rejected for good (the runner's dead-letter
+   * file), the others handed back to be sent again without them.
+   */
+  private encodingFailure(target: SignalTarget, batch: readonly AgentRecord[], error: unknown): PartialExportError<AgentRecord> {
+    const rejected: RejectedRecord<AgentRecord>[] = [];
+    const retry: AgentRecord[] = [];
+    for (const record of batch) {
+      try {
+        this.encodeRecords(target, [record]);
+        retry.push(record);
+      } catch (own) {
+        rejected.push({ record, reason: `cannot be encoded as OTLP: ${errorMessage(own)}` });
+      }
     }
+    // Fails only together (a limit of the whole request): all of them are at fault, none is sent again in a loop.
+    if (rejected.length === 0) rejected.push(...retry.splice(0).map((record) => ({ record, reason: `the batch cannot be encoded as OTLP: ${errorMessage(error)}` })));
+    this.metrics.failures.inc({ signal: target.signal, reason: 'encoding' });
+    this.logger.error({ signal: target.signal, rejected: rejected.length, records: batch.length, err: rejected[0]!.reason }, 'records that cannot be encoded as OTLP go to the dead-letter file');
+    return new PartialExportError(`OTLP ${target.signal}: ${rejected.length} of ${batch.length} records cannot be encoded`, retry, rejected);
   }
 
   /** One request: resolves once stored (partial success included); throws what the runner should do otherwise. */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { OtlpExporter } from '../../exporters/otlp/exporter.js';
 import { otlpConfigSchema } from '../../exporters/otlp/config.js';
-import { PermanentError, RetryableError } from '../../src/errors.js';
+import { PartialExportError, PermanentError, RetryableError } from '../../src/errors.js';
 import { Ack } from '../../src/pipeline/ack.js';
 import { DeadLetterFile, deadLetterEvents, deadLetterFileName } from '../../src/pipeline/dead-letter-file.js';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
@@ -223,4 +223,20 @@ test('a receiver down at start: not healthy (probed in the background) until it 
   await server.acceptConnections();
   await waitFor(() => late.health().healthy, { timeoutMs: 3_000, what: 'healthy once the receiver answers' });
   assert.equal(server.requests.length, 0, 'nothing was sent to find out');
+});
+
+test('a record that cannot be encoded (JSON nested deeper than the stack) is rejected alone; the rest of its batch is handed back and then stored', async (t) => {
+  const { server, exporter } = await setup(t);
+  let deep: Record<string, unknown> = { end: true };
+  for (let i = 0; i < 20_000; i++) deep = { d: deep };
+  const poison = logRecord(1, { json: deep, message: '{"d":…}' });
+  const batch = [logRecord(0), poison, logRecord(2)];
+  const error = await thrown(exporter.export(batch));
+  assert.ok(error instanceof PartialExportError, String(error));
+  assert.deepEqual(error.rejected.map((r) => r.record), [poison]);
+  assert.match(error.rejected[0]!.reason, /cannot be encoded as OTLP/);
+  assert.deepEqual(error.retry, [batch[0], batch[2]]);
+  assert.equal(server.requests.length, 0, 'nothing sent with the poison in it');
+  await exporter.export(error.retry as LogRecord[]);
+  assert.deepEqual(server.logs.map((l) => l.body), ['line 0', 'line 2']);
 });
