@@ -103,3 +103,28 @@ test('the CLI: grpc refused with exit 2 naming the key and the variable; --check
   assert.match(shown.stdout, /authorization: "?\*{8}"?/);
   assert.doesNotMatch(shown.stdout + shown.stderr, /s3cret/);
 });
+
+test('http/json without compression, set by the standard variables, with headers: the same lines arrive once', { timeout: 60_000 }, async () => {
+  const containers = new TestContainers();
+  const server = await OtlpTestServer.start();
+  const agent = await startOtlpAgent({
+    server, logsLabel: `${containers.runLabel}=${containers.run}`,
+    env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_COMPRESSION: 'none', OTEL_EXPORTER_OTLP_HEADERS: 'x-scope-orgid=team%20a' },
+  });
+  try {
+    await agent.waitReady();
+    const id = await containers.start(['sh', '-c', 'seq 1 50; seq 1 50 >&2'], { name: containers.name('otlp-json') });
+    assert.equal(await waitExit(id), 0);
+    await waitFor(() => server.logsOf(id).length >= 100, { timeoutMs: 20_000, what: `100 lines (have ${server.logsOf(id).length})` });
+    const tally = tallyOtlpLines(server.logsOf(id), 50);
+    assert.ok(tally.missing.length === 0 && tally.twice.length === 0 && tally.unexpected.length === 0, describeTally(tally));
+    const requests = server.requests.filter((r) => r.signal === 'logs');
+    assert.ok(requests.length > 0 && requests.every((r) => r.contentType === 'application/json' && r.contentEncoding === '' && r.headers['x-scope-orgid'] === 'team a'),
+      JSON.stringify(requests.map((r) => [r.contentType, r.contentEncoding, r.headers['x-scope-orgid']])));
+    assert.doesNotMatch(agent.stderr, /team a/, 'header values never logged');
+  } finally {
+    await agent.dispose();
+    await containers.removeAll();
+    await server.close();
+  }
+});
