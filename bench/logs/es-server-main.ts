@@ -15,8 +15,8 @@
  * SIGTERM closes both.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EsTestServer, type EsCounters } from '../../test/helpers/es-server.js';
+import { serveChild } from '../lib/child.js';
 
 export interface EsServerStats {
   readonly requests: number;
@@ -127,11 +127,4 @@ const control = http.createServer((req, res) => {
   }
   json({ error: 'not found' }, 404);
 });
-await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
-process.stdout.write(`${JSON.stringify({ url: server.url, control: `http://127.0.0.1:${(control.address() as AddressInfo).port}` })}\n`);
-const close = () => {
-  control.close();
-  void server.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', close);
-process.on('SIGINT', close);
+await serveChild(server.url, control, () => server.close());

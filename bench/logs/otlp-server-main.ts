@@ -7,8 +7,8 @@
  * bulk requests, log records as items). SIGTERM closes both.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { OtlpTestServer } from '../../test/helpers/otlp-server.js';
+import { serveChild } from '../lib/child.js';
 import type { EsServerStats } from './es-server-main.js';
 
 const server = await OtlpTestServer.start({ countOnly: true });
@@ -32,11 +32,4 @@ const control = http.createServer((req, res) => {
   if (url.pathname === '/stats') return json(stats());
   json({ error: 'not found' }, 404);
 });
-await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
-process.stdout.write(`${JSON.stringify({ url: server.url, control: `http://127.0.0.1:${(control.address() as AddressInfo).port}` })}\n`);
-const close = () => {
-  control.close();
-  void server.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', close);
-process.on('SIGINT', close);
+await serveChild(server.url, control, () => server.close());
