@@ -118,7 +118,7 @@ function containerRow(c) {
     el('td', { class: 'num' }, c.restarts),
     el('td', { class: 'num' }, c.oom_kills),
     el('td', { class: 'num' }, el('span', { class: 'cell' }, sparkline(history.map((p) => p.cpu), `CPU of ${c.name}, last 15 minutes`), number(c.cpu_percent))),
-    el('td', { class: 'num' }, el('span', { class: 'cell' }, sparkline(history.map((p) => p.mem), `memory of ${c.name}, last 15 minutes`, c.memory_limit_bytes ?? undefined), memory)),
+    el('td', { class: 'num' }, el('span', { class: 'cell' }, sparkline(history.map((p) => p.mem), `memory of ${c.name}, last 15 minutes`), memory)),
     el('td', { class: 'num' }, el('span', { class: 'cell' }, sparkline(history.map((p) => p.lines), `log lines per second of ${c.name}, last 15 minutes`), number(c.log_lines_per_second))),
     el('td', {}, follow),
   );
@@ -216,10 +216,12 @@ function drawGraph(p, before) {
 
   const node = (x, top, classes, lines, id) => {
     const g = svg('g', { class: `node ${classes}`, transform: `translate(${x},${top})`, ...(id ? { 'data-node': id } : {}) });
-    g.append(svg('rect', { width: boxW, height: boxH, rx: 6 }));
+    const tip = svg('title');
+    tip.textContent = lines.filter(Boolean).join('\n');
+    g.append(tip, svg('rect', { width: boxW, height: boxH, rx: 6 }));
     lines.forEach((text, i) => {
       const t = svg('text', { x: 10, y: 18 + i * 16, class: i === 0 ? 'title' : '' });
-      t.textContent = text.length > 40 ? `${text.slice(0, 39)}…` : text;
+      t.textContent = text.length > 38 ? `${text.slice(0, 37)}…` : text;
       g.append(t);
     });
     graph.append(g);
