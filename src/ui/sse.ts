@@ -4,8 +4,6 @@
  * behind is sent a final `dropped` event and closed. A slow browser loses its view, never slows
  * the pipeline that feeds it.
  */
-import type { ServerResponse } from 'node:http';
-
 export interface SseSettings {
   /** Bytes written but not yet taken by the socket, at most, before the client is dropped. */
   readonly maxBufferedBytes: number;
@@ -18,7 +16,13 @@ export const SSE_DEFAULTS: SseSettings = { maxBufferedBytes: 1024 * 1024, heartb
 export type SseState = 'open' | 'dropped' | 'closed';
 
 /** The parts of a ServerResponse an SSE client writes to (tests pass a fake). */
-export type SseSink = Pick<ServerResponse, 'writeHead' | 'write' | 'end' | 'writableLength' | 'on'>;
+export interface SseSink {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string): unknown;
+  end(): unknown;
+  readonly writableLength: number;
+  on(event: 'close' | 'error', listener: () => void): unknown;
+}
 
 export class SseClient {
   private current: SseState = 'open';
