@@ -91,6 +91,7 @@ test('its lines appear in the live tail, stderr marked, a hostile line as text',
   assert.equal(new URL(watched.page.url()).hash, '#tail');
   await watched.page.locator('#tail li.stdout', { hasText: `${marker} out` }).first().waitFor({ timeout: 10_000 });
   await watched.page.locator('#tail li.stderr', { hasText: `${marker} err` }).first().waitFor({ timeout: 10_000 });
+  await waitFor(async () => (await watched.page.locator('#tail li').count()) >= 12, { timeoutMs: 10_000, what: 'a dozen lines in the tail' });
   await watched.page.click('#tail-pause');
   assert.equal(await watched.page.getAttribute('#tail-pause', 'aria-pressed'), 'true');
   const shownWhilePaused = await watched.page.locator('#tail li').count();
