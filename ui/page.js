@@ -256,6 +256,12 @@ async function refreshPipeline() {
 
 // ---- live tail ----------------------------------------------------------------------------------
 
+/** A batch as the agent sends it ({t, m: messages, e: indexes of stderr lines}) as lines. */
+function unpackLines(batch) {
+  const stderr = new Set(batch.e);
+  return batch.m.map((message, i) => ({ t: batch.t, stream: stderr.has(i) ? 'stderr' : 'stdout', message }));
+}
+
 const tail = {
   source: undefined,
   container: '',
@@ -288,7 +294,7 @@ const tail = {
     const source = new EventSource(`/ui/api/tail?container=${encodeURIComponent(id)}`);
     this.source = source;
     source.addEventListener('open', () => this.status(this.paused ? 'Paused' : 'Following: new lines appear as the agent reads them.'));
-    source.addEventListener('lines', (message) => this.receive(JSON.parse(message.data)));
+    source.addEventListener('lines', (message) => this.receive(unpackLines(JSON.parse(message.data))));
     source.addEventListener('dropped', (message) => {
       source.close();
       this.note(`The agent stopped this tail: ${JSON.parse(message.data).reason}`);

@@ -15,10 +15,15 @@ export const SSE_DEFAULTS: SseSettings = { maxBufferedBytes: 1024 * 1024, heartb
 
 export type SseState = 'open' | 'dropped' | 'closed';
 
+/** One event as bytes: JSON escapes every line break, so `data` stays one `data:` line whatever it holds. */
+export function sseFrame(event: string, data: unknown): Buffer {
+  return Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`, 'utf8');
+}
+
 /** The parts of a ServerResponse an SSE client writes to (tests pass a fake). */
 export interface SseSink {
   writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): unknown;
+  write(chunk: string | Buffer): unknown;
   end(): unknown;
   readonly writableLength: number;
   on(event: 'close' | 'error', listener: () => void): unknown;
@@ -54,7 +59,12 @@ export class SseClient {
 
   /** Queues one event; `data` is JSON-encoded (one line, whatever it holds). */
   send(event: string, data: unknown): void {
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.sendFrame(sseFrame(event, data));
+  }
+
+  /** Queues an event encoded once by sseFrame (the same bytes for every client). */
+  sendFrame(frame: Buffer): void {
+    this.write(frame);
   }
 
   /** Ends the stream with a last `dropped` event telling why (written past the limit: it is the last). */
@@ -71,13 +81,13 @@ export class SseClient {
     this.finish('closed');
   }
 
-  private write(text: string): void {
+  private write(chunk: string | Buffer): void {
     if (this.current !== 'open') return;
-    if (this.sink.writableLength + Buffer.byteLength(text) > this.settings.maxBufferedBytes) {
+    if (this.sink.writableLength + (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length) > this.settings.maxBufferedBytes) {
       this.drop(`this page fell more than ${this.settings.maxBufferedBytes} bytes behind; reload to follow again`);
       return;
     }
-    this.sink.write(text);
+    this.sink.write(chunk);
   }
 
   private finish(state: SseState): void {

@@ -4,13 +4,18 @@
  * the first check, and it never waits for a client (SseClient drops one that falls behind).
  */
 import type { LogRecord } from '../records.js';
-import type { SseClient } from './sse.js';
+import { sseFrame, type SseClient } from './sse.js';
 
-/** One line as the page gets it: the text is data, the page sets it as textContent. */
-export interface TailLine {
-  readonly t: string;
-  readonly stream: 'stdout' | 'stderr';
-  readonly message: string;
+/**
+ * One batch of a container's lines as the page gets them: the first line's time (epoch ms), the
+ * lines' text, and which of them came on stderr. Compact because a tail may carry tens of thousands
+ * of lines a second: one JSON string per line, no object per line. The page sets each as textContent.
+ */
+export interface TailBatch {
+  readonly t: number;
+  readonly m: readonly string[];
+  /** Indexes into `m` of the stderr lines. */
+  readonly e: readonly number[];
 }
 
 export class LiveTail {
@@ -35,16 +40,23 @@ export class LiveTail {
     if (this.followers.size === 0) return;
     const clients = this.followers.get(records[0]!.container.id);
     if (!clients) return;
-    // Each record is checked: a batch of mixed containers (not made today) would still go to the right page.
-    const lines: TailLine[] = [];
-    const id = records[0]!.container.id;
-    for (const record of records) {
-      if (record.container.id === id) lines.push({ t: (record.time / 1_000_000n).toString(), stream: record.stream, message: record.message });
-    }
-    for (const client of clients) client.send('lines', lines);
+    const frame = sseFrame('lines', tailBatch(records));
+    for (const client of clients) client.sendFrame(frame);
   }
 
   closeAll(): void {
     for (const clients of this.followers.values()) for (const client of clients) client.close();
   }
+}
+
+/** The records of one batch (one container's, as the batcher seals them) as the page gets them. */
+export function tailBatch(records: readonly LogRecord[]): TailBatch {
+  const m: string[] = new Array<string>(records.length);
+  const e: number[] = [];
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    m[i] = record.message;
+    if (record.stream === 'stderr') e.push(i);
+  }
+  return { t: Number(records[0]!.time / 1_000_000n), m, e };
 }

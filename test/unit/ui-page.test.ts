@@ -135,7 +135,7 @@ test('tail: only the followed container\'s lines reach its clients; a closed cli
   tail.observe(logs(2));
   const sent = events(response.written);
   assert.equal(sent.length, 1);
-  assert.deepEqual((sent[0]!.data as { stream: string; message: string }[]).map((l) => [l.stream, l.message]), [['stdout', 'line 0'], ['stderr', 'line 1']]);
+  assert.deepEqual(sent[0]!.data, { t: 1_700_000_000_000, m: ['line 0', 'line 1'], e: [1] }, 'messages in order, stderr lines by index');
   response.emit('close');
   assert.equal(tail.following, 0);
 });
