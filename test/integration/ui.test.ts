@@ -82,6 +82,15 @@ test('a container started now appears within 2 s with its CPU sparkline drawn', 
   await watched.page.fill('#filter', containers.run);
   assert.equal(await watched.page.locator('#containers tbody tr').count(), 1, 'the filter keeps only this run\'s container');
   await watched.page.fill('#filter', '');
+  // Sorting by keyboard: focus the CPU header's button, Enter sorts, Enter again reverses.
+  const cpuHeader = watched.page.locator('#containers th[data-key="cpu_percent"]');
+  await cpuHeader.locator('button').focus();
+  await watched.page.keyboard.press('Enter');
+  assert.equal(await cpuHeader.getAttribute('aria-sort'), 'ascending');
+  await watched.page.keyboard.press('Enter');
+  assert.equal(await cpuHeader.getAttribute('aria-sort'), 'descending');
+  assert.equal(await watched.page.locator('#containers th[data-key="name"]').getAttribute('aria-sort'), null);
+  await watched.page.locator('#containers th[data-key="name"] button').click();
   await watched.page.locator('#filter').blur();
   await screenshot('containers');
 });
