@@ -138,8 +138,27 @@ function setupSorting() {
   $('#filter').addEventListener('input', renderContainers);
 }
 
+/** Each container's points, kept here: each poll asks only for the points numbered after the last it got. */
+const histories = { points: new Map(), seq: 0, epoch: 0 };
+
+function mergeHistories(answer) {
+  const known = new Set();
+  for (const c of answer.containers) {
+    known.add(c.id);
+    const merged = (answer.full ? [] : histories.points.get(c.id) ?? []).concat(c.history);
+    if (merged.length > answer.history_points) merged.splice(0, merged.length - answer.history_points);
+    histories.points.set(c.id, merged);
+    c.history = merged;
+  }
+  for (const id of histories.points.keys()) if (!known.has(id)) histories.points.delete(id);
+  histories.seq = answer.seq;
+  histories.epoch = answer.epoch;
+}
+
 async function refreshContainers() {
-  const { containers } = await getJson('/ui/api/containers');
+  const answer = await getJson(`/ui/api/containers?since=${histories.seq}&epoch=${histories.epoch}`);
+  mergeHistories(answer);
+  const containers = answer.containers;
   table.rows = containers;
   renderContainers();
   tail.updateChoices(containers);

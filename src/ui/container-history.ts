@@ -7,6 +7,8 @@ import type { MetricRecord } from '../records.js';
 import { Ring } from './ring.js';
 
 export interface HistoryPoint {
+  /** Agent-wide sequence number of the point: a page asks for the points after the last it has. */
+  readonly n: number;
   /** Epoch milliseconds of the sample. */
   readonly t: number;
   /** CPU in percent of one core over the interval before (null for a container's first sample). */
@@ -20,6 +22,7 @@ export interface HistoryPoint {
 export interface ContainerLatest {
   readonly memLimit: number | undefined;
   readonly logLines: number;
+  readonly last: HistoryPoint | undefined;
   readonly points: readonly HistoryPoint[];
 }
 
@@ -39,6 +42,7 @@ export function historyPoints(statsIntervalMs: number, windowMs = 15 * 60_000): 
 
 export class ContainerHistory {
   private readonly tracks = new Map<string, Track>();
+  private sequence = 0;
 
   constructor(private readonly points: number) {}
 
@@ -56,9 +60,17 @@ export class ContainerHistory {
     for (const id of this.tracks.keys()) if (!known(id)) this.tracks.delete(id);
   }
 
-  get(containerId: string): ContainerLatest | undefined {
+  /** The sequence number of the newest point (0 before any). */
+  get latest(): number {
+    return this.sequence;
+  }
+
+  /** A container's figures and its points numbered above `after` (all of them by default). */
+  get(containerId: string, after = 0): ContainerLatest | undefined {
     const track = this.tracks.get(containerId);
-    return track && { memLimit: track.memLimit, logLines: track.logLines, points: track.ring.toArray() };
+    if (!track) return undefined;
+    const points = track.ring.toArray();
+    return { memLimit: track.memLimit, logLines: track.logLines, last: points.at(-1), points: after > 0 ? points.filter((p) => p.n > after) : points };
   }
 
   private sample(record: MetricRecord): void {
@@ -68,7 +80,7 @@ export class ContainerHistory {
     const usage = record.cpu.usageSeconds;
     const cpu = seconds > 0 && track.lastUsageSeconds !== undefined ? Math.max(0, ((usage - track.lastUsageSeconds) / seconds) * 100) : null;
     const lines = seconds > 0 ? (track.logLines - track.lastLines) / seconds : null;
-    track.ring.push({ t: timeMs, cpu: cpu === null ? null : round(cpu), mem: record.memory.workingSetBytes, lines: lines === null ? null : round(lines) });
+    track.ring.push({ n: ++this.sequence, t: timeMs, cpu: cpu === null ? null : round(cpu), mem: record.memory.workingSetBytes, lines: lines === null ? null : round(lines) });
     track.lastUsageSeconds = usage;
     track.lastTimeMs = timeMs;
     track.lastLines = track.logLines;

@@ -33,6 +33,8 @@ export class LivePage {
   readonly historyPoints: number;
   private readonly events: Ring<EventLine>;
   private readonly eventClients = new Set<SseClient>();
+  /** Tells this agent's point numbers from an earlier run's (a page open across a restart). */
+  readonly epoch = Date.now();
   /** Records emitted by kind, since start (each kind has one collector). */
   private readonly emitted = new Map<RecordKind, number>();
 
@@ -71,11 +73,18 @@ export class LivePage {
     client.send('events', this.recentEvents());
   }
 
-  /** The containers table: the inventory's state with the history's points. */
-  containers(inventory: readonly ContainerState[], nowMs = Date.now()): unknown[] {
-    return inventory.map((c) => {
-      const history = this.history.get(c.meta.id);
-      const last = history?.points.at(-1);
+  /**
+   * The containers table: the inventory's state with the history's points — those numbered above
+   * `since` (what a polling page lacks), or all of them (`full`) when `since` is 0 or from another
+   * run of the agent (`epoch`).
+   */
+  containers(inventory: readonly ContainerState[], since = 0, epoch = this.epoch, nowMs = Date.now()): { time: number; epoch: number; seq: number; full: boolean; history_points: number; containers: unknown[] } {
+    const seq = this.history.latest;
+    const full = since <= 0 || since > seq || epoch !== this.epoch;
+    const after = full ? 0 : since;
+    const containers = inventory.map((c) => {
+      const history = this.history.get(c.meta.id, after);
+      const last = history?.last;
       return {
         id: c.meta.id,
         name: c.meta.name,
@@ -94,6 +103,7 @@ export class LivePage {
         history: history?.points ?? [],
       };
     });
+    return { time: nowMs, epoch: this.epoch, seq, full, history_points: this.historyPoints, containers };
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import type { LivePageView } from './routes.js';
 
 export function livePageView(page: LivePage, inventory: InventoryView, pipeline: PipelineSources): LivePageView {
   return {
-    containers: () => page.containers(inventory.list()),
+    containers: (since, epoch) => page.containers(inventory.list(), since, epoch),
     pipeline: () => pipelineView(pipeline),
     followEvents: (client) => page.followEvents(client),
     followTail: (containerId, client) => {

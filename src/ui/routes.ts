@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SseClient, SSE_DEFAULTS, type SseSettings } from './sse.js';
 
 export interface LivePageView {
-  containers(): unknown[];
+  /** The containers table, with the history points numbered above `since` of run `epoch` (all when 0 or another run). */
+  containers(since: number, epoch: number): unknown;
   pipeline(): Promise<unknown>;
   followEvents(client: SseClient): void;
   /** False when no tracked container has this id. */
@@ -36,6 +37,11 @@ const PAGE_HEADERS = {
   'cache-control': 'no-cache',
 };
 
+function numberOr(text: string | undefined, fallback: number): number {
+  const value = Number(text);
+  return text !== undefined && Number.isFinite(value) ? value : fallback;
+}
+
 export function registerLivePage(app: FastifyInstance, page: LivePageView, sse: SseSettings = SSE_DEFAULTS, assetDir: URL = ASSET_DIR): void {
   const files = new Map<string, Buffer>();
   const asset = (name: string): Buffer | undefined => {
@@ -60,7 +66,10 @@ export function registerLivePage(app: FastifyInstance, page: LivePageView, sse: 
   app.get('/ui/', async (_request, reply) => serve(reply, 'index.html'));
   app.get<{ Params: { file: string } }>('/ui/assets/:file', async (request, reply) => serve(reply, request.params.file));
 
-  app.get('/ui/api/containers', async (_request, reply) => reply.header('cache-control', 'no-store').send({ time: Date.now(), containers: page.containers() }));
+  app.get<{ Querystring: { since?: string; epoch?: string } }>('/ui/api/containers', async (request, reply) => {
+    const { since, epoch } = request.query;
+    return reply.header('cache-control', 'no-store').send(page.containers(numberOr(since, 0), numberOr(epoch, 0)));
+  });
   app.get('/ui/api/pipeline', async (_request, reply) => reply.header('cache-control', 'no-store').send(await page.pipeline()));
 
   app.get('/ui/api/events', async (_request, reply) => {

@@ -87,7 +87,9 @@ test('history: 15 minutes of points at the stats interval, bounded; CPU % and li
   history.countLines('c1', 30);
   history.observe([metric(3_000, 11, 200)]);
   const points = history.get('c1')!.points;
-  assert.deepEqual(points.map((p) => [p.cpu, p.mem, p.lines]), [[null, 100, null], [50, 200, 15]]);
+  assert.deepEqual(points.map((p) => [p.n, p.cpu, p.mem, p.lines]), [[1, null, 100, null], [2, 50, 200, 15]]);
+  assert.deepEqual(history.get('c1', 1)!.points.map((p) => p.n), [2], 'only the points after the one a page has');
+  assert.equal(history.latest, 2);
   for (let i = 2; i < 10; i++) history.observe([metric(1_000 + i * 2_000, 10 + i, 300)]);
   assert.equal(history.get('c1')!.points.length, 4);
   history.keepOnly(() => false);
@@ -173,7 +175,7 @@ test('readiness in words names each failing component and its reason', () => {
 
 function fakePage(): LivePageView {
   return {
-    containers: () => [],
+    containers: () => ({ containers: [] }),
     pipeline: async () => ({ ready: true }),
     followEvents: (client) => client.send('events', []),
     followTail: () => true,
@@ -218,4 +220,24 @@ test('the page script puts text from the agent into the page as text, never as H
   for (const sink of ['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function']) {
     assert.ok(!script.includes(sink), `page.js uses ${sink}`);
   }
+});
+
+test('containers: a polling page gets only the points it lacks; all of them at first and after an agent restart', () => {
+  const page = new LivePage({ statsIntervalMs: 1000, eventsKept: 10 });
+  const inventory = [{ meta: META, state: 'running', health: 'none', startedAt: 100, restartCount: 0, oomEvents: 0, oomKilled: false }] as unknown as Parameters<LivePage['containers']>[0];
+  page.observe([metric(1_000, 1, 100)]);
+  page.observe([metric(2_000, 1.5, 100)]);
+  const first = page.containers(inventory);
+  assert.equal(first.full, true);
+  assert.equal(first.seq, 2);
+  const row = (answer: typeof first) => answer.containers[0] as { history: unknown[]; cpu_percent: number | null; uptime_seconds: number | null };
+  assert.equal(row(first).history.length, 2);
+  assert.equal(row(first).cpu_percent, 50);
+  page.observe([metric(3_000, 2, 100)]);
+  const next = page.containers(inventory, first.seq, first.epoch);
+  assert.equal(next.full, false);
+  assert.deepEqual((row(next).history as { n: number }[]).map((p) => p.n), [3]);
+  assert.equal(row(page.containers(inventory, 3, first.epoch)).history.length, 0, 'nothing new');
+  assert.equal(page.containers(inventory, 3, first.epoch - 1).full, true, 'another run of the agent: everything again');
+  assert.equal(page.containers(inventory, 99, first.epoch).full, true, 'a number this run never gave: everything again');
 });
