@@ -191,7 +191,7 @@ export class Agent {
       signal: this.collectorsStop.signal,
       // The live page looks at each batch on its way in (a count, no await); the router fans it out.
       emit: (records) => {
-        this.livePage.observe(records);
+        this.livePage.observe(records, this.pageFailed);
         return this.router.emit(records);
       },
       docker: this.connection,
@@ -210,6 +210,7 @@ export class Agent {
   }
 
   private readonly collectorFailures = new Map<string, string>();
+  private readonly pageFailed = (error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'live page could not take a batch (shipping goes on)');
 
   readiness(): Readiness {
     const checks: Record<string, Health> = { docker: this.connection.health() };

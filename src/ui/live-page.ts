@@ -44,8 +44,19 @@ export class LivePage {
     this.events = new Ring(settings.eventsKept);
   }
 
-  /** A batch on its way into the pipeline (collectors emit batches of one kind). */
-  observe(records: readonly AgentRecord[]): void {
+  /**
+   * A batch on its way into the pipeline (collectors emit batches of one kind). Never throws: the
+   * page must not be able to stop a collector; a failure is handed to `onError` (the agent logs it).
+   */
+  observe(records: readonly AgentRecord[], onError?: (error: unknown) => void): void {
+    try {
+      this.look(records);
+    } catch (error) {
+      onError?.(error);
+    }
+  }
+
+  private look(records: readonly AgentRecord[]): void {
     const first = records[0];
     if (!first) return;
     this.emitted.set(first.kind, (this.emitted.get(first.kind) ?? 0) + records.length);

@@ -241,3 +241,13 @@ test('containers: a polling page gets only the points it lacks; all of them at f
   assert.equal(page.containers(inventory, 3, first.epoch - 1).full, true, 'another run of the agent: everything again');
   assert.equal(page.containers(inventory, 99, first.epoch).full, true, 'a number this run never gave: everything again');
 });
+
+test('a failure inside the page never reaches the collector: observe hands it to onError and returns', () => {
+  const page = new LivePage({ statsIntervalMs: 1000, eventsKept: 10 });
+  const response = new StuckResponse();
+  page.tail.follow('c1', new SseClient(response, { maxBufferedBytes: 1 << 20, heartbeatMs: 60_000 }));
+  response.write = () => { throw new Error('socket gone wrong'); };
+  const errors: unknown[] = [];
+  assert.doesNotThrow(() => page.observe(logs(3), (error) => errors.push(error)));
+  assert.match(String(errors[0]), /socket gone wrong/);
+});
