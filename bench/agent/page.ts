@@ -81,19 +81,37 @@ class SseCounter {
   }
 }
 
+/** Opens the tail once the agent's inventory lists the container (its first sync may still be running when /readyz says 200). */
+async function openTail(url: string, timeoutMs = 10_000): Promise<SseCounter> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const tail = new SseCounter(url);
+    try {
+      await tail.opened;
+      return tail;
+    } catch (error) {
+      tail.close();
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 /** What an open page asks of the agent: the tail, the events stream, the JSON each second. */
 class PageTraffic {
-  readonly tail: SseCounter;
   private readonly events: SseCounter;
   private readonly timer: NodeJS.Timeout;
   polls = 0;
 
-  constructor(base: string, containerId: string) {
-    this.tail = new SseCounter(`${base}/ui/api/tail?container=${containerId}`);
+  constructor(base: string, readonly tail: SseCounter) {
     this.events = new SseCounter(`${base}/ui/api/events`);
+    let since = 0;
+    let epoch = 0;
     this.timer = setInterval(() => {
-      void Promise.all([fetch(`${base}/ui/api/containers`).then((r) => r.text()), fetch(`${base}/ui/api/pipeline`).then((r) => r.text())])
-        .then(() => { this.polls++; }, () => undefined);
+      // As the page: the containers with the history points after the last it got, and the pipeline.
+      const containers = fetch(`${base}/ui/api/containers?since=${since}&epoch=${epoch}`).then((r) => r.json() as Promise<{ seq: number; epoch: number }>)
+        .then((answer) => { since = answer.seq; epoch = answer.epoch; });
+      void Promise.all([containers, fetch(`${base}/ui/api/pipeline`).then((r) => r.text())]).then(() => { this.polls++; }, () => undefined);
     }, 1000);
   }
 
@@ -112,8 +130,7 @@ async function oneRun(containers: BenchContainers, lines: number, withPage: bool
     await under.waitReady();
     const base = `http://127.0.0.1:${under.port}`;
     if (withPage) {
-      traffic = new PageTraffic(base, id);
-      await traffic.tail.opened; // the agent's inventory lists created containers: the tail follows before the first line
+      traffic = new PageTraffic(base, await openTail(`${base}/ui/api/tail?container=${id}`));
     }
     under.agent.sampler.sample();
     const cpuBefore = under.agent.sampler.lastCpu;
