@@ -34,7 +34,7 @@ before(async () => {
     env: { ELASTICSEARCH_URL: es.url },
     config: {
       collectors: {
-        stats: { interval_ms: 250 },
+        stats: { interval_ms: 100 },
         engine: { enabled: false },
         logs: { include: { labels: [`${containers.runLabel}=${containers.run}`] } },
       },
