@@ -2,12 +2,14 @@
  * The live page in Debian's Chromium against the agent as a process on the real daemon, shipping
  * to the Elasticsearch test server: loads without console errors; a new container shows within
  * 2 s with its CPU sparkline drawn; its lines (a hostile one too) show in the live tail as text;
- * stopping Elasticsearch turns the exporter red with the reason. Writes a screenshot of each view
- * to test-output/ui/.
+ * stopping Elasticsearch turns the exporter red with the reason; behind Basic authentication it
+ * works with the browser's credentials and answers 401 without. Writes a screenshot of each view to
+ * test-output/ui/ (DOCKHAND_UI_SCREENSHOTS: elsewhere; the README's are docs/ui/, copied from there).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { AgentProcess } from '../helpers/agent-process.js';
@@ -15,6 +17,7 @@ import { launchChromium, watchedPage, type WatchedPage } from '../helpers/browse
 import { TestContainers, docker } from '../helpers/containers.js';
 import { EsTestServer } from '../helpers/es-server.js';
 import { waitFor } from '../helpers/wait.js';
+import { hashPassword } from '../../src/server/password-hash.js';
 
 export const SCREENSHOT_DIR = path.resolve(process.env.DOCKHAND_UI_SCREENSHOTS ?? 'test-output/ui');
 const HOSTILE = '<img src=x onerror="window.__owned=1">';
@@ -147,4 +150,40 @@ test('the page\'s files and JSON are served; a tail of an unknown container is 4
   // Authentication over these routes is tested against buildHttpApp in test/unit/ui-server.test.ts.
   for (const route of ['/ui/', '/ui/assets/page.js', '/ui/api/containers', '/ui/api/pipeline']) assert.equal((await agent.get(route)).status, 200, route);
   assert.equal((await agent.get('/ui/api/tail?container=nope')).status, 404);
+});
+
+test('behind Basic authentication the page works with the browser\'s credentials (assets, JSON and both streams) and answers 401 without', async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dockhand-ui-auth-'));
+  const users = path.join(dataDir, 'users');
+  writeFileSync(users, `viewer:${await hashPassword('s3cret', { ln: 12, r: 8, p: 1 })}\n`);
+  const secured = await AgentProcess.start({
+    dataDir,
+    config: {
+      server: { auth: { basic_users_file: users } },
+      collectors: { stats: { enabled: false }, engine: { enabled: false }, logs: { include: { labels: [`${containers.runLabel}=${containers.run}`] } } },
+      exporters: { prometheus: { enabled: false }, file: { enabled: true } },
+    },
+  });
+  const context = await browser.newContext({ httpCredentials: { username: 'viewer', password: 's3cret' } });
+  try {
+    await secured.waitListening();
+    for (const route of ['/ui/', '/ui/assets/page.js', '/ui/api/containers', '/ui/api/events']) assert.equal((await secured.get(route)).status, 401, route);
+    assert.equal((await secured.get('/healthz')).status, 200);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${secured.url}/ui/`);
+    await page.locator('#readiness.ok').waitFor({ timeout: 10_000 });
+    await page.locator(`#containers tr[data-id="${containerId}"] button`).click();
+    await page.locator('#tail li', { hasText: `${marker} out` }).first().waitFor({ timeout: 10_000 });
+    await page.evaluate('location.hash = "events"');
+    await docker('restart', '-t', '0', containerId);
+    await page.locator('#events tbody tr', { hasText: 'restart' }).first().waitFor({ timeout: 10_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await secured.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
