@@ -225,11 +225,11 @@ function drawGraph(p, before) {
   defs.append(marker);
   graph.append(defs);
 
-  const boxW = 250, boxH = 64, gap = 14, columns = [20, 380, 740];
+  const boxW = 300, boxH = 80, gap = 14, columns = [20, 400, 780];
   const lanes = p.exporters.flatMap((e) => Object.entries(e.lanes).map(([kind, lane]) => ({ exporter: e, kind, lane })));
   const rows = Math.max(p.collectors.length, lanes.length, p.exporters.length, 1);
   const height = rows * (boxH + gap) + gap;
-  graph.setAttribute('viewBox', `0 0 1010 ${height}`);
+  graph.setAttribute('viewBox', `0 0 1100 ${height}`);
   const y = (i, count) => gap + i * (boxH + gap) + ((rows - count) * (boxH + gap)) / 2;
   const find = (list, id) => list?.find((x) => x.id === id);
 
@@ -240,7 +240,7 @@ function drawGraph(p, before) {
     g.append(tip, svg('rect', { width: boxW, height: boxH, rx: 6 }));
     lines.forEach((text, i) => {
       const t = svg('text', { x: 10, y: 18 + i * 16, class: i === 0 ? 'title' : '' });
-      t.textContent = text.length > 38 ? `${text.slice(0, 37)}…` : text;
+      t.textContent = text.length > 44 ? `${text.slice(0, 43)}…` : text;
       g.append(t);
     });
     graph.append(g);
@@ -256,11 +256,24 @@ function drawGraph(p, before) {
   const exporterAt = new Map();
   p.exporters.forEach((e, i) => {
     const out = rate(p, before, (x) => find(x.exporters, e.id)?.records_out);
-    exporterAt.set(e.id, node(columns[2], y(i, p.exporters.length), e.healthy ? '' : 'bad', [`exporter ${e.id}`, e.healthy ? `healthy · out ${number(out)}/s` : `NOT HEALTHY: ${e.reason}`, `retries ${e.retries} · dead letters ${e.dead_lettered}`], `exporter:${e.id}`));
+    const inRate = rate(p, before, (x) => find(x.exporters, e.id)?.records_in);
+    exporterAt.set(e.id, node(columns[2], y(i, p.exporters.length), e.healthy ? '' : 'bad', [
+      `exporter ${e.id}`,
+      `${e.healthy ? 'healthy' : 'NOT HEALTHY'} · in ${number(inRate)}/s · out ${number(out)}/s`,
+      `retries ${e.retries} · dead letters ${e.dead_lettered} · dropped ${e.dropped}`,
+      e.healthy ? '' : e.reason,
+    ], `exporter:${e.id}`));
   });
   lanes.forEach(({ exporter, kind, lane }, i) => {
     const failing = lane.consecutive_failures > 0;
-    const at = node(columns[1], y(i, lanes.length), failing ? 'bad' : '', [`${exporter.id} · ${kind} lane`, `queued ${lane.queued}${lane.capacity ? ` of ${lane.capacity}` : ''}${lane.queued_bytes !== null ? ` · ${bytes(lane.queued_bytes)}` : ''}`, `in flight ${lane.in_flight}${lane.spill_bytes ? ` · spilled ${bytes(lane.spill_bytes)}` : ''}${failing ? ` · ${lane.consecutive_failures} failures` : ''}`], `lane:${exporter.id}:${kind}`);
+    const laneBefore = (x) => find(x.exporters, exporter.id)?.lanes[kind];
+    const laneIn = rate(p, before, (x) => laneBefore(x)?.records_in);
+    const laneOut = rate(p, before, (x) => laneBefore(x)?.records_out);
+    const at = node(columns[1], y(i, lanes.length), failing ? 'bad' : '', [
+      `${exporter.id} · ${kind} lane`,
+      `in ${number(laneIn)}/s · out ${number(laneOut)}/s${failing ? ` · ${lane.consecutive_failures} failures` : ''}`,
+      `queued ${lane.queued}${lane.capacity ? `/${lane.capacity}` : ''}${lane.queued_bytes !== null ? ` · ${bytes(lane.queued_bytes)}` : ''} · in flight ${lane.in_flight}${lane.spill_bytes ? ` · spilled ${bytes(lane.spill_bytes)}` : ''}`,
+    ], `lane:${exporter.id}:${kind}`);
     for (const { c, at: from } of collectorAt.values()) if (c.kinds.includes(kind)) edge(from, at);
     edge(at, exporterAt.get(exporter.id));
   });

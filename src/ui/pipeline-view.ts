@@ -54,11 +54,14 @@ export async function pipelineView(sources: PipelineSources): Promise<Record<str
       last_error: c.status.last_error ?? c.status.failed ?? null,
       status: c.status,
     })),
-    exporters: sources.exporters().map((e) => exporterView(e, recordsIn.get(e.id) ?? 0, recordsOut.get(e.id) ?? 0, errors.get(e.id))),
+    exporters: sources.exporters().map((e) => exporterView(e, recordsIn.get(e.id), recordsOut.get(e.id), errors.get(e.id))),
   };
 }
 
-function exporterView(exporter: ExporterSource, recordsIn: number, recordsOut: number, errors: { retries: number; permanent: number } | undefined): Record<string, unknown> {
+type ByKind = Map<string, number>;
+const sum = (byKind: ByKind | undefined) => [...(byKind?.values() ?? [])].reduce((a, b) => a + b, 0);
+
+function exporterView(exporter: ExporterSource, recordsIn: ByKind | undefined, recordsOut: ByKind | undefined, errors: { retries: number; permanent: number } | undefined): Record<string, unknown> {
   const { status } = exporter;
   const lanes = (status.lanes ?? {}) as Record<string, Record<string, unknown>>;
   return {
@@ -66,8 +69,8 @@ function exporterView(exporter: ExporterSource, recordsIn: number, recordsOut: n
     accepts: exporter.accepts,
     healthy: exporter.health.healthy,
     reason: exporter.health.healthy ? null : exporter.health.reason ?? 'not healthy',
-    records_in: recordsIn,
-    records_out: recordsOut,
+    records_in: sum(recordsIn),
+    records_out: sum(recordsOut),
     queued: status.queued ?? 0,
     in_flight: status.in_flight ?? 0,
     retries: errors?.retries ?? 0,
@@ -76,7 +79,7 @@ function exporterView(exporter: ExporterSource, recordsIn: number, recordsOut: n
     dropped: status.dropped ?? 0,
     last_error: status.last_error ?? null,
     lanes: Object.fromEntries(Object.entries(lanes).map(([kind, lane]) => [kind, {
-      policy: lane.policy, queued: lane.queued ?? 0, capacity: lane.capacity ?? null,
+      policy: lane.policy, records_in: recordsIn?.get(kind) ?? 0, records_out: recordsOut?.get(kind) ?? 0, queued: lane.queued ?? 0, capacity: lane.capacity ?? null,
       queued_bytes: lane.queued_bytes ?? null, capacity_bytes: lane.capacity_bytes ?? null,
       spill_bytes: lane.spill_bytes ?? null, in_flight: lane.in_flight ?? 0, consecutive_failures: lane.consecutive_failures ?? 0,
     }])),
@@ -89,11 +92,14 @@ export function readyReason(ready: boolean, notReady: readonly { component: stri
   return `Not ready: ${notReady.map((n) => `${n.component} — ${n.reason}`).join('; ')}.`;
 }
 
-async function byComponent(counter: Counter<'component' | 'kind'>): Promise<Map<string, number>> {
-  const totals = new Map<string, number>();
+/** A counter's values by component, then by record kind. */
+async function byComponent(counter: Counter<'component' | 'kind'>): Promise<Map<string, ByKind>> {
+  const totals = new Map<string, ByKind>();
   for (const { labels, value } of (await counter.get()).values) {
     const component = String(labels.component);
-    totals.set(component, (totals.get(component) ?? 0) + value);
+    let byKind = totals.get(component);
+    if (!byKind) totals.set(component, byKind = new Map());
+    byKind.set(String(labels.kind), (byKind.get(String(labels.kind)) ?? 0) + value);
   }
   return totals;
 }
