@@ -21,6 +21,11 @@ function svg(tag, attributes = {}) {
   return node;
 }
 
+/** Sets a text only when it changed: a live region re-announces a text set again. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 async function getJson(path) {
   const response = await fetch(path, { cache: 'no-store', credentials: 'same-origin' });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
@@ -101,7 +106,7 @@ function renderContainers() {
     });
   const body = $('#containers tbody');
   body.replaceChildren(...shown.map(containerRow));
-  $('#container-count').textContent = `${shown.length} of ${table.rows.length} containers`;
+  setText($('#container-count'), `${shown.length} of ${table.rows.length} containers`);
 }
 
 function containerRow(c) {
@@ -179,10 +184,10 @@ function rate(now, before, pick) {
 function renderReadiness(p) {
   const banner = $('#readiness');
   banner.className = `readiness ${p.ready ? 'ok' : 'bad'}`;
-  banner.textContent = p.ready ? 'Ready' : `Not ready: ${p.not_ready.map((n) => n.component).join(', ')}`;
+  setText(banner, p.ready ? 'Ready' : `Not ready: ${p.not_ready.map((n) => n.component).join(', ')}`);
   const reason = $('#ready-reason');
   reason.className = `reason ${p.ready ? 'ok' : 'bad'}`;
-  reason.textContent = p.ready_reason;
+  setText(reason, p.ready_reason);
 }
 
 function renderPipeline(p, before) {
@@ -378,7 +383,7 @@ const tail = {
   },
 
   status(text) {
-    $('#tail-state').textContent = text;
+    setText($('#tail-state'), text);
   },
 };
 
@@ -409,7 +414,7 @@ async function poll() {
     if (failed) {
       const banner = $('#readiness');
       banner.className = 'readiness unknown';
-      banner.textContent = `Cannot read the agent: ${failed.reason.message}`;
+      setText(banner, `Cannot read the agent: ${failed.reason.message}`);
     }
   }
   setTimeout(poll, POLL_MS);
