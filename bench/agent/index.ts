@@ -308,8 +308,16 @@ function pageMarkdown(p: PageResult): string {
     ratio === undefined ? 'No complete pair of runs: no ratio.'
       : `With the page: **${(ratio * 100).toFixed(1)} %** of the throughput without (${int(pageRate(best.with!))} vs ${int(pageRate(best.without!))} lines/s)${ratio >= 0.95 ? ': within 5 %.' : ': **more than 5 % slower**.'}`,
     '',
-    `Agent CPU per 1M lines, mean of the runs (steadier than lines/s on a shared machine): ${fixed(meanCpuPerMillion(p.runs, false), 2)} s without, ${fixed(meanCpuPerMillion(p.runs, true), 2)} s with the page.`,
+    `Median lines/s: ${fixed(medianRate(p.runs, false), 0)} without, ${fixed(medianRate(p.runs, true), 0)} with the page. `
+    + `Agent CPU per 1M lines, mean of the runs (steadier than lines/s on a shared machine): ${fixed(meanCpuPerMillion(p.runs, false), 2)} s without, ${fixed(meanCpuPerMillion(p.runs, true), 2)} s with the page.`,
   ].join('\n');
+}
+
+function medianRate(runs: readonly PageRun[], withPage: boolean): number | undefined {
+  const rates = runs.filter((r) => r.withPage === withPage && r.complete).map(pageRate).sort((x, y) => x - y);
+  if (rates.length === 0) return undefined;
+  const middle = Math.floor(rates.length / 2);
+  return rates.length % 2 ? rates[middle] : (rates[middle - 1]! + rates[middle]!) / 2;
 }
 
 function meanCpuPerMillion(runs: readonly PageRun[], withPage: boolean): number | undefined {
