@@ -56,6 +56,8 @@ COPY --from=build /src/dist/src dist/src
 COPY --from=build /src/dist/collectors dist/collectors
 COPY --from=build /src/dist/exporters dist/exporters
 COPY --from=build /src/dist/config dist/config
+# The live page's files (/ui/), served as they are from the repository.
+COPY ui ui
 # NODE_OPTIONS and MALLOC_ARENA_MAX: the agent's V8 flags and environment (src/node-flags.ts says why); `docker run -e` replaces them.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=4 \

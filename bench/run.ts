@@ -3,7 +3,7 @@
  * runs bench/agent (issue 10's live, memory, /metrics and outage figures), bench/logs (finished logs
  * and the live variant against the daemon's ceiling and a peer) and bench/stats, and writes
  * bench/REPORT.md: the machine, issue 10's table against its goals, then every part's figures.
- * Knobs (environment): BENCH_PARTS (finished,live,follow,alone,fleet,outage,stats), and those of each
+ * Knobs (environment): BENCH_PARTS (finished,live,follow,alone,fleet,outage,page,stats), and those of each
  * part (bench/README.md), BENCH_REPORT (output path).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const agentOptions = agentOptionsFromEnv(parseScenarios, options.sinks, parts, (m) => log(`agent: ${m}`));
   let agentResult: AgentBenchResult | undefined;
   let logsResult: LogsBenchResult | undefined;
-  const partsOfAgent = ['follow', 'alone', 'fleet', 'outage'].filter((p) => parts.has(p));
+  const partsOfAgent = ['follow', 'alone', 'fleet', 'outage', 'page'].filter((p) => parts.has(p));
   if (partsOfAgent.length > 0) agentResult = await runAgentBench(agentOptions);
   if (options.scenarios.length > 0 || options.live.length > 0) logsResult = await runLogsBench(options);
   const stats = !parts.has('stats') || process.env.BENCH_STATS === '0' ? '## Container stats\n\nSkipped (BENCH_PARTS / BENCH_STATS).' : await runStatsBench();

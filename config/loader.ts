@@ -385,6 +385,8 @@ function getPath(tree: Tree, path: KeyPath): unknown {
 }
 
 const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization)$/i;
+/** Maps whose every value may be a credential (the push exporters' `headers`): the names stay, the values are masked. */
+const SECRET_MAP_KEY = /headers$/i;
 const MASK = '********';
 /**
  * The password of a URL's user info: `scheme://user:password@host`, up to the last `@`: a password
@@ -398,6 +400,9 @@ export function maskSecrets<T>(value: T): T {
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v)) as T;
   if (!isTree(value)) return value;
   const out: Tree = {};
-  for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : maskSecrets(v);
+  for (const [key, v] of Object.entries(value)) {
+    if (SECRET_MAP_KEY.test(key) && isTree(v)) out[key] = Object.fromEntries(Object.keys(v).map((name) => [name, MASK]));
+    else out[key] = SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '' ? MASK : maskSecrets(v);
+  }
   return out as T;
 }

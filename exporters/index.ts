@@ -3,11 +3,13 @@ import type { ExporterFactory } from '../src/component.js';
 import { prometheusExporterFactory } from './prometheus/index.js';
 import { fileExporterFactory } from './file/index.js';
 import { elasticsearchExporter } from './elasticsearch/index.js';
+import { otlpExporter } from './otlp/index.js';
 import { lokiExporter } from './loki/index.js';
 
 export const exporterFactories: readonly ExporterFactory[] = [
   prometheusExporterFactory,
   fileExporterFactory,
   elasticsearchExporter,
+  otlpExporter,
   lokiExporter,
 ];

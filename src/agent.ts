@@ -27,6 +27,9 @@ import { startHttpServer, type HttpServer, type HttpServerOptions } from './serv
 import { loadAuthenticator } from './server/auth.js';
 import { loadServerTls } from './server/tls.js';
 import { containerTop, TopError } from '../collectors/stats/index.js';
+import { LivePage } from './ui/live-page.js';
+import { livePageView } from './ui/page-view.js';
+import type { LivePageView } from './ui/routes.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -43,6 +46,11 @@ export class Agent {
   readonly collectors: Collector[];
   /** Enabled collectors that are not run, and why (no exporter takes what they produce). */
   readonly idleCollectors = new Map<string, string>();
+  /** The record kinds each collector produces (by collector id), for the live page's graph. */
+  private readonly collectorKinds = new Map<string, readonly RecordKind[]>();
+  /** The live page's own state: containers' recent history, last events, open tails. */
+  readonly livePage: LivePage;
+  readonly page: LivePageView;
   private readonly router: Router;
   private readonly deadLetterEvents: DeadLetterEvents;
   private readonly collectorsStop = new AbortController();
@@ -98,6 +106,20 @@ export class Agent {
     );
     this.router = new Router(this.runners);
     this.collectors = this.createCollectors();
+    this.livePage = new LivePage({ statsIntervalMs: (config.collectors as { stats?: { interval_ms?: number } }).stats?.interval_ms ?? 10_000, eventsKept: 200 });
+    this.inventory.on('removed', () => this.livePage.history.keepOnly((id) => this.inventory.get(id) !== undefined));
+    this.page = livePageView(this.livePage, this.inventory, {
+      readiness: () => this.readiness(),
+      metrics: this.metrics,
+      collectors: () => [
+        ...this.collectors.map((c) => {
+          const kinds = this.collectorKinds.get(c.id) ?? [];
+          return { id: c.id, kinds, running: !this.collectorFailures.has(c.id), emitted: this.livePage.emittedOf(kinds), status: this.collectorStatus(c) };
+        }),
+        ...[...this.idleCollectors].map(([id, reason]) => ({ id, kinds: [], running: false, emitted: 0, status: { reason } })),
+      ],
+      exporters: () => this.runners.map((r) => ({ id: r.id, accepts: [...r.exporter.accepts], health: r.health(), status: r.status() })),
+    });
     this.registerReadinessMetrics();
   }
 
@@ -139,8 +161,11 @@ export class Agent {
     const create = (factory: CollectorFactory) => factory.create(sections[factory.type], { dataDir: this.config.data_dir, agentVersion: AGENT_VERSION });
     const collectors: Collector[] = [];
     for (const factory of collectorFactories.filter((f) => sections[f.type]?.enabled !== false)) {
-      if (factory.produces.some((kind) => taken.has(kind))) collectors.push(create(factory));
-      else this.idleCollectors.set(factory.type, `no exporter takes ${factory.produces.join(' or ')} records`);
+      if (factory.produces.some((kind) => taken.has(kind))) {
+        const collector = create(factory);
+        this.collectorKinds.set(collector.id, factory.produces);
+        collectors.push(collector);
+      } else this.idleCollectors.set(factory.type, `no exporter takes ${factory.produces.join(' or ')} records`);
     }
     return collectors;
   }
@@ -164,7 +189,11 @@ export class Agent {
   private async runCollector(collector: Collector): Promise<void> {
     const ctx: CollectorContext = {
       signal: this.collectorsStop.signal,
-      emit: (records) => this.router.emit(records),
+      // The live page looks at each batch on its way in (a count, no await); the router fans it out.
+      emit: (records) => {
+        this.livePage.observe(records, this.pageFailed);
+        return this.router.emit(records);
+      },
       docker: this.connection,
       inventory: this.inventory,
       logger: this.logger.child({ component: `collector:${collector.id}` }),
@@ -181,6 +210,7 @@ export class Agent {
   }
 
   private readonly collectorFailures = new Map<string, string>();
+  private readonly pageFailed = (error: unknown) => this.logger.warn({ err: errorMessage(error) }, 'live page could not take a batch (shipping goes on)');
 
   readiness(): Readiness {
     const checks: Record<string, Health> = { docker: this.connection.health() };
@@ -197,12 +227,17 @@ export class Agent {
       containers_tracked: this.inventory.size,
       inventory: this.inventoryService.status(),
       collectors: {
-        ...Object.fromEntries(this.collectors.map((c) => [c.id, { running: !this.collectorFailures.has(c.id), ...(c.status?.() ?? {}), ...(this.collectorFailures.has(c.id) ? { failed: this.collectorFailures.get(c.id) } : {}) }])),
+        ...Object.fromEntries(this.collectors.map((c) => [c.id, { running: !this.collectorFailures.has(c.id), ...this.collectorStatus(c) }])),
         ...Object.fromEntries([...this.idleCollectors].map(([id, reason]) => [id, { running: false, reason }])),
       },
       exporters: Object.fromEntries(this.runners.map((r) => [r.id, { healthy: r.health().healthy, ...r.status() }])),
       dead_letters: { written: this.deadLetterEvents.written.status(), discarded_by_rotation: this.deadLetterEvents.discarded.status() },
     };
+  }
+
+  private collectorStatus(collector: Collector): Record<string, unknown> {
+    const failed = this.collectorFailures.get(collector.id);
+    return { ...(collector.status?.() ?? {}), ...(failed !== undefined ? { failed } : {}) };
   }
 
   /** `docker top` for a container the agent tracks (by id, id prefix or name); ignored containers are not found. */

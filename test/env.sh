@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a machine for the integration tests and prints `export` lines for the environment they need.
 # Installs what is missing from Debian's packages (docker.io, prometheus, busybox-static, openssl, iproute2,
-# docker-compose); uses a daemon that already answers, otherwise
+# docker-compose, chromium); uses a daemon that already answers, otherwise
 # starts a throwaway dockerd; builds the local busybox test image (no registry is reachable here).
 set -euo pipefail
 STATE_DIR=${DOCKHAND_TEST_STATE:-/tmp/dockhand-test-env}
@@ -16,6 +16,8 @@ need_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v ip >/dev/null || missing+=(iproute2)
+  # The live page's browser tests drive Debian's Chromium through playwright-core (no browser download).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   echo "${missing[@]:-}"
 }
 

@@ -17,6 +17,7 @@ import { agentRate, bestOfEach, cpuPerMillionLines, followerCpuPerMillionLines, 
 import { scenarioLabel, type Scenario } from '../logs/workload.js';
 import { measureFleet, type FleetResult } from './fleet.js';
 import { measureOutage, slowestCycle, type OutageResult } from './outage.js';
+import { bestPageRuns, measurePage, pageRate, type PageResult, type PageRun } from './page.js';
 
 export interface AgentBenchOptions {
   /** Live side-by-side scenarios (agent and raw follower on the same generators). */
@@ -29,6 +30,8 @@ export interface AgentBenchOptions {
   readonly profileElasticsearch: boolean;
   readonly fleet: { readonly containers: number; readonly scrapes: number; readonly settleSeconds: number } | undefined;
   readonly outage: { readonly downSeconds: number; readonly cycles: number } | undefined;
+  /** Shipping with and without the live page's traffic (BENCH_PAGE_LINES, BENCH_PAGE_REPEAT). */
+  readonly page: { readonly lines: number; readonly repeat: number } | undefined;
   readonly log: (message: string) => void;
 }
 
@@ -44,6 +47,7 @@ export interface AgentBenchResult {
   readonly profile?: ElasticsearchProfile;
   readonly fleet?: FleetResult;
   readonly outage?: OutageResult;
+  readonly page?: PageResult;
   readonly errors: readonly string[];
 }
 
@@ -60,6 +64,7 @@ export async function runAgentBench(options: AgentBenchOptions): Promise<AgentBe
   let profile: ElasticsearchProfile | undefined;
   let fleet: FleetResult | undefined;
   let outage: OutageResult | undefined;
+  let page: PageResult | undefined;
   const attempt = async (name: string, run: () => Promise<void>) => {
     options.log(`${name} …`);
     try {
@@ -114,12 +119,16 @@ export async function runAgentBench(options: AgentBenchOptions): Promise<AgentBe
       const outageOptions = { ...options.outage, log: (m: string) => options.log(`outage: ${m}`) };
       await attempt(`Elasticsearch down ${options.outage.downSeconds} s, ${options.outage.cycles} times`, async () => { outage = await measureOutage(containers, outageOptions); });
     }
+    if (options.page) {
+      const pageOptions = { ...options.page, log: (m: string) => options.log(`page: ${m}`) };
+      await attempt(`shipping ${options.page.lines} lines with and without the live page open`, async () => { page = await measurePage(containers, pageOptions); });
+    }
   } finally {
     await containers.removeAll();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return { follow, errors, ...(serverAlone ? { serverAlone } : {}), ...(profile ? { profile } : {}), ...(fleet ? { fleet } : {}), ...(outage ? { outage } : {}) };
+  return { follow, errors, ...(serverAlone ? { serverAlone } : {}), ...(profile ? { profile } : {}), ...(fleet ? { fleet } : {}), ...(outage ? { outage } : {}), ...(page ? { page } : {}) };
 }
 
 // ---- report ----------------------------------------------------------------------------------
@@ -181,6 +190,13 @@ function followMarkdown(results: readonly LiveFollowResult[]): string {
     const st = loki.server.stats;
     out.push('', `The Loki test server (count-only: protobuf decoded with the official push.proto and snappyjs, entries deduplicated by stream, timestamp and line, not kept) saw, in the ${scenarioLabel(loki.scenario)} run: `
       + `${int(st.bulkRequests)} push requests, ${int(st.itemsReceived)} entries (events included, ${int(st.itemsReceived / Math.max(1, st.bulkRequests))} a push), ${int(st.duplicates)} dropped as duplicates.`);
+  }
+  const otlp = results.find((r) => r.server && r.sink === 'otlp');
+  if (otlp?.server) {
+    const st = otlp.server.stats;
+    out.push('', `The OTLP test receiver (count-only: protobuf decoded with the official definitions, log records counted, not kept) saw, in the ${scenarioLabel(otlp.scenario)} run: `
+      + `${int(st.bulkRequests)} export requests, ${int(st.itemsReceived)} log records (events included, ${int(st.itemsReceived / Math.max(1, st.bulkRequests))} a request), `
+      + `${(st.bytesReceived / 1e6).toFixed(1)} MB on the wire (gzip; ${int(st.itemsReceived > 0 ? st.bytesReceived / st.itemsReceived : 0)} bytes per record).`);
   }
   const es = results.find((r) => r.server && r.sink === 'elasticsearch');
   if (es?.server) {
@@ -282,6 +298,47 @@ function outageMarkdown(o: OutageResult): string {
   ].join('\n');
 }
 
+function pageMarkdown(p: PageResult): string {
+  const best = bestPageRuns(p);
+  const ratio = best.without && best.with ? pageRate(best.with) / pageRate(best.without) : undefined;
+  return [
+    '### Shipping with the live page open',
+    '',
+    `The agent ships one container writing ${int(p.linesPerRun)} lines (100 bytes, as fast as the daemon takes them) to the file exporter (fdatasync per batch), `
+    + 'timed from the `docker start` to the last line acknowledged; once without a page, once with a page\'s traffic: the live tail of that container read over SSE, '
+    + 'the events stream, and `/ui/api/containers` and `/ui/api/pipeline` polled each second (a plain client in the bench process, not a browser). '
+    + 'Runs alternate (BENCH_PAGE_REPEAT rounds); the fastest complete run of each kind is compared. Goal: within 5 %.',
+    '',
+    table(['run', 'lines/s', 'seconds', 'agent CPU s', 'tail lines received', 'JSON polls', 'load avg'], p.runs.map((r) => [
+      `${r.withPage ? 'with the page' : 'without'}${r === best.with || r === best.without ? ' ★' : ''}${r.complete ? '' : ' (incomplete)'}`,
+      int(pageRate(r)),
+      s2(r.seconds),
+      s2(r.agentCpuSeconds),
+      r.withPage ? `${int(r.tailLines ?? 0)}${r.tailDropped ? ` (dropped: ${r.tailDropped})` : ''}` : '–',
+      r.withPage ? String(r.polls ?? 0) : '–',
+      load(r.loadAverage),
+    ])),
+    '',
+    ratio === undefined ? 'No complete pair of runs: no ratio.'
+      : `With the page: **${(ratio * 100).toFixed(1)} %** of the throughput without (${int(pageRate(best.with!))} vs ${int(pageRate(best.without!))} lines/s)${ratio >= 0.95 ? ': within 5 %.' : ': **more than 5 % slower**.'}`,
+    '',
+    `Median lines/s: ${fixed(medianRate(p.runs, false), 0)} without, ${fixed(medianRate(p.runs, true), 0)} with the page. `
+    + `Agent CPU per 1M lines, mean of the runs (steadier than lines/s on a shared machine): ${fixed(meanCpuPerMillion(p.runs, false), 2)} s without, ${fixed(meanCpuPerMillion(p.runs, true), 2)} s with the page.`,
+  ].join('\n');
+}
+
+function medianRate(runs: readonly PageRun[], withPage: boolean): number | undefined {
+  const rates = runs.filter((r) => r.withPage === withPage && r.complete).map(pageRate).sort((x, y) => x - y);
+  if (rates.length === 0) return undefined;
+  const middle = Math.floor(rates.length / 2);
+  return rates.length % 2 ? rates[middle] : (rates[middle - 1]! + rates[middle]!) / 2;
+}
+
+function meanCpuPerMillion(runs: readonly PageRun[], withPage: boolean): number | undefined {
+  const of = runs.filter((r) => r.withPage === withPage && r.lines > 0);
+  return of.length === 0 ? undefined : (of.reduce((sum, r) => sum + r.agentCpuSeconds / r.lines, 0) / of.length) * 1e6;
+}
+
 export function agentBenchMarkdown(result: AgentBenchResult): string {
   const out: string[] = ['## The agent: live side by side, the test server alone, memory, /metrics, outage'];
   if (result.follow.length > 0) out.push('', followMarkdown(result.follow));
@@ -289,6 +346,7 @@ export function agentBenchMarkdown(result: AgentBenchResult): string {
   if (result.profile) out.push('', profileMarkdown(result.profile));
   if (result.fleet) out.push('', fleetMarkdown(result.fleet));
   if (result.outage) out.push('', outageMarkdown(result.outage));
+  if (result.page) out.push('', pageMarkdown(result.page));
   if (result.errors.length > 0) out.push('', '**Failed parts:**', '', ...result.errors.map((e) => `- ${e}`));
   return out.join('\n');
 }
@@ -316,11 +374,12 @@ export function agentOptionsFromEnv(parse: (text: string) => Scenario[], sinks: 
       ? { containers: numberFromEnv('BENCH_FLEET_CONTAINERS', 100), scrapes: Math.max(1, numberFromEnv('BENCH_SCRAPES', 1000)), settleSeconds: numberFromEnv('BENCH_SETTLE_S', 10) }
       : undefined,
     outage: parts.has('outage') && outageSeconds > 0 ? { downSeconds: outageSeconds, cycles: Math.max(1, numberFromEnv('BENCH_OUTAGE_CYCLES', 3)) } : undefined,
+    page: parts.has('page') ? { lines: Math.max(1, numberFromEnv('BENCH_PAGE_LINES', 100_000)), repeat: Math.max(1, numberFromEnv('BENCH_PAGE_REPEAT', 5)) } : undefined,
     log,
   };
 }
 
-export const ALL_PARTS = ['finished', 'live', 'follow', 'alone', 'fleet', 'outage', 'stats'] as const;
+export const ALL_PARTS = ['finished', 'live', 'follow', 'alone', 'fleet', 'outage', 'page', 'stats'] as const;
 
 /** BENCH_PARTS (comma-separated, default all): which parts of `npm run bench` run. */
 export function partsFromEnv(): Set<string> {

@@ -54,3 +54,20 @@ export class MeasuredProcess {
     return result;
   }
 }
+
+/**
+ * The end of a test server's child-process main (bench/logs/*-server-main.ts): listens on the
+ * control port, prints `{"url": …, "control": …}` for the parent (MeasuredProcess.firstJsonLine),
+ * and closes both on SIGTERM or SIGINT.
+ */
+export async function serveChild(url: string, control: import('node:http').Server, close: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+  const { port } = control.address() as import('node:net').AddressInfo;
+  process.stdout.write(`${JSON.stringify({ url, control: `http://127.0.0.1:${port}` })}\n`);
+  const stop = () => {
+    control.close();
+    void close().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -25,8 +25,9 @@ import { LINE_BYTES, type Workload } from './workload.js';
 export const AGENT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const ES_SERVER = fileURLToPath(new URL('./es-server-main.js', import.meta.url));
 const LOKI_SERVER = fileURLToPath(new URL('./loki-server-main.js', import.meta.url));
+const OTLP_SERVER = fileURLToPath(new URL('./otlp-server-main.js', import.meta.url));
 
-export type DockhandSink = 'file' | 'elasticsearch' | 'loki';
+export type DockhandSink = 'file' | 'elasticsearch' | 'otlp' | 'loki';
 
 /** Where the Elasticsearch exporter puts log lines by default (data stream mode, namespace "default"). */
 const LOGS_DATA_STREAM = 'logs-docker.logs-*';
@@ -61,7 +62,7 @@ export function agentNodeFlags(): string[] {
 function agentEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(DOCKHAND_|ELASTICSEARCH_|LOKI_|NODE_OPTIONS$)/.test(key)) continue;
+    if (/^(DOCKHAND_|ELASTICSEARCH_|OTEL_|LOKI_|NODE_OPTIONS$)/.test(key)) continue;
     env[key] = value;
   }
   return { ...env, ...AGENT_ENV };
@@ -85,7 +86,7 @@ export function counterValue(metricsText: string, name: string, labels: Record<s
 export class AgentUnderTest {
   private constructor(
     readonly agent: MeasuredProcess,
-    /** The sink's test server in its own process: Elasticsearch's, or Loki's (same control API for counts and stats). */
+    /** The sink's test server in its own process: Elasticsearch's, OTLP's or Loki's (the same control API for counts and stats). */
     readonly es: MeasuredProcess | undefined,
     readonly esUrl: string | undefined,
     readonly esControl: string | undefined,
@@ -106,6 +107,9 @@ export class AgentUnderTest {
       if (options.sink === 'elasticsearch') {
         es = MeasuredProcess.spawn('Elasticsearch test server', process.execPath, [ES_SERVER, '--count-only']);
         ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
+      } else if (options.sink === 'otlp') {
+        es = MeasuredProcess.spawn('OTLP test server', process.execPath, [OTLP_SERVER]);
+        ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
       } else if (options.sink === 'loki') {
         es = MeasuredProcess.spawn('Loki test server', process.execPath, [LOKI_SERVER]);
         ({ url: esUrl, control: esControl } = await es.firstJsonLine<{ url: string; control: string }>());
@@ -123,6 +127,7 @@ export class AgentUnderTest {
           prometheus: { enabled: options.collectors === 'all' },
           file: options.sink === 'file' ? { enabled: true, kinds: ['log'], sync: true, max_bytes: 16 * 1024 ** 3 } : { enabled: false },
           ...(options.sink === 'elasticsearch' ? { elasticsearch: { enabled: true, urls: [esUrl] } } : {}),
+          ...(options.sink === 'otlp' ? { otlp: { enabled: true, endpoint: esUrl } } : {}),
           ...(options.sink === 'loki' ? { loki: { enabled: true, url: esUrl } } : {}),
         },
       };

@@ -16,7 +16,7 @@
  */
 import http from 'node:http';
 import { EsTestServer, type EsCounters } from '../../test/helpers/es-server.js';
-import { serveUntilSignalled } from '../lib/server-process.js';
+import { serveChild } from '../lib/child.js';
 
 export interface EsServerStats {
   readonly requests: number;
@@ -127,4 +127,4 @@ const control = http.createServer((req, res) => {
   }
   json({ error: 'not found' }, 404);
 });
-await serveUntilSignalled(server, control);
+await serveChild(server.url, control, () => server.close());

@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { LokiTestServer } from '../../test/helpers/loki-server.js';
 import type { EsServerStats } from './es-server-main.js';
-import { serveUntilSignalled } from '../lib/server-process.js';
+import { serveChild } from '../lib/child.js';
 
 const server = await LokiTestServer.start({ countOnly: true });
 
@@ -32,4 +32,4 @@ const control = http.createServer((req, res) => {
   if (url.pathname === '/stats') return json(stats());
   json({ error: 'not found' }, 404);
 });
-await serveUntilSignalled(server, control);
+await serveChild(server.url, control, () => server.close());

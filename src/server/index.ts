@@ -1,6 +1,6 @@
 /**
  * The HTTP face of the agent (fastify): /healthz (alive), /readyz (daemon answers and every
- * exporter healthy), /metrics (self-metrics plus exporter registries), /status (JSON).
+ * exporter healthy), /metrics (self-metrics plus exporter registries), /status (JSON), /ui/ (the live page).
  * Rendering /metrics formats what is already in memory: no Docker call, no file read.
  * Optionally over TLS and behind authentication (all but /healthz, which the image's
  * HEALTHCHECK and liveness probes call without credentials).
@@ -13,6 +13,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Authenticator } from './auth.js';
 import { reloadOnChange } from './file-watch.js';
 import { loadServerTls, type ServerTls } from './tls.js';
+import { registerLivePage, type LivePageView } from '../ui/routes.js';
 
 export interface AgentView {
   readiness(): { ready: boolean; checks: Record<string, Health> };
@@ -20,6 +21,8 @@ export interface AgentView {
   registries(): Registry[];
   /** `docker top` of one tracked container, on demand; errors carry an HTTP statusCode. */
   top(ref: string, psArgs?: string): Promise<unknown>;
+  /** The live page (/ui/): served when present, behind the same authentication as the rest. */
+  readonly page?: LivePageView;
 }
 
 export interface HttpServer {
@@ -97,6 +100,7 @@ export function buildHttpApp(agent: AgentView, access: HttpAccess = {}, tls?: Se
     }
   });
 
+  if (agent.page) registerLivePage(app, agent.page);
   return app;
 }
 

@@ -55,7 +55,7 @@ function interpolate(value: string, env: Record<string, string | undefined>): st
 const mountOf = (s: Service, target: string) => s.volumes?.map((v) => v.split(':')).find((parts) => parts[1] === target);
 
 test('the stack has dockhand, Elasticsearch, Kibana and Prometheus (plus Grafana and a one-shot setup)', () => {
-  assert.deepEqual(Object.keys(compose.services).sort(), ['dockhand', 'elasticsearch', 'grafana', 'kibana', 'loki', 'prometheus', 'setup']);
+  assert.deepEqual(Object.keys(compose.services).sort(), ['dockhand', 'elasticsearch', 'grafana', 'kibana', 'loki', 'otel-collector', 'prometheus', 'setup']);
   assert.deepEqual(Object.keys(compose.volumes ?? {}).sort(), ['dockhand-data', 'es-data', 'grafana-data', 'kibana-data', 'loki-data', 'prometheus-data']);
 });
 

@@ -1,0 +1,35 @@
+/**
+ * Child process: the OTLP test receiver (test/helpers/otlp-server.ts) in count-only mode on a free
+ * port, so that its own CPU is measured apart from the agent's. Prints `{"url": …, "control": …}`
+ * once listening. The control port answers `GET /count` (log lines received: log records with
+ * log.iostream, the Docker events left out, as the Elasticsearch server counts its logs data
+ * stream) and `GET /stats` (its counters, in the Elasticsearch server's shape: export requests as
+ * bulk requests, log records as items). SIGTERM closes both.
+ */
+import http from 'node:http';
+import { OtlpTestServer } from '../../test/helpers/otlp-server.js';
+import { serveChild } from '../lib/child.js';
+import type { EsServerStats } from './es-server-main.js';
+
+const server = await OtlpTestServer.start({ countOnly: true });
+
+function stats(): EsServerStats {
+  const c = server.counters;
+  return {
+    requests: c.requests, bulkRequests: c.requests, itemsReceived: c.lines + c.events, created: c.lines + c.events, duplicates: 0,
+    itemErrors: 0, bytesReceived: c.bytesReceived, maxConcurrentBulk: 0,
+  };
+}
+
+const control = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://control');
+  req.resume();
+  const json = (body: unknown, status = 200) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  if (url.pathname === '/count') return json({ count: server.counters.lines });
+  if (url.pathname === '/stats') return json(stats());
+  json({ error: 'not found' }, 404);
+});
+await serveChild(server.url, control, () => server.close());
