@@ -1,5 +1,6 @@
 /** A long-lived child process under measurement: spawned, sampled from /proc, stopped. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import http from 'node:http';
 import { ProcessSampler } from './proc.js';
 
 export class MeasuredProcess {
@@ -70,4 +71,22 @@ export async function serveChild(url: string, control: import('node:http').Serve
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * The control port of a count-only test server's child main: `GET /count` (what the server holds,
+ * counted on its side) and `GET /stats` (its counters), both JSON.
+ */
+export function countingControl(count: () => number, stats: () => unknown): import('node:http').Server {
+  return http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://control').pathname;
+    req.resume();
+    const json = (body: unknown, status = 200) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (path === '/count') return json({ count: count() });
+    if (path === '/stats') return json(stats());
+    json({ error: 'not found' }, 404);
+  });
 }

@@ -6,10 +6,9 @@
  * (its counters, in the Elasticsearch server's shape: pushes as bulk requests, entries as items,
  * entries Loki would drop as duplicates as `duplicates`). SIGTERM closes both.
  */
-import http from 'node:http';
 import { LokiTestServer } from '../../test/helpers/loki-server.js';
 import type { EsServerStats } from './es-server-main.js';
-import { serveChild } from '../lib/child.js';
+import { countingControl, serveChild } from '../lib/child.js';
 
 const server = await LokiTestServer.start({ countOnly: true });
 
@@ -21,15 +20,5 @@ function stats(): EsServerStats {
   };
 }
 
-const control = http.createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://control');
-  req.resume();
-  const json = (body: unknown, status = 200) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  if (url.pathname === '/count') return json({ count: server.storedIn((labels) => labels.source !== 'docker_events') });
-  if (url.pathname === '/stats') return json(stats());
-  json({ error: 'not found' }, 404);
-});
+const control = countingControl(() => server.storedIn((labels) => labels.source !== 'docker_events'), stats);
 await serveChild(server.url, control, () => server.close());

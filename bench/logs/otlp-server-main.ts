@@ -6,9 +6,8 @@
  * stream) and `GET /stats` (its counters, in the Elasticsearch server's shape: export requests as
  * bulk requests, log records as items). SIGTERM closes both.
  */
-import http from 'node:http';
 import { OtlpTestServer } from '../../test/helpers/otlp-server.js';
-import { serveChild } from '../lib/child.js';
+import { countingControl, serveChild } from '../lib/child.js';
 import type { EsServerStats } from './es-server-main.js';
 
 const server = await OtlpTestServer.start({ countOnly: true });
@@ -21,15 +20,5 @@ function stats(): EsServerStats {
   };
 }
 
-const control = http.createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://control');
-  req.resume();
-  const json = (body: unknown, status = 200) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  if (url.pathname === '/count') return json({ count: server.counters.lines });
-  if (url.pathname === '/stats') return json(stats());
-  json({ error: 'not found' }, 404);
-});
+const control = countingControl(() => server.counters.lines, stats);
 await serveChild(server.url, control, () => server.close());

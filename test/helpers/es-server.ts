@@ -13,7 +13,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { SwitchableListener } from './switchable-listener.js';
+import { RefusableListener } from './refusable-listener.js';
 import { MappingError, applyMapping, fieldValues, isPlainObject, mergeMappings, type RootMapping } from './es-mapping.js';
 
 const gunzip = promisify(zlib.gunzip);
@@ -273,7 +273,8 @@ const INVALID_INDEX_CHARS = /[\\/*?"<>| ,#:]/;
 export class EsTestServer {
   readonly counters: EsCounters = freshCounters();
   private readonly server: http.Server;
-  private readonly listener: SwitchableListener;
+  private readonly listener: RefusableListener;
+  private closed = false;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private readonly version: string;
   private readonly major: number;
@@ -313,31 +314,31 @@ export class EsTestServer {
       });
     });
     this.server.keepAliveTimeout = 30_000;
-    this.listener = new SwitchableListener(this.server);
+    this.listener = new RefusableListener(this.server);
     if (options.builtinTemplates ?? true) this.installBuiltinTemplates();
   }
 
   /** Starts a server on 127.0.0.1 on a free port. */
   static async start(options: EsTestServerOptions = {}): Promise<EsTestServer> {
     const server = new EsTestServer(options);
-    await server.listener.listen(0);
+    await server.listener.accept();
     return server;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.listener.port}`;
+    return this.listener.url;
   }
 
   // ---- faults ------------------------------------------------------------------------------
 
   /** Closes the listener and every open connection: new connections are refused (ECONNREFUSED). */
   refuseConnections(): Promise<void> {
-    return this.listener.refuseConnections();
+    return this.listener.refuse();
   }
 
   /** Listens again on the same port after refuseConnections(). */
-  acceptConnections(): Promise<void> {
-    return this.listener.acceptConnections();
+  async acceptConnections(): Promise<void> {
+    if (!this.closed) await this.listener.accept();
   }
 
   /** Answers every request (or those matching) with `status` (503 by default) until cleared (undefined) or `count` ran out. */
@@ -512,13 +513,15 @@ export class EsTestServer {
   }
 
   async close(): Promise<void> {
-    if (this.listener.isClosed) return;
+    if (this.closed) return;
+    // Set first: requests woken below see it and write nothing.
+    this.closed = true;
     for (const entry of this.timers) {
       clearTimeout(entry.timer);
       entry.resolve();
     }
     this.timers.clear();
-    await this.listener.close();
+    await this.listener.refuse();
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------
@@ -568,7 +571,7 @@ export class EsTestServer {
     const filter = url.searchParams.get('filter_path');
     // As Elasticsearch: error responses are never filtered.
     if (filter && reply.status < 400 && reply.body !== undefined && !path.startsWith('/_test/')) reply = { ...reply, body: filterPath(reply.body, filter) };
-    if (this.listener.isClosed || res.destroyed) return;
+    if (this.closed || res.destroyed) return;
     await this.writeReply(req, res, reply);
   }
 

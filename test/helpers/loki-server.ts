@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import SnappyJS from 'snappyjs';
-import { SwitchableListener } from './switchable-listener.js';
+import { RefusableListener } from './refusable-listener.js';
 
 const gunzip = promisify(zlib.gunzip);
 const PROTO = fileURLToPath(new URL('../../../test/helpers/proto/loki/push.proto', import.meta.url));
@@ -108,7 +108,8 @@ export class LokiTestServer {
   private readonly arrivals = new Map<string, number>();
   private readonly streams = new Map<string, StoredStream>();
   private readonly server: http.Server;
-  private readonly listener: SwitchableListener;
+  private readonly listener: RefusableListener;
+  private closed = false;
   private failure: (FailureRule & { left: number }) | undefined;
   private holdAnswers = false;
   private readonly held = new Set<() => void>();
@@ -123,17 +124,17 @@ export class LokiTestServer {
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 30_000;
-    this.listener = new SwitchableListener(this.server);
+    this.listener = new RefusableListener(this.server);
   }
 
   static async start(options: LokiServerOptions = {}): Promise<LokiTestServer> {
     const server = new LokiTestServer(options);
-    await server.listener.listen(0);
+    await server.listener.accept();
     return server;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.listener.port}`;
+    return this.listener.url;
   }
 
   get pushUrl(): string {
@@ -144,12 +145,12 @@ export class LokiTestServer {
 
   /** Down: connections refused, open ones cut. */
   refuseConnections(): Promise<void> {
-    return this.listener.refuseConnections();
+    return this.listener.refuse();
   }
 
   /** Back up on the same port. */
-  acceptConnections(): Promise<void> {
-    return this.listener.acceptConnections();
+  async acceptConnections(): Promise<void> {
+    if (!this.closed) await this.listener.accept();
   }
 
   /** Answers pushes with `rule.status` (before storing anything) until cleared or `count` ran out. */
@@ -207,8 +208,9 @@ export class LokiTestServer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.holdResponses(false);
-    await this.listener.close();
+    await this.listener.refuse();
   }
 
   // ---- the protocol --------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 /**
  * A test server's listener that can go away and come back on the same port: `refuse()` closes it
  * and every open connection (new connections are refused, as a server that is down), `accept()`
- * listens again. For the push test receivers (OTLP; the Elasticsearch and Loki test servers carry
- * the same logic inline and can move onto this).
+ * listens again. Shared by the test servers (Elasticsearch, OTLP, Loki).
  */
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
