@@ -61,6 +61,7 @@ export const lokiConfigSchema = z.strictObject({
   for (const group of ['static', 'from_container_labels'] as const) {
     for (const name of Object.keys(c.labels[group])) {
       if (!LABEL_NAME.test(name)) problem(['labels', group, name], 'expected a Loki label name: letters, digits and _, not starting with a digit');
+      else if (name.startsWith('__')) problem(['labels', group, name], 'names starting with __ are reserved by Loki');
     }
   }
   for (const name of Object.keys(c.headers)) {

@@ -31,6 +31,7 @@ test('values and contradictions are refused with the key named', () => {
   assert.match(problems({ encoding: 'snappy' }).join(), /^encoding/);
   assert.match(problems({ labels: { static: { 'bad-name': 'x' } } }).join(), /^labels\.static\.bad-name: expected a Loki label name/);
   assert.match(problems({ labels: { container_name: 'sometimes' } }).join(), /^labels\.container_name/);
+  assert.match(problems({ labels: { from_container_labels: { __name__: 'x' } } }).join(), /^labels\.from_container_labels\.__name__: names starting with __ are reserved/);
   assert.match(problems({ password: 'p' }).join(), /^username: a password needs a username/);
   assert.match(problems({ username: 'u' }).join(), /^password: user "u" needs a password/);
   assert.match(problems({ username: 'u', password: 'p', bearer_token: 't' }).join(), /^bearer_token: use a bearer token or a username/);
