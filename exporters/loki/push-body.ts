@@ -140,7 +140,8 @@ export function encodeProtobuf(push: Push, writer: ProtoWriter): EncodedPush {
     });
     entries += stream.records.length;
   }
-  const raw = writer.finish();
+  // Compressed at once, before the writer is used again: no copy of the uncompressed body.
+  const raw = writer.view();
   return {
     body: snappyCompress(raw),
     // Snappy is implied by the content type; Promtail sends no Content-Encoding, and some proxies refuse `snappy`.

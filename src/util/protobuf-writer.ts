@@ -91,6 +91,11 @@ export class ProtoWriter {
     return this.pos;
   }
 
+  /** The encoded bytes without a copy: valid only until the writer is written to or reset again. */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
   /** The encoded bytes (a copy: the writer may be reused after reset()). */
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));

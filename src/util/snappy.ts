@@ -26,15 +26,22 @@ export function maxCompressedLength(length: number): number {
   return 32 + length + Math.floor(length / 6);
 }
 
+/**
+ * Compression runs synchronously, so one worst-case-sized output buffer and one hash table serve
+ * every call: only the compressed bytes (a tenth of a log push) are copied out of it.
+ */
+let scratch = Buffer.allocUnsafe(0);
+const table = new Int32Array(1 << HASH_BITS);
+
 /** Compresses `input` into one snappy block. */
 export function snappyCompress(input: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(maxCompressedLength(input.length));
-  let pos = writeVarintAt(out, 0, input.length);
-  const table = new Int32Array(1 << HASH_BITS);
+  const worst = maxCompressedLength(input.length);
+  if (scratch.length < worst) scratch = Buffer.allocUnsafe(worst);
+  let pos = writeVarintAt(scratch, 0, input.length);
   for (let start = 0; start < input.length; start += FRAGMENT_BYTES) {
-    pos = compressFragment(input, start, Math.min(start + FRAGMENT_BYTES, input.length), out, pos, table);
+    pos = compressFragment(input, start, Math.min(start + FRAGMENT_BYTES, input.length), scratch, pos, table);
   }
-  return out.subarray(0, pos);
+  return Buffer.from(scratch.subarray(0, pos));
 }
 
 function compressFragment(input: Uint8Array, start: number, end: number, out: Buffer, pos: number, table: Int32Array): number {
@@ -54,6 +61,8 @@ function compressFragment(input: Uint8Array, start: number, end: number, out: Bu
     }
     misses = 0;
     let length = MIN_MATCH;
+    // Four bytes at a time while they match (log lines repeat long runs: shared metadata, prefixes), then byte by byte.
+    while (i + length + 4 <= end && load32(input, candidate + length) === load32(input, i + length)) length += 4;
     while (i + length < end && input[candidate + length] === input[i + length]) length++;
     pos = emitLiteral(input, literalStart, i, out, pos);
     pos = emitCopy(i - candidate, length, out, pos);
