@@ -20,7 +20,7 @@ const MiB = 1024 * 1024;
 const MIN_BUFFER = 64 * 1024;
 
 export const fileConfigSchema = z.strictObject({
-  enabled: z.boolean().optional().describe('Append records as NDJSON files under the data directory; unset: on unless Elasticsearch is enabled.'),
+  enabled: z.boolean().optional().describe('Append records as NDJSON files under the data directory; unset: on unless Elasticsearch, Loki or OTLP is enabled.'),
   path: z.string().min(1).optional().describe('Folder of the files (records-000001.ndjson, …); default <data_dir>/records.'),
   max_bytes: z.number().int().min(4096).default(100 * MiB).describe('Size at which the current file is closed and the next one started.'),
   max_files: z.number().int().min(1).default(10).describe('Files kept, the current one included; the oldest are deleted.'),
@@ -176,7 +176,7 @@ export class FileExporter implements Exporter {
 }
 
 /** Exporters that store logs: when one is on, the file sink is off unless enabled explicitly. */
-const LOG_STORES = ['elasticsearch', 'loki'] as const;
+const LOG_STORES = ['elasticsearch', 'loki', 'otlp'] as const;
 
 export const fileExporterFactory = defineExporter({
   type: 'file',

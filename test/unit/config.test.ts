@@ -94,7 +94,7 @@ test('maskSecrets hides secret values at any depth and keeps the rest', () => {
   assert.deepEqual(masked, { exporters: { es: { password: '********', api_key: '********', username: 'elastic', urls: ['http://x'] } } });
 });
 
-test('the file sink is on by default, off when Elasticsearch is enabled, and an explicit setting wins', async () => {
+test('the file sink is on by default, off when Elasticsearch, Loki or OTLP is enabled, and an explicit setting wins', async () => {
   const { fileExporterFactory } = await import('../../exporters/file/index.js');
   const enabled = (env: NodeJS.ProcessEnv, yaml?: string) => {
     const config = loadConfig(yaml ? { config: file('file-sink.yaml', yaml) } : {}, env);
@@ -103,6 +103,8 @@ test('the file sink is on by default, off when Elasticsearch is enabled, and an 
   };
   assert.equal(enabled({}), true);
   assert.equal(enabled({ ELASTICSEARCH_URL: 'http://127.0.0.1:9200' }), false);
+  assert.equal(enabled({ LOKI_URL: 'http://127.0.0.1:3100' }), false);
+  assert.equal(enabled({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), false);
   assert.equal(enabled({ ELASTICSEARCH_URL: 'http://127.0.0.1:9200' }, 'exporters:\n  file:\n    enabled: true\n'), true);
   assert.equal(enabled({}, 'exporters:\n  file:\n    enabled: false\n'), false);
 });
