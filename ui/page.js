@@ -51,6 +51,8 @@ function duration(seconds) {
   return `${s}s`;
 }
 
+/** An ack lag: hundredths under 10 s, then as a duration. */
+const seconds = (s) => (s === null || s === undefined ? '–' : s < 10 ? `${s.toFixed(2)} s` : duration(s));
 const number = (n, digits = 1) => (n === null || n === undefined ? '–' : Number(n).toFixed(digits));
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
 
@@ -193,7 +195,7 @@ function renderReadiness(p) {
 function renderPipeline(p, before) {
   const find = (list, id) => list?.find((x) => x.id === id);
   const exporterRows = p.exporters.map((e) => {
-    const lanes = Object.entries(e.lanes).map(([kind, l]) => `${kind}: ${l.queued}${l.capacity ? `/${l.capacity}` : ''}${l.queued_bytes !== null ? ` (${bytes(l.queued_bytes)})` : ''}${l.spill_bytes ? `, spilled ${bytes(l.spill_bytes)}` : ''}`).join('; ');
+    const lanes = Object.entries(e.lanes).map(([kind, l]) => `${kind}: ${l.queued}${l.capacity ? `/${l.capacity}` : ''}${l.queued_bytes !== null ? ` (${bytes(l.queued_bytes)})` : ''}${l.spill_bytes ? `, spilled ${bytes(l.spill_bytes)}` : ''}, lag ${seconds(l.ack_lag_seconds)}`).join('; ');
     return el('tr', { 'data-exporter': e.id },
       el('th', { scope: 'row' }, e.id),
       el('td', { class: e.healthy ? 'ok' : 'bad' }, e.healthy ? 'healthy' : `not healthy: ${e.reason}`),
@@ -278,6 +280,7 @@ function drawGraph(p, before) {
       `${exporter.id} · ${kind} lane`,
       `in ${number(laneIn)}/s · out ${number(laneOut)}/s${failing ? ` · ${lane.consecutive_failures} failures` : ''}`,
       `queued ${lane.queued}${lane.capacity ? `/${lane.capacity}` : ''}${lane.queued_bytes !== null ? ` · ${bytes(lane.queued_bytes)}` : ''} · in flight ${lane.in_flight}${lane.spill_bytes ? ` · spilled ${bytes(lane.spill_bytes)}` : ''}`,
+      `ack lag ${seconds(lane.ack_lag_seconds)}`,
     ], `lane:${exporter.id}:${kind}`);
     for (const { c, at: from } of collectorAt.values()) if (c.kinds.includes(kind)) edge(from, at);
     edge(at, exporterAt.get(exporter.id));

@@ -67,6 +67,24 @@ export function splitPartial(pending: readonly AgentRecord[], error: PartialExpo
   return { stored, retry, rejected };
 }
 
+function oldestTime(records: readonly AgentRecord[]): bigint {
+  let oldest = records[0]!.time;
+  for (const record of records) if (record.time < oldest) oldest = record.time;
+  return oldest;
+}
+
+/**
+ * How far the lane is behind: seconds from its oldest record not yet stored (waiting in memory or
+ * being delivered) to now, by the record's own time (when the line was written, the sample taken);
+ * 0 when nothing is waiting. Spilled events are on disk and not counted.
+ */
+export function ackLagSeconds(state: Pick<LaneState, 'lane' | 'deliveringSince'>, nowMs = Date.now()): number {
+  let oldest = state.lane.oldestWaiting()?.time;
+  for (const since of state.deliveringSince.values()) if (oldest === undefined || since < oldest) oldest = since;
+  if (oldest === undefined) return 0;
+  return Math.max(0, (nowMs - Number(oldest / 1_000_000n)) / 1000);
+}
+
 /** Used when no dead-letter sink is given: dead letters then wait (unacknowledged) instead of vanishing. */
 const NO_DEAD_LETTER_SINK: DeadLetterSink = {
   write: () => Promise.reject(new Error('no dead-letter file configured')),
@@ -98,6 +116,8 @@ interface LaneState {
   consecutiveFailures: number;
   lastError: string | undefined;
   inFlight: number;
+  /** Per batch being delivered, its oldest record's time (ns): what the lane's ack lag is measured from. */
+  readonly deliveringSince: Map<LaneBatch, bigint>;
 }
 
 export class ExporterRunner {
@@ -126,7 +146,7 @@ export class ExporterRunner {
     const lanes = { ...DEFAULT_LANES, ...laneSettings };
     for (const kind of exporter.accepts) {
       const lane = this.createLane(kind, lanes);
-      this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, inFlight: 0 });
+      this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, inFlight: 0, deliveringSince: new Map() });
       metrics.queueCapacity.set({ component: this.id, kind }, lane.capacity);
       this.gauges(lane);
     }
@@ -222,7 +242,7 @@ export class ExporterRunner {
       consecutive_failures: Math.max(0, ...states.map((s) => s.consecutiveFailures)),
       ...(lastError ? { last_error: lastError } : {}),
       ...(this.deadLetterError ? { dead_letter_error: this.deadLetterError } : {}),
-      lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.inFlight, consecutive_failures: s.consecutiveFailures }])),
+      lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.inFlight, consecutive_failures: s.consecutiveFailures, ack_lag_seconds: ackLagSeconds(s) }])),
       drops: this.events.dropped.status(),
       spills: this.events.spilled.status(),
       ...this.exporter.status?.(),
@@ -236,10 +256,12 @@ export class ExporterRunner {
       const batch = await state.lane.next(max, this.settings.lingerMs, signal, this.settings.maxBytes);
       if (!batch) return;
       state.inFlight++;
+      state.deliveringSince.set(batch, oldestTime(batch.records));
       try {
         if (await this.deliver(batch, state, signal)) await batch.delivered();
       } finally {
         state.inFlight--;
+        state.deliveringSince.delete(batch);
       }
       if (signal.aborted) return;
     }

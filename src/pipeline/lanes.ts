@@ -53,6 +53,8 @@ export interface Lane {
   close(): Promise<void>;
   /** Records waiting in memory. */
   readonly size: number;
+  /** The oldest record waiting in memory (spilled records are not looked at: they are on disk). */
+  oldestWaiting(): AgentRecord | undefined;
   status(): Record<string, unknown>;
 }
 
@@ -74,6 +76,10 @@ export class MemoryLane implements Lane {
 
   get bytes(): number {
     return this.queue.bytes;
+  }
+
+  oldestWaiting(): AgentRecord | undefined {
+    return this.queue.peek();
   }
 
   async open(): Promise<void> {}
@@ -138,6 +144,10 @@ export class SpillingLane implements Lane {
 
   get size(): number {
     return this.memory.size;
+  }
+
+  oldestWaiting(): AgentRecord | undefined {
+    return this.memory.peek();
   }
 
   get spillBytes(): number {

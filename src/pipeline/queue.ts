@@ -33,6 +33,11 @@ export class BoundedQueue<T> {
     return this.weight;
   }
 
+  /** The item `take` would hand out first, left in place. */
+  peek(): T | undefined {
+    return this.size > 0 ? this.items[this.head] : undefined;
+  }
+
   get isFull(): boolean {
     return this.size >= this.capacity || this.weight >= this.capacityBytes;
   }

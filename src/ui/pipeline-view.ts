@@ -82,6 +82,7 @@ function exporterView(exporter: ExporterSource, recordsIn: ByKind | undefined, r
       policy: lane.policy, records_in: recordsIn?.get(kind) ?? 0, records_out: recordsOut?.get(kind) ?? 0, queued: lane.queued ?? 0, capacity: lane.capacity ?? null,
       queued_bytes: lane.queued_bytes ?? null, capacity_bytes: lane.capacity_bytes ?? null,
       spill_bytes: lane.spill_bytes ?? null, in_flight: lane.in_flight ?? 0, consecutive_failures: lane.consecutive_failures ?? 0,
+      ack_lag_seconds: lane.ack_lag_seconds ?? 0,
     }])),
   };
 }

@@ -148,6 +148,7 @@ test('stopping Elasticsearch turns the exporter red in the pipeline view, with t
   assert.match(reason, /Elasticsearch|ECONNREFUSED|refused/i);
   assert.match((await watched.page.textContent('#readiness')) ?? '', /Not ready: exporter:elasticsearch/);
   assert.match((await watched.page.textContent('#exporters tr[data-exporter="elasticsearch"]')) ?? '', /not healthy: /);
+  assert.match((await watched.page.textContent('#graph [data-node="lane:elasticsearch:log"]')) ?? '', /ack lag (\d+\.\d\d s|\d+[smhd])/, 'each lane shows its ack lag');
   await screenshot('pipeline');
   assert.deepEqual(watched.errors, []);
 });
