@@ -354,7 +354,7 @@ export function logsBenchMarkdown(result: LogsBenchResult): string {
  * by default. BENCH_PROFILE: `0` none; `1` (default) or a list holding `file` profiles the file path.
  */
 export function optionsFromEnv(log: (message: string) => void = (m) => process.stderr.write(`[bench/logs] ${m}\n`), parts: ReadonlySet<string> = new Set(['finished', 'live'])): LogsBenchOptions {
-  const sinks = (process.env.BENCH_SINKS ?? 'file,elasticsearch').split(',').map((s) => s.trim()).filter(Boolean);
+  const sinks = (process.env.BENCH_SINKS ?? 'file,elasticsearch,otlp,loki').split(',').map((s) => s.trim()).filter(Boolean);
   for (const sink of sinks) if (!['file', 'elasticsearch', 'otlp', 'loki'].includes(sink)) throw new Error(`BENCH_SINKS: unknown sink "${sink}" (file, elasticsearch, otlp, loki)`);
   return {
     scenarios: parts.has('finished') ? parseScenarios(process.env.BENCH_LOGS_SCENARIOS ?? DEFAULT_SCENARIOS) : [],
