@@ -4,9 +4,10 @@
  * the agent use this list (test/unit/deploy-dockerfile.test.ts holds the first two to it).
  *
  * --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): the young generation is two semi-spaces,
- * and once a burst has grown them to their largest, their pages stay resident. At 4 the agent keeps
- * ~24 MiB less of them (idle and under load), for a few more scavenges that each copy the same live
- * objects: no measurable CPU cost per line (bench/REPORT.md, issue 10's closing note).
+ * and once a burst has grown them to their largest, their pages stay resident. At 16 an agent started
+ * among 100 containers held 121 MiB (83–85 at 4, issue 10's goal 120); the price of 4 is CPU: ~3x the
+ * scavenges in a burst (~180 vs ~54 per 300,000 lines), each copying the records waiting in the lanes,
+ * 11–17 % more CPU per line (interleaved runs, issue 10's closing note); 8 gave no gain.
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
