@@ -62,9 +62,10 @@ export class LokiExporter implements Exporter {
     if (this.stopped) throw new RetryableError('Loki exporter stopping');
     const records = batch.filter((r): r is ShippedRecord => this.accepts.has(r.kind));
     if (records.length === 0) return;
-    const push = await this.encode(records);
+    const withMetadata = this.withMetadata;
+    const push = await this.encode(records, withMetadata);
     const answer = await this.send(push);
-    const verdict = verdictOf(answer, this.scrub);
+    const verdict = verdictOf(answer, withMetadata, this.scrub);
     switch (verdict.kind) {
       case 'stored':
         this.answered('ok');
@@ -130,8 +131,8 @@ export class LokiExporter implements Exporter {
     };
   }
 
-  private encode(records: readonly ShippedRecord[]): Promise<EncodedPush> | EncodedPush {
-    const streams = groupStreams(records, this.labels, this.withMetadata);
+  private encode(records: readonly ShippedRecord[], withMetadata: boolean): Promise<EncodedPush> | EncodedPush {
+    const streams = groupStreams(records, this.labels, withMetadata);
     return this.config.encoding === 'json' ? encodeJson(streams, this.config.compression === 'gzip') : encodeProtobuf(streams, this.writer);
   }
 

@@ -1,0 +1,54 @@
+/**
+ * The Loki exporter under the real exporter runner, against the Loki test server: what reaches the
+ * dead-letter sink and how many pushes it takes when Loki refuses something for good.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RejectedRecord } from '../../src/errors.js';
+import type { DeadLetterSink } from '../../src/pipeline/dead-letter-file.js';
+import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
+import type { AgentRecord, ContainerMeta, LogRecord } from '../../src/records.js';
+import { silentLogger } from '../../src/telemetry/logger.js';
+import { SelfMetrics } from '../../src/telemetry/metrics.js';
+import { lokiConfigSchema, type LokiConfigInput } from '../../exporters/loki/config.js';
+import { LokiExporter } from '../../exporters/loki/exporter.js';
+import { LokiTestServer } from '../helpers/loki-server.js';
+import { waitFor } from '../helpers/wait.js';
+
+const container: ContainerMeta = { id: 'f'.repeat(64), name: '/loki-runner', image: 'busybox:latest', labels: {}, host: 'runner-host' };
+
+function lines(messages: readonly string[]): LogRecord[] {
+  const start = BigInt(Date.now()) * 1_000_000n;
+  return messages.map((message, i) => ({ kind: 'log' as const, id: `r${i}`, time: start + BigInt(i) * 1_000n, stream: 'stdout' as const, message, container }));
+}
+
+/** A Loki exporter behind a runner whose dead letters are kept in memory; everything stopped after `body`. */
+async function withRunner(server: LokiTestServer, config: Partial<LokiConfigInput>, body: (runner: ExporterRunner, exporter: LokiExporter, deadLetters: RejectedRecord<AgentRecord>[]) => Promise<void>): Promise<void> {
+  const deadLetters: RejectedRecord<AgentRecord>[] = [];
+  const sink: DeadLetterSink = { write: async (_exporter, entries) => void deadLetters.push(...entries) };
+  const metrics = new SelfMetrics({ defaultMetrics: false });
+  const exporter = new LokiExporter(lokiConfigSchema.parse({ enabled: true, url: server.url, events: false, ...config }), { logger: silentLogger(), metrics });
+  const runner = new ExporterRunner(exporter, silentLogger(), metrics, { lingerMs: 10 }, { initialMs: 200, maxMs: 30_000 }, sink);
+  await exporter.start();
+  await runner.start();
+  try {
+    await body(runner, exporter, deadLetters);
+  } finally {
+    await runner.drain(Date.now() + 1_000);
+    await exporter.stop();
+    await server.close();
+  }
+}
+
+test('a 400 naming structured metadata, forever: metadata is turned off once, then the batch is dead-lettered once (no 0 ms retry loop)', async () => {
+  const server = await LokiTestServer.start();
+  const text = "stream '{team=\"structured metadata is disallowed here\"}' has label value too long";
+  server.failRequests({ status: 400, body: text });
+  await withRunner(server, {}, async (runner, exporter, deadLetters) => {
+    await runner.enqueue(lines(['one', 'two', 'three']));
+    await waitFor(() => deadLetters.length === 3, { timeoutMs: 5_000, what: `3 dead letters (have ${deadLetters.length}, after ${server.counters.pushes} pushes)` });
+    assert.equal(server.counters.pushes, 2, 'one push with metadata, one without, no more');
+    assert.equal(exporter.status().structured_metadata, false);
+    assert.match(deadLetters[0]!.reason, /HTTP 400: .*has label value too long/);
+  });
+});
