@@ -32,8 +32,8 @@ export const lokiConfigSchema = z.strictObject({
     host: z.boolean().default(true).describe('Stream label host: the Docker host\'s name.'),
     compose: z.boolean().default(true).describe('Stream labels compose_project and compose_service, from the compose labels (which labels.allow must let through).'),
     swarm: z.boolean().default(true).describe('Stream labels swarm_stack and swarm_service, from the swarm labels (which labels.allow must let through).'),
-    container_name: z.enum(['always', 'unless_compose', 'never']).default('unless_compose')
-      .describe('Stream label container_name: always, only for containers compose does not name a service of (the default: replicas of a service share a stream set), or never.'),
+    container_name: z.enum(['always', 'unless_compose', 'never']).default('always')
+      .describe('Stream label container_name: always (the default: each container its own streams, as Loki\'s Docker driver does), only for containers compose does not name a service of (unless_compose: replicas share a stream, and one replica\'s backlog more than an hour behind another\'s lines is refused as too far behind), or never (same trap).'),
     stream: z.boolean().default(true).describe('Stream label stream: stdout or stderr.'),
     service_name: z.boolean().default(true).describe('Stream label service_name (Loki 3 derives one otherwise): the compose or swarm service, else the container name.'),
     static: z.record(z.string(), z.string()).default({}).describe('Fixed stream labels on every stream, e.g. {env: prod}.'),

@@ -52,3 +52,21 @@ test('a 400 naming structured metadata, forever: metadata is turned off once, th
     assert.match(deadLetters[0]!.reason, /HTTP 400: .*has label value too long/);
   });
 });
+
+test('compose replicas under the default labels: one replica\'s two-hour-old backlog is stored after another replica pushed a line now', async () => {
+  const server = await LokiTestServer.start();
+  const compose = { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web' };
+  const replica = (n: number): ContainerMeta => ({ id: String(n).repeat(64), name: `/shop-web-${n}`, image: 'busybox:latest', labels: compose, host: 'h' });
+  const exporter = new LokiExporter(lokiConfigSchema.parse({ enabled: true, url: server.url }), { logger: silentLogger(), metrics: new SelfMetrics({ defaultMetrics: false }) });
+  await exporter.start();
+  try {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    await exporter.export([{ kind: 'log', id: 'new', time: now, stream: 'stdout', message: 'replica 2, now', container: replica(2) }]);
+    await exporter.export([{ kind: 'log', id: 'old', time: now - 7_200_000_000_000n, stream: 'stdout', message: 'replica 1, two hours ago', container: replica(1) }]);
+    assert.equal(server.counters.stored, 2);
+    assert.equal(server.streamNames().length, 2, 'a stream per replica');
+  } finally {
+    await exporter.stop();
+    await server.close();
+  }
+});
