@@ -40,6 +40,8 @@ export const lokiConfigSchema = z.strictObject({
     from_container_labels: z.record(z.string(), z.string().min(1)).default({})
       .describe('Stream labels from container labels: Loki label name -> container label key (labels.allow must let the key through). Keep them low-cardinality.'),
   }).prefault({}),
+  max_line_bytes: z.number().int().nonnegative().default(256 * 1024).describe(
+    'Longest line (UTF-8 bytes) pushed: Loki refuses a whole push with a longer line (its limits_config.max_line_size, 256 KB by default). Longer lines go to the dead-letter file alone and the rest of the batch is pushed; 0: no limit.'),
   structured_metadata: z.boolean().default(true).describe(
     'Send container_id, container_image and the record id as structured metadata (Loki 3 with allow_structured_metadata). Turned off for the run, with a warning, when Loki refuses it.'),
   events: z.boolean().default(true).describe('Also ship Docker events, to the stream {service_name="docker", source="docker_events", event_type=…}.'),

@@ -74,7 +74,7 @@ function sortByTime(records: ShippedRecord[]): void {
 }
 
 /** The entry's line: a log line's message exactly, an event as one JSON line. */
-function lineOf(record: ShippedRecord): string {
+export function lineOf(record: ShippedRecord): string {
   return record.kind === 'log' ? record.message : eventLine(record);
 }
 

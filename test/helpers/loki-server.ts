@@ -10,6 +10,8 @@
  * - an entry older than the stream's newest minus the ordering window (max_chunk_age / 2, an hour
  *   by default) is ignored, the rest of the push stored, and the push answered 400 with Loki's
  *   text ("entry with timestamp … ignored, reason: 'entry too far behind…'");
+ * - a line longer than max_line_size (256 KB by default, as Loki 3) is not stored, the rest of the
+ *   push is, and the push answered 400 with Loki's text ("Max entry size … exceeded");
  * - structured metadata refused when the server is told so (Loki before 3, allow_structured_metadata off).
  *
  * Faults a test can switch on: refused connections (down), answers with a status (429 with
@@ -84,6 +86,8 @@ export interface LokiServerOptions {
   /** How far behind a stream's newest entry an entry may be (Loki: max_chunk_age / 2). */
   readonly orderingWindowMs?: number;
   readonly allowStructuredMetadata?: boolean;
+  /** Loki's limits_config.max_line_size in bytes (default 256 KB, as Loki 3; 0: none). */
+  readonly maxLineBytes?: number;
   /** Benchmarks: entries are deduplicated and counted per stream, not kept. */
   readonly countOnly?: boolean;
 }
@@ -94,11 +98,12 @@ export interface LokiCounters {
   stored: number;
   duplicates: number;
   tooFarBehind: number;
+  lineTooLong: number;
   faultsAnswered: number;
 }
 
 export class LokiTestServer {
-  readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, faultsAnswered: 0 };
+  readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, lineTooLong: 0, faultsAnswered: 0 };
   /** Every push answered: when (ms epoch), with what status, and its first entry (`labels time`: a resend of a batch has the same), in order. */
   readonly answers: { readonly at: number; readonly status: number; readonly first?: string }[] = [];
   /** Every push decoded, in arrival order (kept only when `recordPushes` is on). */
@@ -117,9 +122,11 @@ export class LokiTestServer {
   private allowMetadata: boolean;
   private readonly windowNs: bigint;
   private readonly countOnly: boolean;
+  private readonly maxLineBytes: number;
 
   private constructor(options: LokiServerOptions) {
     this.countOnly = options.countOnly ?? false;
+    this.maxLineBytes = options.maxLineBytes ?? 256 * 1024;
     this.allowMetadata = options.allowStructuredMetadata ?? true;
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -272,6 +279,13 @@ export class LokiTestServer {
       const failed: string[] = [];
       for (const entry of pushed.entries) {
         this.counters.entriesReceived++;
+        const length = this.maxLineBytes > 0 ? Buffer.byteLength(entry.line) : 0;
+        if (length > this.maxLineBytes) {
+          // The distributor's check, before the ingester: the entry is skipped, the answer names the first such.
+          this.counters.lineTooLong++;
+          ignored.unshift(`Max entry size '${this.maxLineBytes}' bytes exceeded for stream '${name}' while adding an entry with length '${length}' bytes`);
+          continue;
+        }
         if (!this.countOnly) {
           const key = arrivalKey(name, entry.time, entry.line);
           this.arrivals.set(key, (this.arrivals.get(key) ?? 0) + 1);

@@ -70,3 +70,39 @@ test('compose replicas under the default labels: one replica\'s two-hour-old bac
     await server.close();
   }
 });
+
+test('a line longer than max_line_bytes (256 KiB, Loki\'s max_line_size) is dead-lettered alone, with the reason; the rest of its batch is stored', async () => {
+  const server = await LokiTestServer.start();
+  await withRunner(server, {}, async (runner, exporter, deadLetters) => {
+    const batch = lines(['before', 'x'.repeat(300 * 1024), 'after', 'last']);
+    await runner.enqueue(batch);
+    await waitFor(() => deadLetters.length === 1 && server.counters.stored === 3, { timeoutMs: 5_000, what: `1 dead letter and 3 stored (have ${deadLetters.length}, ${server.counters.stored})` });
+    assert.equal(deadLetters[0]!.record, batch[1]);
+    assert.match(deadLetters[0]!.reason, /^line_too_long: 307200 bytes, above exporters\.loki\.max_line_bytes \(262144/);
+    assert.deepEqual(server.entries().map((e) => e.line).sort(), ['after', 'before', 'last']);
+    assert.equal(server.counters.pushes, 1);
+    assert.deepEqual((exporter.status().entries as { rejected: Record<string, number> }).rejected, { line_too_long: 1 });
+  });
+});
+
+test('the long line is dead-lettered even when the push of the rest is refused for now: the rest is retried, then stored once', async () => {
+  const server = await LokiTestServer.start();
+  server.failRequests({ status: 503, count: 1 });
+  await withRunner(server, {}, async (runner, _exporter, deadLetters) => {
+    await runner.enqueue(lines(['a', 'y'.repeat(300 * 1024), 'b']));
+    await waitFor(() => server.counters.stored === 2, { timeoutMs: 5_000, what: `2 stored (have ${server.counters.stored})` });
+    assert.equal(deadLetters.length, 1);
+    assert.equal(server.counters.pushes, 2);
+    assert.equal(server.counters.duplicates, 0);
+  });
+});
+
+test('max_line_bytes: 0 sends every line (a Loki with a higher limit decides); the test server, like Loki, refuses the long one with its words', async () => {
+  const server = await LokiTestServer.start();
+  await withRunner(server, { max_line_bytes: 0 }, async (runner, _exporter, deadLetters) => {
+    await runner.enqueue(lines(['a', 'z'.repeat(300 * 1024)]));
+    await waitFor(() => deadLetters.length === 2, { timeoutMs: 5_000, what: `the batch dead-lettered (have ${deadLetters.length})` });
+    assert.match(deadLetters[0]!.reason, /HTTP 400: Max entry size '262144' bytes exceeded/);
+    assert.equal(server.counters.lineTooLong, 1);
+  });
+});
