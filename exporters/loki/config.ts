@@ -122,7 +122,10 @@ export function resolveTarget(config: LokiConfig): ResolvedTarget {
   let auth: ResolvedTarget['auth'] = 'none';
   if (config.username !== undefined) {
     const password = config.password ?? readConfigFile(`${SECTION_PATH}.password_file`, config.password_file!);
-    headers.authorization = `Basic ${Buffer.from(`${config.username}:${password}`, 'utf8').toString('base64')}`;
+    const credentials = Buffer.from(`${config.username}:${password}`, 'utf8').toString('base64');
+    headers.authorization = `Basic ${credentials}`;
+    // A receiver may echo the token alone, without "Basic ".
+    secrets.push(credentials);
     if (password.length > 0) secrets.push(password);
     auth = 'basic';
   }
@@ -136,8 +139,11 @@ export function resolveTarget(config: LokiConfig): ResolvedTarget {
   if (config.tenant_id !== undefined) headers['x-scope-orgid'] = config.tenant_id;
   if (headers.authorization) secrets.push(headers.authorization);
   // Credentials in the URL's user info are sent as basic auth by Node: never echoed either.
-  const urlPassword = new URL(config.url).password;
-  if (urlPassword) secrets.push(urlPassword, decodeURIComponent(urlPassword));
+  const { username: urlUser, password: urlPassword } = new URL(config.url);
+  if (urlPassword) {
+    const plain = decodeURIComponent(urlPassword);
+    secrets.push(urlPassword, plain, Buffer.from(`${decodeURIComponent(urlUser)}:${plain}`, 'utf8').toString('base64'));
+  }
   return {
     target: { url: pushUrl(config.url), headers, tls: resolveTls(`${SECTION_PATH}.tls`, config.tls), timeoutMs: config.request_timeout_ms },
     auth,

@@ -62,12 +62,15 @@ test('credentials become headers (basic, bearer from a file, tenant); secrets ar
     assert.equal(basic.target.headers.authorization, `Basic ${Buffer.from('agent:s3cret-pass').toString('base64')}`);
     assert.equal(basic.target.headers['x-scope-orgid'], 't1');
     assert.ok(basic.secrets.includes('s3cret-pass'));
+    const token = Buffer.from('agent:s3cret-pass').toString('base64');
+    assert.equal(scrubber(basic.secrets)(`invalid token ${token}; header Basic ${token}`), 'invalid token [redacted]; header [redacted]');
     const bearer = resolveTarget(lokiConfigSchema.parse({ bearer_token_file: path.join(dir, 'token') }));
     assert.equal(bearer.target.headers.authorization, 'Bearer tok-123456');
     assert.equal(scrubber(bearer.secrets)('refused Bearer tok-123456 for you'), 'refused [redacted] for you');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ bearer_token_file: path.join(dir, 'missing') }))), /^exporters\.loki\.bearer_token_file: cannot read/);
     const inUrl = resolveTarget(lokiConfigSchema.parse({ url: 'https://agent:p%40ss-w0rd@logs.example' }));
     assert.equal(scrubber(inUrl.secrets)('denied for p@ss-w0rd'), 'denied for [redacted]');
+    assert.equal(scrubber(inUrl.secrets)(`bad ${Buffer.from('agent:p@ss-w0rd').toString('base64')}`), 'bad [redacted]');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ tls: { ca_file: path.join(dir, 'nope.pem') } }))), /^exporters\.loki\.tls\.ca_file: cannot read/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
