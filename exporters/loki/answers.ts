@@ -1,8 +1,8 @@
 /**
  * What Loki's answer to a push means for its records.
  *
- * - 2xx: stored. Entries Loki already had (same stream, timestamp and line: a replay after a crash)
- *   are dropped by Loki itself and answered 204 like the rest.
+ * - 2xx: stored. Entries Loki already has in the stream's open head block (same timestamp and line:
+ *   a recent replay after a crash) are dropped by Loki itself and answered 204 like the rest.
  * - 429 (ingestion or per-stream rate limit, stream limit), 5xx, and 401/403/404/408 (credentials,
  *   permissions, a wrong path, a proxy timing out: fixed by an operator, never by giving up on the
  *   data, as the Elasticsearch exporter does): retried by the exporter runner with its backoff, or

@@ -9,7 +9,8 @@
  * behind" another's newer lines.
  *
  * The labels of a record depend on nothing but the record and the config, so a record sent again
- * after a crash lands in the same stream, where Loki drops it as a duplicate (same timestamp and line).
+ * after a crash lands in the same stream, where Loki drops it as a duplicate (same timestamp and line
+ * as an entry still in the stream's open head block: recent writes, as a replay is).
  */
 import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
 

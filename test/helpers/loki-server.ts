@@ -5,8 +5,10 @@
  * optional) — and stored with the rules of Loki's ingester that matter to a shipper:
  *
  * - labels parsed from their `{name="value", …}` text (Go string escapes), names checked;
- * - an entry with the same timestamp and line as one the stream already has is dropped as a
- *   duplicate (counted), as Loki does: a replay after a crash must land as exactly that;
+ * - an entry with the same timestamp and line as the stream's last entry or one in its open head
+ *   block is dropped as a duplicate (counted), as Loki's ingester does; the head block is cut once
+ *   its lines reach chunk_block_size (256 KiB), and an older repeat is stored twice, as in Loki: a
+ *   replay after a crash must be recent enough to land as a duplicate;
  * - an entry older than the stream's newest minus the ordering window (max_chunk_age / 2, an hour
  *   by default) is ignored, the rest of the push stored, and the push answered 400 with Loki's
  *   text ("entry with timestamp … ignored, reason: 'entry too far behind…'");
@@ -67,8 +69,12 @@ export interface StoredEntry extends PushedEntry {
 interface StoredStream {
   readonly labels: Readonly<Record<string, string>>;
   readonly entries: StoredEntry[];
-  /** `time line` of every entry stored. */
-  readonly keys: Set<string>;
+  /** `time line` of the entries of the open head block (Loki de-duplicates against these only). */
+  readonly head: Set<string>;
+  /** Line bytes in the head block: cut (emptied) at headBlockBytes. */
+  headBytes: number;
+  /** `time line` of the last entry stored (Loki's stream.lastLine). */
+  last: string | undefined;
   newest: bigint;
   /** Entries stored (kept in `entries` unless count-only). */
   count: number;
@@ -86,6 +92,8 @@ export interface LokiServerOptions {
   /** How far behind a stream's newest entry an entry may be (Loki: max_chunk_age / 2). */
   readonly orderingWindowMs?: number;
   readonly allowStructuredMetadata?: boolean;
+  /** Loki's ingester chunk_block_size: the head block is cut at this many line bytes (default 256 KiB). */
+  readonly headBlockBytes?: number;
   /** Loki's limits_config.max_line_size in bytes (default 256 KB, as Loki 3; 0: none). */
   readonly maxLineBytes?: number;
   /** Benchmarks: entries are deduplicated and counted per stream, not kept. */
@@ -123,10 +131,12 @@ export class LokiTestServer {
   private readonly windowNs: bigint;
   private readonly countOnly: boolean;
   private readonly maxLineBytes: number;
+  private readonly headBlockBytes: number;
 
   private constructor(options: LokiServerOptions) {
     this.countOnly = options.countOnly ?? false;
     this.maxLineBytes = options.maxLineBytes ?? 256 * 1024;
+    this.headBlockBytes = options.headBlockBytes ?? 256 * 1024;
     this.allowMetadata = options.allowStructuredMetadata ?? true;
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -269,13 +279,23 @@ export class LokiTestServer {
     return undefined;
   }
 
+  private appendToHead(stream: StoredStream, own: string, line: string): void {
+    stream.last = own;
+    stream.head.add(own);
+    stream.headBytes += Buffer.byteLength(line);
+    if (stream.headBytes >= this.headBlockBytes) {
+      stream.head.clear();
+      stream.headBytes = 0;
+    }
+  }
+
   /** Stores what may be stored; returns Loki's lines for the entries ignored (per stream, as the ingester words them). */
   private store(streams: readonly PushedStream[]): string[] {
     const ignored: string[] = [];
     for (const pushed of streams) {
       const name = renderLabels(pushed.labels);
       let stream = this.streams.get(name);
-      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], keys: new Set(), newest: 0n, count: 0 });
+      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], head: new Set(), headBytes: 0, last: undefined, newest: 0n, count: 0 });
       const failed: string[] = [];
       for (const entry of pushed.entries) {
         this.counters.entriesReceived++;
@@ -291,7 +311,7 @@ export class LokiTestServer {
           this.arrivals.set(key, (this.arrivals.get(key) ?? 0) + 1);
         }
         const own = `${entry.time} ${entry.line}`;
-        if (stream.keys.has(own)) {
+        if (stream.last === own || stream.head.has(own)) {
           this.counters.duplicates++;
           continue;
         }
@@ -301,7 +321,7 @@ export class LokiTestServer {
           failed.push(`entry with timestamp ${goTime(entry.time)} ignored, reason: 'entry too far behind, entry timestamp is: ${isoSeconds(entry.time)}, oldest acceptable timestamp is: ${isoSeconds(cutoff)}',`);
           continue;
         }
-        stream.keys.add(own);
+        this.appendToHead(stream, own, entry.line);
         stream.count++;
         if (!this.countOnly) stream.entries.push({ ...entry, stream: name, labels: pushed.labels });
         if (entry.time > stream.newest) stream.newest = entry.time;
