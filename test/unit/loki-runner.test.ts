@@ -97,6 +97,16 @@ test('the long line is dead-lettered even when the push of the rest is refused f
   });
 });
 
+test('a batch of nothing but long lines sends no push at all', async () => {
+  const server = await LokiTestServer.start();
+  await withRunner(server, { max_line_bytes: 1000 }, async (runner, _exporter, deadLetters) => {
+    await runner.enqueue(lines(['é'.repeat(501), 'q'.repeat(1001)]));
+    await waitFor(() => deadLetters.length === 2, { timeoutMs: 5_000, what: `2 dead letters (have ${deadLetters.length})` });
+    assert.match(deadLetters[0]!.reason, /^line_too_long: 1002 bytes/, 'counted in UTF-8 bytes');
+    assert.equal(server.counters.pushes, 0);
+  });
+});
+
 test('max_line_bytes: 0 sends every line (a Loki with a higher limit decides); the test server, like Loki, refuses the long one with its words', async () => {
   const server = await LokiTestServer.start();
   await withRunner(server, { max_line_bytes: 0 }, async (runner, _exporter, deadLetters) => {
