@@ -32,14 +32,16 @@ export const lokiConfigSchema = z.strictObject({
     host: z.boolean().default(true).describe('Stream label host: the Docker host\'s name.'),
     compose: z.boolean().default(true).describe('Stream labels compose_project and compose_service, from the compose labels (which labels.allow must let through).'),
     swarm: z.boolean().default(true).describe('Stream labels swarm_stack and swarm_service, from the swarm labels (which labels.allow must let through).'),
-    container_name: z.enum(['always', 'unless_compose', 'never']).default('unless_compose')
-      .describe('Stream label container_name: always, only for containers compose does not name a service of (the default: replicas of a service share a stream set), or never.'),
+    container_name: z.enum(['always', 'unless_compose', 'never']).default('always')
+      .describe('Stream label container_name: always (the default: each container its own streams, as Loki\'s Docker driver does), only for containers compose does not name a service of (unless_compose: replicas share a stream, and one replica\'s backlog more than an hour behind another\'s lines is refused as too far behind), or never (same trap).'),
     stream: z.boolean().default(true).describe('Stream label stream: stdout or stderr.'),
     service_name: z.boolean().default(true).describe('Stream label service_name (Loki 3 derives one otherwise): the compose or swarm service, else the container name.'),
     static: z.record(z.string(), z.string()).default({}).describe('Fixed stream labels on every stream, e.g. {env: prod}.'),
     from_container_labels: z.record(z.string(), z.string().min(1)).default({})
       .describe('Stream labels from container labels: Loki label name -> container label key (labels.allow must let the key through). Keep them low-cardinality.'),
   }).prefault({}),
+  max_line_bytes: z.number().int().nonnegative().default(256 * 1024).describe(
+    'Longest line (UTF-8 bytes) pushed: Loki refuses a whole push with a longer line (its limits_config.max_line_size, 256 KB by default). Longer lines go to the dead-letter file alone and the rest of the batch is pushed; 0: no limit.'),
   structured_metadata: z.boolean().default(true).describe(
     'Send container_id, container_image and the record id as structured metadata (Loki 3 with allow_structured_metadata). Turned off for the run, with a warning, when Loki refuses it.'),
   events: z.boolean().default(true).describe('Also ship Docker events, to the stream {service_name="docker", source="docker_events", event_type=…}.'),
@@ -120,7 +122,10 @@ export function resolveTarget(config: LokiConfig): ResolvedTarget {
   let auth: ResolvedTarget['auth'] = 'none';
   if (config.username !== undefined) {
     const password = config.password ?? readConfigFile(`${SECTION_PATH}.password_file`, config.password_file!);
-    headers.authorization = `Basic ${Buffer.from(`${config.username}:${password}`, 'utf8').toString('base64')}`;
+    const credentials = Buffer.from(`${config.username}:${password}`, 'utf8').toString('base64');
+    headers.authorization = `Basic ${credentials}`;
+    // A receiver may echo the token alone, without "Basic ".
+    secrets.push(credentials);
     if (password.length > 0) secrets.push(password);
     auth = 'basic';
   }
@@ -134,8 +139,11 @@ export function resolveTarget(config: LokiConfig): ResolvedTarget {
   if (config.tenant_id !== undefined) headers['x-scope-orgid'] = config.tenant_id;
   if (headers.authorization) secrets.push(headers.authorization);
   // Credentials in the URL's user info are sent as basic auth by Node: never echoed either.
-  const urlPassword = new URL(config.url).password;
-  if (urlPassword) secrets.push(urlPassword, decodeURIComponent(urlPassword));
+  const { username: urlUser, password: urlPassword } = new URL(config.url);
+  if (urlPassword) {
+    const plain = decodeURIComponent(urlPassword);
+    secrets.push(urlPassword, plain, Buffer.from(`${decodeURIComponent(urlUser)}:${plain}`, 'utf8').toString('base64'));
+  }
   return {
     target: { url: pushUrl(config.url), headers, tls: resolveTls(`${SECTION_PATH}.tls`, config.tls), timeoutMs: config.request_timeout_ms },
     auth,

@@ -6,7 +6,7 @@
  * Config section `exporters.loki` (config.ts).
  */
 import type { BatchSettings, Exporter, ExporterContext, Health } from '../../src/component.js';
-import { RetryableError, errorMessage } from '../../src/errors.js';
+import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import type { AgentRecord, RecordKind } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { ProtoWriter } from '../../src/util/protobuf-writer.js';
@@ -15,7 +15,7 @@ import { verdictOf, type Refusal } from './answers.js';
 import { exporterShape, resolveTarget, type LokiConfig } from './config.js';
 import { StreamLabels } from './labels.js';
 import { LokiMetrics } from './metrics.js';
-import { encodeJson, encodeProtobuf, groupStreams, type EncodedPush, type ShippedRecord } from './push-body.js';
+import { encodeJson, encodeProtobuf, groupStreams, lineOf, type EncodedPush, type ShippedRecord } from './push-body.js';
 
 type Context = Pick<ExporterContext, 'logger' | 'metrics'>;
 
@@ -62,9 +62,34 @@ export class LokiExporter implements Exporter {
     if (this.stopped) throw new RetryableError('Loki exporter stopping');
     const records = batch.filter((r): r is ShippedRecord => this.accepts.has(r.kind));
     if (records.length === 0) return;
-    const push = await this.encode(records);
+    const { sendable, tooLong } = splitLongLines(records, this.config.max_line_bytes);
+    if (tooLong.length === 0) return this.push(records);
+    // Loki would answer the whole push 400 for one such line: it is refused here alone, the rest is pushed.
+    const rejected = this.refuseLongLines(tooLong);
+    try {
+      if (sendable.length > 0) await this.push(sendable);
+    } catch (error) {
+      throw withRejected(error, sendable, rejected);
+    }
+    throw new PartialExportError(`${tooLong.length} line(s) above exporters.loki.max_line_bytes (${this.config.max_line_bytes}) not sent`, [], rejected);
+  }
+
+  private refuseLongLines(tooLong: readonly ShippedRecord[]): RejectedRecord<AgentRecord>[] {
+    this.counts.rejected.line_too_long = (this.counts.rejected.line_too_long ?? 0) + tooLong.length;
+    this.metrics.entriesRejected.inc({ reason: 'line_too_long' }, tooLong.length);
+    this.logger.warn({ entries: tooLong.length, max_line_bytes: this.config.max_line_bytes }, 'lines longer than Loki takes: they go to the dead-letter file, the rest of the batch is pushed');
+    return tooLong.map((record) => ({
+      record,
+      reason: `line_too_long: ${Buffer.byteLength(lineOf(record))} bytes, above exporters.loki.max_line_bytes (${this.config.max_line_bytes}, Loki's max_line_size)`,
+    }));
+  }
+
+  /** One push request of `records`; its answer becomes a return (stored) or an error (answers.ts). */
+  private async push(records: readonly ShippedRecord[]): Promise<void> {
+    const withMetadata = this.withMetadata;
+    const push = await this.encode(records, withMetadata);
     const answer = await this.send(push);
-    const verdict = verdictOf(answer, this.scrub);
+    const verdict = verdictOf(answer, withMetadata, this.scrub);
     switch (verdict.kind) {
       case 'stored':
         this.answered('ok');
@@ -130,8 +155,8 @@ export class LokiExporter implements Exporter {
     };
   }
 
-  private encode(records: readonly ShippedRecord[]): Promise<EncodedPush> | EncodedPush {
-    const streams = groupStreams(records, this.labels, this.withMetadata);
+  private encode(records: readonly ShippedRecord[], withMetadata: boolean): Promise<EncodedPush> | EncodedPush {
+    const streams = groupStreams(records, this.labels, withMetadata);
     return this.config.encoding === 'json' ? encodeJson(streams, this.config.compression === 'gzip') : encodeProtobuf(streams, this.writer);
   }
 
@@ -172,6 +197,29 @@ export class LokiExporter implements Exporter {
     this.lastError = message;
     this.metrics.consecutiveFailures.set(this.consecutiveFailures);
   }
+}
+
+/** Records whose line Loki would refuse as too long (0: no limit), and the rest. */
+export function splitLongLines(records: readonly ShippedRecord[], maxBytes: number): { sendable: readonly ShippedRecord[]; tooLong: ShippedRecord[] } {
+  if (maxBytes === 0) return { sendable: records, tooLong: [] };
+  const tooLong = records.filter((record) => isTooLong(record, maxBytes));
+  if (tooLong.length === 0) return { sendable: records, tooLong };
+  const refused = new Set(tooLong);
+  return { sendable: records.filter((record) => !refused.has(record)), tooLong };
+}
+
+function isTooLong(record: ShippedRecord, maxBytes: number): boolean {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most lines are decided without counting.
+  if (record.kind === 'log' && record.message.length * 3 <= maxBytes) return false;
+  return Buffer.byteLength(lineOf(record)) > maxBytes;
+}
+
+/** The push of the rest failed: the long lines are rejected all the same, the rest retried or rejected as the push was. */
+function withRejected(error: unknown, sent: readonly ShippedRecord[], rejected: RejectedRecord<AgentRecord>[]): PartialExportError<AgentRecord> {
+  const message = errorMessage(error);
+  if (error instanceof PermanentError) return new PartialExportError(message, [], [...rejected, ...sent.map((record) => ({ record, reason: `permanent_error: ${message}` }))]);
+  const retryAfterMs = error instanceof RetryableError ? error.retryAfterMs : undefined;
+  return new PartialExportError(message, sent, rejected, retryAfterMs === undefined ? {} : { retryAfterMs });
 }
 
 /** Replaces every secret value in a text (an answer echoing a header, an error naming a URL with credentials). */

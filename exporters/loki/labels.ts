@@ -4,10 +4,13 @@
  * swarm_stack, swarm_service, stream, service_name), rendered once per container and stream as the
  * `{name="value", …}` text of a push. Everything else about a line (container id, image, record id)
  * goes in structured metadata, never in labels: a label per container id would be a stream per
- * container run, the cardinality Loki warns against.
+ * container run, the cardinality Loki warns against. container_name stays a label by default, for
+ * compose replicas too: replicas sharing a stream would have one replica's backlog refused as "too far
+ * behind" another's newer lines.
  *
  * The labels of a record depend on nothing but the record and the config, so a record sent again
- * after a crash lands in the same stream, where Loki drops it as a duplicate (same timestamp and line).
+ * after a crash lands in the same stream, where Loki drops it as a duplicate (same timestamp and line
+ * as an entry still in the stream's open head block: recent writes, as a replay is).
  */
 import type { ContainerMeta, EventRecord, LogRecord } from '../../src/records.js';
 

@@ -5,7 +5,8 @@
  *
  * An entry's timestamp is the Docker timestamp of the line (record.time, in ns) and its line is the
  * message exactly: a record sent again after a crash is the same (timestamp, line) pair in the
- * same stream, which Loki stores once.
+ * same stream, which Loki drops as a duplicate while those entries are in the stream's open head
+ * block (its recent writes, where a replay lands); an older repeat would be stored twice.
  *
  * logproto (grafana/loki pkg/push/push.proto): PushRequest{1 streams: StreamAdapter}
  * StreamAdapter{1 labels, 2 entries: EntryAdapter} EntryAdapter{1 timestamp: google.protobuf.Timestamp
@@ -74,7 +75,7 @@ function sortByTime(records: ShippedRecord[]): void {
 }
 
 /** The entry's line: a log line's message exactly, an event as one JSON line. */
-function lineOf(record: ShippedRecord): string {
+export function lineOf(record: ShippedRecord): string {
   return record.kind === 'log' ? record.message : eventLine(record);
 }
 

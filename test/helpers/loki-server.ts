@@ -5,11 +5,15 @@
  * optional) — and stored with the rules of Loki's ingester that matter to a shipper:
  *
  * - labels parsed from their `{name="value", …}` text (Go string escapes), names checked;
- * - an entry with the same timestamp and line as one the stream already has is dropped as a
- *   duplicate (counted), as Loki does: a replay after a crash must land as exactly that;
+ * - an entry with the same timestamp and line as the stream's last entry or one in its open head
+ *   block is dropped as a duplicate (counted), as Loki's ingester does; the head block is cut once
+ *   its lines reach chunk_block_size (256 KiB), and an older repeat is stored twice, as in Loki: a
+ *   replay after a crash must be recent enough to land as a duplicate;
  * - an entry older than the stream's newest minus the ordering window (max_chunk_age / 2, an hour
  *   by default) is ignored, the rest of the push stored, and the push answered 400 with Loki's
  *   text ("entry with timestamp … ignored, reason: 'entry too far behind…'");
+ * - a line longer than max_line_size (256 KB by default, as Loki 3) is not stored, the rest of the
+ *   push is, and the push answered 400 with Loki's text ("Max entry size … exceeded");
  * - structured metadata refused when the server is told so (Loki before 3, allow_structured_metadata off).
  *
  * Faults a test can switch on: refused connections (down), answers with a status (429 with
@@ -65,8 +69,12 @@ export interface StoredEntry extends PushedEntry {
 interface StoredStream {
   readonly labels: Readonly<Record<string, string>>;
   readonly entries: StoredEntry[];
-  /** `time line` of every entry stored. */
-  readonly keys: Set<string>;
+  /** `time line` of the entries of the open head block (Loki de-duplicates against these only). */
+  readonly head: Set<string>;
+  /** Line bytes in the head block: cut (emptied) at headBlockBytes. */
+  headBytes: number;
+  /** `time line` of the last entry stored (Loki's stream.lastLine). */
+  last: string | undefined;
   newest: bigint;
   /** Entries stored (kept in `entries` unless count-only). */
   count: number;
@@ -84,6 +92,10 @@ export interface LokiServerOptions {
   /** How far behind a stream's newest entry an entry may be (Loki: max_chunk_age / 2). */
   readonly orderingWindowMs?: number;
   readonly allowStructuredMetadata?: boolean;
+  /** Loki's ingester chunk_block_size: the head block is cut at this many line bytes (default 256 KiB). */
+  readonly headBlockBytes?: number;
+  /** Loki's limits_config.max_line_size in bytes (default 256 KB, as Loki 3; 0: none). */
+  readonly maxLineBytes?: number;
   /** Benchmarks: entries are deduplicated and counted per stream, not kept. */
   readonly countOnly?: boolean;
 }
@@ -94,11 +106,12 @@ export interface LokiCounters {
   stored: number;
   duplicates: number;
   tooFarBehind: number;
+  lineTooLong: number;
   faultsAnswered: number;
 }
 
 export class LokiTestServer {
-  readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, faultsAnswered: 0 };
+  readonly counters: LokiCounters = { pushes: 0, entriesReceived: 0, stored: 0, duplicates: 0, tooFarBehind: 0, lineTooLong: 0, faultsAnswered: 0 };
   /** Every push answered: when (ms epoch), with what status, and its first entry (`labels time`: a resend of a batch has the same), in order. */
   readonly answers: { readonly at: number; readonly status: number; readonly first?: string }[] = [];
   /** Every push decoded, in arrival order (kept only when `recordPushes` is on). */
@@ -117,9 +130,13 @@ export class LokiTestServer {
   private allowMetadata: boolean;
   private readonly windowNs: bigint;
   private readonly countOnly: boolean;
+  private readonly maxLineBytes: number;
+  private readonly headBlockBytes: number;
 
   private constructor(options: LokiServerOptions) {
     this.countOnly = options.countOnly ?? false;
+    this.maxLineBytes = options.maxLineBytes ?? 256 * 1024;
+    this.headBlockBytes = options.headBlockBytes ?? 256 * 1024;
     this.allowMetadata = options.allowStructuredMetadata ?? true;
     this.windowNs = BigInt(options.orderingWindowMs ?? 3_600_000) * 1_000_000n;
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -262,22 +279,39 @@ export class LokiTestServer {
     return undefined;
   }
 
+  private appendToHead(stream: StoredStream, own: string, line: string): void {
+    stream.last = own;
+    stream.head.add(own);
+    stream.headBytes += Buffer.byteLength(line);
+    if (stream.headBytes >= this.headBlockBytes) {
+      stream.head.clear();
+      stream.headBytes = 0;
+    }
+  }
+
   /** Stores what may be stored; returns Loki's lines for the entries ignored (per stream, as the ingester words them). */
   private store(streams: readonly PushedStream[]): string[] {
     const ignored: string[] = [];
     for (const pushed of streams) {
       const name = renderLabels(pushed.labels);
       let stream = this.streams.get(name);
-      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], keys: new Set(), newest: 0n, count: 0 });
+      if (!stream) this.streams.set(name, stream = { labels: pushed.labels, entries: [], head: new Set(), headBytes: 0, last: undefined, newest: 0n, count: 0 });
       const failed: string[] = [];
       for (const entry of pushed.entries) {
         this.counters.entriesReceived++;
+        const length = this.maxLineBytes > 0 ? Buffer.byteLength(entry.line) : 0;
+        if (length > this.maxLineBytes) {
+          // The distributor's check, before the ingester: the entry is skipped, the answer names the first such.
+          this.counters.lineTooLong++;
+          ignored.unshift(`Max entry size '${this.maxLineBytes}' bytes exceeded for stream '${name}' while adding an entry with length '${length}' bytes`);
+          continue;
+        }
         if (!this.countOnly) {
           const key = arrivalKey(name, entry.time, entry.line);
           this.arrivals.set(key, (this.arrivals.get(key) ?? 0) + 1);
         }
         const own = `${entry.time} ${entry.line}`;
-        if (stream.keys.has(own)) {
+        if (stream.last === own || stream.head.has(own)) {
           this.counters.duplicates++;
           continue;
         }
@@ -287,7 +321,7 @@ export class LokiTestServer {
           failed.push(`entry with timestamp ${goTime(entry.time)} ignored, reason: 'entry too far behind, entry timestamp is: ${isoSeconds(entry.time)}, oldest acceptable timestamp is: ${isoSeconds(cutoff)}',`);
           continue;
         }
-        stream.keys.add(own);
+        this.appendToHead(stream, own, entry.line);
         stream.count++;
         if (!this.countOnly) stream.entries.push({ ...entry, stream: name, labels: pushed.labels });
         if (entry.time > stream.newest) stream.newest = entry.time;

@@ -62,12 +62,15 @@ test('credentials become headers (basic, bearer from a file, tenant); secrets ar
     assert.equal(basic.target.headers.authorization, `Basic ${Buffer.from('agent:s3cret-pass').toString('base64')}`);
     assert.equal(basic.target.headers['x-scope-orgid'], 't1');
     assert.ok(basic.secrets.includes('s3cret-pass'));
+    const token = Buffer.from('agent:s3cret-pass').toString('base64');
+    assert.equal(scrubber(basic.secrets)(`invalid token ${token}; header Basic ${token}`), 'invalid token [redacted]; header [redacted]');
     const bearer = resolveTarget(lokiConfigSchema.parse({ bearer_token_file: path.join(dir, 'token') }));
     assert.equal(bearer.target.headers.authorization, 'Bearer tok-123456');
     assert.equal(scrubber(bearer.secrets)('refused Bearer tok-123456 for you'), 'refused [redacted] for you');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ bearer_token_file: path.join(dir, 'missing') }))), /^exporters\.loki\.bearer_token_file: cannot read/);
     const inUrl = resolveTarget(lokiConfigSchema.parse({ url: 'https://agent:p%40ss-w0rd@logs.example' }));
     assert.equal(scrubber(inUrl.secrets)('denied for p@ss-w0rd'), 'denied for [redacted]');
+    assert.equal(scrubber(inUrl.secrets)(`bad ${Buffer.from('agent:p@ss-w0rd').toString('base64')}`), 'bad [redacted]');
     assert.match(configProblem(() => resolveTarget(lokiConfigSchema.parse({ tls: { ca_file: path.join(dir, 'nope.pem') } }))), /^exporters\.loki\.tls\.ca_file: cannot read/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -78,15 +81,18 @@ const answer = (status: number, body = '', headers: Record<string, string> = {})
 
 test('answers: 2xx stored; 429/5xx/401/403/404/408 retried (Retry-After kept); structured metadata refused; other 4xx rejected for good, by reason', () => {
   const same = (s: string) => s;
-  assert.deepEqual(verdictOf(answer(204), same), { kind: 'stored' });
-  assert.deepEqual(verdictOf(answer(200), same), { kind: 'stored' });
+  assert.deepEqual(verdictOf(answer(204), true, same), { kind: 'stored' });
+  assert.deepEqual(verdictOf(answer(200), true, same), { kind: 'stored' });
   for (const status of [429, 500, 502, 503, 401, 403, 404, 408]) assert.ok(isRetryableStatus(status), String(status));
-  const limited = verdictOf(answer(429, 'Ingestion rate limit exceeded for user fake', { 'retry-after': '7' }), same);
+  const limited = verdictOf(answer(429, 'Ingestion rate limit exceeded for user fake', { 'retry-after': '7' }), true, same);
   assert.equal(limited.kind, 'retry');
   assert.ok(limited.kind === 'retry' && limited.error instanceof RetryableError && limited.error.retryAfterMs === 7000);
-  const metadata = verdictOf(answer(400, "stream '{a=\"b\"}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata`"), same);
+  const metadata = verdictOf(answer(400, "stream '{a=\"b\"}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata`"), true, same);
   assert.equal(metadata.kind, 'metadata_refused');
-  const behind = verdictOf(answer(400, "entry with timestamp 2026-11-30 04:00:00 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: …',\nuser 'fake', total ignored: 3 out of 10 for stream: {a=\"b\"}"), same);
+  // The same words to a push sent without metadata (a label value echoed back, say): refused like any 400, never a 0 ms retry.
+  const echoed = verdictOf(answer(400, "stream '{team=\"structured metadata is disallowed\"}' has label value too long"), false, same);
+  assert.ok(echoed.kind === 'rejected' && echoed.refusal === 'structured_metadata' && echoed.error instanceof PermanentError);
+  const behind = verdictOf(answer(400, "entry with timestamp 2026-11-30 04:00:00 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: …',\nuser 'fake', total ignored: 3 out of 10 for stream: {a=\"b\"}"), true, same);
   assert.ok(behind.kind === 'rejected' && behind.refusal === 'too_far_behind' && behind.error instanceof PermanentError);
   assert.match(behind.kind === 'rejected' ? behind.error.message : '', /^Loki push: HTTP 400: entry with timestamp/);
   assert.equal(refusalOf("entry for stream '{a=\"b\"}' has timestamp too old: 2020-01-01"), 'too_old');
@@ -94,7 +100,7 @@ test('answers: 2xx stored; 429/5xx/401/403/404/408 retried (Retry-After kept); s
   assert.equal(refusalOf("max entry size '262144' bytes exceeded for stream"), 'line_too_long');
   assert.equal(refusalOf('error parsing labels {a=}: parse error'), 'labels');
   assert.equal(refusalOf('something else'), 'other');
-  assert.equal(verdictOf(answer(413, 'too large'), same).kind, 'rejected');
-  const scrubbed = verdictOf(answer(401, 'bad credentials sekrit'), scrubber(['sekrit']));
+  assert.equal(verdictOf(answer(413, 'too large'), true, same).kind, 'rejected');
+  const scrubbed = verdictOf(answer(401, 'bad credentials sekrit'), true, scrubber(['sekrit']));
   assert.ok(scrubbed.kind === 'retry' && !scrubbed.error.message.includes('sekrit'));
 });

@@ -136,3 +136,24 @@ async function queryLoki(url: string, tenant: string | undefined, run: string): 
   const body = await response.json() as { data: { result: { values: [string, string][] }[] } };
   return body.data.result.flatMap((stream) => stream.values.map(([time, line]) => ({ time: BigInt(time), line })));
 }
+
+test('test server, as Loki: a replay is dropped only while its entries are in the stream\'s open head block (256 KiB of lines); a later repeat is stored twice', async () => {
+  const server = await LokiTestServer.start();
+  const run = `r${randomBytes(4).toString('hex')}`;
+  try {
+    const exporter = exporterFor({ url: server.url, query: async () => [], close: async () => undefined }, run);
+    const first = batch(run, -60, 10);
+    await exporter.export(first);
+    await exporter.export(first.slice(5));
+    assert.equal(server.counters.duplicates, 5, 'a recent replay is dropped');
+    // 300 KiB of newer lines in the same stream: the head block holding `first` is cut.
+    const filler = batch(run, -30, 300).map((r) => ({ ...r, message: `${r.message} ${'f'.repeat(1024)}` }));
+    await exporter.export(filler);
+    await exporter.export(first);
+    const mine = server.entries((labels) => labels.dockhand_test_run === run);
+    assert.equal(mine.length, 10 + 300 + 10, 'the late replay is stored again');
+  } finally {
+    for (const exporter of opened.splice(0)) await exporter.stop();
+    await server.close();
+  }
+});

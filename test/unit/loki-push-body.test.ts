@@ -40,12 +40,16 @@ test('label text: names sorted, values quoted so that Loki\'s parser reads them 
   assert.equal(sanitizeLabelName('1st-label'), '_1st_label');
 });
 
-test('default stream labels: host, container_name, stream and service_name; compose containers by project and service instead of name', () => {
+const replica2: ContainerMeta = { ...composed, id: 'e'.repeat(64), name: 'shop-api-2' };
+
+test('default stream labels: host, container_name, stream and service_name; compose containers also by project and service, each replica its own stream', () => {
   const l = labels();
   assert.deepEqual(l.logLabels(plain, 'stderr'), { host: 'node-1', container_name: 'web', stream: 'stderr', service_name: 'web' });
-  assert.deepEqual(l.logLabels(composed, 'stdout'), { host: 'node-1', compose_project: 'shop', compose_service: 'api', stream: 'stdout', service_name: 'api' });
-  const custom = labels({ container_name: 'always', host: false, static: { env: 'prod' }, from_container_labels: { team: 'team' } });
-  assert.deepEqual(custom.logLabels(composed, 'stdout'), { env: 'prod', team: 'payments', compose_project: 'shop', compose_service: 'api', container_name: 'shop-api-1', stream: 'stdout', service_name: 'api' });
+  assert.deepEqual(l.logLabels(composed, 'stdout'), { host: 'node-1', compose_project: 'shop', compose_service: 'api', container_name: 'shop-api-1', stream: 'stdout', service_name: 'api' });
+  // Replicas of one service never share a stream: one replica's backlog is never "too far behind" another's newer lines.
+  assert.notEqual(labelsText(l.logLabels(composed, 'stdout')), labelsText(l.logLabels(replica2, 'stdout')));
+  const custom = labels({ container_name: 'unless_compose', host: false, static: { env: 'prod' }, from_container_labels: { team: 'team' } });
+  assert.deepEqual(custom.logLabels(composed, 'stdout'), { env: 'prod', team: 'payments', compose_project: 'shop', compose_service: 'api', stream: 'stdout', service_name: 'api' });
 });
 
 test('protobuf: one stream per label set, entries in timestamp order (stable), the Docker timestamp and the message exactly, metadata; decoded with the official proto', async () => {
@@ -63,7 +67,7 @@ test('protobuf: one stream per label set, entries in timestamp order (stable), t
   const streams = await decodePush(push.headers, push.body);
   assert.deepEqual(streams.map((s) => s.labelsText), [
     '{container_name="web", host="node-1", service_name="web", stream="stdout"}',
-    '{compose_project="shop", compose_service="api", host="node-1", service_name="api", stream="stderr"}',
+    '{compose_project="shop", compose_service="api", container_name="shop-api-1", host="node-1", service_name="api", stream="stderr"}',
   ]);
   const web = streams[0]!;
   assert.deepEqual(web.entries.map((e) => [e.time, e.line.slice(0, 30)]), [
@@ -76,8 +80,10 @@ test('protobuf: one stream per label set, entries in timestamp order (stable), t
   assert.equal(web.entries[3]!.line.length, 70_000);
   assert.deepEqual(web.entries[1]!.metadata, { container_id: plain.id, container_image: 'nginx:1.27', dockhand_record_id: records[2]!.id });
   assert.equal(web.entries[3]!.metadata.truncated, 'true');
-  // Compose containers are streams of their service: the container's own name is metadata.
-  assert.equal(streams[1]!.entries[0]!.metadata.container_name, 'shop-api-1');
+  // container_name is a label, so not metadata too; with unless_compose a compose container's name is metadata.
+  assert.equal(streams[1]!.entries[0]!.metadata.container_name, undefined);
+  const byService = await decodePush(...(() => { const p = encodeProtobuf(groupStreams([records[1]!], labels({ container_name: 'unless_compose' }), true), new ProtoWriter()); return [p.headers, p.body] as const; })());
+  assert.equal(byService[0]!.entries[0]!.metadata.container_name, 'shop-api-1');
 });
 
 test('without structured metadata (Loki before 3), entries carry none', async () => {
