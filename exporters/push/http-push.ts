@@ -7,6 +7,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { PermanentError, RetryableError, errorMessage } from '../../src/errors.js';
 import { sleep } from '../../src/util/backoff.js';
+import { MAX_RETRY_AFTER_MS } from '../../src/pipeline/exporter-runner.js';
 
 export interface PushTls {
   /** PEM of the CA that signed the server's certificate; the system's CAs when absent. */
@@ -94,13 +95,18 @@ export class HttpPushClient {
   }
 }
 
-/** Retry-After as milliseconds: delay-seconds or an HTTP-date; undefined when absent or unreadable. */
+/**
+ * Retry-After as milliseconds: delay-seconds or an HTTP-date, at most MAX_RETRY_AFTER_MS; undefined
+ * when absent or unreadable (a negative number is neither form). The runner sets the floor.
+ */
 export function retryAfterMs(header: string | readonly string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  if (/^\s*\d+\s*$/.test(value)) return Math.min(MAX_RETRY_AFTER_MS, Number(value) * 1000);
+  // An HTTP-date names its weekday or month; Date.parse would also read '-5' as a year.
+  if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return Number.isNaN(at) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
 }
 
 /**
