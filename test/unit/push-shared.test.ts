@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { ProtoWriter, varintSize } from '../../src/util/protobuf-writer.js';
 import { HttpPushClient, retryAfterMs, statusError } from '../../exporters/push/http-push.js';
 import { PermanentError, RetryableError } from '../../src/errors.js';
+import { scrubbedError, scrubber, targetSecrets } from '../../exporters/push/scrub.js';
 import { freePort } from '../helpers/ports.js';
 
 const protobuf = createRequire(import.meta.url)('protobufjs/minimal') as { Reader: { create(buf: Uint8Array): ProtoReader } };
@@ -109,4 +110,30 @@ test('the push client posts with its headers, returns any answer, and a silent s
   const waiting = silent.whenAnswering(never.signal);
   never.abort();
   await waiting; // returns on abort, no answer needed
+});
+
+test('the push scrubber takes out header values, bearer tokens, basic credentials and URL user info in every form', () => {
+  const secrets = targetSecrets({
+    url: 'https://grafana%40user:p%40ss-w0rd@otlp.example/v1/logs',
+    headers: { authorization: 'Basic ' + Buffer.from('alice:b4sic-pass').toString('base64'), 'x-token': 'Bearer t0ken-value', 'x-debug': '1' },
+  });
+  const scrub = scrubber(secrets);
+  const text = [
+    'echo: Basic ' + Buffer.from('alice:b4sic-pass').toString('base64'),
+    'decoded alice:b4sic-pass, alone b4sic-pass',
+    'token t0ken-value',
+    'url https://grafana%40user:p%40ss-w0rd@otlp.example/ decoded p@ss-w0rd',
+    'as sent ' + Buffer.from('grafana@user:p@ss-w0rd').toString('base64'),
+    'x-debug 1 stays',
+  ].join('\n');
+  const out = scrub(text);
+  for (const secret of ['b4sic-pass', 't0ken-value', 'p%40ss-w0rd', 'p@ss-w0rd', Buffer.from('grafana@user:p@ss-w0rd').toString('base64'), Buffer.from('alice:b4sic-pass').toString('base64')]) {
+    assert.ok(!out.includes(secret), `${secret} left in: ${out}`);
+  }
+  assert.match(out, /x-debug 1 stays/);
+  const error = scrubbedError(new RetryableError('HTTP 429: t0ken-value', { retryAfterMs: 5 }), scrub);
+  assert.ok(error instanceof RetryableError);
+  assert.equal(error.retryAfterMs, 5);
+  assert.equal(error.message, 'HTTP 429: [redacted]');
+  assert.ok(scrubbedError(new PermanentError('b4sic-pass'), scrub) instanceof PermanentError);
 });
