@@ -74,10 +74,17 @@ export class HttpPushClient {
     this.agent.destroy();
   }
 
+  /**
+   * One request with two limits: `timeoutMs` of socket silence, and `timeoutMs` from the start to the
+   * end of the answer (a receiver or proxy trickling bytes would otherwise hold the export forever).
+   */
   private request(method: string, url: URL, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number): Promise<PushAnswer> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const fail = (error: unknown) => reject(new RetryableError(`${method} ${this.displayUrl}: no answer: ${errorMessage(error)}`, { cause: error }));
+      const fail = (error: unknown) => {
+        clearTimeout(deadline);
+        reject(new RetryableError(`${method} ${this.displayUrl}: no answer: ${errorMessage(error)}`, { cause: error }));
+      };
       const req = transport.request(url, { method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -85,9 +92,17 @@ export class HttpPushClient {
           if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
           size += chunk.length;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES) }));
+        res.on('end', () => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES) });
+        });
         res.on('error', fail);
       });
+      const deadline = setTimeout(() => {
+        const error = new Error(`no complete answer within ${timeoutMs} ms`);
+        fail(error);
+        req.destroy(error);
+      }, timeoutMs);
       req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
       req.on('error', fail);
       req.end(body);

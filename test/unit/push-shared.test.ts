@@ -137,3 +137,25 @@ test('the push scrubber takes out header values, bearer tokens, basic credential
   assert.equal(error.message, 'HTTP 429: [redacted]');
   assert.ok(scrubbedError(new PermanentError('b4sic-pass'), scrub) instanceof PermanentError);
 });
+
+test('a push has a deadline for the whole answer: a server trickling a byte every 200 ms cannot hold it past timeoutMs', async (t) => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const drip = setInterval(() => res.write('.'), 200);
+    res.on('close', () => clearInterval(drip));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const client = new HttpPushClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/logs`, headers: {}, tls: { verify: true }, timeoutMs: 700 });
+  t.after(() => client.close());
+  const started = Date.now();
+  const outcome = await Promise.race([
+    client.post(Buffer.from('x'), {}).then(() => 'answered', (error: unknown) => error),
+    new Promise((resolve) => setTimeout(() => resolve('still pending after 3 s'), 3000)),
+  ]);
+  assert.ok(outcome instanceof RetryableError, String(outcome));
+  assert.match(outcome.message, /no complete answer within 700 ms/);
+  const took = Date.now() - started;
+  assert.ok(took >= 650 && took < 2000, `settled after ${took} ms`);
+});
