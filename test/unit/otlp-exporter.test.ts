@@ -1,6 +1,6 @@
 /**
- * The OTLP exporter against the test receiver: status classification per the OTLP specification
- * (429/502/503/504 retryable with Retry-After, other errors permanent, the Status message as the
+ * The OTLP exporter against the test receiver: status classification
+ * (429, 401/403/404/408 and every 5xx retryable with Retry-After, 413 split in halves, 400 permanent, the Status message as the
  * error text), partial success counted and not retried, no answer → whenAnswering, the JSON and
  * uncompressed variants, headers sent and never logged; and through the shared ExporterRunner, a
  * refused batch lands in the local dead-letter file and its acknowledgement is released only then.
