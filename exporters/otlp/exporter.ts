@@ -26,7 +26,7 @@ import type { BatchSettings, Exporter, ExporterContext, Health } from '../../src
 import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import { nowNanos, type AgentRecord, type MetricRecord, type RecordKind } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
-import { HttpPushClient, statusError, type PushAnswer } from '../push/http-push.js';
+import { HttpPushClient, isRetryablePushStatus, statusError, type PushAnswer } from '../push/http-push.js';
 import { scrubbedError, scrubber, targetSecrets } from '../push/scrub.js';
 import { exporterShape, resolveSignal, type OtlpConfig, type Signal, type SignalTarget } from './config.js';
 import { writeLogsRequest, type LogsEncoding, type LogsSignalRecord } from './logs.js';
@@ -36,11 +36,6 @@ import { OtlpMetrics, type FailureReason } from './self-metrics.js';
 import { JsonOtlpWriter, ProtoOtlpWriter, type Fill } from './wire.js';
 
 const gzip = promisify(zlib.gzip);
-
-/** Retried: the specification's 429/502/503/504, and what an operator fixes (401, 403, 404), 408 and every 5xx. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status >= 500 || status === 401 || status === 403 || status === 404 || status === 408;
-}
 
 const TOO_LARGE = 413;
 
@@ -275,7 +270,7 @@ export class OtlpExporter implements Exporter {
   private settle(channel: Channel, answer: PushAnswer, records: number): void {
     const { signal } = channel.target;
     const what = `OTLP ${signal} export to ${channel.client.displayUrl}`;
-    const answered = statusError({ ...answer, body: Buffer.from(errorTextOf(answer)) }, what, isRetryableStatus);
+    const answered = statusError({ ...answer, body: Buffer.from(errorTextOf(answer)) }, what, isRetryablePushStatus);
     if (answered) {
       const error = answer.status === TOO_LARGE ? new TooLargeError(this.scrub(answered.message)) : scrubbedError(answered, this.scrub);
       this.failed(signal, answer.status === 429 ? 'throttled' : error instanceof RetryableError ? 'unavailable' : 'refused', error.message);

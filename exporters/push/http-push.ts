@@ -125,6 +125,15 @@ export function retryAfterMs(header: string | readonly string[] | undefined, now
 }
 
 /**
+ * The statuses a push exporter retries: 429, every 5xx, 408, and what an operator fixes later (401,
+ * 403: credentials or privileges; 404: a wrong path or proxy). Dead-lettering those would release
+ * the acks of everything sent meanwhile into a file that rotates.
+ */
+export function isRetryablePushStatus(status: number): boolean {
+  return status === 429 || status >= 500 || status === 401 || status === 403 || status === 404 || status === 408;
+}
+
+/**
  * The error an answer means, or undefined for a 2xx: RetryableError (with the server's Retry-After)
  * when `isRetryable(status)`, PermanentError otherwise. The message carries the status and the
  * start of the body, which is the server's own words on what went wrong.
