@@ -6,9 +6,15 @@
  * - 2xx: stored. A partial success (rejected_log_records / rejected_data_points > 0) is logged and
  *   counted, and not retried (the specification: not retryable). The receiver does not say which
  *   records it rejected, so none is guessed into the dead-letter file: the batch is acknowledged.
- * - 429, 502, 503, 504: RetryableError, with the receiver's Retry-After.
- * - any other status: PermanentError; the runner writes the batch to the local dead-letter file.
- *   A google.rpc.Status body gives the error text.
+ * - 429, 502, 503, 504 (the specification's retryable statuses), and also 401/403 (credentials or
+ *   privileges fixed later), 404 (a wrong path or proxy), 408 and every 5xx: RetryableError, with the
+ *   receiver's Retry-After. Dead-lettering them would release the acks of everything sent while a
+ *   token is expired into a dead-letter file that rotates: fixed by an operator, never by dropping data.
+ * - 413 (too large, often a proxy's limit): the batch is sent again in halves, down to one record.
+ * - any other status (400: the receiver cannot decode it), and 413 for a single record:
+ *   PermanentError; the runner writes the batch to the local dead-letter file. A google.rpc.Status
+ *   body gives the error text.
+ * - Every error text is scrubbed of the configured secrets (header values, tokens, URL credentials).
  * - no answer (refused, reset, timeout): RetryableError; whenAnswering() then probes the receiver.
  *
  * Config section `exporters.otlp` (config.ts).
@@ -20,7 +26,8 @@ import type { BatchSettings, Exporter, ExporterContext, Health } from '../../src
 import { PartialExportError, PermanentError, RetryableError, errorMessage, type RejectedRecord } from '../../src/errors.js';
 import { nowNanos, type AgentRecord, type MetricRecord, type RecordKind } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
-import { HttpPushClient, statusError, type PushAnswer } from '../push/http-push.js';
+import { HttpPushClient, isRetryablePushStatus, statusError, type PushAnswer } from '../push/http-push.js';
+import { scrubbedError, scrubber, targetSecrets } from '../push/scrub.js';
 import { exporterShape, resolveSignal, type OtlpConfig, type Signal, type SignalTarget } from './config.js';
 import { writeLogsRequest, type LogsEncoding, type LogsSignalRecord } from './logs.js';
 import { writeMetricsRequest, type MetricsEncoding } from './metrics-encoding.js';
@@ -30,8 +37,10 @@ import { JsonOtlpWriter, ProtoOtlpWriter, type Fill } from './wire.js';
 
 const gzip = promisify(zlib.gzip);
 
-/** Retryable per the OTLP/HTTP specification; every other error status is not. */
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const TOO_LARGE = 413;
+
+/** A 413: the request was too large for the receiver or a proxy before it; a smaller one may pass. */
+class TooLargeError extends PermanentError {}
 
 const CONTENT_TYPE = { protobuf: 'application/x-protobuf', json: 'application/json' } as const;
 
@@ -56,6 +65,7 @@ export class OtlpExporter implements Exporter {
   private readonly logger: Logger;
   private readonly metrics: OtlpMetrics;
   private readonly channels: Record<Signal, Channel | undefined>;
+  private readonly scrub: (text: string) => string;
   private readonly logsEncoding: LogsEncoding;
   private readonly metricsEncoding: MetricsEncoding;
   /** The latest sample of each container, for container.cpu.usage. */
@@ -75,6 +85,7 @@ export class OtlpExporter implements Exporter {
       return { target, client: new HttpPushClient(target.push), unanswered: undefined };
     };
     this.channels = { logs: channel('logs'), metrics: config.metrics.enabled ? channel('metrics') : undefined };
+    this.scrub = scrubber(this.activeChannels().flatMap((c) => targetSecrets(c.target.push)));
     const inventory = ctx.inventory;
     this.logsEncoding = {
       agentVersion: ctx.agentVersion,
@@ -113,8 +124,26 @@ export class OtlpExporter implements Exporter {
     const channel = this.channels[signal];
     if (!channel) throw new PermanentError(`OTLP ${signal} are not enabled`);
     const body = this.encode(channel.target, batch);
-    await this.send(channel, body, batch.length);
-    if (signal === 'metrics') for (const record of batch as readonly MetricRecord[]) this.rememberSample(record);
+    const sent = await this.sendFitting(channel, batch, body);
+    if (signal === 'metrics') for (const record of batch.slice(0, sent) as readonly MetricRecord[]) this.rememberSample(record);
+    if (sent < batch.length) {
+      throw new PartialExportError(`OTLP ${signal}: the receiver refused ${batch.length} records as too large (HTTP 413) and stored the first ${sent}; the rest is sent next`, batch.slice(sent));
+    }
+  }
+
+  /**
+   * Sends `batch` (encoded as `body`), halving it while the receiver answers 413: how many of its
+   * first records were stored. A single record still too large is refused for good.
+   */
+  private async sendFitting(channel: Channel, batch: readonly AgentRecord[], body: Buffer): Promise<number> {
+    for (let count = batch.length; ; count = Math.ceil(count / 2)) {
+      try {
+        await this.send(channel, count === batch.length ? body : this.encode(channel.target, batch.slice(0, count)), count);
+        return count;
+      } catch (error) {
+        if (!(error instanceof TooLargeError) || count === 1) throw error;
+      }
+    }
   }
 
   /** Nothing is buffered here: export() returns only once the receiver answered. */
@@ -225,9 +254,10 @@ export class OtlpExporter implements Exporter {
     try {
       answer = await channel.client.post(wire, headers);
     } catch (error) {
-      channel.unanswered = errorMessage(error);
+      const scrubbed = scrubbedError(error, this.scrub);
+      channel.unanswered = scrubbed.message;
       this.failed(signal, 'unreachable', channel.unanswered);
-      throw error;
+      throw scrubbed;
     } finally {
       end();
       this.metrics.inFlight.dec();
@@ -240,17 +270,19 @@ export class OtlpExporter implements Exporter {
   private settle(channel: Channel, answer: PushAnswer, records: number): void {
     const { signal } = channel.target;
     const what = `OTLP ${signal} export to ${channel.client.displayUrl}`;
-    const error = statusError({ ...answer, body: Buffer.from(errorTextOf(answer)) }, what, (status) => RETRYABLE_STATUS.has(status));
-    if (error) {
+    const answered = statusError({ ...answer, body: Buffer.from(errorTextOf(answer)) }, what, isRetryablePushStatus);
+    if (answered) {
+      const error = answer.status === TOO_LARGE ? new TooLargeError(this.scrub(answered.message)) : scrubbedError(answered, this.scrub);
       this.failed(signal, answer.status === 429 ? 'throttled' : error instanceof RetryableError ? 'unavailable' : 'refused', error.message);
-      if (error instanceof PermanentError) this.logger.error({ signal, status: answer.status, records, err: error.message }, 'the OTLP receiver refused a batch (not retryable): it goes to the dead-letter file');
+      if (error instanceof TooLargeError && records > 1) this.logger.warn({ signal, records, err: error.message }, 'the OTLP receiver refused a request as too large: sending it again in halves');
+      else if (error instanceof PermanentError) this.logger.error({ signal, status: answer.status, records, err: error.message }, 'the OTLP receiver refused a batch (not retryable): it goes to the dead-letter file');
       throw error;
     }
     const partial = partialSuccessOf(answer);
     const rejected = Math.min(records, partial?.rejected ?? 0);
     if (partial) {
       this.counts.partialRequests++;
-      this.logger.warn({ signal, rejected, records, message: partial.message }, rejected > 0
+      this.logger.warn({ signal, rejected, records, message: this.scrub(partial.message) }, rejected > 0
         ? 'the OTLP receiver rejected part of a request (partial success; not retryable, and it does not say which records)'
         : 'the OTLP receiver accepted a request with a warning');
     }

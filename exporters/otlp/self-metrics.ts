@@ -23,7 +23,7 @@ export class OtlpMetrics {
     this.recordsSent = metrics.counter('dockhand_otlp_records_sent_total', 'Records (log lines, events, metric samples) sent in export requests, resends included, by signal.', ['signal']);
     this.recordsStored = metrics.counter('dockhand_otlp_records_stored_total', 'Records in requests the receiver accepted (2xx), less the ones it said it rejected, by signal.', ['signal']);
     this.recordsRejected = metrics.counter('dockhand_otlp_records_rejected_total', 'Log records or data points the receiver accepted the request of but rejected (partial success): not retryable per the OTLP specification, and the receiver does not say which.', ['signal']);
-    this.failures = metrics.counter('dockhand_otlp_failures_total', 'Export requests that stored nothing, by signal and reason (unreachable: no answer; throttled: 429; unavailable: 502/503/504; refused: any other error status, the batch dead-lettered; encoding).', ['signal', 'reason']);
+    this.failures = metrics.counter('dockhand_otlp_failures_total', 'Export requests that stored nothing, by signal and reason (unreachable: no answer; throttled: 429; unavailable: 401/403/404/408/5xx, retried; refused: any other error status (400, 413), the batch dead-lettered or split; encoding).', ['signal', 'reason']);
     this.inFlight = metrics.gauge('dockhand_otlp_requests_in_flight', 'Export requests waiting for an answer.');
     this.consecutiveFailures = metrics.gauge('dockhand_otlp_consecutive_failures', 'Export requests failed in a row (0 once one succeeds).');
   }

@@ -99,7 +99,7 @@ export class JsonOtlpWriter implements OtlpWriter {
 
   string(_field: number, name: string, value: string): void {
     this.key(name);
-    this.parts.push(JSON.stringify(value));
+    this.parts.push(JSON.stringify(wellFormed(value)));
   }
 
   bool(_field: number, name: string, value: boolean): void {
@@ -183,4 +183,14 @@ export class JsonOtlpWriter implements OtlpWriter {
     this.parts.push(this.started ? `,"${name}":` : `"${name}":`);
     this.started = true;
   }
+}
+
+/**
+ * `value` with each lone surrogate replaced by U+FFFD, as the protobuf path writes it: JSON.stringify
+ * keeps a lone surrogate as a `\ud800` escape, which the Collector's protojson refuses (a 400 for the
+ * whole batch). Node 20 has String.prototype.toWellFormed; the ES2023 lib types do not name it.
+ */
+function wellFormed(value: string): string {
+  const text = value as string & { isWellFormed(): boolean; toWellFormed(): string };
+  return text.isWellFormed() ? value : text.toWellFormed();
 }

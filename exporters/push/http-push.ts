@@ -7,6 +7,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { PermanentError, RetryableError, errorMessage } from '../../src/errors.js';
 import { sleep } from '../../src/util/backoff.js';
+import { MAX_RETRY_AFTER_MS } from '../../src/pipeline/exporter-runner.js';
 
 export interface PushTls {
   /** PEM of the CA that signed the server's certificate; the system's CAs when absent. */
@@ -73,10 +74,17 @@ export class HttpPushClient {
     this.agent.destroy();
   }
 
+  /**
+   * One request with two limits: `timeoutMs` of socket silence, and `timeoutMs` from the start to the
+   * end of the answer (a receiver or proxy trickling bytes would otherwise hold the export forever).
+   */
   private request(method: string, url: URL, headers: Record<string, string>, body: Buffer | undefined, timeoutMs: number): Promise<PushAnswer> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const fail = (error: unknown) => reject(new RetryableError(`${method} ${this.displayUrl}: no answer: ${errorMessage(error)}`, { cause: error }));
+      const fail = (error: unknown) => {
+        clearTimeout(deadline);
+        reject(new RetryableError(`${method} ${this.displayUrl}: no answer: ${errorMessage(error)}`, { cause: error }));
+      };
       const req = transport.request(url, { method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -84,9 +92,17 @@ export class HttpPushClient {
           if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
           size += chunk.length;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES) }));
+        res.on('end', () => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES) });
+        });
         res.on('error', fail);
       });
+      const deadline = setTimeout(() => {
+        const error = new Error(`no complete answer within ${timeoutMs} ms`);
+        fail(error);
+        req.destroy(error);
+      }, timeoutMs);
       req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
       req.on('error', fail);
       req.end(body);
@@ -94,13 +110,27 @@ export class HttpPushClient {
   }
 }
 
-/** Retry-After as milliseconds: delay-seconds or an HTTP-date; undefined when absent or unreadable. */
+/**
+ * Retry-After as milliseconds: delay-seconds or an HTTP-date, at most MAX_RETRY_AFTER_MS; undefined
+ * when absent or unreadable (a negative number is neither form). The runner sets the floor.
+ */
 export function retryAfterMs(header: string | readonly string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  if (/^\s*\d+\s*$/.test(value)) return Math.min(MAX_RETRY_AFTER_MS, Number(value) * 1000);
+  // An HTTP-date names its weekday or month; Date.parse would also read '-5' as a year.
+  if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return Number.isNaN(at) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
+}
+
+/**
+ * The statuses a push exporter retries: 429, every 5xx, 408, and what an operator fixes later (401,
+ * 403: credentials or privileges; 404: a wrong path or proxy). Dead-lettering those would release
+ * the acks of everything sent meanwhile into a file that rotates.
+ */
+export function isRetryablePushStatus(status: number): boolean {
+  return status === 429 || status >= 500 || status === 401 || status === 403 || status === 404 || status === 408;
 }
 
 /**

@@ -33,6 +33,19 @@ export const DEFAULT_BATCHING: BatchSettings = {
 
 export const DEFAULT_RETRY: RetrySettings = { initialMs: 200, maxMs: 30_000 };
 
+/** The longest wait a backend's Retry-After may impose (as Elasticsearch's own clients do): a longer one is cut to this. */
+export const MAX_RETRY_AFTER_MS = 300_000;
+
+/**
+ * A backend's Retry-After as the runner waits it: never below retry.initial_ms (a 0, a past date or
+ * a negative value would retry in a hot loop), never above MAX_RETRY_AFTER_MS (nor past setTimeout's
+ * range, where Node waits 1 ms instead).
+ */
+export function boundedRetryAfterMs(retryAfterMs: number | undefined, retry: RetrySettings): number | undefined {
+  if (retryAfterMs === undefined || Number.isNaN(retryAfterMs)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(retry.initialMs, retryAfterMs));
+}
+
 export interface RetrySettings {
   readonly initialMs: number;
   readonly maxMs: number;
@@ -285,6 +298,7 @@ export class ExporterRunner {
     let offerTakeBack = batch.takeBack !== undefined;
     while (pending.length > 0) {
       const round = await this.attempt(pending);
+      const retryAfterMs = boundedRetryAfterMs(round.retryAfterMs, this.retry);
       this.acknowledgeStored(round.stored);
       if (round.rejected.length > 0 && !(await this.deadLetter(round.rejected, signal))) return false;
       pending = round.retry;
@@ -295,7 +309,7 @@ export class ExporterRunner {
         if (await batch.takeBack!(pending)) {
           state.consecutiveFailures++;
           state.lastError = round.error;
-          await this.pause(round.retryAfterMs, backoff, signal);
+          await this.pause(retryAfterMs, backoff, signal);
           return false;
         }
       }
@@ -306,9 +320,9 @@ export class ExporterRunner {
         state.consecutiveFailures++;
       }
       state.lastError = round.error;
-      const delay = round.retryAfterMs ?? backoff.nextDelayMs();
+      const delay = retryAfterMs ?? backoff.nextDelayMs();
       this.logger.warn({ exporter: this.id, kind: state.lane.kind, err: round.error, pending: pending.length, attempt: backoff.attempts, retryInMs: delay }, 'export failed, will retry');
-      await this.pause(round.retryAfterMs, backoff, signal, delay);
+      await this.pause(retryAfterMs, backoff, signal, delay);
       if (signal.aborted) return false;
     }
     state.consecutiveFailures = 0;
@@ -317,7 +331,7 @@ export class ExporterRunner {
   }
 
   /**
-   * Waits before a retry: the backend's own Retry-After as it says; otherwise the backoff, cut short
+   * Waits before a retry: the backend's own Retry-After (bounded by boundedRetryAfterMs); otherwise the backoff, cut short
    * when the exporter sees its backend answer again after not answering at all (whenAnswering), so a
    * retry goes out within a probe interval of the end of an outage, not up to retry.max_ms later.
    */

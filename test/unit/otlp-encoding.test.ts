@@ -197,3 +197,18 @@ test('event names and image references', () => {
   assert.deepEqual(splitImage('busybox@sha256:0123'), { name: 'busybox', tag: undefined });
   assert.deepEqual(splitImage('busybox:1.36@sha256:0123'), { name: 'busybox', tag: '1.36' });
 });
+
+test('lone surrogates (a JSON-parsed "\\ud800") are sent as U+FFFD in both encodings: no \\ud800 escape a protojson receiver refuses', () => {
+  const record = logRecord(1, { message: 'a\ud800b', json: { m: 'x\udc00y', ['k\ud800']: 'v' } });
+  const fill: Fill = (w) => writeLogsRequest(w, [record], logsSettings, OBSERVED);
+  const json = JsonOtlpWriter.encode(fill).toString('utf8');
+  assert.doesNotMatch(json, /\\ud[89a-f][0-9a-f]{2}/i, 'no surrogate escape in the JSON body');
+  assert.ok(json.includes('x\ufffdy') && json.includes('k\ufffd'), 'replaced by U+FFFD');
+  const proto = protobufOf(fill);
+  assert.ok(proto.includes(Buffer.from('x\ufffdy', 'utf8')), 'protobuf: EF BF BD in place');
+  assert.ok(!proto.includes(Buffer.from([0xed, 0xa0, 0x80])), 'protobuf: no CESU-style surrogate bytes');
+  const decoded = decodeBoth('logs', fill);
+  const body = decoded.resourceLogs[0].scopeLogs[0].logRecords[0].body.kvlistValue.values;
+  assert.deepEqual(body.map((kv: { key: string }) => kv.key), ['m', 'k\ufffd']);
+  assert.equal(body[0].value.stringValue, 'x\ufffdy');
+});

@@ -1,6 +1,6 @@
 /**
- * The OTLP exporter against the test receiver: status classification per the OTLP specification
- * (429/502/503/504 retryable with Retry-After, other errors permanent, the Status message as the
+ * The OTLP exporter against the test receiver: status classification
+ * (429, 401/403/404/408 and every 5xx retryable with Retry-After, 413 split in halves, 400 permanent, the Status message as the
  * error text), partial success counted and not retried, no answer → whenAnswering, the JSON and
  * uncompressed variants, headers sent and never logged; and through the shared ExporterRunner, a
  * refused batch lands in the local dead-letter file and its acknowledgement is released only then.
@@ -116,21 +116,46 @@ test('429 with Retry-After: RetryableError carrying the delay; 502/503/504 retry
   assert.equal(await metricValue(metrics, 'dockhand_otlp_consecutive_failures'), 0);
 });
 
-test('400 with a Status body: PermanentError with the server\'s message (protobuf and JSON); 500 and 413 are not retried either', async (t) => {
+test('400 with a Status body: PermanentError with the server\'s message (protobuf and JSON); 413 for a single record too', async (t) => {
   const { server, exporter } = await setup(t);
   server.answer({ status: 400, message: 'body too weird' });
   const refused = await thrown(exporter.export(logRecords(1)));
   assert.ok(refused instanceof PermanentError, String(refused));
   assert.match(refused.message, /^OTLP logs export to http:\/\/127\.0\.0\.1:\d+\/v1\/logs: HTTP 400: body too weird$/);
-  for (const status of [413, 500]) {
-    server.answer({ status });
-    assert.ok(await thrown(exporter.export(logRecords(1))) instanceof PermanentError, String(status));
-  }
+  server.answer({ status: 413 });
+  assert.ok(await thrown(exporter.export(logRecords(1))) instanceof PermanentError, 'one record too large');
   const json = await setup(t, { protocol: 'http/json' });
   json.server.answer({ status: 400, message: 'json says no' });
   const error = await thrown(json.exporter.export(logRecords(1)));
   assert.ok(error instanceof PermanentError);
   assert.match(error.message, /HTTP 400: json says no$/);
+});
+
+test('401, 403, 404, 408 and every 5xx are retried (fixed by an operator, never by the dead-letter file)', async (t) => {
+  const { server, exporter } = await setup(t);
+  for (const status of [401, 403, 404, 408, 500, 501, 505]) {
+    server.answer({ status });
+    const error = await thrown(exporter.export(logRecords(1)));
+    assert.ok(error instanceof RetryableError, `${status}: ${String(error)}`);
+  }
+  for (const status of [400, 405, 415, 422]) {
+    server.answer({ status });
+    assert.ok(await thrown(exporter.export(logRecords(1))) instanceof PermanentError, String(status));
+  }
+});
+
+test('413 (too large): the batch is sent again in halves; the first part stored, the rest handed back to the runner', async (t) => {
+  const { server, exporter } = await setup(t);
+  server.answer({ status: 413, times: 2 });
+  const batch = logRecords(8);
+  const error = await thrown(exporter.export(batch));
+  assert.ok(error instanceof PartialExportError, String(error));
+  assert.deepEqual(server.requests.map((r) => r.status), [413, 413, 200]);
+  const sizes = server.requests.map((r) => Number(r.headers['content-length']));
+  assert.ok(sizes[0]! > sizes[1]! && sizes[1]! > sizes[2]!, `each request smaller: ${sizes.join(', ')}`);
+  assert.deepEqual(error.retry, batch.slice(2));
+  assert.deepEqual(error.rejected, []);
+  assert.equal(server.logs.length, 2);
 });
 
 test('partial success: the request counts as delivered (not retried, as the spec says), the rejected records are counted and logged', async (t) => {
@@ -239,4 +264,42 @@ test('a record that cannot be encoded (JSON nested deeper than the stack) is rej
   assert.equal(server.requests.length, 0, 'nothing sent with the poison in it');
   await exporter.export(error.retry as LogRecord[]);
   assert.deepEqual(server.logs.map((l) => l.body), ['line 0', 'line 2']);
+});
+
+test('through the runner: a 401 echoing the credentials is retried, never dead-lettered, and no secret shows in status, health, logs or dead-letter reasons', async (t) => {
+  const { server, exporter, metrics, logs } = await setup(t, { headers: { authorization: 'Bearer s3cr3t-token', 'x-api-key': 'k3y-98765' } });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dh-otlp-dl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const runnerLog = new Writable({ write(chunk, _encoding, done) { logs.push(String(chunk)); done(); } });
+  const logger = createLogger({ level: 'debug', format: 'json' }, runnerLog);
+  const deadLetters = new DeadLetterFile(dir, deadLetterEvents(metrics, logger));
+  const runner = new ExporterRunner(exporter, logger, metrics, { lingerMs: 5 }, { initialMs: 10, maxMs: 50 }, deadLetters);
+  await runner.start();
+  t.after(() => runner.drain(Date.now() + 2_000));
+  const echo = 'invalid credentials: Bearer s3cr3t-token (key k3y-98765)';
+  server.answer({ status: 401, message: echo, times: 1_000_000 });
+  let settled = false;
+  const ack = new Ack(() => { settled = true; });
+  await runner.enqueue(logRecords(3).map((r) => ({ ...r, ack })));
+  ack.release();
+  await waitFor(() => server.requests.length >= 3, { timeoutMs: 5_000, what: 'the 401 retried' });
+  assert.equal(settled, false, 'not acknowledged while refused');
+  assert.equal(runner.status().dead_lettered, 0);
+  const shown = JSON.stringify([runner.status(), exporter.status(), runner.health()]) + logs.join('');
+  assert.match(shown, /HTTP 401: invalid credentials: \[redacted\]/);
+  assert.doesNotMatch(shown, /s3cr3t|k3y-98765/);
+
+  server.clearAnswers(); // the operator fixed the token: the next retry is stored
+  await waitFor(() => settled, { timeoutMs: 5_000, what: 'stored once the receiver takes the token' });
+  assert.equal(server.logs.length, 3);
+
+  server.answer({ status: 400, message: echo });
+  let refused = false;
+  const poisonAck = new Ack(() => { refused = true; });
+  await runner.enqueue([logRecord(9, { message: 'poison', ack: poisonAck })]);
+  poisonAck.release();
+  await waitFor(() => refused, { timeoutMs: 5_000, what: 'the 400 batch dead-lettered' });
+  const deadLetter = readFileSync(path.join(dir, deadLetterFileName('otlp')), 'utf8');
+  assert.match(deadLetter, /HTTP 400: invalid credentials: \[redacted\]/);
+  assert.doesNotMatch(deadLetter, /s3cr3t|k3y-98765/);
 });

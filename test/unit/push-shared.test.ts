@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { ProtoWriter, varintSize } from '../../src/util/protobuf-writer.js';
 import { HttpPushClient, retryAfterMs, statusError } from '../../exporters/push/http-push.js';
 import { PermanentError, RetryableError } from '../../src/errors.js';
+import { scrubbedError, scrubber, targetSecrets } from '../../exporters/push/scrub.js';
 import { freePort } from '../helpers/ports.js';
 
 const protobuf = createRequire(import.meta.url)('protobufjs/minimal') as { Reader: { create(buf: Uint8Array): ProtoReader } };
@@ -109,4 +110,52 @@ test('the push client posts with its headers, returns any answer, and a silent s
   const waiting = silent.whenAnswering(never.signal);
   never.abort();
   await waiting; // returns on abort, no answer needed
+});
+
+test('the push scrubber takes out header values, bearer tokens, basic credentials and URL user info in every form', () => {
+  const secrets = targetSecrets({
+    url: 'https://grafana%40user:p%40ss-w0rd@otlp.example/v1/logs',
+    headers: { authorization: 'Basic ' + Buffer.from('alice:b4sic-pass').toString('base64'), 'x-token': 'Bearer t0ken-value', 'x-debug': '1' },
+  });
+  const scrub = scrubber(secrets);
+  const text = [
+    'echo: Basic ' + Buffer.from('alice:b4sic-pass').toString('base64'),
+    'decoded alice:b4sic-pass, alone b4sic-pass',
+    'token t0ken-value',
+    'url https://grafana%40user:p%40ss-w0rd@otlp.example/ decoded p@ss-w0rd',
+    'as sent ' + Buffer.from('grafana@user:p@ss-w0rd').toString('base64'),
+    'x-debug 1 stays',
+  ].join('\n');
+  const out = scrub(text);
+  for (const secret of ['b4sic-pass', 't0ken-value', 'p%40ss-w0rd', 'p@ss-w0rd', Buffer.from('grafana@user:p@ss-w0rd').toString('base64'), Buffer.from('alice:b4sic-pass').toString('base64')]) {
+    assert.ok(!out.includes(secret), `${secret} left in: ${out}`);
+  }
+  assert.match(out, /x-debug 1 stays/);
+  const error = scrubbedError(new RetryableError('HTTP 429: t0ken-value', { retryAfterMs: 5 }), scrub);
+  assert.ok(error instanceof RetryableError);
+  assert.equal(error.retryAfterMs, 5);
+  assert.equal(error.message, 'HTTP 429: [redacted]');
+  assert.ok(scrubbedError(new PermanentError('b4sic-pass'), scrub) instanceof PermanentError);
+});
+
+test('a push has a deadline for the whole answer: a server trickling a byte every 200 ms cannot hold it past timeoutMs', async (t) => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const drip = setInterval(() => res.write('.'), 200);
+    res.on('close', () => clearInterval(drip));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const client = new HttpPushClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/logs`, headers: {}, tls: { verify: true }, timeoutMs: 700 });
+  t.after(() => client.close());
+  const started = Date.now();
+  const outcome = await Promise.race([
+    client.post(Buffer.from('x'), {}).then(() => 'answered', (error: unknown) => error),
+    new Promise((resolve) => setTimeout(() => resolve('still pending after 3 s'), 3000)),
+  ]);
+  assert.ok(outcome instanceof RetryableError, String(outcome));
+  assert.match(outcome.message, /no complete answer within 700 ms/);
+  const took = Date.now() - started;
+  assert.ok(took >= 650 && took < 2000, `settled after ${took} ms`);
 });
