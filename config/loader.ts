@@ -329,7 +329,7 @@ function describeIssue(issue: z.core.$ZodIssue, merged: Tree, sources: Sources):
   const value = getPath(merged, path);
   if (value === undefined && issue.code === 'invalid_type') return [`${formatPath(path)}: a required key is missing (expected ${issue.expected})${where ? ` (in ${where})` : ''}`];
   // The message reaches stderr and logs: a secret that failed validation is not repeated there.
-  const shown = path.some((segment) => SECRET_KEY.test(String(segment))) ? MASK : maskSecrets(value);
+  const shown = isSecretPath(path) ? MASK : maskSecrets(value);
   return [`${formatPath(path) || '(root)'}: ${issue.message}; got ${JSON.stringify(shown)}${where ? ` (from ${where})` : ''}`];
 }
 
@@ -393,10 +393,41 @@ const MASK = '********';
  * with an unencoded `/`, `?` or `#` (the kind of URL that fails validation) is masked whole too.
  */
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):.*@/is;
+/** User info without a colon (`https://TOKEN@host`): services hand out such URLs with the token as the user. */
+const URL_USER_ONLY = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@:]+@/i;
+const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** Query parameters that carry a credential: `api_key`, `token`, `access_token`, `sig`, `X-Amz-Signature`… (any case, any prefix before `_` or `-`). */
+const QUERY_SECRET = /^(?:.*[_-])?(?:api[_-]?key|apikey|key|token|password|passwd|pwd|secret|sig|signature|auth|authorization|credential|credentials)$/i;
+const QUERY_PAIR = /([?&;])([^=&;#]+)=([^&;#]*)/g;
 
-/** A copy of the config with every secret value replaced (and URL passwords), for --check-config, /status and config errors. */
+/** A config error about a value at this path shows no value: a secret key, or anything under a `headers` map. */
+function isSecretPath(path: KeyPath): boolean {
+  return path.some((segment) => SECRET_KEY.test(String(segment)) || SECRET_MAP_KEY.test(String(segment)));
+}
+
+/** A URL with its credentials masked: the user info's password (or the whole user info when it has no colon) and credential query parameters. */
+export function maskUrlSecrets(text: string): string {
+  if (!URL_START.test(text)) return text;
+  const withoutUserInfo = text.replace(URL_PASSWORD, `$1:${MASK}@`).replace(URL_USER_ONLY, `$1${MASK}@`);
+  const query = withoutUserInfo.indexOf('?');
+  if (query < 0) return withoutUserInfo;
+  const maskedQuery = withoutUserInfo.slice(query).replace(QUERY_PAIR, (pair, separator: string, name: string, value: string) => {
+    return value !== '' && QUERY_SECRET.test(decodeName(name)) ? `${separator}${name}=${MASK}` : pair;
+  });
+  return withoutUserInfo.slice(0, query) + maskedQuery;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+/** A copy of the config with every secret value replaced (and URL credentials), for --check-config and config errors. */
 export function maskSecrets<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(URL_PASSWORD, `$1:${MASK}@`) as T;
+  if (typeof value === 'string') return maskUrlSecrets(value) as T;
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v)) as T;
   if (!isTree(value)) return value;
   const out: Tree = {};

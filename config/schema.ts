@@ -35,6 +35,7 @@ export const configSchema = z.strictObject({
       bearer_token_file: z.string().min(1).optional().describe('File holding one bearer token: every endpoint but open_paths then needs Authorization: Bearer <token>. Re-read when the file changes.'),
       open_paths: z.array(z.enum(['/healthz', '/readyz', '/metrics', '/status'])).default(['/healthz']).describe('Endpoints served without credentials when auth is on (/healthz: the image HEALTHCHECK calls it without any).'),
     }).prefault({}),
+    allowed_hosts: z.array(z.string().min(1)).default([]).describe('Without server.auth, /ui/ and /status answer only when the Host header is an IP address, localhost, this machine\'s name or one of these names (others get 403): a guard against DNS rebinding. /healthz, /readyz and /metrics answer to any name.'),
     status_top: z.boolean().default(false).describe('Serve /status?top=<container>: runs ps in the daemon and returns every process\'s full command line (arguments, secrets included). Refused (403) unless true.'),
   }).prefault({}),
   data_dir: z.string().min(1).default('./data').describe('Where checkpoints and the file sink live.'),

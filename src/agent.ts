@@ -68,6 +68,7 @@ export class Agent {
       auth: loadAuthenticator(config.server.auth),
       openPaths: config.server.auth.open_paths,
       statusTop: config.server.status_top,
+      allowedHosts: config.server.allowed_hosts,
     };
     this.connection = new DockerConnection(
       resolveEndpoint({

@@ -12,6 +12,7 @@ import type { Health } from '../component.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Authenticator } from './auth.js';
 import { reloadOnChange } from './file-watch.js';
+import { allowedHostNames, requireKnownHost } from './host-check.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 import { registerLivePage, type LivePageView } from '../ui/routes.js';
 
@@ -40,6 +41,8 @@ export interface HttpAccess {
   readonly openPaths?: readonly string[];
   /** /status?top=… runs `ps` in the daemon and returns full command lines: off unless enabled. */
   readonly statusTop?: boolean;
+  /** Without auth: names besides IP literals, localhost and the machine's name that /ui and /status answer to (DNS rebinding guard). */
+  readonly allowedHosts?: readonly string[];
 }
 
 export const OPEN_PATHS_DEFAULT = ['/healthz'] as const;
@@ -60,7 +63,9 @@ export function buildHttpApp(agent: AgentView, access: HttpAccess = {}, tls?: Se
   };
   // Routes and hooks are the same over http and https: typed as the http instance.
   const app = (tls ? Fastify({ ...options, https: httpsOptions(tls) }) : Fastify(options)) as unknown as FastifyInstance;
+  // With credentials, a rebinding page has none to send: the Host check is only for an open server.
   if (access.auth) requireAuth(app, access.auth, new Set(access.openPaths ?? OPEN_PATHS_DEFAULT));
+  else requireKnownHost(app, allowedHostNames(access.allowedHosts ?? []));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 

@@ -110,7 +110,45 @@ test('the file sink is on by default, off when Elasticsearch, Loki or OTLP is en
 });
 
 test('maskSecrets hides the password of a URL with user info', () => {
-  assert.deepEqual(maskSecrets({ urls: ['http://elastic:hunter2@es:9200/', 'https://es2:9200', 'http://token@es3'] }), { urls: ['http://elastic:********@es:9200/', 'https://es2:9200', 'http://token@es3'] });
+  assert.deepEqual(maskSecrets({ urls: ['http://elastic:hunter2@es:9200/', 'https://es2:9200'] }), { urls: ['http://elastic:********@es:9200/', 'https://es2:9200'] });
+});
+
+test('maskSecrets hides user info without a colon: the token given as the user', () => {
+  assert.equal(maskSecrets({ url: 'https://glc_SECRETTOKEN@logs.example.net/loki/api/v1/push' }).url, 'https://********@logs.example.net/loki/api/v1/push');
+  assert.equal(maskSecrets('http://token@es3'), 'http://********@es3');
+});
+
+test('maskSecrets hides query parameters that carry credentials, in any case, and keeps the others', () => {
+  const masked = maskSecrets({
+    urls: [
+      'https://host/v1/logs?api_key=S1&tenant=shop',
+      'https://host/x?APIKEY=S2&ApiKey=S3&token=S4&access_token=S5&key=S6&password=S7&sig=S8#frag',
+      'https://acct.blob.example/c?sv=2022&X-Amz-Signature=S9&X-Amz-Security-Token=S10&client_secret=S11',
+      'https://host/v1/logs?monkey=banana&page=2&token=',
+    ],
+  });
+  assert.deepEqual(masked.urls, [
+    'https://host/v1/logs?api_key=********&tenant=shop',
+    'https://host/x?APIKEY=********&ApiKey=********&token=********&access_token=********&key=********&password=********&sig=********#frag',
+    'https://acct.blob.example/c?sv=2022&X-Amz-Signature=********&X-Amz-Security-Token=********&client_secret=********',
+    'https://host/v1/logs?monkey=banana&page=2&token=',
+  ]);
+  assert.equal(maskSecrets('not a url?token=x'), 'not a url?token=x', 'only URLs are rewritten');
+});
+
+test('the effective config printed by --check-config masks URL credentials', () => {
+  const config = loadConfig({ config: file('check-url-secrets.yaml', 'exporters:\n  loki:\n    enabled: true\n    url: "https://glc_TOKEN1@logs.example.net?api_key=TOKEN2"\n') }, {});
+  const shown = JSON.stringify(maskSecrets(config));
+  assert.doesNotMatch(shown, /TOKEN1|TOKEN2/);
+  assert.match(shown, /https:\/\/\*{8}@logs\.example\.net\/?\?api_key=\*{8}/);
+});
+
+test('a header value that fails validation is not repeated in the error, whatever the header is called', () => {
+  for (const [section, name] of [['otlp', 'x-api-key'], ['otlp', 'api-key'], ['otlp', 'x-honeycomb-team'], ['loki', 'x-custom']] as const) {
+    const typed = problems(() => loadConfig({ config: file(`header-${section}-${name}.yaml`, `exporters:\n  ${section}:\n    enabled: true\n    headers:\n      ${name}: 98765432109876\n`) }, {}));
+    assert.match(typed, new RegExp(`exporters\\.${section}\\.headers\\.${name}: .*expected string`));
+    assert.doesNotMatch(typed, /98765432109876/, `${section}.headers.${name}`);
+  }
 });
 
 test('a secret that fails validation is not repeated in the error', () => {
