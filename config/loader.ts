@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import YAML, { type Document as YamlDocument, type LineCounter, type Node as YamlNode, type Scalar } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../src/errors.js';
+import { MASK, maskUrlSecrets } from '../src/util/mask-url.js';
 import { exporterFactories } from '../exporters/index.js';
 import { configSchema, type Config } from './schema.js';
 import { InterpolationError, hasReference, interpolate, yamlFlowAsText, yamlScalar } from './interpolate.js';
@@ -387,42 +388,9 @@ function getPath(tree: Tree, path: KeyPath): unknown {
 const SECRET_KEY = /(password|secret|token|api_key|apikey|authorization)$/i;
 /** Maps whose every value may be a credential (the push exporters' `headers`): the names stay, the values are masked. */
 const SECRET_MAP_KEY = /headers$/i;
-const MASK = '********';
-/**
- * The password of a URL's user info: `scheme://user:password@host`, up to the last `@`: a password
- * with an unencoded `/`, `?` or `#` (the kind of URL that fails validation) is masked whole too.
- */
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):.*@/is;
-/** User info without a colon (`https://TOKEN@host`): services hand out such URLs with the token as the user. */
-const URL_USER_ONLY = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@:]+@/i;
-const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
-/** Query parameters that carry a credential: `api_key`, `token`, `access_token`, `sig`, `X-Amz-Signature`… (any case, any prefix before `_` or `-`). */
-const QUERY_SECRET = /^(?:.*[_-])?(?:api[_-]?key|apikey|key|token|password|passwd|pwd|secret|sig|signature|auth|authorization|credential|credentials)$/i;
-const QUERY_PAIR = /([?&;])([^=&;#]+)=([^&;#]*)/g;
-
 /** A config error about a value at this path shows no value: a secret key, or anything under a `headers` map. */
 function isSecretPath(path: KeyPath): boolean {
   return path.some((segment) => SECRET_KEY.test(String(segment)) || SECRET_MAP_KEY.test(String(segment)));
-}
-
-/** A URL with its credentials masked: the user info's password (or the whole user info when it has no colon) and credential query parameters. */
-export function maskUrlSecrets(text: string): string {
-  if (!URL_START.test(text)) return text;
-  const withoutUserInfo = text.replace(URL_PASSWORD, `$1:${MASK}@`).replace(URL_USER_ONLY, `$1${MASK}@`);
-  const query = withoutUserInfo.indexOf('?');
-  if (query < 0) return withoutUserInfo;
-  const maskedQuery = withoutUserInfo.slice(query).replace(QUERY_PAIR, (pair, separator: string, name: string, value: string) => {
-    return value !== '' && QUERY_SECRET.test(decodeName(name)) ? `${separator}${name}=${MASK}` : pair;
-  });
-  return withoutUserInfo.slice(0, query) + maskedQuery;
-}
-
-function decodeName(name: string): string {
-  try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
-  } catch {
-    return name;
-  }
 }
 
 /** A copy of the config with every secret value replaced (and URL credentials), for --check-config and config errors. */

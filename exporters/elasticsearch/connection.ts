@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { maskUrlSecrets } from '../../src/util/mask-url.js';
 import { readAllStored } from './bulk.js';
 import type { Credentials } from './config.js';
 import { transportParts, type SerializerClass, type Transport } from './transport.js';
@@ -293,7 +294,7 @@ export function publicUrl(url: string): string {
     const parsed = new URL(url);
     parsed.username = '';
     parsed.password = '';
-    return parsed.toString().replace(/\/$/, '');
+    return maskUrlSecrets(parsed.toString().replace(/\/$/, ''));
   } catch {
     return '[invalid url]';
   }

@@ -19,7 +19,7 @@
  *   of that batch Loki did take are then in both places, never lost and never twice in Loki.
  */
 import { PermanentError, RetryableError } from '../../src/errors.js';
-import { statusError, type PushAnswer } from '../push/http-push.js';
+import { isRetryablePushStatus, statusError, type PushAnswer } from '../push/http-push.js';
 
 export type Refusal =
   | 'too_far_behind' | 'out_of_order' | 'too_old' | 'too_new' | 'line_too_long' | 'labels' | 'structured_metadata' | 'other';
@@ -40,10 +40,6 @@ export function refusalOf(body: string): Refusal {
   return 'other';
 }
 
-export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status >= 500 || status === 401 || status === 403 || status === 404 || status === 408;
-}
-
 export type Verdict =
   | { readonly kind: 'stored' }
   | { readonly kind: 'retry'; readonly error: RetryableError }
@@ -55,7 +51,7 @@ export type Verdict =
  * `scrub` takes secrets out of the text Loki sent back.
  */
 export function verdictOf(answer: PushAnswer, sentMetadata: boolean, scrub: (text: string) => string): Verdict {
-  const error = statusError(answer, 'Loki push', isRetryableStatus);
+  const error = statusError(answer, 'Loki push', isRetryablePushStatus);
   if (error === undefined) return { kind: 'stored' };
   const message = scrub(error.message);
   if (error instanceof RetryableError) return { kind: 'retry', error: new RetryableError(message, error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };

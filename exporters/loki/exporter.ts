@@ -11,6 +11,7 @@ import type { AgentRecord, RecordKind } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { ProtoWriter } from '../../src/util/protobuf-writer.js';
 import { HttpPushClient } from '../push/http-push.js';
+import { scrubber } from '../push/scrub.js';
 import { verdictOf, type Refusal } from './answers.js';
 import { exporterShape, resolveTarget, type LokiConfig } from './config.js';
 import { StreamLabels } from './labels.js';
@@ -220,15 +221,4 @@ function withRejected(error: unknown, sent: readonly ShippedRecord[], rejected: 
   if (error instanceof PermanentError) return new PartialExportError(message, [], [...rejected, ...sent.map((record) => ({ record, reason: `permanent_error: ${message}` }))]);
   const retryAfterMs = error instanceof RetryableError ? error.retryAfterMs : undefined;
   return new PartialExportError(message, sent, rejected, retryAfterMs === undefined ? {} : { retryAfterMs });
-}
-
-/** Replaces every secret value in a text (an answer echoing a header, an error naming a URL with credentials). */
-export function scrubber(secrets: readonly string[]): (text: string) => string {
-  const values = [...new Set(secrets)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  if (values.length === 0) return (text) => text;
-  return (text) => {
-    let out = text;
-    for (const value of values) out = out.split(value).join('[redacted]');
-    return out;
-  };
 }

@@ -7,6 +7,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { PermanentError, RetryableError, errorMessage } from '../../src/errors.js';
 import { sleep } from '../../src/util/backoff.js';
+import { maskUrlSecrets } from '../../src/util/mask-url.js';
 import { MAX_RETRY_AFTER_MS } from '../../src/pipeline/exporter-runner.js';
 
 export interface PushTls {
@@ -147,9 +148,10 @@ export function statusError(answer: PushAnswer, what: string, isRetryable: (stat
   return new RetryableError(message, after === undefined ? {} : { retryAfterMs: after });
 }
 
+/** The URL as it may be shown: no user info, and credentials in its query (`?api_key=…`) masked. */
 function withoutCredentials(url: URL): string {
   const copy = new URL(url.href);
   copy.username = '';
   copy.password = '';
-  return copy.href;
+  return maskUrlSecrets(copy.href);
 }

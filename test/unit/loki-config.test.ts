@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lokiConfigFromEnv, lokiConfigSchema, pushUrl, resolveTarget } from '../../exporters/loki/config.js';
-import { isRetryableStatus, refusalOf, verdictOf } from '../../exporters/loki/answers.js';
-import { scrubber } from '../../exporters/loki/exporter.js';
+import { refusalOf, verdictOf } from '../../exporters/loki/answers.js';
+import { isRetryablePushStatus as isRetryableStatus } from '../../exporters/push/http-push.js';
+import { scrubber } from '../../exporters/push/scrub.js';
 import { PermanentError, RetryableError } from '../../src/errors.js';
 import { configProblem } from '../helpers/config-problem.js';
 

@@ -96,6 +96,9 @@ test('the push client posts with its headers, returns any answer, and a silent s
   assert.equal(seen[0]!.headers['x-scope-orgid'], 'tenant-a');
   assert.equal(seen[0]!.headers['content-length'], '5');
   assert.doesNotMatch(client.displayUrl, /secret/);
+  const keyed = new HttpPushClient({ url: `http://127.0.0.1:${port}/v1/logs?api_key=k3y-in-query&region=eu`, headers: {}, tls: { verify: true }, timeoutMs: 2000 });
+  t.after(() => keyed.close());
+  assert.equal(keyed.displayUrl, `http://127.0.0.1:${port}/v1/logs?api_key=********&region=eu`, 'a credential in the query is masked where the URL is shown');
 
   const closedPort = await freePort();
   const silent = new HttpPushClient({ url: `http://user:secret@127.0.0.1:${closedPort}/push`, headers: {}, tls: { verify: true }, timeoutMs: 500 });
