@@ -58,10 +58,11 @@ COPY --from=build /src/dist/exporters dist/exporters
 COPY --from=build /src/dist/config dist/config
 # The live page's files (/ui/), served as they are from the repository.
 COPY ui ui
-# NODE_OPTIONS and MALLOC_ARENA_MAX: the agent's V8 flags and environment (src/node-flags.ts says why); `docker run -e` replaces them.
+# NODE_OPTIONS, MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_: the agent's V8 flags and environment (src/node-flags.ts says why); `docker run -e` replaces them.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=4 \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     DOCKHAND_CONFIG=/etc/dockhand/dockhand.yaml \
     DOCKHAND_LISTEN=0.0.0.0:9487 \
     DOCKHAND_DATA_DIR=/var/lib/dockhand
