@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestContainers, docker, waitExit } from '../helpers/containers.js';
-import { describeTally, metricValue, numberedWriter } from '../helpers/es-agent.js';
-import { containerEntries, containerEventActions, startLokiAgent, tallyEntries } from '../helpers/loki-agent.js';
-import { LokiTestServer } from '../helpers/loki-server.js';
-import { waitFor } from '../helpers/wait.js';
+import { TestContainers, docker, waitExit } from '../../helpers/containers.js';
+import { describeTally, metricValue, numberedWriter } from '../../helpers/es-agent.js';
+import { containerEntries, containerEventActions, startLokiAgent, tallyEntries } from '../../helpers/loki-agent.js';
+import { LokiTestServer } from '../../helpers/loki-server.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const OUTAGE_MS = 30_000;
 const BLOCKS = 500;

@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TestContainers, waitExit } from '../helpers/containers.js';
-import { describeTally } from '../helpers/es-agent.js';
-import { startOtlpAgent, tallyOtlpLines } from '../helpers/otlp-agent.js';
-import { OtlpTestServer } from '../helpers/otlp-server.js';
-import { waitFor } from '../helpers/wait.js';
+import { TestContainers, waitExit } from '../../helpers/containers.js';
+import { describeTally } from '../../helpers/es-agent.js';
+import { startOtlpAgent, tallyOtlpLines } from '../../helpers/otlp-agent.js';
+import { OtlpTestServer } from '../../helpers/otlp-server.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const OUTAGE_MS = 30_000;
 /** The checkpoint interval (200 ms), a batch's linger (200 ms) and the request's round trip, with room for a loaded machine. */
