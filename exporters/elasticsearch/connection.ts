@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { maskUrlSecrets } from '../../src/util/mask-url.js';
+import { retryAfterMs } from '../push/http-push.js';
 import { readAllStored } from './bulk.js';
 import type { Credentials } from './config.js';
 import { transportParts, type SerializerClass, type Transport } from './transport.js';
@@ -247,7 +248,7 @@ export function describeFailure(error: unknown, scrub: (text: string) => string)
       status,
       type,
       reason: scrub(`HTTP ${status ?? '?'}${type ? ` ${type}` : ''}${fromElasticsearch || status === undefined ? '' : ' (not from Elasticsearch: no x-elastic-product header)'}${reason ? `: ${reason}` : ''}`),
-      retryAfterMs: retryAfter(error.headers?.['retry-after']),
+      retryAfterMs: retryAfterMs(error.headers?.['retry-after']),
       fromElasticsearch,
     };
   }
@@ -269,13 +270,6 @@ export function describeFailure(error: unknown, scrub: (text: string) => string)
 /** An HTML error page (a proxy's) as one line of its words. */
 function plainText(text: string): string {
   return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
-}
-
-function retryAfter(value: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (!text) return undefined;
-  const seconds = Number(text);
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 300_000) : undefined;
 }
 
 /** A scrubber for text that may carry secrets: user:password@ in URLs, and the configured secret values. */

@@ -118,7 +118,7 @@ export class HttpPushClient {
 export function retryAfterMs(header: string | readonly string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Math.min(MAX_RETRY_AFTER_MS, Number(value) * 1000);
+  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.min(MAX_RETRY_AFTER_MS, Number(value) * 1000);
   // An HTTP-date names its weekday or month; Date.parse would also read '-5' as a year.
   if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
