@@ -128,8 +128,7 @@ interface LaneState {
   readonly lane: Lane;
   consecutiveFailures: number;
   lastError: string | undefined;
-  inFlight: number;
-  /** Per batch being delivered, its oldest record's time (ns): what the lane's ack lag is measured from. */
+  /** Per batch being delivered (their number is the lane's in-flight count), its oldest record's time (ns): what the lane's ack lag is measured from. */
   readonly deliveringSince: Map<LaneBatch, bigint>;
 }
 
@@ -159,7 +158,7 @@ export class ExporterRunner {
     const lanes = { ...DEFAULT_LANES, ...laneSettings };
     for (const kind of exporter.accepts) {
       const lane = this.createLane(kind, lanes);
-      this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, inFlight: 0, deliveringSince: new Map() });
+      this.lanes.set(kind, { lane, consecutiveFailures: 0, lastError: undefined, deliveringSince: new Map() });
       metrics.queueCapacity.set({ component: this.id, kind }, lane.capacity);
       this.gauges(lane);
     }
@@ -248,14 +247,14 @@ export class ExporterRunner {
       queued: states.reduce((sum, s) => sum + s.lane.size, 0),
       queue_capacity: this.settings.queueSize,
       queue_capacity_bytes: this.settings.queueBytes,
-      in_flight: states.reduce((sum, s) => sum + s.inFlight, 0),
+      in_flight: states.reduce((sum, s) => sum + s.deliveringSince.size, 0),
       exported: this.exported,
       dropped: this.dropped,
       dead_lettered: this.deadLettered,
       consecutive_failures: Math.max(0, ...states.map((s) => s.consecutiveFailures)),
       ...(lastError ? { last_error: lastError } : {}),
       ...(this.deadLetterError ? { dead_letter_error: this.deadLetterError } : {}),
-      lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.inFlight, consecutive_failures: s.consecutiveFailures, ack_lag_seconds: ackLagSeconds(s) }])),
+      lanes: Object.fromEntries(states.map((s) => [s.lane.kind, { ...s.lane.status(), in_flight: s.deliveringSince.size, consecutive_failures: s.consecutiveFailures, ack_lag_seconds: ackLagSeconds(s) }])),
       drops: this.events.dropped.status(),
       spills: this.events.spilled.status(),
       ...this.exporter.status?.(),
@@ -268,12 +267,10 @@ export class ExporterRunner {
     for (;;) {
       const batch = await state.lane.next(max, this.settings.lingerMs, signal, this.settings.maxBytes);
       if (!batch) return;
-      state.inFlight++;
       state.deliveringSince.set(batch, oldestTime(batch.records));
       try {
         if (await this.deliver(batch, state, signal)) await batch.delivered();
       } finally {
-        state.inFlight--;
         state.deliveringSince.delete(batch);
       }
       if (signal.aborted) return;
