@@ -52,6 +52,23 @@ export interface DockhandMeasurement extends Measurement {
   readonly profile?: string;
 }
 
+/** BENCH_AGENT_CONFIG: YAML (or JSON) merged over the agent's bench config, to compare settings (`{exporters: {elasticsearch: {batch: {concurrency: 4}}}}`). */
+function agentConfigOverride(): Record<string, unknown> {
+  const text = process.env.BENCH_AGENT_CONFIG;
+  return text ? YAML.parse(text) as Record<string, unknown> : {};
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const held = out[key];
+    out[key] = isPlainObject(held) && isPlainObject(value) ? mergeDeep(held, value) : value;
+  }
+  return out;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /** The Node.js flags the agent runs with: its own list (src/node-flags.ts), or BENCH_AGENT_NODE_FLAGS to compare others. */
 export function agentNodeFlags(): string[] {
   const override = process.env.BENCH_AGENT_NODE_FLAGS;
@@ -132,7 +149,7 @@ export class AgentUnderTest {
         },
       };
       const configFile = path.join(dataDir, 'config.yaml');
-      const configText = YAML.stringify(config);
+      const configText = YAML.stringify(mergeDeep(config, agentConfigOverride()));
       writeFileSync(configFile, configText);
       const nodeArgs = [...agentNodeFlags(), ...(options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [])];
       onSpawn?.();
