@@ -39,8 +39,15 @@ export interface FollowerDeps {
   endUnread(): void;
 }
 
-/** A batch is sealed early when one turn of the event loop brings more lines than this. */
+/** A batch is sealed at once when it holds this many lines. */
 const MAX_BATCH_RECORDS = 4096;
+/**
+ * Lines read within this long of a batch's first are sealed with it. A followed stream brings a few
+ * lines a socket read; sealed per read, each batch's own work (its resume point, acknowledgement,
+ * queueing, counters) cost ~1.5 CPU-s per million lines (live 300,000-line runs, interleaved:
+ * 8.7 vs 7.1 s per million into a file); 5 ms adds that much to a line's way out.
+ */
+const SEAL_AFTER_MS = 5;
 /** A stream open at least this long was a real follow: the next one may open at once. */
 const STEADY_STREAM_MS = 1000;
 /**
@@ -340,7 +347,7 @@ export class LogFollower {
   /**
    * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk; the
    * stream hands on each chunk's bytes as a range of the socket read that brought it: they are parsed
-   * as they come and sealed into one batch per event-loop turn (everything one socket read brought).
+   * as they come and sealed into one batch SEAL_AFTER_MS after the first (or at MAX_BATCH_RECORDS).
    * While an earlier batch still waits for room in the pipeline the stream is paused: the socket
    * stops being read and the daemon waits.
    */
@@ -348,7 +355,7 @@ export class LogFollower {
     const log = this.log;
     return new Promise((resolve) => {
       let done = false;
-      let scheduled: NodeJS.Immediate | undefined;
+      let scheduled: NodeJS.Timeout | undefined;
       let progressed = false;
       const seal = () => {
         scheduled = undefined;
@@ -375,16 +382,16 @@ export class LogFollower {
           return;
         }
         if (log.unsealed >= MAX_BATCH_RECORDS) {
-          if (scheduled) clearImmediate(scheduled);
+          if (scheduled) clearTimeout(scheduled);
           seal();
         } else {
-          scheduled ??= setImmediate(seal);
+          scheduled ??= setTimeout(seal, SEAL_AFTER_MS);
         }
       };
       const finish = (broken: unknown) => {
         if (done) return;
         done = true;
-        if (scheduled) clearImmediate(scheduled);
+        if (scheduled) clearTimeout(scheduled);
         if (log.unsealed > 0) progressed = true;
         log.seal();
         log.setLive(false);
