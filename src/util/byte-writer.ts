@@ -1,3 +1,11 @@
+import { formatRfc3339Nano } from '../records.js';
+
+/** Buffer's own encoders (write() ends in them): text at an offset, the bytes written returned. */
+interface EncodingWriters {
+  latin1Write(text: string, offset: number): number;
+  utf8Write(text: string, offset: number): number;
+}
+
 /**
  * Text and bytes appended to one growing Buffer: what a bulk body or a /metrics page is built in,
  * so that no large string is concatenated, flattened, joined and then encoded once more.
@@ -18,13 +26,41 @@ export class ByteWriter {
   /** Text known to be ASCII (numbers, timestamps, fixed keys): one byte a character. */
   ascii(text: string): void {
     this.reserve(text.length);
-    this.length += this.buffer.write(text, this.length, 'latin1');
+    // latin1Write/utf8Write: what write(text, offset, encoding) calls after checking its arguments
+    // and looking the encoding up by name, which cost more than copying a short line.
+    this.length += (this.buffer as unknown as EncodingWriters).latin1Write(text, this.length);
   }
 
   utf8(text: string): void {
     this.reserve(text.length * 3);
-    this.length += this.buffer.write(text, this.length, 'utf8');
+    this.length += (this.buffer as unknown as EncodingWriters).utf8Write(text, this.length);
   }
+
+  /**
+   * The nanoseconds since the epoch `ns` as RFC 3339 (`2006-01-02T15:04:05.999999999Z`), the same
+   * text as formatRfc3339Nano, written without making it a string: the date part is cached per second.
+   */
+  rfc3339Nano(ns: bigint): void {
+    const digits = ns.toString();
+    const split = digits.length - 9;
+    if (split < 1 || digits.charCodeAt(0) === 45 /* - */) {
+      this.ascii(formatRfc3339Nano(ns));
+      return;
+    }
+    if (digits.length !== this.timestampSecond.digits.length + 9 || !digits.startsWith(this.timestampSecond.digits)) {
+      const text = formatRfc3339Nano(ns);
+      this.timestampSecond = { digits: digits.slice(0, split), prefix: Buffer.from(text.slice(0, text.length - 10), 'latin1') };
+    }
+    this.bytes(this.timestampSecond.prefix);
+    this.reserve(10);
+    const buffer = this.buffer;
+    let at = this.length;
+    for (let i = split; i < digits.length; i++) buffer[at++] = digits.charCodeAt(i);
+    buffer[at++] = 90; // Z
+    this.length = at;
+  }
+
+  private timestampSecond = { digits: '', prefix: Buffer.alloc(0) };
 
   bytes(bytes: Buffer): void {
     this.reserve(bytes.length);
