@@ -7,6 +7,7 @@ import { PassThrough } from 'node:stream';
 import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
 import { MS, RUNNING, STOPPED, follower, logHarness, standInDaemon } from '../helpers/container-log.js';
 import { frame, messages, T0 } from './logs-frames.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface StandIn {
   readonly signal?: AbortSignal;
@@ -159,4 +160,30 @@ test('TTY: a drain reads only up to the follow stream\'s end, so a run started r
   const outcome = await follower(log, daemon).follow();
   assert.equal(outcome.kind, 'finished');
   assert.deepEqual(batches.flat().map((r) => r.message), ['first', 'last words', 'run 2 first']);
+});
+
+test('a followed stream\'s lines, a few per read, are sealed into batches of many reads; a lone line still goes out at once', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  const stream = new PassThrough();
+  const { log, batches } = logHarness();
+  const following = follower(log, standInDaemon(() => RUNNING, async () => stream), stop.signal).follow();
+  const line = (i: number) => frame(1, messages({ stream: 1, time: T0 + BigInt(i) * MS, content: `line ${i}` })[0]!);
+  // 300 reads of one line each, one per turn of the event loop (as a live stream comes).
+  for (let i = 0; i < 300; i++) {
+    stream.write(line(i));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await waitFor(() => batches.flat().length === 300, { what: 'all 300 lines emitted' });
+  assert.deepEqual(batches.flat().map((r) => r.message), Array.from({ length: 300 }, (_, i) => `line ${i}`), 'every line once, in order');
+  assert.ok(batches.length <= 60, `300 one-line reads made ${batches.length} batches`);
+  // A line with nothing after it is not held back waiting for company.
+  const before = batches.length;
+  const sent = Date.now();
+  stream.write(line(300));
+  await waitFor(() => batches.length > before, { what: 'the lone line emitted' });
+  assert.ok(Date.now() - sent < 1000, `the lone line took ${Date.now() - sent} ms`);
+  assert.deepEqual(batches.at(-1)!.map((r) => r.message), ['line 300']);
+  stop.abort();
+  stream.end();
+  assert.equal((await following).kind, 'stopped');
 });
