@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { finished } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { RefusableListener } from './refusable-listener.js';
@@ -1930,19 +1931,37 @@ function basicUser(header: string): string {
   return decoded.split(':')[0] ?? '';
 }
 
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) tooLarge = true;
-    else chunks.push(chunk as Buffer);
-  }
-  if (tooLarge) {
-    throw new HttpError({ status: 413, body: esError(413, 'content_too_long_exception', `Request content length [${size}] exceeds the maximum allowed [${limit}]`) });
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request body. With a content-length (within the limit) the chunks are copied as they come into
+ * one buffer of that size (a count-only benchmark receives a million documents in 1.5 MB bodies);
+ * otherwise, or if more or fewer bytes come than declared, they are kept and joined at the end.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    let whole = Number.isSafeInteger(declared) && declared > 0 && declared <= limit ? Buffer.allocUnsafe(declared) : undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      const at = size;
+      size += chunk.length;
+      if (size > limit) return;
+      if (whole && size <= whole.length) {
+        chunk.copy(whole, at);
+        return;
+      }
+      if (whole) chunks.push(whole.subarray(0, at));
+      whole = undefined;
+      chunks.push(chunk);
+    });
+    finished(req, (error) => {
+      if (error) return reject(error);
+      if (size > limit) {
+        return reject(new HttpError({ status: 413, body: esError(413, 'content_too_long_exception', `Request content length [${size}] exceeds the maximum allowed [${limit}]`) }));
+      }
+      resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks));
+    });
+  });
 }
 
 async function decode(body: Buffer, encoding: string): Promise<Buffer> {
