@@ -978,7 +978,7 @@ export class EsTestServer {
     const heldVersions = new Map<number, number>();
     for (let i = 0; i < count; i++) {
       const index = indices[items.targetOf[i]!]!;
-      const key = items.recoded.get(i);
+      const key = items.recoded.size > 0 ? items.recoded.get(i) : undefined;
       const seqNo = index.seqNo;
       const held = key
         ? index.docs.createCounted(key, 0, key.length, items.idHash[i]!, seqNo)
