@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { finished } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { RefusableListener } from './refusable-listener.js';
@@ -155,45 +156,232 @@ export interface StoredDocument {
   readonly _source: Record<string, unknown>;
 }
 
-/**
- * An index's documents by `_id`. A document stored by the count-only bulk path is its `_seq_no` alone
- * (no object, no source: 1,000,000 of them held ~400 MiB as objects); read back, it is version 1 with
- * COUNT_ONLY_SOURCE, as the count-only mode has always answered.
- */
-class Documents {
-  private readonly byId = new Map<string, StoredDocument | number>();
+/** 32-bit FNV-1a of bytes[start, end): how the id store hashes an id's UTF-8 bytes. */
+export function fnv1a(bytes: Buffer, start: number, end: number): number {
+  let hash = FNV_OFFSET;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
+  return hash;
+}
 
-  constructor(private readonly index: string) {}
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** What an entry of the id store holds. */
+const DELETED = 0;
+const COUNTED = 1;
+const FULL = 2;
+
+const ARENA_CHUNK = 1 << 20;
+const FIRST_SLOTS = 1 << 10;
+const FIRST_ENTRIES = 1 << 9;
+
+/**
+ * An index's documents by `_id`, in the order a Map would keep them (first insertion; a delete then a
+ * new store moves an id to the end). The count-only bulk path stores 1,000,000 ids and more: a JS
+ * string and a Map entry per id cost most of the server's CPU (hashing fresh strings, GC), so every
+ * id is kept as its UTF-8 bytes in an append-only arena, found through an open-addressing table of
+ * typed arrays (hash, entry), its bytes compared only when the hashes match. A document the count-only
+ * path created is its `_seq_no` alone; read back, it is version 1 with COUNT_ONLY_SOURCE, as the
+ * count-only mode has always answered. Any other document is kept as its object. Ids that are not
+ * well-formed UTF-16 (a lone surrogate, only possible through the full parser) have no exact UTF-8
+ * form: they are found through a Map of their own.
+ */
+export class Documents {
+  /** Per slot: [hash, entry + 1]; 0 in the second is an empty slot. A slot, once used, keeps its id. */
+  private slots = new Int32Array(FIRST_SLOTS * 2);
+  private slotsUsed = 0;
+  private entries = 0;
+  private live = 0;
+  private states = new Uint8Array(FIRST_ENTRIES);
+  private seqNos = new Int32Array(FIRST_ENTRIES);
+  private chunkOf = new Int32Array(FIRST_ENTRIES);
+  private startOf = new Int32Array(FIRST_ENTRIES);
+  private lengthOf = new Int32Array(FIRST_ENTRIES);
+  private readonly chunks: Buffer[] = [];
+  private chunkUsed = ARENA_CHUNK;
+  private readonly full = new Map<number, StoredDocument>();
+  private readonly oddIds = new Map<string, number>();
+
+  /** `slotHash` maps an id's FNV-1a hash to the table's (the identity; a test forces collisions with a constant). */
+  constructor(private readonly index: string, private readonly slotHash: (fnv: number) => number = (fnv) => fnv) {}
 
   get size(): number {
-    return this.byId.size;
+    return this.live;
   }
 
   get(id: string): StoredDocument | undefined {
-    const doc = this.byId.get(id);
-    return typeof doc === 'number' ? this.counted(id, doc) : doc;
+    const entry = this.entryOf(id);
+    return entry < 0 ? undefined : this.document(entry, id);
   }
 
   set(id: string, doc: StoredDocument): void {
-    this.byId.set(id, doc);
+    if (!isWellFormed(id)) {
+      const entry = this.oddIds.get(id);
+      if (entry !== undefined && this.states[entry] !== DELETED) this.full.set(entry, doc);
+      else this.oddIds.set(id, this.append(FULL, 0, -1, undefined, 0, 0, doc));
+      return;
+    }
+    const key = Buffer.from(id, 'utf8');
+    const hash = this.slotHash(fnv1a(key, 0, key.length));
+    const slot = this.findSlot(key, 0, key.length, hash);
+    const held = this.slots[slot * 2 + 1]! - 1;
+    if (held >= 0 && this.states[held] !== DELETED) {
+      this.states[held] = FULL;
+      this.full.set(held, doc);
+    } else {
+      this.place(slot, hash, this.append(FULL, 0, held, key, 0, key.length, doc));
+    }
   }
 
-  /** A document the count-only bulk path created: only its `_id` and `_seq_no` are kept. */
-  setCounted(id: string, seqNo: number): void {
-    this.byId.set(id, seqNo);
+  /**
+   * The count-only path's create of the id in raw[start, end) (the UTF-8 of the id's string, `fnv`
+   * their fnv1a()): stored with `seqNo` and 0 answered, or, when the id is held, nothing stored and
+   * the held document's version answered.
+   */
+  createCounted(raw: Buffer, start: number, end: number, fnv: number, seqNo: number): number {
+    const hash = this.slotHash(fnv);
+    const slot = this.findSlot(raw, start, end, hash);
+    const held = this.slots[slot * 2 + 1]! - 1;
+    if (held >= 0 && this.states[held] !== DELETED) return this.states[held] === FULL ? this.full.get(held)!._version : 1;
+    this.place(slot, hash, this.append(COUNTED, seqNo, held, raw, start, end, undefined));
+    return 0;
   }
 
   delete(id: string): void {
-    this.byId.delete(id);
+    const entry = this.entryOf(id);
+    if (entry < 0) return;
+    this.states[entry] = DELETED;
+    this.full.delete(entry);
+    this.live--;
+    if (!isWellFormed(id)) this.oddIds.delete(id);
   }
 
   *values(): IterableIterator<StoredDocument> {
-    for (const [id, doc] of this.byId) yield typeof doc === 'number' ? this.counted(id, doc) : doc;
+    for (let entry = 0; entry < this.entries; entry++) {
+      if (this.states[entry] !== DELETED) yield this.document(entry, undefined);
+    }
   }
 
-  private counted(id: string, seqNo: number): StoredDocument {
-    return { _index: this.index, _id: id, _version: 1, _seq_no: seqNo, _source: COUNT_ONLY_SOURCE };
+  /** The live entry holding `id`, or -1. */
+  private entryOf(id: string): number {
+    if (!isWellFormed(id)) {
+      const entry = this.oddIds.get(id);
+      return entry !== undefined && this.states[entry] !== DELETED ? entry : -1;
+    }
+    const key = Buffer.from(id, 'utf8');
+    const entry = this.slots[this.findSlot(key, 0, key.length, this.slotHash(fnv1a(key, 0, key.length))) * 2 + 1]! - 1;
+    return entry >= 0 && this.states[entry] !== DELETED ? entry : -1;
   }
+
+  private document(entry: number, id: string | undefined): StoredDocument {
+    if (this.states[entry] === FULL) return this.full.get(entry)!;
+    const chunk = this.chunks[this.chunkOf[entry]!]!;
+    const start = this.startOf[entry]!;
+    return {
+      _index: this.index,
+      _id: id ?? chunk.toString('utf8', start, start + this.lengthOf[entry]!),
+      _version: 1,
+      _seq_no: this.seqNos[entry]!,
+      _source: COUNT_ONLY_SOURCE,
+    };
+  }
+
+  /** The slot holding the id of bytes[start, end), or the empty slot where it would go. */
+  private findSlot(bytes: Buffer, start: number, end: number, hash: number): number {
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
+    const length = end - start;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const entry = slots[slot * 2 + 1]! - 1;
+      if (entry < 0) return slot;
+      if (slots[slot * 2] === hash && this.lengthOf[entry] === length && this.sameBytes(entry, bytes, start, end)) return slot;
+    }
+  }
+
+  private sameBytes(entry: number, bytes: Buffer, start: number, end: number): boolean {
+    const chunk = this.chunks[this.chunkOf[entry]!]!;
+    const at = this.startOf[entry]!;
+    return bytes.compare(chunk, at, at + end - start, start, end) === 0;
+  }
+
+  /**
+   * A new entry at the end (insertion order), its id's bytes copied into the arena (none for an odd
+   * id, whose `bytes` are undefined). `replaced`, a deleted entry of the same id, lends its bytes.
+   */
+  private append(state: number, seqNo: number, replaced: number, bytes: Buffer | undefined, start: number, end: number, doc: StoredDocument | undefined): number {
+    if (this.entries === this.states.length) this.growEntries();
+    const entry = this.entries++;
+    this.states[entry] = state;
+    this.seqNos[entry] = seqNo;
+    if (bytes && replaced >= 0) {
+      this.chunkOf[entry] = this.chunkOf[replaced]!;
+      this.startOf[entry] = this.startOf[replaced]!;
+      this.lengthOf[entry] = this.lengthOf[replaced]!;
+    } else if (bytes) {
+      this.copyToArena(entry, bytes, start, end);
+    } else {
+      this.lengthOf[entry] = -1;
+    }
+    if (doc) this.full.set(entry, doc);
+    this.live++;
+    return entry;
+  }
+
+  private copyToArena(entry: number, bytes: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (this.chunkUsed + length > (this.chunks[this.chunks.length - 1]?.length ?? 0)) {
+      this.chunks.push(Buffer.allocUnsafeSlow(Math.max(ARENA_CHUNK, length)));
+      this.chunkUsed = 0;
+    }
+    const chunk = this.chunks[this.chunks.length - 1]!;
+    const at = this.chunkUsed;
+    bytes.copy(chunk, at, start, end);
+    this.chunkOf[entry] = this.chunks.length - 1;
+    this.startOf[entry] = at;
+    this.lengthOf[entry] = length;
+    this.chunkUsed = at + length;
+  }
+
+  /** Points the slot at the entry; a slot newly used may grow the table (load at most one half). */
+  private place(slot: number, hash: number, entry: number): void {
+    const wasEmpty = this.slots[slot * 2 + 1] === 0;
+    this.slots[slot * 2] = hash;
+    this.slots[slot * 2 + 1] = entry + 1;
+    if (wasEmpty && ++this.slotsUsed * 2 > this.slots.length >> 1) this.growSlots();
+  }
+
+  private growSlots(): void {
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = (slots.length >> 1) - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i + 1] === 0) continue;
+      let slot = old[i]! & mask;
+      while (slots[slot * 2 + 1] !== 0) slot = (slot + 1) & mask;
+      slots[slot * 2] = old[i]!;
+      slots[slot * 2 + 1] = old[i + 1]!;
+    }
+    this.slots = slots;
+  }
+
+  private growEntries(): void {
+    const capacity = this.states.length * 2;
+    this.states = grown(this.states, new Uint8Array(capacity));
+    this.seqNos = grown(this.seqNos, new Int32Array(capacity));
+    this.chunkOf = grown(this.chunkOf, new Int32Array(capacity));
+    this.startOf = grown(this.startOf, new Int32Array(capacity));
+    this.lengthOf = grown(this.lengthOf, new Int32Array(capacity));
+  }
+}
+
+function grown<T extends Uint8Array | Int32Array>(old: T, next: T): T {
+  next.set(old);
+  return next;
+}
+
+/** Whether a string has an exact UTF-8 form (no lone surrogate); String.prototype.isWellFormed (Node 20) is not in the ES2023 lib types. */
+function isWellFormed(id: string): boolean {
+  return (id as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 interface IndexState {
@@ -783,35 +971,41 @@ export class EsTestServer {
     for (const item of items.targets) {
       if (invalidIndexName(item) !== undefined || !this.mayCreateIn(item)) return undefined;
     }
-    const indexOf = new Map(items.targets.map((name) => [name, this.writeTarget(name, true)]));
-    const outcomes: (number | Record<string, unknown>)[] = new Array(items.ids.length);
-    let errors = false;
-    for (let i = 0; i < items.ids.length; i++) {
-      const id = items.ids[i]!;
-      const index = indexOf.get(items.targetOf[i]!)!;
-      this.counters.itemsReceived++;
-      const existing = index.docs.get(id);
-      if (existing) {
-        this.counters.duplicates++;
-        this.counters.itemErrors++;
-        errors = true;
-        outcomes[i] = versionConflict(index, id, existing._version);
+    const indices = items.targets.map((name) => this.writeTarget(name, true));
+    const count = items.count;
+    /** Per item: the `_seq_no` given, or -1 when the id was held; then the held document's version. */
+    const seqNos = new Int32Array(count);
+    const heldVersions = new Map<number, number>();
+    for (let i = 0; i < count; i++) {
+      const index = indices[items.targetOf[i]!]!;
+      const key = items.recoded.size > 0 ? items.recoded.get(i) : undefined;
+      const seqNo = index.seqNo;
+      const held = key
+        ? index.docs.createCounted(key, 0, key.length, items.idHash[i]!, seqNo)
+        : index.docs.createCounted(raw, items.idStart[i]!, items.idEnd[i]!, items.idHash[i]!, seqNo);
+      if (held === 0) {
+        index.seqNo++;
+        seqNos[i] = seqNo;
       } else {
-        const seqNo = index.seqNo++;
-        index.docs.setCounted(id, seqNo);
-        this.counters.created++;
-        outcomes[i] = seqNo;
+        seqNos[i] = -1;
+        heldVersions.set(i, held);
       }
     }
+    const duplicates = heldVersions.size;
+    this.counters.itemsReceived += count;
+    this.counters.created += count - duplicates;
+    this.counters.duplicates += duplicates;
+    this.counters.itemErrors += duplicates;
+    const idOf = (i: number) => raw.toString('utf8', items.idStart[i], items.idEnd[i]);
+    const conflict = (i: number) => versionConflict(indices[items.targetOf[i]!]!, idOf(i), heldVersions.get(i)!);
+    const errors = duplicates > 0;
     if (filter !== null && isLeanBulkFilter(filter)) {
-      const parts: string[] = new Array(outcomes.length);
-      for (let i = 0; i < outcomes.length; i++) {
-        const outcome = outcomes[i]!;
-        parts[i] = typeof outcome === 'number' ? CREATED_LEAN : `{"create":{"status":409,"error":${JSON.stringify(outcome.error)}}}`;
-      }
-      return { status: 200, json: `{"errors":${errors},"items":[${parts.join(',')}]}` };
+      if (!errors) return { status: 200, json: `{"errors":false,"items":[${`${CREATED_LEAN},`.repeat(count - 1)}${CREATED_LEAN}]}` };
+      const parts: string[] = new Array(count);
+      for (let i = 0; i < count; i++) parts[i] = seqNos[i]! >= 0 ? CREATED_LEAN : `{"create":{"status":409,"error":${JSON.stringify(conflict(i).error)}}}`;
+      return { status: 200, json: `{"errors":true,"items":[${parts.join(',')}]}` };
     }
-    const answered = outcomes.map((outcome, i) => ({ create: typeof outcome === 'number' ? created(indexOf.get(items.targetOf[i]!)!, items.ids[i]!, outcome) : outcome }));
+    const answered = Array.from(seqNos, (seqNo, i) => ({ create: seqNo >= 0 ? created(indices[items.targetOf[i]!]!, idOf(i), seqNo) : conflict(i) }));
     return { status: 200, body: { errors, took: Date.now() - started, items: answered } };
   }
 
@@ -1737,19 +1931,37 @@ function basicUser(header: string): string {
   return decoded.split(':')[0] ?? '';
 }
 
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) tooLarge = true;
-    else chunks.push(chunk as Buffer);
-  }
-  if (tooLarge) {
-    throw new HttpError({ status: 413, body: esError(413, 'content_too_long_exception', `Request content length [${size}] exceeds the maximum allowed [${limit}]`) });
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request body. With a content-length (within the limit) the chunks are copied as they come into
+ * one buffer of that size (a count-only benchmark receives a million documents in 1.5 MB bodies);
+ * otherwise, or if more or fewer bytes come than declared, they are kept and joined at the end.
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    let whole = Number.isSafeInteger(declared) && declared > 0 && declared <= limit ? Buffer.allocUnsafe(declared) : undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      const at = size;
+      size += chunk.length;
+      if (size > limit) return;
+      if (whole && size <= whole.length) {
+        chunk.copy(whole, at);
+        return;
+      }
+      if (whole) chunks.push(whole.subarray(0, at));
+      whole = undefined;
+      chunks.push(chunk);
+    });
+    finished(req, (error) => {
+      if (error) return reject(error);
+      if (size > limit) {
+        return reject(new HttpError({ status: 413, body: esError(413, 'content_too_long_exception', `Request content length [${size}] exceeds the maximum allowed [${limit}]`) }));
+      }
+      resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks));
+    });
+  });
 }
 
 async function decode(body: Buffer, encoding: string): Promise<Buffer> {
@@ -1790,11 +2002,33 @@ function filterPathOf(req: http.IncomingMessage): string | null {
   return at < 0 ? null : new URLSearchParams(req.url!.slice(at + 1)).get('filter_path');
 }
 
-interface CreateItems {
-  readonly ids: string[];
-  /** Each item's target, one of `targets`. */
-  readonly targetOf: string[];
-  readonly targets: string[];
+/** The items readCreateItems() found, in typed columns (an int32 hash in a JS array would be a heap number each). */
+class CreateItems {
+  count = 0;
+  /** Each item's `_id` as raw[idStart, idEnd). */
+  idStart = new Int32Array(1024);
+  idEnd = new Int32Array(1024);
+  /** fnv1a() of each id's UTF-8 (the Documents store's key). */
+  idHash = new Int32Array(1024);
+  /** Each item's target, an index into `targets`. */
+  targetOf = new Int32Array(1024);
+  readonly targets: string[] = [];
+  /** Ids with bytes over 0x7f, by item: the UTF-8 of the string they decode to (the store's key, invalid sequences replaced as the full parser replaces them). */
+  readonly recoded = new Map<number, Buffer>();
+
+  add(idStart: number, idEnd: number, idHash: number, target: number): void {
+    if (this.count === this.idStart.length) {
+      this.idStart = grown(this.idStart, new Int32Array(this.count * 2));
+      this.idEnd = grown(this.idEnd, new Int32Array(this.count * 2));
+      this.idHash = grown(this.idHash, new Int32Array(this.count * 2));
+      this.targetOf = grown(this.targetOf, new Int32Array(this.count * 2));
+    }
+    const i = this.count++;
+    this.idStart[i] = idStart;
+    this.idEnd[i] = idEnd;
+    this.idHash[i] = idHash;
+    this.targetOf[i] = target;
+  }
 }
 
 const CREATE = Buffer.from('{"create":{');
@@ -1804,46 +2038,85 @@ const NEWLINE = 10;
 const QUOTE = 34;
 const BACKSLASH = 92;
 const COMMA = 44;
+const CLOSE_BRACE = 125;
 
 /**
  * The items of a body made only of `{"create":{"_index":"<name>","_id":"<id>"}}` (or
  * `{"create":{"_id":"<id>"}}` under a path index) action lines, each followed by a source line, every
  * line ending in a newline, names and ids without escapes and ids of at most 512 bytes. Undefined for
  * any other body (parseBulk() then reads it as Elasticsearch would, errors included).
+ *
+ * Per item, the action's bytes up to its id are compared with the previous action's (the exporter
+ * writes one target for a whole request), and the id is read, checked and hashed in one pass.
  */
 function readCreateItems(raw: Buffer, pathIndex: string | undefined): CreateItems | undefined {
-  const ids: string[] = [];
-  const targetOf: string[] = [];
-  const targets: string[] = [];
-  let lastTarget: string | undefined;
+  const items = new CreateItems();
+  let prefixAt = -1;
+  let prefixLength = 0;
+  let target = -1;
   let at = 0;
   while (at < raw.length) {
-    const actionEnd = raw.indexOf(NEWLINE, at);
-    if (actionEnd < 0 || !startsWith(raw, CREATE, at)) return undefined;
-    let key = at + CREATE.length;
-    let target = pathIndex;
-    if (startsWith(raw, INDEX_KEY, key)) {
-      const nameEnd = plainStringEnd(raw, key + INDEX_KEY.length, actionEnd);
-      if (nameEnd < 0 || raw[nameEnd + 1] !== COMMA) return undefined;
-      target = raw.toString('utf8', key + INDEX_KEY.length, nameEnd);
-      key = nameEnd + 2;
+    let idStart: number;
+    if (prefixAt >= 0 && sameRun(raw, prefixAt, at, prefixLength)) {
+      idStart = at + prefixLength;
+    } else {
+      const action = readActionPrefix(raw, at, pathIndex);
+      if (!action) return undefined;
+      idStart = action.idStart;
+      prefixAt = at;
+      prefixLength = idStart - at;
+      target = items.targets.indexOf(action.target);
+      if (target < 0) target = items.targets.push(action.target) - 1;
     }
-    if (target === undefined || !startsWith(raw, ID_KEY, key)) return undefined;
-    const idStart = key + ID_KEY.length;
-    const idEnd = plainStringEnd(raw, idStart, actionEnd);
-    // `"}}` closes the line: nothing else in the action.
-    if (idEnd < 0 || idEnd + 3 !== actionEnd || raw[idEnd + 1] !== 125 || raw[idEnd + 2] !== 125 || idEnd - idStart > 512 || idEnd === idStart) return undefined;
+    // The id: its closing quote, no escape or control byte before it (a newline included, so the
+    // action line cannot end inside it), hashed as it is read.
+    let hash = FNV_OFFSET;
+    let high = 0;
+    let idEnd = idStart;
+    for (; idEnd < raw.length; idEnd++) {
+      const byte = raw[idEnd]!;
+      if (byte === QUOTE) break;
+      if (byte === BACKSLASH || byte < 32) return undefined;
+      high |= byte;
+      hash = Math.imul(hash ^ byte, FNV_PRIME);
+    }
+    // `"}}` and the newline close the action: nothing else in it.
+    const actionEnd = idEnd + 3;
+    if (actionEnd >= raw.length || raw[idEnd + 1] !== CLOSE_BRACE || raw[idEnd + 2] !== CLOSE_BRACE || raw[actionEnd] !== NEWLINE || idEnd - idStart > 512 || idEnd === idStart) return undefined;
     const sourceEnd = raw.indexOf(NEWLINE, actionEnd + 1);
     if (sourceEnd < 0 || sourceEnd === actionEnd + 1) return undefined;
-    ids.push(raw.toString('utf8', idStart, idEnd));
-    if (target !== lastTarget) {
-      if (!targets.includes(target)) targets.push(target);
-      lastTarget = target;
+    if (high > 0x7f) {
+      const key = Buffer.from(raw.toString('utf8', idStart, idEnd), 'utf8');
+      items.recoded.set(items.count, key);
+      hash = fnv1a(key, 0, key.length);
     }
-    targetOf.push(lastTarget);
+    items.add(idStart, idEnd, hash, target);
     at = sourceEnd + 1;
   }
-  return ids.length > 0 ? { ids, targetOf, targets } : undefined;
+  return items.count > 0 ? items : undefined;
+}
+
+/** Whether raw[at, at + length) repeats raw[from, from + length) (the action before, up to its id). */
+function sameRun(raw: Buffer, from: number, at: number, length: number): boolean {
+  if (at + length > raw.length) return false;
+  for (let i = 0; i < length; i++) if (raw[at + i] !== raw[from + i]) return false;
+  return true;
+}
+
+/** `{"create":{"_index":"<name>","_id":"` (or `{"create":{"_id":"` under a path index) at `at`: the target and where the id starts. */
+function readActionPrefix(raw: Buffer, at: number, pathIndex: string | undefined): { target: string; idStart: number } | undefined {
+  const actionEnd = raw.indexOf(NEWLINE, at);
+  if (actionEnd < 0 || !startsWith(raw, CREATE, at)) return undefined;
+  let key = at + CREATE.length;
+  let target = pathIndex;
+  if (startsWith(raw, INDEX_KEY, key)) {
+    const nameEnd = plainStringEnd(raw, key + INDEX_KEY.length, actionEnd);
+    if (nameEnd < 0 || raw[nameEnd + 1] !== COMMA) return undefined;
+    target = raw.toString('utf8', key + INDEX_KEY.length, nameEnd);
+    key = nameEnd + 2;
+  }
+  if (target === undefined || !startsWith(raw, ID_KEY, key)) return undefined;
+  return { target, idStart: key + ID_KEY.length };
 }
 
 function startsWith(raw: Buffer, prefix: Buffer, at: number): boolean {
