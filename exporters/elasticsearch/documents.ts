@@ -159,6 +159,9 @@ function sourceOf(record: ShippedRecord, settings: DocumentSettings): Record<str
 interface LogTail {
   readonly text: string;
   readonly bytes: Buffer;
+  /** `","stream":"stdout"` and the same fields: a plain line's document after its message. */
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
 }
 const logTails = new WeakMap<DocumentSettings, WeakMap<ContainerMeta, LogTail>>();
 
@@ -185,7 +188,8 @@ function containerTail(container: ContainerMeta, settings: DocumentSettings): Lo
       ...(settings.mode === 'data_stream' ? { data_stream: { type: TYPES.log, dataset: DATASETS.log, namespace: settings.namespace } } : {}),
     };
     const text = `,${JSON.stringify(constant).slice(1)}`;
-    tail = { text, bytes: Buffer.from(text) };
+    const bytes = Buffer.from(text);
+    tail = { text, bytes, stdout: Buffer.concat([Buffer.from('","stream":"stdout"'), bytes]), stderr: Buffer.concat([Buffer.from('","stream":"stderr"'), bytes]) };
     tails.set(container, tail);
   }
   return tail;
@@ -254,33 +258,23 @@ export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: L
       return false;
     }
   }
-  body.beginItem(prefixes.forRecord(record));
+  const prefix = prefixes.forRecord(record);
   const { id, message } = record;
-  // The timestamp is digits and -:.TZ only: nothing to escape. Plain ASCII is written piece by
-  // piece (no string is made of the line's document: each was a few hundred bytes of garbage).
-  if (PLAIN_ASCII.test(message) && PLAIN_ASCII.test(id)) {
-    body.byte(QUOTE);
-    body.ascii(id);
-    body.bytes(ID_TO_TIMESTAMP);
-    body.rfc3339Nano(record.time);
-    body.bytes(TIMESTAMP_TO_MESSAGE);
-    body.ascii(message);
-    body.bytes(record.stream === 'stdout' ? MESSAGE_TO_STDOUT : MESSAGE_TO_STDERR);
-  } else {
-    body.utf8(`${JSON.stringify(id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(message)},"stream":"${record.stream}"`);
-  }
+  const tail = logTail(record.container, settings);
+  // The common line (plain ASCII, not cut, no parsed JSON): one copy of each piece, no string made
+  // of its document (each was a few hundred bytes of garbage a line).
+  if (json === undefined && !record.truncated && PLAIN_ASCII.test(message) && PLAIN_ASCII.test(id)
+    && body.plainLogItem(prefix, id, record.time, message, record.stream === 'stdout' ? tail.stdout : tail.stderr)) return true;
+  body.beginItem(prefix);
+  // The timestamp is digits and -:.TZ only: nothing to escape.
+  body.utf8(`${JSON.stringify(id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(message)},"stream":"${record.stream}"`);
   if (record.truncated) body.bytes(TRUNCATED);
   if (json !== undefined) body.utf8(`,"json":${json}`);
-  body.bytes(logTail(record.container, settings).bytes);
+  body.bytes(tail.bytes);
   body.endItem();
   return true;
 }
 
-const QUOTE = 0x22;
-const ID_TO_TIMESTAMP = Buffer.from('"}}\n{"@timestamp":"');
-const TIMESTAMP_TO_MESSAGE = Buffer.from('","message":"');
-const MESSAGE_TO_STDOUT = Buffer.from('","stream":"stdout"');
-const MESSAGE_TO_STDERR = Buffer.from('","stream":"stderr"');
 const TRUNCATED = Buffer.from(',"log":{"flags":["truncated"]}');
 
 /** Printable ASCII but `"` and `\\`: a JSON string's content as it is. */

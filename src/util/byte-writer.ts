@@ -1,7 +1,5 @@
-import { formatRfc3339Nano } from '../records.js';
-
 /** Buffer's own encoders (write() ends in them): text at an offset, the bytes written returned. */
-interface EncodingWriters {
+export interface EncodingWriters {
   latin1Write(text: string, offset: number): number;
   utf8Write(text: string, offset: number): number;
 }
@@ -35,32 +33,6 @@ export class ByteWriter {
     this.reserve(text.length * 3);
     this.length += (this.buffer as unknown as EncodingWriters).utf8Write(text, this.length);
   }
-
-  /**
-   * The nanoseconds since the epoch `ns` as RFC 3339 (`2006-01-02T15:04:05.999999999Z`), the same
-   * text as formatRfc3339Nano, written without making it a string: the date part is cached per second.
-   */
-  rfc3339Nano(ns: bigint): void {
-    const digits = ns.toString();
-    const split = digits.length - 9;
-    if (split < 1 || digits.charCodeAt(0) === 45 /* - */) {
-      this.ascii(formatRfc3339Nano(ns));
-      return;
-    }
-    if (digits.length !== this.timestampSecond.digits.length + 9 || !digits.startsWith(this.timestampSecond.digits)) {
-      const text = formatRfc3339Nano(ns);
-      this.timestampSecond = { digits: digits.slice(0, split), prefix: Buffer.from(text.slice(0, text.length - 10), 'latin1') };
-    }
-    this.bytes(this.timestampSecond.prefix);
-    this.reserve(10);
-    const buffer = this.buffer;
-    let at = this.length;
-    for (let i = split; i < digits.length; i++) buffer[at++] = digits.charCodeAt(i);
-    buffer[at++] = 90; // Z
-    this.length = at;
-  }
-
-  private timestampSecond = { digits: '', prefix: Buffer.alloc(0) };
 
   bytes(bytes: Buffer): void {
     this.reserve(bytes.length);

@@ -244,3 +244,24 @@ test('a log line encoded without stringifying its constant fields per line is th
   assert.equal(writeLogItem(body, new ActionPrefixes(dataStreams), logRecord(5, { json: { n: 1n as unknown as number } }), dataStreams), false);
   assert.equal(body.size, 0, 'nothing written');
 });
+
+test('a plain log line written straight into the body has the same bytes at every time: over a second\'s end, a day back, before 1970-01-01T00:00:01Z, before the epoch, past year 9999', () => {
+  const base = 1_796_022_640_999_999_998n;
+  const times = [base, base + 1n, base + 2n, base + 3n, base - 86_400_000_000_000n, base + 1n,
+    0n, 5n, 999_999_999n, 1_000_000_000n, 1_000_000_001n, -1n, -1_000_000_001n,
+    253_402_300_799_999_999_999n, 253_402_300_800_000_000_000n, base];
+  for (const settings of [dataStreams, { ...dataStreams, mode: 'index' } as DocumentSettings]) {
+    const body = new BulkBody(new BodyBuffers(), 8);
+    const prefixes = new ActionPrefixes(settings);
+    const expected: string[] = [];
+    times.forEach((time, i) => {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const record = { ...logRecord(i, { message: `line ${i}` }), time, stream };
+        assert.equal(writeLogItem(body, prefixes, record, settings), true);
+        expected.push(ndjsonOf(toDocument(record, settings)));
+      }
+    });
+    assert.equal(body.items, times.length * 2);
+    assert.equal(body.written().toString(), expected.join(''), `${settings.mode} mode`);
+  }
+});
