@@ -39,8 +39,13 @@ export interface FollowerDeps {
   endUnread(): void;
 }
 
-/** A batch is sealed at once when it holds this many lines. */
+/**
+ * A batch is sealed at once when it holds this many lines, or this many bytes of the stream were
+ * read into it: a full pipeline pauses the stream only when a batch is sealed, so these bound what
+ * is read past it (per container, besides the two batches waiting for room).
+ */
 const MAX_BATCH_RECORDS = 4096;
+const MAX_BATCH_BYTES = 512 * 1024;
 /**
  * Lines read within this long of a batch's first are sealed with it. A followed stream brings a few
  * lines a socket read; sealed per read, each batch's own work (its resume point, acknowledgement,
@@ -347,7 +352,8 @@ export class LogFollower {
   /**
    * Reads one stream to its end. The daemon sends every log message as its own HTTP chunk; the
    * stream hands on each chunk's bytes as a range of the socket read that brought it: they are parsed
-   * as they come and sealed into one batch SEAL_AFTER_MS after the first (or at MAX_BATCH_RECORDS).
+   * as they come and sealed into one batch SEAL_AFTER_MS after the first (or at MAX_BATCH_RECORDS or
+   * MAX_BATCH_BYTES).
    * While an earlier batch still waits for room in the pipeline the stream is paused: the socket
    * stops being read and the daemon waits.
    */
@@ -357,8 +363,10 @@ export class LogFollower {
       let done = false;
       let scheduled: NodeJS.Timeout | undefined;
       let progressed = false;
+      let unsealedBytes = 0;
       const seal = () => {
         scheduled = undefined;
+        unsealedBytes = 0;
         if (log.unsealed > 0) progressed = true;
         log.seal();
         if (log.inFlight > 1 && !done && !stream.isPaused) {
@@ -381,7 +389,8 @@ export class LogFollower {
           finish(error);
           return;
         }
-        if (log.unsealed >= MAX_BATCH_RECORDS) {
+        unsealedBytes += end - start;
+        if (log.unsealed >= MAX_BATCH_RECORDS || unsealedBytes >= MAX_BATCH_BYTES) {
           if (scheduled) clearTimeout(scheduled);
           seal();
         } else {

@@ -4,7 +4,7 @@
  */
 import type { Failure } from './connection.js';
 import type { PreparedDocument } from './documents.js';
-import { ByteWriter, type EncodingWriters } from '../../src/util/byte-writer.js';
+import { ByteWriter, writeLatin1 } from '../../src/util/byte-writer.js';
 import { formatRfc3339Nano } from '../../src/records.js';
 
 function actionText(index: string, id: string): string {
@@ -93,18 +93,18 @@ export class BulkBody extends ByteWriter {
     }
     const lead = second.lead;
     this.reserve(prefix.length + 1 + id.length + lead.length + 9 + TIMESTAMP_TO_MESSAGE.length + message.length + tail.length + 1);
-    const buffer = this.buffer as Buffer & EncodingWriters;
+    const buffer = this.buffer;
     let at = this.length;
     buffer.set(prefix, at);
     at += prefix.length;
     buffer[at++] = 0x22; // "
-    at += buffer.latin1Write(id, at);
+    at += writeLatin1(buffer, id, at);
     buffer.set(lead, at);
     at += lead.length;
     for (let i = split; i < digits.length; i++) buffer[at++] = digits.charCodeAt(i);
     buffer.set(TIMESTAMP_TO_MESSAGE, at);
     at += TIMESTAMP_TO_MESSAGE.length;
-    at += buffer.latin1Write(message, at);
+    at += writeLatin1(buffer, message, at);
     buffer.set(tail, at);
     at += tail.length;
     buffer[at++] = 10;

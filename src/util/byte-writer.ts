@@ -1,7 +1,31 @@
 /** Buffer's own encoders (write() ends in them): text at an offset, the bytes written returned. */
-export interface EncodingWriters {
+interface EncodingWriters {
   latin1Write(text: string, offset: number): number;
   utf8Write(text: string, offset: number): number;
+}
+
+/**
+ * Whether this Node.js has Buffer's encoders as the code below calls them: they are not documented,
+ * so they are tried once; without them write() does the same, a little slower.
+ */
+const OWN_ENCODERS = ((): boolean => {
+  try {
+    const probe = Buffer.alloc(8) as Buffer & Partial<EncodingWriters>;
+    return probe.latin1Write?.('ab', 1) === 2 && probe.utf8Write?.('é', 3) === 2 && probe.toString('latin1', 0, 5) === '\0ab\xc3\xa9';
+  } catch {
+    return false;
+  }
+})();
+
+/** `text` as Latin-1 into `buffer` at `offset` (room checked by the caller); the bytes written. */
+export function writeLatin1(buffer: Buffer, text: string, offset: number): number {
+  // latin1Write/utf8Write: what write(text, offset, encoding) calls after checking its arguments
+  // and looking the encoding up by name, which cost more than copying a short line.
+  return OWN_ENCODERS ? (buffer as unknown as EncodingWriters).latin1Write(text, offset) : buffer.write(text, offset, 'latin1');
+}
+
+function writeUtf8(buffer: Buffer, text: string, offset: number): number {
+  return OWN_ENCODERS ? (buffer as unknown as EncodingWriters).utf8Write(text, offset) : buffer.write(text, offset, 'utf8');
 }
 
 /**
@@ -24,14 +48,12 @@ export class ByteWriter {
   /** Text known to be ASCII (numbers, timestamps, fixed keys): one byte a character. */
   ascii(text: string): void {
     this.reserve(text.length);
-    // latin1Write/utf8Write: what write(text, offset, encoding) calls after checking its arguments
-    // and looking the encoding up by name, which cost more than copying a short line.
-    this.length += (this.buffer as unknown as EncodingWriters).latin1Write(text, this.length);
+    this.length += writeLatin1(this.buffer, text, this.length);
   }
 
   utf8(text: string): void {
     this.reserve(text.length * 3);
-    this.length += (this.buffer as unknown as EncodingWriters).utf8Write(text, this.length);
+    this.length += writeUtf8(this.buffer, text, this.length);
   }
 
   bytes(bytes: Buffer): void {
