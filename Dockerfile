@@ -60,7 +60,7 @@ COPY --from=build /src/dist/config dist/config
 COPY ui ui
 # NODE_OPTIONS, MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_: the agent's V8 flags and environment (src/node-flags.ts says why); `docker run -e` replaces them.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=4 \
+    NODE_OPTIONS=--max-semi-space-size=16 \
     MALLOC_ARENA_MAX=2 \
     MALLOC_MMAP_THRESHOLD_=131072 \
     DOCKHAND_CONFIG=/etc/dockhand/dockhand.yaml \

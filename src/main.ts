@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=16
 /**
  * dockhand CLI: parse flags → load config → start the agent → stop on SIGTERM/SIGINT.
  * Exit codes: 0 clean stop, 2 bad configuration, 1 failure to start, 130/143 on a second signal.

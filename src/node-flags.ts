@@ -3,13 +3,17 @@
  * them in NODE_OPTIONS (Dockerfile), `npm start` passes them, and the tests and benchmarks that spawn
  * the agent use this list (test/unit/deploy-dockerfile.test.ts holds the first two to it).
  *
- * --max-semi-space-size=4 (MiB; V8's default on 64-bit is 16): the young generation is two semi-spaces,
- * and once a burst has grown them to their largest, their pages stay resident. At 16 an agent started
- * among 100 containers held 121 MiB (83–85 at 4, issue 10's goal 120); the price of 4 is CPU: ~3x the
- * scavenges in a burst (~180 vs ~54 per 300,000 lines), each copying the records waiting in the lanes,
- * 11–17 % more CPU per line (interleaved runs, issue 10's closing note); 8 gave no gain.
+ * --max-semi-space-size=16 (MiB; the young generation's two semi-spaces, held at Node 20's 64-bit
+ * default so another Node.js does not change it under the agent): records wait in the lanes and in
+ * flight for tens of milliseconds, so every young collection copies them, and each pause of a few ms
+ * stalls the followed log streams (dockerd waits on the full socket). At 4 a 300,000-line live run into
+ * Elasticsearch took 114-122 collections, 400-670 ms of pauses (63-82 over 2 ms); at 16, 38-49 and
+ * 150-320 ms: 10 % less CPU per line and the stream kept up better (0.92 vs 0.87 of the raw
+ * follower's rate, mean of 5 interleaved runs each), peak RSS 118-130 MiB (4: 119-156). An earlier
+ * measurement that kept 4 (an agent among 100 containers at 121 MiB) no longer holds since the
+ * glibc mmap threshold below: 84 MiB at 16.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
 
 /**
  * The environment the agent runs with, set the same ways (Dockerfile ENV, `npm start`, the bin's
