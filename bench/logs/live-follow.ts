@@ -178,7 +178,7 @@ export async function liveFollow(containers: BenchContainers, scenario: Scenario
     let firstLineAt: number | undefined;
     const progress = await pollProgress(() => under.delivered(written), {
       target: written,
-      intervalMs: 100,
+      intervalMs: under.pollIntervalMs,
       timeoutMs: 300_000,
       stallMs: 30_000,
       onCount: (n, t) => { if (n > 0 && firstLineAt === undefined) firstLineAt = t; },

@@ -134,9 +134,9 @@ export class LogFollower {
    * Follows the log until the container's run has been read to its end, the container is gone, or
    * the collector stops. Never throws for daemon trouble: it waits for the daemon and goes on.
    */
-  async follow(): Promise<FollowOutcome> {
+  async follow(inspected?: RunInfo): Promise<FollowOutcome> {
     this.opened = false;
-    let state: State = { name: 'waitForDaemon' };
+    let state: State = inspected ? this.inspected(inspected) : { name: 'waitForDaemon' };
     for (;;) {
       if (this.deps.signal.aborted) {
         // A stream opened just before the stop: nobody would abort it, and it may follow a running container.
@@ -187,6 +187,11 @@ export class LogFollower {
       return this.daemonTrouble(error);
     }
     if (!run) return this.gone();
+    return this.inspected(run);
+  }
+
+  /** What an inspect said of the container (the follower's own, or one the caller just had). */
+  private inspected(run: RunInfo): State {
     this.log.setTty(run.tty);
     return { name: 'open', run };
   }

@@ -15,7 +15,7 @@ import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import { CheckpointStore, START, type ResumePoint } from './checkpoints.js';
 import { logsConfigSchema, type LogsConfig } from './config.js';
 import { ContainerLog } from './container-log.js';
-import { connectionLogDaemon, type LogDaemon } from './daemon.js';
+import { connectionLogDaemon, type LogDaemon, type RunInfo } from './daemon.js';
 import { ContainerFilter, ProcessingRules, type Selectable } from './filters.js';
 import { LogFollower, type FollowOutcome } from './follower.js';
 import { LogsMetrics } from './metrics.js';
@@ -25,6 +25,11 @@ import type { OwnContainer } from './filters.js';
 export { logsConfigSchema } from './config.js';
 
 const RUNNING_STATES = new Set(['running', 'restarting', 'paused']);
+
+/** What the follower's own inspect would say (connectionLogDaemon's inspect), from the inventory's. */
+function runInfoOf(state: ContainerState): RunInfo {
+  return { running: RUNNING_STATES.has(state.state), tty: state.tty, startedAt: state.startedAt, finishedAt: state.finishedAt };
+}
 
 export class LogsCollector implements Collector {
   readonly id = 'logs';
@@ -81,7 +86,7 @@ export class LogsCollector implements Collector {
     this.filter = new ContainerFilter(this.config, this.own);
     this.rules = new ProcessingRules(this.config, ctx.logger);
 
-    const onState = (state: ContainerState) => this.consider(state);
+    const onState = (state: ContainerState, _previous: ContainerState | undefined, inspected: boolean) => this.consider(state, inspected);
     const onRemoved = (state: ContainerState) => this.onRemoved(state);
     const onVanished = (container: VanishedContainer) => this.onVanished(container);
     ctx.inventory.on('added', onState);
@@ -127,8 +132,13 @@ export class LogsCollector implements Collector {
     for (const state of this.ctx.inventory.list()) this.consider(state);
   }
 
-  /** Starts reading a container's log when there is something to read and nobody reads it yet. */
-  private consider(state: ContainerState): void {
+  /**
+   * Starts reading a container's log when there is something to read and nobody reads it yet.
+   * `inspected`: the state is an inspect's answer of this moment (the inventory's, on an event), so
+   * the follower opens the log at once instead of asking the same again (under a busy daemon an
+   * inspect took 10-200 ms, while the container's first lines went unread).
+   */
+  private consider(state: ContainerState, inspected = false): void {
     if (this.ctx.signal.aborted) return;
     const id = state.meta.id;
     if (this.active.has(id) || this.gone.has(id)) return;
@@ -146,7 +156,7 @@ export class LogsCollector implements Collector {
     // A run already read to its end (the inventory may still call it running for a moment).
     if ((follower?.log.finishedStartedAt ?? saved?.finishedStartedAt) === state.startedAt) return;
     if (!follower && !saved && !RUNNING_STATES.has(state.state) && !this.wantsExited(state)) return;
-    this.start(state, follower, saved?.point);
+    this.start(state, follower, saved?.point, inspected ? runInfoOf(state) : undefined);
   }
 
   /** An exited container we hold no checkpoint for: read if it ran after our first start, or if all history is wanted. */
@@ -162,7 +172,7 @@ export class LogsCollector implements Collector {
     return START;
   }
 
-  private start(state: ContainerState, existing: LogFollower | undefined, saved: ResumePoint | undefined): void {
+  private start(state: ContainerState, existing: LogFollower | undefined, saved: ResumePoint | undefined, inspected: RunInfo | undefined): void {
     const id = state.meta.id;
     const processing = this.rules.for(state);
     let follower = existing;
@@ -181,7 +191,7 @@ export class LogsCollector implements Collector {
     }
     this.counters.started++;
     const following = follower.log;
-    const run = follower.follow()
+    const run = follower.follow(inspected)
       .then((outcome) => {
         // Settling may wait for the exporters; a new run of the container must not wait for it.
         const settling = this.settle(following, outcome).finally(() => this.settling.delete(settling));

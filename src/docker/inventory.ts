@@ -61,7 +61,11 @@ export const DAEMON_ATTRIBUTES: ReadonlySet<string> = new Set([
 /** What the inventory asks of the daemon: the client's list and inspect. */
 export type InventorySource = Pick<DockerClient, 'listContainers' | 'inspectContainer'>;
 
-/** Inventory events: `added`, `updated`, `removed` with the ContainerState; `vanished` (see vanished()). */
+/**
+ * Inventory events: `added`, `updated`, `removed` with the ContainerState (`added` and `updated` also
+ * with the state before and whether the state is an inspect's answer of this moment, not a change
+ * applied to an older one); `vanished` (see vanished()).
+ */
 export class Inventory extends EventEmitter implements InventoryView {
   private readonly containers = new Map<string, ContainerState>();
   private readonly oomCounts = new Map<string, number>();
@@ -137,7 +141,7 @@ export class Inventory extends EventEmitter implements InventoryView {
     const previous = this.containers.get(id);
     const state = this.fromInspect(inspect, previous?.meta);
     this.containers.set(id, state);
-    this.emit(previous ? 'updated' : 'added', state, previous);
+    this.emit(previous ? 'updated' : 'added', state, previous, true);
     return state;
   }
 
@@ -175,7 +179,7 @@ export class Inventory extends EventEmitter implements InventoryView {
     if (current && current.health !== health) {
       const next = { ...current, health, lastSeen: Date.now() / 1000 };
       this.containers.set(id, next);
-      this.emit('updated', next, current);
+      this.emit('updated', next, current, false);
     }
   }
 

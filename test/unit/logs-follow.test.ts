@@ -187,3 +187,21 @@ test('a followed stream\'s lines, a few per read, are sealed into batches of man
   stream.end();
   assert.equal((await following).kind, 'stopped');
 });
+
+test('given what an inspect of this moment said (the inventory\'s, on the start event), the follower opens the log without asking again', async () => {
+  const line = frame(1, messages({ stream: 1, time: T0, content: 'hello' })[0]!);
+  let inspects = 0;
+  const daemon = standInDaemon(() => { inspects++; return STOPPED; }, async () => answer(line));
+  const { log, batches } = logHarness();
+  const outcome = await follower(log, daemon).follow(STOPPED);
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
+  const opened = daemon.opened.length;
+  assert.ok(opened >= 1, 'the log was read');
+  // Without it the follower asks first: one inspect more before the same reads.
+  const { log: second } = logHarness();
+  let before = 0;
+  const asking = standInDaemon(() => { before++; return STOPPED; }, async () => answer(line));
+  await follower(second, asking).follow();
+  assert.equal(before, inspects + 1, `inspects: ${inspects} given the state, ${before} without`);
+});
