@@ -219,6 +219,36 @@ export function formatRfc3339NanoDigits(digits: string): string {
   return `${lastSecondPrefix}${digits.slice(split)}Z`;
 }
 
+const NS_PER_SECOND = 1_000_000_000n;
+
+/**
+ * What byte writers make of a timestamp's second, made once a second (records come in time order):
+ * `make` gets its `YYYY-MM-DDTHH:MM:SS.` (as formatRfc3339Nano writes it) and its seconds since the
+ * epoch in digits; the nine digits of the nanoseconds are the writer's (nanosInto).
+ */
+export class SecondCache<T> {
+  private current: { readonly start: bigint; readonly end: bigint; readonly parts: T } | undefined;
+
+  constructor(private readonly make: (datePrefix: string, secondDigits: string) => T) {}
+
+  /** The parts of `ns`'s second; undefined before 1970-01-01T00:00:01Z (rare: format those as text). */
+  partsOf(ns: EpochNanos): T | undefined {
+    let current = this.current;
+    if (current === undefined || ns < current.start || ns >= current.end) {
+      if (ns < NS_PER_SECOND) return undefined;
+      const start = (ns / NS_PER_SECOND) * NS_PER_SECOND;
+      const digits = start.toString();
+      current = this.current = { start, end: start + NS_PER_SECOND, parts: this.make(formatRfc3339NanoDigits(digits).slice(0, -10), digits.slice(0, -9)) };
+    }
+    return current.parts;
+  }
+
+  /** The nanoseconds of `ns` into its second, once partsOf(ns) answered. */
+  nanosInto(ns: EpochNanos): number {
+    return Number(ns - this.current!.start);
+  }
+}
+
 function formatSlowly(ns: EpochNanos): string {
   let second = ns / 1_000_000_000n;
   let frac = ns - second * 1_000_000_000n;

@@ -4,8 +4,8 @@
  */
 import type { Failure } from './connection.js';
 import type { PreparedDocument } from './documents.js';
-import { ByteWriter, writeLatin1 } from '../../src/util/byte-writer.js';
-import { formatRfc3339Nano } from '../../src/records.js';
+import { ByteWriter, writeDigits9, writeLatin1 } from '../../src/util/byte-writer.js';
+import { SecondCache } from '../../src/records.js';
 
 function actionText(index: string, id: string): string {
   return `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}\n`;
@@ -32,18 +32,6 @@ export class BodyBuffers {
   give(buffer: Buffer): void {
     if (buffer.length <= KEEP_BUFFER_MAX_BYTES && this.free.length < KEEP_BUFFERS) this.free.push(buffer);
   }
-}
-
-/** The bytes between a log item's id and the nanoseconds of its timestamp, for one second: `"}}\n{"@timestamp":"2026-11-30T07:05:04.`. */
-interface SecondLead {
-  /** The timestamp's seconds since the epoch, in digits. */
-  readonly digits: string;
-  readonly lead: Buffer;
-}
-
-function secondLead(ns: bigint, digits: string): SecondLead {
-  const text = formatRfc3339Nano(ns);
-  return { digits, lead: Buffer.from(`"}}\n{"@timestamp":"${text.slice(0, text.length - 10)}`, 'latin1') };
 }
 
 const TIMESTAMP_TO_MESSAGE = Buffer.from('Z","message":"');
@@ -84,14 +72,9 @@ export class BulkBody extends ByteWriter {
    * nothing written, for a time the per-second date cache does not cover (before 1970-01-01T00:00:01Z).
    */
   plainLogItem(prefix: Buffer, id: string, ns: bigint, message: string, tail: Buffer): boolean {
-    const digits = ns.toString();
-    const split = digits.length - 9;
-    if (split < 1 || digits.charCodeAt(0) === 45 /* - */) return false;
-    let second = this.second;
-    if (digits.length !== second.digits.length + 9 || !digits.startsWith(second.digits)) {
-      second = this.second = secondLead(ns, digits.slice(0, split));
-    }
-    const lead = second.lead;
+    const lead = this.seconds.partsOf(ns);
+    if (lead === undefined) return false;
+    const nanos = this.seconds.nanosInto(ns);
     this.reserve(prefix.length + 1 + id.length + lead.length + 9 + TIMESTAMP_TO_MESSAGE.length + message.length + tail.length + 1);
     const buffer = this.buffer;
     let at = this.length;
@@ -101,7 +84,7 @@ export class BulkBody extends ByteWriter {
     at += writeLatin1(buffer, id, at);
     buffer.set(lead, at);
     at += lead.length;
-    for (let i = split; i < digits.length; i++) buffer[at++] = digits.charCodeAt(i);
+    at = writeDigits9(buffer, at, nanos);
     buffer.set(TIMESTAMP_TO_MESSAGE, at);
     at += TIMESTAMP_TO_MESSAGE.length;
     at += writeLatin1(buffer, message, at);
@@ -113,7 +96,8 @@ export class BulkBody extends ByteWriter {
     return true;
   }
 
-  private second: SecondLead = { digits: '', lead: Buffer.alloc(0) };
+  /** Per second, the bytes between a log item's id and its nanoseconds: `"}}\n{"@timestamp":"2026-11-30T07:05:04.`. */
+  private readonly seconds = new SecondCache((datePrefix) => Buffer.from(`"}}\n{"@timestamp":"${datePrefix}`, 'latin1'));
 
   /** A whole item as encoded before (a dead letter kept for a retry). */
   addEncoded(item: Buffer): void {

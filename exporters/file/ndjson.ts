@@ -9,7 +9,7 @@
  * constant parts (per stream, per second, per container) are cached as bytes, the digits written
  * as bytes, and the id and message copied once and JSON-escaped only when they need it.
  */
-import { formatRfc3339Nano, formatRfc3339NanoDigits, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
+import { SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
 import { ByteWriter } from '../../src/util/byte-writer.js';
 
 export class NdjsonSerializer {
@@ -54,24 +54,12 @@ function bigintSafe(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
 
-const NS_PER_SECOND = 1_000_000_000n;
 const bytesOf = (text: string) => Buffer.from(text, 'latin1');
 const ID_HEAD = bytesOf('{"id":');
 const STREAM_FIELDS = { stdout: bytesOf('","stream":"stdout","message":'), stderr: bytesOf('","stream":"stderr","message":') } as const;
 const TRUNCATED = bytesOf(',"truncated":true');
 const JSON_KEY = bytesOf(',"json":');
 const LINE_END = bytesOf('}\n');
-
-/** The parts of a log line that only change from one second to the next. */
-interface Second {
-  /** First nanosecond of the second, and the first of the next. */
-  readonly start: bigint;
-  readonly end: bigint;
-  /** `,"kind":"log","@timestamp":"2026-11-30T01:02:03.` */
-  readonly head: Buffer;
-  /** `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow). */
-  readonly middle: Buffer;
-}
 
 /**
  * The file exporter's batch buffer: lines appended as bytes, byte-for-byte what NdjsonSerializer
@@ -80,7 +68,11 @@ interface Second {
 export class NdjsonWriter extends ByteWriter {
   private readonly serializer = new NdjsonSerializer();
   private readonly containerTail = new WeakMap<ContainerMeta, Buffer>();
-  private second: Second | undefined;
+  /** The parts of a log line that only change from one second to the next: `,"kind":"log","@timestamp":"2026-11-30T01:02:03.` and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each). */
+  private readonly seconds = new SecondCache((datePrefix, secondDigits) => ({
+    head: bytesOf(`,"kind":"log","@timestamp":"${datePrefix}`),
+    middle: bytesOf(`Z","time_ns":"${secondDigits}`),
+  }));
 
   /** Appends `record`'s line; throws, having appended nothing, when it cannot be encoded. */
   line(record: AgentRecord): void {
@@ -124,28 +116,14 @@ export class NdjsonWriter extends ByteWriter {
 
   /** `,"kind":"log","@timestamp":"…Z","time_ns":"…` from cached bytes of its second; false for times the cache does not cover. */
   private time(ns: bigint): boolean {
-    let second = this.second;
-    if (second === undefined || ns < second.start || ns >= second.end) {
-      if (ns < NS_PER_SECOND) return false; // before 1970-01-01T00:00:01Z: rare, formatted as text
-      second = this.second = secondOf(ns);
-    }
-    const nanos = Number(ns - second.start);
+    const second = this.seconds.partsOf(ns);
+    if (second === undefined) return false;
+    const nanos = this.seconds.nanosInto(ns);
     this.bytes(second.head);
     this.digits9(nanos);
     this.bytes(second.middle);
     this.digits9(nanos);
     return true;
-  }
-
-  private digits9(value: number): void {
-    this.reserve(9);
-    const buffer = this.buffer;
-    let at = this.length + 8;
-    for (let i = 0; i < 9; i++) {
-      buffer[at--] = 48 + (value % 10);
-      value = Math.floor(value / 10);
-    }
-    this.length += 9;
   }
 
   /**
@@ -188,15 +166,3 @@ export class NdjsonWriter extends ByteWriter {
   }
 }
 
-function secondOf(ns: bigint): Second {
-  const start = (ns / NS_PER_SECOND) * NS_PER_SECOND;
-  const digits = start.toString();
-  // "YYYY-MM-DDTHH:MM:SS." as formatRfc3339NanoDigits makes it.
-  const prefix = formatRfc3339NanoDigits(digits).slice(0, -10);
-  return {
-    start,
-    end: start + NS_PER_SECOND,
-    head: bytesOf(`,"kind":"log","@timestamp":"${prefix}`),
-    middle: bytesOf(`Z","time_ns":"${digits.slice(0, -9)}`),
-  };
-}

@@ -24,6 +24,16 @@ export function writeLatin1(buffer: Buffer, text: string, offset: number): numbe
   return OWN_ENCODERS ? (buffer as unknown as EncodingWriters).latin1Write(text, offset) : buffer.write(text, offset, 'latin1');
 }
 
+/** `value` (0 to 999,999,999) as nine decimal digits into `buffer` at `offset` (room checked by the caller); the offset after them. */
+export function writeDigits9(buffer: Buffer, offset: number, value: number): number {
+  let at = offset + 8;
+  for (let i = 0; i < 9; i++) {
+    buffer[at--] = 48 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  return offset + 9;
+}
+
 function writeUtf8(buffer: Buffer, text: string, offset: number): number {
   return OWN_ENCODERS ? (buffer as unknown as EncodingWriters).utf8Write(text, offset) : buffer.write(text, offset, 'utf8');
 }
@@ -61,6 +71,12 @@ export class ByteWriter {
     // set(), not copy(): copy()'s argument handling cost more than copying a few hundred bytes.
     this.buffer.set(bytes, this.length);
     this.length += bytes.length;
+  }
+
+  /** `value` (0 to 999,999,999) as nine decimal digits, leading zeros kept: the nanoseconds of a timestamp. */
+  digits9(value: number): void {
+    this.reserve(9);
+    this.length = writeDigits9(this.buffer, this.length, value);
   }
 
   byte(value: number): void {
