@@ -60,11 +60,11 @@ export function startShippingAgent(
 
 /**
  * A container command: `blocks` times, `block` numbered lines on stdout and the same on stderr, then
- * 0.1 s rest. `filter` is a shell pipe stage applied to each block (to mark some lines).
+ * `restMs` of rest. `filter` is a shell pipe stage applied to each block (to mark some lines).
  */
-export function numberedWriter(blocks: number, block: number, filter = ''): string[] {
+export function numberedWriter(blocks: number, block: number, filter = '', restMs = 100): string[] {
   const seq = (fd: string) => `seq $((i*${block}+1)) $((i*${block}+${block}))${filter}${fd}`;
-  return ['sh', '-c', `i=0; while [ $i -lt ${blocks} ]; do ${seq('')}; ${seq(' >&2')}; i=$((i+1)); usleep 100000; done`];
+  return ['sh', '-c', `i=0; while [ $i -lt ${blocks} ]; do ${seq('')}; ${seq(' >&2')}; i=$((i+1)); usleep ${restMs * 1000}; done`];
 }
 
 interface LogSource {

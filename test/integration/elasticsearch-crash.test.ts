@@ -13,7 +13,7 @@ import path from 'node:path';
 import { TEST_IMAGE, TEST_LABEL } from '../helpers/containers.js';
 import { EsTestServer } from '../helpers/es-server.js';
 import {
-  EVENTS_STREAM, daemonEventKey, describeTally, eventKey, logDocuments, metricValue, startEsAgent, tallyLines, watchDaemonEvents,
+  EVENTS_STREAM, daemonEventKey, describeTally, eventKey, logDocuments, metricValue, numberedWriter, startEsAgent, tallyLines, watchDaemonEvents,
 } from '../helpers/es-agent.js';
 import { startPrivateDaemon } from '../helpers/private-daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -33,8 +33,7 @@ test('SIGKILL mid-batch and restart on the same data dir: every line and event o
     await agent.waitReady();
     const readyNs = BigInt(Date.now()) * 1_000_000n;
     // 2,000 lines/s: 100 on each stream every 0.1 s.
-    const id = await daemon.docker('run', '-d', '--label', `${TEST_LABEL}=1`, '--name', 'es-crash', TEST_IMAGE, 'sh', '-c',
-      `i=0; while [ $i -lt ${BLOCKS} ]; do seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})); seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})) >&2; i=$((i+1)); usleep 100000; done`);
+    const id = await daemon.docker('run', '-d', '--label', `${TEST_LABEL}=1`, '--name', 'es-crash', TEST_IMAGE, ...numberedWriter(BLOCKS, BLOCK));
     await waitFor(() => logDocuments(server, id).length >= 3_000, { timeoutMs: 60_000, what: 'the first 3,000 lines stored' });
 
     // Hold the next answers: Elasticsearch stores the batch, the agent never hears back.

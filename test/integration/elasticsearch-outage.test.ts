@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestContainers, waitExit } from '../helpers/containers.js';
 import { EsTestServer } from '../helpers/es-server.js';
-import { describeTally, logDocuments, metricValue, startEsAgent, tallyLines } from '../helpers/es-agent.js';
+import { describeTally, logDocuments, metricValue, numberedWriter, startEsAgent, tallyLines } from '../helpers/es-agent.js';
 import { waitFor } from '../helpers/wait.js';
 
 const OUTAGE_MS = 30_000;
@@ -16,7 +16,7 @@ const BLOCK = 200;
 const PER_STREAM = BLOCKS * BLOCK;
 
 /** 200 lines on each stream every 0.2 s: 40,000 per stream over ~40 s, 60,000 lines in a 30 s outage. */
-const steadyWriter = ['sh', '-c', `i=0; while [ $i -lt ${BLOCKS} ]; do seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})); seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})) >&2; i=$((i+1)); usleep 200000; done`];
+const steadyWriter = numberedWriter(BLOCKS, BLOCK, '', 200);
 
 test('Elasticsearch refusing connections for 30 s mid-stream: /readyz 503 naming the exporter, then 200, every line once', { timeout: 175_000 }, async (t) => {
   const containers = new TestContainers();

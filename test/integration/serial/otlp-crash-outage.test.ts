@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestContainers, waitExit } from '../../helpers/containers.js';
-import { describeTally } from '../../helpers/es-agent.js';
+import { describeTally, numberedWriter } from '../../helpers/es-agent.js';
 import { startOtlpAgent, tallyOtlpLines } from '../../helpers/otlp-agent.js';
 import { OtlpTestServer } from '../../helpers/otlp-server.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -30,7 +30,7 @@ const BLOCK = 250;
 const PER_STREAM = BLOCKS * BLOCK;
 
 /** 250 lines on each stream every 0.2 s: 50,000 per stream (100,000 lines) over ~40 s. */
-const writer = ['sh', '-c', `i=0; while [ $i -lt ${BLOCKS} ]; do seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})); seq $((i*${BLOCK}+1)) $((i*${BLOCK}+${BLOCK})) >&2; i=$((i+1)); usleep 200000; done`];
+const writer = numberedWriter(BLOCKS, BLOCK, '', 200);
 
 test('100,000 lines across a SIGKILL mid-request and a 30 s receiver outage: each once by uid, only what the dead agent had not checkpointed sent again', { timeout: 150_000 }, async (t) => {
   const containers = new TestContainers();
