@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { maskUrlSecrets } from '../../src/util/mask-url.js';
+import { urlWithoutCredentials } from '../../src/util/mask-url.js';
 import { retryAfterMs } from '../push/http-push.js';
 import { readAllStored } from './bulk.js';
 import type { Credentials } from './config.js';
@@ -285,10 +285,7 @@ export function secretScrubber(secretValues: readonly string[]): (text: string) 
 /** A node URL fit for /status: no credentials. */
 export function publicUrl(url: string): string {
   try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return maskUrlSecrets(parsed.toString().replace(/\/$/, ''));
+    return urlWithoutCredentials(new URL(url)).replace(/\/$/, '');
   } catch {
     return '[invalid url]';
   }

@@ -7,7 +7,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { PermanentError, RetryableError, errorMessage } from '../../src/errors.js';
 import { sleep } from '../../src/util/backoff.js';
-import { maskUrlSecrets } from '../../src/util/mask-url.js';
+import { urlWithoutCredentials } from '../../src/util/mask-url.js';
 import { MAX_RETRY_AFTER_MS } from '../../src/pipeline/exporter-runner.js';
 
 export interface PushTls {
@@ -46,7 +46,7 @@ export class HttpPushClient {
 
   constructor(private readonly target: PushTarget) {
     this.url = new URL(target.url);
-    this.displayUrl = withoutCredentials(this.url);
+    this.displayUrl = urlWithoutCredentials(this.url);
     const tls = target.tls;
     this.agent = this.url.protocol === 'https:'
       ? new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify })
@@ -146,12 +146,4 @@ export function statusError(answer: PushAnswer, what: string, isRetryable: (stat
   if (!isRetryable(answer.status)) return new PermanentError(message);
   const after = retryAfterMs(answer.headers['retry-after']);
   return new RetryableError(message, after === undefined ? {} : { retryAfterMs: after });
-}
-
-/** The URL as it may be shown: no user info, and credentials in its query (`?api_key=…`) masked. */
-function withoutCredentials(url: URL): string {
-  const copy = new URL(url.href);
-  copy.username = '';
-  copy.password = '';
-  return maskUrlSecrets(copy.href);
 }

@@ -28,6 +28,14 @@ export function maskUrlSecrets(text: string): string {
   return withoutUserInfo.slice(0, query) + maskedQuery;
 }
 
+/** A URL as it may be shown when the user info is never needed: none at all, and credential query parameters masked. */
+export function urlWithoutCredentials(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return maskUrlSecrets(copy.href);
+}
+
 function decodeName(name: string): string {
   try {
     return decodeURIComponent(name.replace(/\+/g, ' '));
