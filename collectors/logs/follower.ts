@@ -6,7 +6,8 @@
  *                                                                            ├→ settleRun → finished
  *                                                                            └→ removed
  *
- * and `stopped` from anywhere when the collector stops. A follow stream ends when the run it
+ * and `stopped` from anywhere when the collector stops. Given an inspect's answer of this moment
+ * (the inventory's), following starts at `open`. A follow stream ends when the run it
  * follows exits, but dockerd 20.10 ends it before the run's last words when they have no newline
  * (the copier writes them as the log closes; a reader waiting at the end of the file sees the close
  * first). They are in the log file all the same: `drain` reads the log once more, at once (before

@@ -134,7 +134,8 @@ export class LogsCollector implements Collector {
 
   /**
    * Starts reading a container's log when there is something to read and nobody reads it yet.
-   * `inspected`: the state is an inspect's answer of this moment (the inventory's, on an event), so
+   * `inspected`: the state is an inspect's answer of this moment (the inventory's refresh: on an
+   * event, at its start-up sync, a scheduled re-sync or after a reconnect), so
    * the follower opens the log at once instead of asking the same again (under a busy daemon an
    * inspect took 10-200 ms, while the container's first lines went unread).
    */
