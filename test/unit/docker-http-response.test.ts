@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ResponseParser, HttpProtocolError, type ResponseHead } from '../../src/docker/http-response.js';
 import { DockerClient, DockerHttpError, type ByteStream } from '../../src/docker/client.js';
+import { openByteStream } from '../../src/docker/byte-stream.js';
 import { FrameDemuxer } from '../../collectors/logs/demux.js';
 import { frame } from './logs-frames.js';
 
@@ -379,6 +380,36 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
       const cut = await client.logs('cut', {}, undefined);
       await settle();
       assert.ok(await collect(cut).ended instanceof HttpProtocolError, 'the cut is an error, told once the reader comes');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('one-line writes of a busy stream come in few reads (the socket rests a moment after a small read); every frame once, in order', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`);
+    // The daemon's way: every frame its own chunk and its own write, the next one a loop turn later.
+    const server = await rawServer((socket) => {
+      socket.write(OK_HEAD);
+      let next = 0;
+      const writeOne = () => {
+        if (next === lines.length) return void socket.write('0\r\n\r\n');
+        socket.write(chunked(frame(1, lines[next++]!)));
+        setImmediate(writeOne);
+      };
+      writeOne();
+    });
+    try {
+      let reads = 0;
+      const counting = {
+        readsAsStream: false,
+        connect: (onRead: (bytes: Buffer) => void) => net.connect({ path: server.socketPath, onread: { buffer: Buffer.alloc(64 * 1024), callback: (length: number, buffer: Uint8Array) => { reads++; onRead((buffer as Buffer).subarray(0, length)); return true; } } }),
+      };
+      const stream = await openByteStream(counting, 'GET /containers/abc/logs HTTP/1.1\r\nHost: docker\r\n\r\n', 'GET /containers/abc/logs');
+      const { frames, ended } = collect(stream);
+      assert.equal(await ended, 'ended');
+      assert.deepEqual(frames, lines.map((l) => `1 ${l}`));
+      // Read as they come, the writes of one loop turn each would be a read of its own (~2,000).
+      assert.ok(reads < lines.length / 4, `${reads} reads for ${lines.length} writes`);
     } finally {
       await server.close();
     }
