@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
 import { formatRfc3339Nano } from '../../src/records.js';
 import type { BulkBody } from './bulk.js';
+import { PLAIN_ASCII } from '../../src/util/byte-writer.js';
 
 /** The record kinds this exporter ships (engine figures are Prometheus' business). */
 export type ShippedRecord = LogRecord | EventRecord | MetricRecord;
@@ -276,9 +277,6 @@ export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: L
 }
 
 const TRUNCATED = Buffer.from(',"log":{"flags":["truncated"]}');
-
-/** Printable ASCII but `"` and `\\`: a JSON string's content as it is. */
-const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 function logSource(record: LogRecord): Record<string, unknown> {
   return {

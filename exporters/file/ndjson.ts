@@ -60,6 +60,7 @@ const STREAM_FIELDS = { stdout: bytesOf('","stream":"stdout","message":'), stder
 const TRUNCATED = bytesOf(',"truncated":true');
 const JSON_KEY = bytesOf(',"json":');
 const LINE_END = bytesOf('}\n');
+const SHRINK_AFTER_BATCHES = 32;
 
 /**
  * The file exporter's batch buffer: lines appended as bytes, byte-for-byte what NdjsonSerializer
@@ -89,10 +90,22 @@ export class NdjsonWriter extends ByteWriter {
     }
   }
 
-  /** Empties it for the next batch; a buffer grown for a batch of huge lines is let go (room for twice `keepFor` bytes kept). */
+  /** Batches in a row that needed less than a quarter of the buffer before it is let go. */
+  private oversizedBatches = 0;
+
+  /**
+   * Empties it for the next batch. A buffer grown for large batches is let go (room for twice
+   * `keepFor` bytes kept) once SHRINK_AFTER_BATCHES batches in a row needed less than a quarter of
+   * it: batches of a burst vary in size, and shrinking after each small one grew it again,
+   * copying, for the next large one.
+   */
   reset(keepFor: number, minBytes: number): void {
     this.length = 0;
-    if (this.buffer.length > minBytes && this.buffer.length > 4 * keepFor) this.buffer = Buffer.allocUnsafe(Math.max(minBytes, 2 * keepFor));
+    const oversized = this.buffer.length > minBytes && this.buffer.length > 4 * keepFor;
+    this.oversizedBatches = oversized ? this.oversizedBatches + 1 : 0;
+    if (this.oversizedBatches < SHRINK_AFTER_BATCHES) return;
+    this.oversizedBatches = 0;
+    this.buffer = Buffer.allocUnsafe(Math.max(minBytes, 2 * keepFor));
   }
 
   private log(record: LogRecord): void {
@@ -124,36 +137,6 @@ export class NdjsonWriter extends ByteWriter {
     this.bytes(second.middle);
     this.digits9(nanos);
     return true;
-  }
-
-  /**
-   * `text` as a JSON string, as JSON.stringify writes it. Copied as UTF-8 first; only when a byte
-   * needs an escape (a quote, a backslash, a control character) or the text holds a lone surrogate
-   * is it written again through JSON.stringify.
-   */
-  private jsonString(text: string): void {
-    const start = this.length;
-    this.reserve(text.length * 3 + 2);
-    const buffer = this.buffer;
-    buffer[start] = 34;
-    const end = start + 1 + buffer.write(text, start + 1, 'utf8');
-    let ascii = true;
-    for (let i = start + 1; i < end; i++) {
-      const byte = buffer[i]!;
-      if (byte < 32 || byte === 34 || byte === 92) {
-        this.length = start;
-        this.utf8(JSON.stringify(text));
-        return;
-      }
-      if (byte > 127) ascii = false;
-    }
-    if (!ascii && !(text as { isWellFormed(): boolean } & string).isWellFormed()) {
-      this.length = start;
-      this.utf8(JSON.stringify(text));
-      return;
-    }
-    buffer[end] = 34;
-    this.length = end + 1;
   }
 
   private tail(meta: ContainerMeta): Buffer {

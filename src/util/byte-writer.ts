@@ -38,6 +38,9 @@ function writeUtf8(buffer: Buffer, text: string, offset: number): number {
   return OWN_ENCODERS ? (buffer as unknown as EncodingWriters).utf8Write(text, offset) : buffer.write(text, offset, 'utf8');
 }
 
+/** Printable ASCII but `"` and `\\`: what a JSON string holds as it is. */
+export const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /**
  * Text and bytes appended to one growing Buffer: what a bulk body or a /metrics page is built in,
  * so that no large string is concatenated, flattened, joined and then encoded once more.
@@ -48,6 +51,11 @@ export class ByteWriter {
 
   constructor(initial: Buffer = Buffer.alloc(0)) {
     this.buffer = initial;
+  }
+
+  /** Bytes it holds before it must grow. */
+  get capacity(): number {
+    return this.buffer.length;
   }
 
   /** Bytes written so far. */
@@ -64,6 +72,21 @@ export class ByteWriter {
   utf8(text: string): void {
     this.reserve(text.length * 3);
     this.length += writeUtf8(this.buffer, text, this.length);
+  }
+
+  /** `text` as a JSON string, byte for byte what JSON.stringify writes: plain ASCII copied as it is, anything else through JSON.stringify. */
+  jsonString(text: string): void {
+    if (!PLAIN_ASCII.test(text)) {
+      this.utf8(JSON.stringify(text));
+      return;
+    }
+    this.reserve(text.length + 2);
+    const buffer = this.buffer;
+    let at = this.length;
+    buffer[at++] = 34;
+    at += writeLatin1(buffer, text, at);
+    buffer[at++] = 34;
+    this.length = at;
   }
 
   bytes(bytes: Buffer): void {

@@ -324,6 +324,28 @@ test('the byte writer writes every record exactly as the string serializer does 
   assert.ok(writer.written().equals(Buffer.from(expected)), 'the same bytes');
 });
 
+test('the byte writer keeps a buffer grown for a large batch through a burst\'s smaller ones, and lets it go after 32 small batches in a row', async () => {
+  const { NdjsonWriter } = await import('../../exporters/file/ndjson.js');
+  const minBytes = 64 * 1024;
+  const writer = new NdjsonWriter(Buffer.allocUnsafe(minBytes));
+  const batch = (lines: number) => {
+    for (let i = 0; i < lines; i++) writer.line({ ...log(i), message: 'x'.repeat(1000) });
+    const size = writer.size;
+    writer.reset(size, minBytes);
+    return size;
+  };
+  batch(2000); // ~2.3 MB
+  const grown = writer.capacity;
+  assert.ok(grown >= 2_000_000, `grown to ${grown}`);
+  for (let round = 0; round < 31; round++) batch(5);
+  assert.equal(writer.capacity, grown, 'kept through 31 small batches');
+  batch(2000);
+  for (let round = 0; round < 31; round++) batch(5);
+  assert.equal(writer.capacity, grown, 'a large batch between starts the count again');
+  const small = batch(5);
+  assert.equal(writer.capacity, Math.max(minBytes, 2 * small), 'the 32nd small batch in a row lets it go');
+});
+
 test('the byte writer appends nothing for a record it cannot encode, and goes on after it', async () => {
   const { NdjsonWriter } = await import('../../exporters/file/ndjson.js');
   let deep: Record<string, unknown> = {};
