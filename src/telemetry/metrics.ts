@@ -4,29 +4,31 @@ import { TextRegistry } from './text-registry.js';
 
 const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-/** The gauge whose collect sets all eight nodejs_eventloop_lag_* gauges (prom-client's default metrics). */
-const EVENT_LOOP_LAG = 'nodejs_eventloop_lag_seconds';
-/** The shortest window the event loop lag figures are computed over. */
-const EVENT_LOOP_LAG_MIN_WINDOW_MS = 1000;
+/** How long a scrape shows the process figures of the last one instead of collecting them again. */
+const DEFAULT_METRICS_MIN_WINDOW_MS = 1000;
+
+type Collected = { name: string; collect?: (this: unknown) => unknown };
 
 /**
- * prom-client computes the nodejs_eventloop_lag_* figures at every scrape, and the standard deviation
- * alone walks the whole delay histogram (~0.3 ms, half the agent's own registry). Scrapes less than
- * a second apart now show the figures of the last window instead of cutting a new one: no delay is
- * lost (the histogram keeps counting until the next window), and at any usual scrape interval the
- * figures are the same as before.
+ * prom-client collects its default metrics at every scrape: it lists /proc/self/fd, reads
+ * /proc/self/status, lists every active handle and walks the event-loop delay histogram (the
+ * standard deviation alone ~0.3 ms): ~0.4 ms of a back-to-back scrape at 100 containers followed.
+ * A scrape less than a window after the one that collected shows that one's figures: nothing is
+ * lost (process_cpu_* add the time since their last collect, the delay histogram keeps counting
+ * until the next window), and at any usual scrape interval the figures are as before.
  */
-function limitEventLoopLagWindows(registry: Registry, minWindowMs: number): void {
-  const lag = registry.getSingleMetric(EVENT_LOOP_LAG) as { collect?: (this: unknown) => unknown } | undefined;
-  const collect = lag?.collect;
-  if (!lag || !collect) return;
-  let windowStart = -Infinity;
-  lag.collect = function collectAtMostOncePerWindow(this: unknown) {
-    const now = performance.now();
-    if (now - windowStart < minWindowMs) return undefined;
-    windowStart = now;
-    return collect.call(this);
-  };
+function collectAtMostOncePerWindow(metrics: readonly Collected[], minWindowMs: number): void {
+  for (const metric of metrics) {
+    const collect = metric.collect;
+    if (!collect) continue;
+    let windowStart = -Infinity;
+    metric.collect = function collectOncePerWindow(this: unknown) {
+      const now = performance.now();
+      if (now - windowStart < minWindowMs) return undefined;
+      windowStart = now;
+      return collect.call(this);
+    };
+  }
 }
 
 /**
@@ -46,13 +48,15 @@ export class SelfMetrics {
   readonly reconnects = this.counter('dockhand_reconnects_total', 'Reconnections, by component.', ['component']);
   readonly exportDuration = this.histogram('dockhand_export_duration_seconds', 'Time an exporter took for one batch.', ['component'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
 
-  constructor(options: { defaultMetrics?: boolean; eventLoopLagMinWindowMs?: number } = {}) {
+  constructor(options: { defaultMetrics?: boolean; defaultMetricsMinWindowMs?: number } = {}) {
     if (options.defaultMetrics ?? true) {
+      const own = new Set(this.registry.getMetricsAsArray());
       collectDefaultMetrics({ register: this.registry });
       // prom-client names these gauges *_total, which `promtool check metrics` rejects; the
       // handle/request counts are noise for an agent anyway (event loop lag and heap stay).
       for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
-      limitEventLoopLagWindows(this.registry, options.eventLoopLagMinWindowMs ?? EVENT_LOOP_LAG_MIN_WINDOW_MS);
+      const defaults = this.registry.getMetricsAsArray().filter((metric) => !own.has(metric)) as unknown as Collected[];
+      collectAtMostOncePerWindow(defaults, options.defaultMetricsMinWindowMs ?? DEFAULT_METRICS_MIN_WINDOW_MS);
     }
   }
 

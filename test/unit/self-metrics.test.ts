@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeSync, openSync } from 'node:fs';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 
 /** Longer than the agent's (1 s), so that a loaded machine does not void the test. */
@@ -19,7 +20,7 @@ async function lagMax(metrics: SelfMetrics): Promise<number> {
 }
 
 test('event loop lag figures: a scrape within the window of the last one shows that window; the delay is counted in the next', async () => {
-  const metrics = new SelfMetrics({ eventLoopLagMinWindowMs: WINDOW_MS });
+  const metrics = new SelfMetrics({ defaultMetricsMinWindowMs: WINDOW_MS });
   await sleep(50);
   const windowStart = performance.now();
   const first = await lagMax(metrics);
@@ -34,6 +35,28 @@ test('event loop lag figures: a scrape within the window of the last one shows t
   await sleep(WINDOW_MS - (performance.now() - windowStart) + 20);
   const next = await lagMax(metrics);
   assert.ok(next >= 0.2, `the block is in the next window, not lost (${next} s)`);
+});
+
+async function openFds(metrics: SelfMetrics): Promise<number> {
+  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith('process_open_fds '));
+  assert.ok(line, 'process_open_fds is served');
+  return Number(line.split(' ')[1]);
+}
+
+test('process figures (open fds and the like) are collected at most once a window: a scrape within it shows the last ones, the next window the new ones', async () => {
+  const metrics = new SelfMetrics({ defaultMetricsMinWindowMs: WINDOW_MS });
+  const windowStart = performance.now();
+  const before = await openFds(metrics);
+  const fds = Array.from({ length: 20 }, () => openSync('/dev/null', 'r'));
+  try {
+    assert.equal(await openFds(metrics), before, 'the same window: the fds opened since are not listed yet');
+    assert.ok(performance.now() - windowStart < WINDOW_MS, 'still within the window (a very slow machine would void this test)');
+    await sleep(WINDOW_MS - (performance.now() - windowStart) + 20);
+    const after = await openFds(metrics);
+    assert.ok(after >= before + 20, `the next window lists them (${before} → ${after})`);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
 });
 
 test('without default metrics there are no nodejs_ or process_ series', async () => {
