@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     'npm run bench     # = node dist/bench/run.js: test/env.sh, bench/agent, bench/logs, bench/stats, then this file',
     `# this run: BENCH_PARTS=${[...parts].join(',')} BENCH_LOGS_SCENARIOS=${options.scenarios.map((s) => s.name).join(',')} BENCH_FOLLOW_SCENARIOS=${agentOptions.follow.map((s) => s.name).join(',')} `
       + `BENCH_SINKS=${options.sinks.join(',')} BENCH_LOGAGENT=${options.logagent ? 1 : 0} BENCH_PROFILE=${process.env.BENCH_PROFILE ?? '1'}`
-      + `${agentOptions.fleet ? ` BENCH_FLEET_CONTAINERS=${agentOptions.fleet.containers} BENCH_SCRAPES=${agentOptions.fleet.scrapes}` : ''}${agentOptions.outage ? ` BENCH_OUTAGE_S=${agentOptions.outage.downSeconds}` : ''}`,
+      + `${agentOptions.fleet ? ` BENCH_FLEET_CONTAINERS=${agentOptions.fleet.containers} BENCH_SCRAPES=${agentOptions.fleet.scrapes} BENCH_SCRAPE_S=${agentOptions.fleet.scrapeSeconds}` : ''}${agentOptions.outage ? ` BENCH_OUTAGE_S=${agentOptions.outage.downSeconds}` : ''}`,
     '```',
     '',
     machine,

@@ -8,11 +8,11 @@
  *    container's lines are being shipped: p50/p99/max.
  * The containers carry the run label; other containers on the shared daemon are counted and shown.
  */
-import http from 'node:http';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { docker, type BenchContainers } from '../lib/docker.js';
 import { memory } from '../lib/proc.js';
+import { KeepAliveScraper, type Scraped } from '../lib/scraper.js';
 import { sleep } from '../lib/time.js';
 import { AgentUnderTest, counterValue } from '../logs/dockhand.js';
 import { pacedWriterCommand } from '../logs/workload.js';
@@ -55,6 +55,8 @@ export interface FleetResult {
 export interface FleetOptions {
   readonly containers: number;
   readonly scrapes: number;
+  /** Scraping goes on at least this long, past `scrapes` if need be: a stats round (10 s apart) falls within. */
+  readonly scrapeSeconds: number;
   readonly settleSeconds: number;
   readonly log: (message: string) => void;
 }
@@ -92,44 +94,28 @@ async function followedAndSampled(under: AgentUnderTest, run: string): Promise<{
   return { followed, sampled };
 }
 
-/**
- * One GET over a keep-alive connection, the body kept as bytes, as a scraper does: fetch() and
- * text() (undici's WHATWG streams, a UTF-8 decode of ~1 MB) added ~1.5-2 ms to the median and
- * 5-7 ms to the 99th percentile of a 1 MB answer on this machine, charged to the agent.
- */
-function get(url: string, agent: http.Agent): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    }).on('error', reject);
-  });
-}
-
-async function scrape(under: AgentUnderTest, count: number): Promise<ScrapeFigure> {
-  const url = `http://127.0.0.1:${under.port}/metrics`;
+async function scrape(under: AgentUnderTest, count: number, minSeconds: number): Promise<ScrapeFigure> {
   const storedBefore = await under.held();
   const times: number[] = [];
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const scraper = new KeepAliveScraper('127.0.0.1', under.port, '/metrics');
   let body = '';
   const started = performance.now();
   try {
-    for (let i = 0; i < count; i++) {
+    let response: Scraped | undefined;
+    while (times.length < count || performance.now() - started < minSeconds * 1000) {
       const t0 = performance.now();
-      const response = await get(url, agent);
+      response = await scraper.scrape();
       times.push(performance.now() - t0);
       if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
-      if (i === count - 1) body = response.body.toString('utf8');
     }
+    body = response!.body.toString('utf8');
   } finally {
-    agent.destroy();
+    scraper.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const sorted = [...times].sort((a, b) => a - b);
   return {
-    scrapes: count,
+    scrapes: times.length,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     maxMs: sorted[sorted.length - 1]!,
@@ -194,7 +180,7 @@ export async function measureFleet(containers: BenchContainers, options: FleetOp
         if (Date.now() > shipDeadline) throw new Error('the writer\'s lines did not reach Elasticsearch within 60 s');
         await sleep(100);
       }
-      scrapeFigure = await scrape(under, options.scrapes);
+      scrapeFigure = await scrape(under, options.scrapes, options.scrapeSeconds);
       options.log(`/metrics p50 ${scrapeFigure.p50Ms.toFixed(1)} ms, p99 ${scrapeFigure.p99Ms.toFixed(1)} ms, max ${scrapeFigure.maxMs.toFixed(1)} ms; ${scrapeFigure.linesShipped} lines shipped meanwhile`);
     } catch (error) {
       errors.push(`scrapes: ${error instanceof Error ? error.message : String(error)}`);

@@ -28,7 +28,7 @@ export interface AgentBenchOptions {
   readonly serverAlone: { readonly requests: number; readonly concurrency: number } | undefined;
   /** Profile the agent in an extra live run of the first follow scenario into Elasticsearch. */
   readonly profileElasticsearch: boolean;
-  readonly fleet: { readonly containers: number; readonly scrapes: number; readonly settleSeconds: number } | undefined;
+  readonly fleet: { readonly containers: number; readonly scrapes: number; readonly scrapeSeconds: number; readonly settleSeconds: number } | undefined;
   readonly outage: { readonly downSeconds: number; readonly cycles: number } | undefined;
   /** Shipping with and without the live page's traffic (BENCH_PAGE_LINES, BENCH_PAGE_REPEAT). */
   readonly page: { readonly lines: number; readonly repeat: number } | undefined;
@@ -266,7 +266,7 @@ function fleetMarkdown(f: FleetResult): string {
   ];
   if (f.scrape) {
     const s = f.scrape;
-    out.push('', `GET /metrics back to back over HTTP (one keep-alive connection, node:http, each body kept as bytes as a scraper does), ${int(s.scrapes)} scrapes in ${s2(s.seconds)} s, with the ${f.containers} containers and a writer container whose lines were shipped meanwhile `
+    out.push('', `GET /metrics back to back over HTTP (one keep-alive connection, each body read into buffers kept from scrape to scrape and kept as bytes, as Prometheus does), ${int(s.scrapes)} scrapes in ${s2(s.seconds)} s, with the ${f.containers} containers and a writer container whose lines were shipped meanwhile `
       + `(${int(s.linesShipped)} lines stored in Elasticsearch during the scrapes); the body: ${(s.bodyBytes / 1024).toFixed(0)} KiB, ${int(s.seriesLines)} series.`, '',
     table(['scrapes', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'load avg'], [[int(s.scrapes), s2(s.p50Ms), s2(s.p99Ms), s2(s.maxMs), s2(s.meanMs), load(s.loadAverage)]]));
   }
@@ -375,7 +375,7 @@ export function agentOptionsFromEnv(parse: (text: string) => Scenario[], sinks: 
     serverAlone: parts.has('alone') && sinks.includes('elasticsearch') ? { requests: numberFromEnv('BENCH_SERVER_ALONE_REQUESTS', 300), concurrency: numberFromEnv('BENCH_SERVER_ALONE_CONCURRENCY', 4) } : undefined,
     profileElasticsearch: parts.has('follow') && sinks.includes('elasticsearch') && (profile.includes('1') || profile.includes('elasticsearch')),
     fleet: parts.has('fleet')
-      ? { containers: numberFromEnv('BENCH_FLEET_CONTAINERS', 100), scrapes: Math.max(1, numberFromEnv('BENCH_SCRAPES', 1000)), settleSeconds: numberFromEnv('BENCH_SETTLE_S', 10) }
+      ? { containers: numberFromEnv('BENCH_FLEET_CONTAINERS', 100), scrapes: Math.max(1, numberFromEnv('BENCH_SCRAPES', 1000)), scrapeSeconds: numberFromEnv('BENCH_SCRAPE_S', 12), settleSeconds: numberFromEnv('BENCH_SETTLE_S', 10) }
       : undefined,
     outage: parts.has('outage') && outageSeconds > 0 ? { downSeconds: outageSeconds, cycles: Math.max(1, numberFromEnv('BENCH_OUTAGE_CYCLES', 3)) } : undefined,
     page: parts.has('page') ? { lines: Math.max(1, numberFromEnv('BENCH_PAGE_LINES', 100_000)), repeat: Math.max(1, numberFromEnv('BENCH_PAGE_REPEAT', 7)) } : undefined,
