@@ -32,13 +32,16 @@ const MAX_ERROR_BODY = 64 * 1024;
 /**
  * Read coalescing. The daemon writes every log line to the socket on its own, so a busy stream read
  * as it comes wakes the agent for every line or few (~70,000 wakeups for 300,000 lines), and a
- * wakeup costs more than the line: half the agent's CPU went to the kernel. After a read smaller
- * than REST_BELOW_BYTES the socket is left unread for REST_MS; what the daemon writes meanwhile
- * comes in one read. 1 ms is far less than what fills the socket (~200 one-line writes at its
- * default size), so the daemon never waits on it; a lone line is read at once.
+ * wakeup costs more than the line: half the agent's CPU went to the kernel. After a small read the
+ * socket is left unread for REST_MS, and what the daemon writes meanwhile comes in one read.
+ * A unix socket holds ~280 of the daemon's one-line writes (~40 KB: each write is charged kernel
+ * memory well beyond its bytes), 3-5 ms of a fast stream: a reader that rested after every read
+ * could make the daemon wait and cap the stream's rate. So it rests only after a read under
+ * REST_BELOW_BYTES (~85 lines, a third of what the socket holds): a larger read says the stream
+ * fills the socket faster than that, and the next read comes at once. A lone line is read at once.
  */
 const REST_MS = 1;
-const REST_BELOW_BYTES = 32 * 1024;
+const REST_BELOW_BYTES = 12 * 1024;
 
 /** The streams resting now, woken together by one timer. */
 const resting = new Set<SocketByteStream>();
@@ -91,6 +94,12 @@ class SocketByteStream implements ByteStream {
   private parsing = false;
   /** Left unread a moment after a small read, for the next read to bring more (see REST_MS). */
   private resting = false;
+  /**
+   * Whether it rests at all: only a socket read through `onread` stops reading the kernel when
+   * paused. A socket read as a stream (TLS) goes on reading into its own queue and hands on one
+   * queued chunk per resume: resting after each would only slow it (one TLS record a millisecond).
+   */
+  private rests = false;
   private closed = false;
   /** How the stream ended before anyone read it (an empty body, a connection reset): told on `read()`. */
   private endedUnread: { readonly error: unknown } | undefined;
@@ -113,6 +122,7 @@ class SocketByteStream implements ByteStream {
   send(requestText: string, readsAsStream: boolean): void {
     if (this.signal?.aborted) return this.fail(abortError(this.signal));
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.rests = !readsAsStream;
     if (readsAsStream) this.socket.on('data', (buf: Buffer) => this.onRead(buf, true));
     // Reads go to onRead; flowing all the same, so that the socket's end is seen ('end', then 'close').
     else this.socket.resume();
@@ -198,7 +208,7 @@ class SocketByteStream implements ByteStream {
   /** Reads on after `readBytes` were parsed: at once after a large read (more is waiting), after a rest after a small one. */
   private readOn(readBytes: number): void {
     if (this.resting) return;
-    if (this.phase.name !== 'open' || readBytes >= REST_BELOW_BYTES) {
+    if (!this.rests || this.phase.name !== 'open' || readBytes >= REST_BELOW_BYTES) {
       this.socket.resume();
       return;
     }

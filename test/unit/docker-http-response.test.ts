@@ -415,6 +415,40 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
     }
   });
 
+  test('a socket read as a stream (TLS) never rests: it reads on into its own queue, and a rest would only hand on one chunk a millisecond', async () => {
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i}\n`);
+    const server = await rawServer((socket) => {
+      socket.write(OK_HEAD);
+      let next = 0;
+      const writeOne = () => {
+        if (next === lines.length) return void socket.write('0\r\n\r\n');
+        socket.write(chunked(frame(1, lines[next++]!)));
+        setImmediate(writeOne);
+      };
+      writeOne();
+    });
+    try {
+      let pauses = 0;
+      const asStream = {
+        readsAsStream: true,
+        connect: () => {
+          const socket = net.connect({ path: server.socketPath });
+          const pause = socket.pause.bind(socket);
+          socket.pause = () => { pauses++; return pause(); };
+          return socket;
+        },
+      };
+      const stream = await openByteStream(asStream, 'GET /containers/abc/logs HTTP/1.1\r\nHost: docker\r\n\r\n', 'GET /containers/abc/logs');
+      pauses = 0; // body bytes that came before anyone read held it until now
+      const { frames, ended } = collect(stream);
+      assert.equal(await ended, 'ended');
+      assert.deepEqual(frames, lines.map((l) => `1 ${l}`));
+      assert.equal(pauses, 0, 'never paused while read: nobody asked it to');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('an unreachable socket rejects with the system error (describeDockerError reads its code)', async () => {
     const client = new DockerClient({ kind: 'unix', socketPath: '/nonexistent-dockhand.sock', source: 'test' });
     await assert.rejects(client.logs('abc', {}, undefined), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
