@@ -253,6 +253,15 @@ export class ContainerLog implements LineSink {
     this.seal();
   }
 
+  /**
+   * Whether a line stamped later than `epochSeconds` (a run's end by the daemon's clock, ms
+   * precision: a millisecond is allowed for it) has been read; false when the end is unknown.
+   */
+  readPast(epochSeconds: number | undefined): boolean {
+    if (epochSeconds === undefined || this.maxReadTime === undefined) return false;
+    return this.maxReadTime > BigInt(Math.round(epochSeconds * 1000) + 1) * 1_000_000n;
+  }
+
   // LineSink: the hot path, once per line.
   line(stream: StreamIndex, time: bigint, buf: Buffer, start: number, end: number, pieces: number, truncated: boolean): void {
     const index = this.cursors[stream].accept(time);

@@ -287,8 +287,10 @@ export class LogFollower {
     const endedAt = Date.now();
     const steady = endedAt - openedAt >= STEADY_STREAM_MS;
     if (state.kind === 'drain') return { name: 'decide', run, after: await state.after, steady: state.steady };
-    // A stream opened on a stopped container read its log to the end: no run can have ended under it, unless one started meanwhile.
-    if (!run.running) return { name: 'decide', run, after: await this.inspectOr(run), steady };
+    // A stream opened on a stopped container read its log to the end: no run ended under it, unless
+    // one started between the inspect and the open (docker start): a line stamped after the inspected
+    // run's end shows it, and that run's last words may be missing as for any followed run.
+    if (!run.running && !this.log.readPast(run.finishedAt)) return { name: 'decide', run, after: await this.inspectOr(run), steady };
     return { name: 'drain', run, steady, endedAt };
   }
 

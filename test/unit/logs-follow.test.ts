@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { formatRfc3339Nano, type LogRecord } from '../../src/records.js';
 import { MS, RUNNING, STOPPED, follower, logHarness, standInDaemon } from '../helpers/container-log.js';
+import type { RunInfo } from '../../collectors/logs/daemon.js';
 import { frame, messages, T0 } from './logs-frames.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -110,6 +111,32 @@ test('a follow stream that ends without the run\'s last words (as dockerd 20.10 
   assert.deepEqual(daemon.opened.map((o) => o.follow), [true, false], 'a follow, then a drain');
   assert.ok(daemon.opened[1]!.at - daemon.opened[0]!.at < 100, 'the drain is not paced');
   assert.deepEqual(batches.flat().map((r) => r.message), ['starting', 'fatal: boom']);
+});
+
+test('seen stopped, started by hand before the log request, then exited and removed right after: the new run\'s last words are drained before the removal', async () => {
+  // The inspect says the run that ended at S1 + 1 s; by the open, `docker start` began another (its lines at T0, S1 + 30 s).
+  const ended: RunInfo = { ...STOPPED, finishedAt: STOPPED.startedAt + 1 };
+  const next: RunInfo = { ...STOPPED, startedAt: STOPPED.startedAt + 30, finishedAt: STOPPED.startedAt + 31 };
+  const old = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * 1000n * MS, content: 'old run' })[0]!);
+  const lines = [frame(1, messages({ stream: 1, time: T0, content: 'new run' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'last words', noNewline: true })[0]!)];
+  let state: 'stopped' | 'restarted' | 'removed' = 'stopped';
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (state === 'stopped' ? ended : state === 'restarted' ? next : undefined), async (_since, follow) => {
+    if (state === 'removed') return undefined;
+    if (follow && state === 'stopped') {
+      state = 'restarted'; // started by hand as the request went out; it exits under the stream, before its last words
+      return answer(Buffer.concat([old, lines[0]!]));
+    }
+    const all = answer(Buffer.concat([old, ...lines]));
+    state = 'removed'; // docker rm right after the drain got its answer
+    return all;
+  });
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  assert.deepEqual(daemon.opened.map((o) => o.follow), [true, false, true], 'the follow, a drain at once, then the next run asked for (gone)');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['old run', 'new run', 'last words'], 'every line once, the last words included');
+  assert.deepEqual(outcome, { kind: 'removed', opened: true });
+  assert.equal(unread, 0);
 });
 
 test('removed before the drain (--rm): what was read is final, a last line of whole pieces included; removed before the first inspect: missed', async () => {
