@@ -253,13 +253,10 @@ export class ContainerLog implements LineSink {
     this.seal();
   }
 
-  /**
-   * Whether a line stamped later than `epochSeconds` (a run's end by the daemon's clock, ms
-   * precision: a millisecond is allowed for it) has been read; false when the end is unknown.
-   */
-  readPast(epochSeconds: number | undefined): boolean {
+  /** Whether a line stamped more than `marginMs` after `epochSeconds` (by the daemon's clock) has been read; false when that time is unknown. */
+  readPast(epochSeconds: number | undefined, marginMs: number): boolean {
     if (epochSeconds === undefined || this.maxReadTime === undefined) return false;
-    return this.maxReadTime > BigInt(Math.round(epochSeconds * 1000) + 1) * 1_000_000n;
+    return this.maxReadTime > BigInt(Math.round(epochSeconds * 1000) + marginMs) * 1_000_000n;
   }
 
   // LineSink: the hot path, once per line.

@@ -77,6 +77,13 @@ type State =
   | { readonly name: 'stopped' };
 
 /**
+ * A line stamped this long after a stopped run's end (FinishedAt, ms precision) belongs to a later
+ * run: the daemon's log copier may stamp a run's last lines a little after its exit, and a new run
+ * starts no sooner than an inspect and a container start after it.
+ */
+const NEW_RUN_MARGIN_MS = 20;
+
+/**
  * How far a TTY drain may read (ns) when a new run has begun since `run`: the daemon's end of the
  * previous run plus the clock margin (its last words are stamped as its output closes, just after).
  * Undefined when no new run has begun, or the daemon does not say when the last one finished.
@@ -287,11 +294,22 @@ export class LogFollower {
     const endedAt = Date.now();
     const steady = endedAt - openedAt >= STEADY_STREAM_MS;
     if (state.kind === 'drain') return { name: 'decide', run, after: await state.after, steady: state.steady };
-    // A stream opened on a stopped container read its log to the end: no run ended under it, unless
-    // one started between the inspect and the open (docker start): a line stamped after the inspected
-    // run's end shows it, and that run's last words may be missing as for any followed run.
-    if (!run.running && !this.log.readPast(run.finishedAt)) return { name: 'decide', run, after: await this.inspectOr(run), steady };
-    return { name: 'drain', run, steady, endedAt };
+    if (run.running) return { name: 'drain', run, steady, endedAt };
+    return this.afterStoppedRead(run, steady, endedAt);
+  }
+
+  /**
+   * A stream opened on a container seen stopped read its log to the end: no run ended under it,
+   * unless one started between the inspect and the open (docker start) and ended under the stream,
+   * its last words perhaps still missing as for any followed run: then it is drained too. A line
+   * stamped well after the inspected run's end shows that at once; a new run that wrote no whole
+   * line shows in the next inspect.
+   */
+  private async afterStoppedRead(run: RunInfo, steady: boolean, endedAt: number): Promise<State> {
+    if (this.log.readPast(run.finishedAt, NEW_RUN_MARGIN_MS)) return { name: 'drain', run, steady, endedAt };
+    const after = await this.inspectOr(run);
+    if (after && after.startedAt !== run.startedAt) return { name: 'drain', run: after, steady, endedAt };
+    return { name: 'decide', run, after, steady };
   }
 
   /** After a drain (or a read of a stopped container): whether the run it read is over decides what comes next. */

@@ -113,29 +113,47 @@ test('a follow stream that ends without the run\'s last words (as dockerd 20.10 
   assert.deepEqual(batches.flat().map((r) => r.message), ['starting', 'fatal: boom']);
 });
 
-test('seen stopped, started by hand before the log request, then exited and removed right after: the new run\'s last words are drained before the removal', async () => {
-  // The inspect says the run that ended at S1 + 1 s; by the open, `docker start` began another (its lines at T0, S1 + 30 s).
+/**
+ * A container the inspect saw stopped (its run ended at S1 + 1 s) is started by hand as the log
+ * request goes out: the follow stream follows the new run, which exits under it, before its last
+ * words without newline, and `docker rm` removes it 50 ms later.
+ */
+async function startedByHand(newRun: readonly Buffer[], followed: number): Promise<{ outcome: string; messages: string[]; requests: { follow: boolean; at: number }[]; unread: number }> {
   const ended: RunInfo = { ...STOPPED, finishedAt: STOPPED.startedAt + 1 };
   const next: RunInfo = { ...STOPPED, startedAt: STOPPED.startedAt + 30, finishedAt: STOPPED.startedAt + 31 };
   const old = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * 1000n * MS, content: 'old run' })[0]!);
-  const lines = [frame(1, messages({ stream: 1, time: T0, content: 'new run' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'last words', noNewline: true })[0]!)];
   let state: 'stopped' | 'restarted' | 'removed' = 'stopped';
   const { log, batches } = logHarness();
   const daemon = standInDaemon(() => (state === 'stopped' ? ended : state === 'restarted' ? next : undefined), async (_since, follow) => {
     if (state === 'removed') return undefined;
     if (follow && state === 'stopped') {
-      state = 'restarted'; // started by hand as the request went out; it exits under the stream, before its last words
-      return answer(Buffer.concat([old, lines[0]!]));
+      state = 'restarted';
+      setTimeout(() => { state = 'removed'; }, 50);
+      return answer(Buffer.concat([old, ...newRun.slice(0, followed)]));
     }
-    const all = answer(Buffer.concat([old, ...lines]));
-    state = 'removed'; // docker rm right after the drain got its answer
-    return all;
+    return answer(Buffer.concat([old, ...newRun]));
   });
   let unread = 0;
   const outcome = await follower(log, daemon, undefined, () => unread++).follow();
-  assert.deepEqual(daemon.opened.map((o) => o.follow), [true, false, true], 'the follow, a drain at once, then the next run asked for (gone)');
-  assert.deepEqual(batches.flat().map((r) => r.message), ['old run', 'new run', 'last words'], 'every line once, the last words included');
-  assert.deepEqual(outcome, { kind: 'removed', opened: true });
+  return { outcome: outcome.kind, messages: batches.flat().map((r) => r.message), requests: daemon.opened.map((o) => ({ follow: o.follow, at: o.at })), unread };
+}
+
+test('seen stopped, started by hand before the log request, exited and removed at once: the new run is drained at once, its last words included', async () => {
+  const newRun = [frame(1, messages({ stream: 1, time: T0, content: 'new run' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'last words', noNewline: true })[0]!)];
+  const { outcome, messages: got, requests, unread } = await startedByHand(newRun, 1);
+  assert.deepEqual(got, ['old run', 'new run', 'last words'], 'every line once, the last words included');
+  assert.equal(outcome, 'removed', 'the drain read past the run inspected: the new run is asked for again, and is gone');
+  assert.deepEqual(requests.slice(0, 2).map((r) => r.follow), [true, false], 'the follow, then a drain');
+  assert.ok(requests[1]!.at - requests[0]!.at < 40, 'the drain is not paced');
+  assert.equal(unread, 0);
+});
+
+test('seen stopped, started by hand, the new run writing only last words without newline before it exits and is removed: the next inspect shows the run, and it is drained', async () => {
+  const { outcome, messages: got, requests, unread } = await startedByHand([frame(1, messages({ stream: 1, time: T0, content: 'done', noNewline: true })[0]!)], 0);
+  assert.deepEqual(got, ['old run', 'done']);
+  assert.equal(outcome, 'finished', 'the drain read the run the inspect showed, and it is over');
+  assert.deepEqual(requests.slice(0, 2).map((r) => r.follow), [true, false], 'the follow, then a drain');
+  assert.ok(requests[1]!.at - requests[0]!.at < 40, 'the drain is not paced');
   assert.equal(unread, 0);
 });
 
