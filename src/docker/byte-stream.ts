@@ -92,8 +92,6 @@ class SocketByteStream implements ByteStream {
   /** A socket read not parsed to its end yet (paused, or body bytes before a reader came). */
   private pending: { buf: Buffer; at: number } | undefined;
   private parsing = false;
-  /** Left unread a moment after a small read, for the next read to bring more (see REST_MS). */
-  private resting = false;
   /**
    * Whether it rests at all: only a socket read through `onread` stops reading the kernel when
    * paused. A socket read as a stream (TLS) goes on reading into its own queue and hands on one
@@ -163,12 +161,16 @@ class SocketByteStream implements ByteStream {
     const pending = this.pending;
     this.pending = undefined;
     if (pending) this.parse(pending.buf, pending.at);
-    else if (!this.resting) this.socket.resume();
+    else if (!this.isResting) this.socket.resume();
   }
 
-  /** The rest after a small read is over. */
+  /** Left unread a moment after a small read, for the next read to bring more (see REST_MS). */
+  private get isResting(): boolean {
+    return resting.has(this);
+  }
+
+  /** The rest after a small read is over (it has left `resting`). */
   wake(): void {
-    this.resting = false;
     if (!this.closed && !this.paused && this.sink) this.socket.resume();
   }
 
@@ -207,12 +209,11 @@ class SocketByteStream implements ByteStream {
 
   /** Reads on after `readBytes` were parsed: at once after a large read (more is waiting), after a rest after a small one. */
   private readOn(readBytes: number): void {
-    if (this.resting) return;
+    if (this.isResting) return;
     if (!this.rests || this.phase.name !== 'open' || readBytes >= REST_BELOW_BYTES) {
       this.socket.resume();
       return;
     }
-    this.resting = true;
     this.socket.pause();
     rest(this);
   }

@@ -249,6 +249,20 @@ function chunked(...chunks: Buffer[]): Buffer {
 
 const OK_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nTransfer-Encoding: chunked\r\n\r\n';
 
+/** Answers as the daemon follows a log: every line's frame its own chunk and its own write, the next one a loop turn later. */
+function oneWritePerTurn(lines: readonly string[]): (socket: net.Socket) => void {
+  return (socket) => {
+    socket.write(OK_HEAD);
+    let next = 0;
+    const writeOne = () => {
+      if (next === lines.length) return void socket.write('0\r\n\r\n');
+      socket.write(chunked(frame(1, lines[next++]!)));
+      setImmediate(writeOne);
+    };
+    writeOne();
+  };
+}
+
 describe('the log byte stream over a socket (DockerClient.logs)', () => {
   test('a GET with the versioned path and query; frames arrive whole and the stream ends at the last chunk', async () => {
     const server = await rawServer((socket) => socket.write(CAPTURED)); // no close: the last chunk ends it
@@ -387,17 +401,7 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
 
   test('one-line writes of a busy stream come in few reads (the socket rests a moment after a small read); every frame once, in order', async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`);
-    // The daemon's way: every frame its own chunk and its own write, the next one a loop turn later.
-    const server = await rawServer((socket) => {
-      socket.write(OK_HEAD);
-      let next = 0;
-      const writeOne = () => {
-        if (next === lines.length) return void socket.write('0\r\n\r\n');
-        socket.write(chunked(frame(1, lines[next++]!)));
-        setImmediate(writeOne);
-      };
-      writeOne();
-    });
+    const server = await rawServer(oneWritePerTurn(lines));
     try {
       let reads = 0;
       const counting = {
@@ -417,16 +421,7 @@ describe('the log byte stream over a socket (DockerClient.logs)', () => {
 
   test('a socket read as a stream (TLS) never rests: it reads on into its own queue, and a rest would only hand on one chunk a millisecond', async () => {
     const lines = Array.from({ length: 500 }, (_, i) => `line ${i}\n`);
-    const server = await rawServer((socket) => {
-      socket.write(OK_HEAD);
-      let next = 0;
-      const writeOne = () => {
-        if (next === lines.length) return void socket.write('0\r\n\r\n');
-        socket.write(chunked(frame(1, lines[next++]!)));
-        setImmediate(writeOne);
-      };
-      writeOne();
-    });
+    const server = await rawServer(oneWritePerTurn(lines));
     try {
       let pauses = 0;
       const asStream = {

@@ -13,11 +13,15 @@ function block(ms: number): void {
   while (performance.now() < until) { /* busy */ }
 }
 
-async function lagMax(metrics: SelfMetrics): Promise<number> {
-  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds '));
-  assert.ok(line, 'nodejs_eventloop_lag_max_seconds is served');
+/** The value of the unlabelled series `name` on a scrape. */
+async function served(metrics: SelfMetrics, name: string): Promise<number> {
+  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `${name} is served`);
   return Number(line.split(' ')[1]);
 }
+
+const lagMax = (metrics: SelfMetrics) => served(metrics, 'nodejs_eventloop_lag_max_seconds');
+const openFds = (metrics: SelfMetrics) => served(metrics, 'process_open_fds');
 
 test('event loop lag figures: a scrape within the window of the last one shows that window; the delay is counted in the next', async () => {
   const metrics = new SelfMetrics({ defaultMetricsMinWindowMs: WINDOW_MS });
@@ -36,12 +40,6 @@ test('event loop lag figures: a scrape within the window of the last one shows t
   const next = await lagMax(metrics);
   assert.ok(next >= 0.2, `the block is in the next window, not lost (${next} s)`);
 });
-
-async function openFds(metrics: SelfMetrics): Promise<number> {
-  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith('process_open_fds '));
-  assert.ok(line, 'process_open_fds is served');
-  return Number(line.split(' ')[1]);
-}
 
 test('process figures (open fds and the like) are collected at most once a window: a scrape within it shows the last ones, the next window the new ones', async () => {
   const metrics = new SelfMetrics({ defaultMetricsMinWindowMs: WINDOW_MS });
