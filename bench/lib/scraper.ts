@@ -3,9 +3,11 @@
  * buffers kept from scrape to scrape, the body kept as bytes. node:http's client took a fresh 64 KiB
  * Buffer per socket read and a concat per answer: ~1.5 ms of CPU a 1 MiB answer on this machine,
  * more than the agent spent serving it, on the same two cores, and charged to the agent's latency.
- * Answers must carry a content-length (the agent's /metrics does); anything else is an error.
+ * Answers are read by the agent's own HTTP/1.1 response reader and must carry a content-length
+ * (the agent's /metrics does), so that the kept buffer is sized before the body comes.
  */
 import net from 'node:net';
+import { ResponseParser } from '../../src/docker/http-response.js';
 
 export interface Scraped {
   readonly status: number;
@@ -14,19 +16,20 @@ export interface Scraped {
 }
 
 const READ_BUFFER_BYTES = 256 * 1024;
-const HEAD_END = Buffer.from('\r\n\r\n');
 
-type Phase =
-  | { readonly name: 'idle' }
-  | { readonly name: 'head'; head: Buffer }
-  | { readonly name: 'body'; readonly status: number; readonly length: number; received: number };
+interface Pending {
+  readonly parser: ResponseParser;
+  status: number;
+  received: number;
+  resolve(scraped: Scraped): void;
+  reject(error: Error): void;
+}
 
 export class KeepAliveScraper {
   private socket: net.Socket | undefined;
   private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private body = Buffer.allocUnsafe(2 * 1024 * 1024);
-  private phase: Phase = { name: 'idle' };
-  private waiting: { resolve(scraped: Scraped): void; reject(error: Error): void } | undefined;
+  private pending: Pending | undefined;
   private readonly request: Buffer;
 
   constructor(private readonly host: string, private readonly port: number, path: string) {
@@ -34,11 +37,10 @@ export class KeepAliveScraper {
   }
 
   async scrape(): Promise<Scraped> {
-    if (this.waiting) throw new Error('one scrape at a time');
+    if (this.pending) throw new Error('one scrape at a time');
     const socket = this.socket ?? (await this.connect());
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-      this.phase = { name: 'head', head: Buffer.alloc(0) };
+      this.pending = { parser: this.parser(), status: 0, received: 0, resolve, reject };
       socket.write(this.request);
     });
   }
@@ -66,40 +68,45 @@ export class KeepAliveScraper {
     });
   }
 
+  /** The agent's own HTTP/1.1 response reader (src/docker/http-response.ts) for the pending scrape, the body copied into the kept buffer. */
+  private parser(): ResponseParser {
+    return new ResponseParser({
+      head: (head) => {
+        const length = head.headers.get('content-length');
+        if (length === undefined) throw new Error(`an answer without content-length (HTTP ${head.statusCode})`);
+        if (this.body.length < Number(length)) this.body = Buffer.allocUnsafe(Number(length) * 2);
+        this.pending!.status = head.statusCode;
+      },
+      body: (buf, start, end) => {
+        const pending = this.pending!;
+        buf.copy(this.body, pending.received, start, end);
+        pending.received += end - start;
+      },
+      end: () => {
+        const pending = this.pending!;
+        this.pending = undefined;
+        pending.resolve({ status: pending.status, body: this.body.subarray(0, pending.received) });
+      },
+    });
+  }
+
   private onRead(length: number): void {
-    let bytes = this.readBuffer.subarray(0, length);
-    if (this.phase.name === 'head') {
-      const head = Buffer.concat([this.phase.head, bytes]);
-      const end = head.indexOf(HEAD_END);
-      if (end < 0) {
-        this.phase.head = head;
-        return;
-      }
-      const text = head.toString('latin1', 0, end);
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-      const contentLength = /\r\ncontent-length: *(\d+)/i.exec(text)?.[1];
-      if (contentLength === undefined) return this.fail(new Error(`an answer without content-length: ${text.slice(0, 200)}`));
-      const bodyLength = Number(contentLength);
-      if (this.body.length < bodyLength) this.body = Buffer.allocUnsafe(bodyLength * 2);
-      this.phase = { name: 'body', status, length: bodyLength, received: 0 };
-      bytes = head.subarray(end + HEAD_END.length);
+    const pending = this.pending;
+    if (!pending) return this.fail(new Error('bytes from the agent with no request pending'));
+    try {
+      // push() returns at the end of the head too (a boundary): the rest of the read is pushed on.
+      let at = 0;
+      while (at < length && !pending.parser.complete) at = pending.parser.push(this.readBuffer, at, length);
+      if (at < length) throw new Error('bytes past the end of the answer');
+    } catch (error) {
+      this.fail(error as Error);
     }
-    const phase = this.phase;
-    if (phase.name !== 'body') return this.fail(new Error('bytes from the agent with no request pending'));
-    if (phase.received + bytes.length > phase.length) return this.fail(new Error('more bytes than the content-length said'));
-    bytes.copy(this.body, phase.received);
-    phase.received += bytes.length;
-    if (phase.received < phase.length) return;
-    this.phase = { name: 'idle' };
-    const waiting = this.waiting!;
-    this.waiting = undefined;
-    waiting.resolve({ status: phase.status, body: this.body.subarray(0, phase.length) });
   }
 
   private fail(error: Error): void {
-    const waiting = this.waiting;
-    this.waiting = undefined;
+    const pending = this.pending;
+    this.pending = undefined;
     this.close();
-    waiting?.reject(error);
+    pending?.reject(error);
   }
 }
