@@ -39,7 +39,10 @@ test('containers removed before an inspect saw them running are counted as misse
   await waitFor(async () => (await docker('ps', '-aq', '--no-trunc', ...ids.flatMap((id) => ['--filter', `id=${id}`]))) === '', { timeoutMs: 30_000, what: 'the three containers removed' });
   await waitFor(async () => (await missed()) - before >= ids.length, { timeoutMs: 30_000, what: `${ids.length} containers counted as missed` });
   proxy.delay = () => 0;
-  const logged = agent.logs.filter((l) => l.msg === 'container removed before its logs could be read').map((l) => String(l.id));
+  // The counter moves in the agent at once; its log line comes through the agent's stdout pipe, a little later.
+  const loggedIds = () => agent.logs.filter((l) => l.msg === 'container removed before its logs could be read').map((l) => String(l.id));
+  await waitFor(async () => ids.every((id) => loggedIds().includes(id)), { timeoutMs: 10_000, what: 'each missed container logged' });
+  const logged = loggedIds();
   for (const id of ids) assert.equal(logged.filter((x) => x === id).length, 1, `${id.slice(0, 12)} logged as missed once (logged: ${logged.map((x) => x.slice(0, 12)).join(', ')})`);
   assert.equal((await missed()) - before, ids.length, 'each counted once');
 });
