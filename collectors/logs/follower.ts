@@ -224,7 +224,8 @@ export class LogFollower {
   }
 
   /**
-   * A follow stream ended by itself (at `endedAt`, ms): read the log once more at once, and
+   * A run ended (at `endedAt`, ms: its follow stream's end, or the daemon's FinishedAt of a run no
+   * stream followed to its end): read the log once more at once, and
    * meanwhile ask how the container is. For a TTY container only up to then: a run started right
    * after (docker start, a restart policy) is left to the next stream, once this run's last line
    * has been seen where it ends (no frames tell it apart from the next run's first).
@@ -303,12 +304,16 @@ export class LogFollower {
    * unless one started between the inspect and the open (docker start) and ended under the stream,
    * its last words perhaps still missing as for any followed run: then it is drained too. A line
    * stamped well after the inspected run's end shows that at once; a new run that wrote no whole
-   * line shows in the next inspect.
+   * line shows in the next inspect. A new run still running is followed: a drain read sent now may
+   * be answered before its lines, and the inspect sent with it after its exit.
    */
   private async afterStoppedRead(run: RunInfo, steady: boolean, endedAt: number): Promise<State> {
     if (this.log.readPast(run.finishedAt, NEW_RUN_MARGIN_MS)) return { name: 'drain', run, steady, endedAt };
     const after = await this.inspectOr(run);
-    if (after && after.startedAt !== run.startedAt) return { name: 'drain', run: after, steady, endedAt };
+    if (after && after.startedAt !== run.startedAt && !after.running) {
+      // Over before this drain is sent: it reads the run whole (a TTY one up to its end by the daemon's clock).
+      return { name: 'drain', run: after, steady, endedAt: after.finishedAt ? Math.round(after.finishedAt * 1000) : Date.now() };
+    }
     return { name: 'decide', run, after, steady };
   }
 

@@ -157,6 +157,42 @@ test('seen stopped, started by hand, the new run writing only last words without
   assert.equal(unread, 0);
 });
 
+/**
+ * Seen stopped; started by hand as the log request goes out, the new run writes nothing before the
+ * follow stream ends: the next inspect shows it running. It writes and exits 30 ms later, and the
+ * daemon answers inspects 40 ms late (a busy daemon), so an inspect sent with a log read can say
+ * "exited" of a run the read saw nothing of. That run is followed, not taken as read.
+ */
+test('seen stopped, started by hand, still running when the follow stream has ended: the new run is followed, not finished on a read that came before its lines', async () => {
+  const ended: RunInfo = { ...STOPPED, finishedAt: STOPPED.startedAt + 1 };
+  const startedAt = STOPPED.startedAt + 30;
+  const old = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * 1000n * MS, content: 'old run' })[0]!);
+  const newRun = Buffer.concat([frame(1, messages({ stream: 1, time: T0, content: 'new run' })[0]!), frame(1, messages({ stream: 1, time: T0 + MS, content: 'last words', noNewline: true })[0]!)]);
+  let restartedAt: number | undefined;
+  const exited = () => restartedAt !== undefined && Date.now() - restartedAt >= 30;
+  const now = (): RunInfo => (restartedAt === undefined ? ended : exited() ? { ...STOPPED, startedAt, finishedAt: startedAt + 1 } : { ...RUNNING, startedAt, finishedAt: ended.finishedAt });
+  const content = () => (exited() ? Buffer.concat([old, newRun]) : old);
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    if (restartedAt === undefined) {
+      restartedAt = Date.now();
+      return answer(old);
+    }
+    // A follow stream of a running container ends when it exits.
+    if (follow) await waitFor(exited, { timeoutMs: 5000, intervalMs: 5 });
+    return answer(content());
+  });
+  let inspects = 0;
+  daemon.inspect = async () => {
+    // The first two (before the follow, after it) at once.
+    if (inspects++ > 1) await new Promise((resolve) => setTimeout(resolve, 40));
+    return now();
+  };
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['old run', 'new run', 'last words'], 'every line of both runs once');
+});
+
 test('removed before the drain (--rm): what was read is final, a last line of whole pieces included; removed before the first inspect: missed', async () => {
   const piece = 'x'.repeat(16 * 1024);
   const { log, batches } = logHarness();
