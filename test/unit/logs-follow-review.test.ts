@@ -112,3 +112,61 @@ test('a follow stream ended while its run goes on: a run that exits before the d
   assert.equal(outcome.kind, 'finished');
   assert.deepEqual(batches.flat().map((r) => r.message), ['one', 'two'], 'the line written after the drain read is read');
 });
+
+/**
+ * A followed run ends; run 2 is started by hand at once, writes and exits, and `docker rm` removes
+ * the container 60 ms later (a script: start, wait, rm). The drain read is answered before run 2
+ * writes; the inspect sent with it after run 2 exited (a busy daemon answers inspects 40 ms late).
+ * `decide` sees a new run already over and opens it like a crash loop: after a backoff (125-250 ms for
+ * a stream shorter than 1 s), by when the container is gone. Run 2's lines are lost and not counted
+ * (the follower had opened a stream, and only a drain counts an end unread).
+ */
+test('a followed run ends, a new run starts by hand, is over before the drain\'s inspect is answered and removed soon after: its lines are read at once (or counted)', async () => {
+  const s = STOPPED.startedAt;
+  const line = (at: number, content: string) => frame(1, messages({ stream: 1, time: BigInt(at) * SECOND, content })[0]!);
+  const run1 = line(s, 'run 1');
+  const run2 = line(s + 30, 'run 2');
+  const two: RunInfo = { ...STOPPED, startedAt: s + 30, finishedAt: s + 31 };
+  let followEndedAt: number | undefined;
+  const after = (ms: number) => followEndedAt !== undefined && Date.now() - followEndedAt >= ms;
+  // Run 2 writes 10 ms after run 1's end and exits at 20 ms; removed at 80 ms.
+  const now = (): RunInfo | undefined => (after(80) ? undefined : after(20) ? two : after(0) ? { ...STOPPED, finishedAt: s + 1 } : RUNNING);
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    if (after(80)) return undefined;
+    if (follow && followEndedAt === undefined) {
+      followEndedAt = Date.now();
+      return answer(run1);
+    }
+    return answer(Buffer.concat(after(10) ? [run1, run2] : [run1]));
+  });
+  let inspects = 0;
+  daemon.inspect = async () => {
+    if (inspects++ > 0) await new Promise((resolve) => setTimeout(resolve, 40));
+    return now();
+  };
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  const got = batches.flat().map((r) => r.message);
+  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+});
+
+/**
+ * `docker rm` without -f on a running container marks it for removal while it checks, then gives up
+ * ("You cannot remove a running container"): a log request in that moment gets 409, which the port
+ * reads as gone. The container runs on, and is never read again (the collector adds it to `gone`).
+ */
+test('a log request answered 409 (marked for removal) while the container still exists and runs: the follower does not give it up', async () => {
+  const line = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * SECOND, content: 'hello' })[0]!);
+  let requests = 0;
+  let running = true;
+  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
+    if (requests++ === 0) return undefined; // 409 during a failed `docker rm`
+    running = false;
+    return answer(line);
+  });
+  const { log, batches } = logHarness();
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished', 'the container is still there (inspect answers): it is read');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
+});
