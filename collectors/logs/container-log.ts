@@ -66,6 +66,11 @@ export class ContainerLog implements LineSink {
   private groupTimer: NodeJS.Timeout | undefined;
   /** StartedAt (epoch seconds) of the run read to its end, once it has been. */
   finishedStartedAt: number | undefined;
+  /**
+   * The most the daemon's stamps ran ahead of this host's clock as they were read (ms, 0 at least):
+   * the daemon's clock's lead, less a read's delay. A remote daemon, or a VM's drifted clock.
+   */
+  daemonClockAheadMs = 0;
 
   constructor(
     readonly id: string,
@@ -163,6 +168,7 @@ export class ContainerLog implements LineSink {
 
   /** Seals the records made so far into a batch and queues it (await `emitted()` before reading on). */
   seal(): void {
+    this.noteDaemonClock();
     this.counters.flush(this.output.metrics, this.batcher.name);
     this.batcher.seal(this.snapshot());
     if (this.joiner?.holding) this.armGroupTimer();
@@ -311,6 +317,12 @@ export class ContainerLog implements LineSink {
     }
     if (since < this.resumeAt.since) since = this.resumeAt.since;
     return { since, streams: [this.batcher.position(0), this.batcher.position(1)] };
+  }
+
+  private noteDaemonClock(): void {
+    if (this.maxReadTime === undefined) return;
+    const ahead = Number(this.maxReadTime / 1_000_000n) - Date.now();
+    if (ahead > this.daemonClockAheadMs) this.daemonClockAheadMs = ahead;
   }
 
   private armGroupTimer(): void {

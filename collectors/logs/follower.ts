@@ -57,9 +57,10 @@ const SEAL_AFTER_MS = 5;
 /** A stream open at least this long was a real follow: the next one may open at once. */
 const STEADY_STREAM_MS = 1000;
 /**
- * A TTY container's drain reads up to the follow stream's end by the agent's clock plus this much,
- * for a daemon clock a little ahead (a run's first line came ~300 ms after the previous run's
- * last here, with `docker start` right away).
+ * A TTY container's drain reads up to when the run was seen over (the follow stream's end, or an
+ * inspect's answer), by the agent's clock moved by the daemon clock's lead its stamps showed, plus
+ * this much, and never less than the daemon's FinishedAt plus this much (a run's first line came
+ * ~300 ms after the previous run's last here, with `docker start` right away).
  */
 const DRAIN_CLOCK_MARGIN_MS = 100;
 
@@ -91,6 +92,11 @@ const NEW_RUN_MARGIN_MS = 20;
 function runEndBound(run: RunInfo, after: RunInfo | undefined): bigint | undefined {
   if (!after || after.startedAt === run.startedAt || !after.finishedAt) return undefined;
   return BigInt(Math.round(after.finishedAt * 1000) + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n;
+}
+
+/** When the daemon says a run finished (ms by its clock), 0 when it does not say. */
+function finishedMs(run: RunInfo): number {
+  return run.finishedAt ? Math.round(run.finishedAt * 1000) : 0;
 }
 
 type Final = Extract<State, { name: 'finished' | 'removed' | 'stopped' }>;
@@ -216,7 +222,7 @@ export class LogFollower {
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!stream) return this.gone();
+    if (!stream) return this.goneUnlessRunning();
     this.opened = true;
     if (this.reason) this.deps.metrics.resumes.inc({ reason: this.reason });
     this.deps.logger.debug({ container: this.log.name, id: this.log.id, since: formatSince(since), reason: this.reason ?? 'start', running: run.running }, 'following container log');
@@ -238,7 +244,7 @@ export class LogFollower {
     const after = daemon.inspect(this.log.id);
     let stream: LogStream | undefined;
     try {
-      const until = this.log.isTty ? BigInt(endedAt + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
+      const until = this.log.isTty ? BigInt(Math.max(endedAt + this.log.daemonClockAheadMs, finishedMs(run)) + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
       stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
       if (stream && until !== undefined) {
         // The follow stream's end is seen late when the pipeline held the stream back (a slow or down
@@ -304,20 +310,19 @@ export class LogFollower {
    * unless one started between the inspect and the open (docker start) and ended under the stream,
    * its last words perhaps still missing as for any followed run: then it is drained too. A line
    * stamped well after the inspected run's end shows that at once; a new run that wrote no whole
-   * line shows in the next inspect. A new run still running is followed: a drain read sent now may
-   * be answered before its lines, and the inspect sent with it after its exit.
+   * line shows in the next inspect, and `decide` reads it.
    */
   private async afterStoppedRead(run: RunInfo, steady: boolean, endedAt: number): Promise<State> {
     if (this.log.readPast(run.finishedAt, NEW_RUN_MARGIN_MS)) return { name: 'drain', run, steady, endedAt };
-    const after = await this.inspectOr(run);
-    if (after && after.startedAt !== run.startedAt && !after.running) {
-      // Over before this drain is sent: it reads the run whole (a TTY one up to its end by the daemon's clock).
-      return { name: 'drain', run: after, steady, endedAt: after.finishedAt ? Math.round(after.finishedAt * 1000) : Date.now() };
-    }
-    return { name: 'decide', run, after, steady };
+    return { name: 'decide', run, after: await this.inspectOr(run), steady };
   }
 
-  /** After a drain (or a read of a stopped container): whether the run it read is over decides what comes next. */
+  /**
+   * After a drain (or a read of a stopped container): whether the run it read is over decides what
+   * comes next. A new run is never taken as read by a read that went out with the inspect that
+   * showed it (the read may be answered before its lines, the inspect after its exit): one already
+   * over is drained now, one running is followed.
+   */
   private async decide(run: RunInfo, after: RunInfo | undefined, steady: boolean): Promise<State> {
     if (!after) return this.gone();
     this.log.setTty(after.tty);
@@ -327,6 +332,8 @@ export class LogFollower {
       return { name: 'settleRun', run: after };
     }
     this.log.rewind(true);
+    // A new run already over (docker start of a short job, perhaps removed next): read at once, whole, as it was over before this read.
+    if (!after.running) return { name: 'drain', run: after, steady, endedAt: Date.now() };
     // The run goes on, or a new one began (restart policy, docker start): follow it; a crash loop must not make us spin.
     if (steady) this.pacer.reset();
     else this.pacer.slowDown();
@@ -350,6 +357,17 @@ export class LogFollower {
     return now ? { name: 'finished', run } : { name: 'removed' };
   }
 
+  /**
+   * A follow request found the container gone (404) or marked for removal (409): a failed `docker rm`
+   * of a running container marks it for a moment too, so an inspect decides.
+   */
+  private async goneUnlessRunning(): Promise<State> {
+    const now = await this.inspectOr(undefined);
+    if (!now) return this.gone();
+    this.pacer.slowDown();
+    return { name: 'open', run: now };
+  }
+
   /** The container is gone (or being removed): what was read is all there will ever be. */
   private gone(): State {
     this.log.endRun();
@@ -357,7 +375,7 @@ export class LogFollower {
     return { name: 'removed' };
   }
 
-  private async inspectOr(fallback: RunInfo): Promise<RunInfo | undefined> {
+  private async inspectOr(fallback: RunInfo | undefined): Promise<RunInfo | undefined> {
     try {
       return await this.deps.daemon.inspect(this.log.id);
     } catch {

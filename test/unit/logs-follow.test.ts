@@ -142,7 +142,7 @@ test('seen stopped, started by hand before the log request, exited and removed a
   const newRun = [frame(1, messages({ stream: 1, time: T0, content: 'new run' })[0]!), frame(2, messages({ stream: 2, time: T0 + MS, content: 'last words', noNewline: true })[0]!)];
   const { outcome, messages: got, requests, unread } = await startedByHand(newRun, 1);
   assert.deepEqual(got, ['old run', 'new run', 'last words'], 'every line once, the last words included');
-  assert.equal(outcome, 'removed', 'the drain read past the run inspected: the new run is asked for again, and is gone');
+  assert.equal(outcome, 'finished', 'the drain read past the run inspected; the new run, over when its inspect answered, is drained at once and read whole before its removal');
   assert.deepEqual(requests.slice(0, 2).map((r) => r.follow), [true, false], 'the follow, then a drain');
   assert.ok(requests[1]!.at - requests[0]!.at < 40, 'the drain is not paced');
   assert.equal(unread, 0);
@@ -285,4 +285,135 @@ test('given what an inspect of this moment said (the inventory\'s, on the start 
   const asking = standInDaemon(() => { before++; return STOPPED; }, async () => answer(line));
   await follower(second, asking).follow();
   assert.equal(before, inspects + 1, `inspects: ${inspects} given the state, ${before} without`);
+});
+
+interface TtyEntry { readonly time: bigint; readonly text: string }
+
+/** What a json-file reader sends a TTY container's log request: entries from `since`, up to `until` (inclusive). */
+function ttyAnswer(file: readonly TtyEntry[], since: bigint, until: bigint | undefined): PassThrough {
+  const sent = file.filter((e) => e.time >= since && (until === undefined || e.time <= until));
+  return answer(Buffer.concat(sent.map((e) => Buffer.from(`${formatRfc3339Nano(e.time)} ${e.text}`))));
+}
+
+const SECOND = 1000n * MS;
+
+/**
+ * TTY. Seen stopped (run 2 over); started by hand as the follow request goes out (the request reads
+ * run 2's log only); run 3 exits before the inspect after the stream. dockerd sets FinishedAt from
+ * containerd's exit time (State.SetStopped: ExitedAt), while the copier stamps what it reads from the
+ * pty after that (a burst still in the pipe, and the last words at EOF). The drain of a run already
+ * over reads up to FinishedAt + 100 ms: what the copier stamped later is cut, and the run is finished.
+ */
+test('TTY, seen stopped, started by hand and over before the inspect: output the copier stamped over 100 ms after FinishedAt is not cut off', async () => {
+  const s = STOPPED.startedAt;
+  const ended: RunInfo = { ...STOPPED, tty: true, finishedAt: s + 1 };
+  const over: RunInfo = { ...STOPPED, tty: true, startedAt: s + 30, finishedAt: s + 31 };
+  const exit = BigInt(s + 31) * SECOND;
+  const file: TtyEntry[] = [
+    { time: BigInt(s) * SECOND, text: 'old run\r\n' },
+    { time: exit - 500n * MS, text: 'new run\r\n' },
+    { time: exit + 150n * MS, text: 'burst drained after the exit\r\n' },
+    { time: exit + 160n * MS, text: 'last words' },
+  ];
+  let phase: 'stopped' | 'over' = 'stopped';
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (phase === 'stopped' ? ended : over), async (since, follow, until) => {
+    if (follow && phase === 'stopped') {
+      phase = 'over';
+      return ttyAnswer(file.slice(0, 1), since, until);
+    }
+    return ttyAnswer(file, since, until);
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['old run', 'new run', 'burst drained after the exit', 'last words'], 'every line of run 3, once');
+});
+
+/**
+ * TTY, a followed run ends; the daemon's clock runs 300 ms ahead of the agent's (a remote daemon, a
+ * VM whose clock drifted). The drain reads up to the follow stream's end by the agent's clock + 100 ms,
+ * before the last words by the daemon's, and the run is finished without them.
+ */
+test('TTY, daemon clock 300 ms ahead of the agent: the drain still reads the last words of a followed run', async () => {
+  const run1: RunInfo = { ...RUNNING, tty: true };
+  let running = true;
+  const file: TtyEntry[] = [];
+  const daemonNow = () => BigInt(Date.now() + 300) * MS;
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (running ? run1 : { ...run1, running: false }), async (since, follow, until) => {
+    if (follow && running) {
+      // Live: a line read as it is written, the run's exit 200 ms later ends the stream before its last words (dockerd 20.10).
+      file.push({ time: daemonNow(), text: 'first\r\n' });
+      const stream = new PassThrough();
+      stream.write(`${formatRfc3339Nano(file[0]!.time)} first\r\n`);
+      setTimeout(() => {
+        file.push({ time: daemonNow(), text: 'last words' });
+        running = false;
+        stream.end();
+      }, 200);
+      return stream;
+    }
+    return ttyAnswer(file, since, until);
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['first', 'last words']);
+});
+
+/**
+ * A followed run ends; run 2 is started by hand at once, writes and exits, and `docker rm` removes
+ * the container 60 ms later (a script: start, wait, rm). The drain read is answered before run 2
+ * writes; the inspect sent with it after run 2 exited (a busy daemon answers inspects 40 ms late).
+ * `decide` sees a new run already over and opens it like a crash loop: after a backoff (125-250 ms for
+ * a stream shorter than 1 s), by when the container is gone. Run 2's lines are lost and not counted
+ * (the follower had opened a stream, and only a drain counts an end unread).
+ */
+test('a followed run ends, a new run starts by hand, is over before the drain\'s inspect is answered and removed soon after: its lines are read at once (or counted)', async () => {
+  const s = STOPPED.startedAt;
+  const line = (at: number, content: string) => frame(1, messages({ stream: 1, time: BigInt(at) * SECOND, content })[0]!);
+  const run1 = line(s, 'run 1');
+  const run2 = line(s + 30, 'run 2');
+  const two: RunInfo = { ...STOPPED, startedAt: s + 30, finishedAt: s + 31 };
+  let followEndedAt: number | undefined;
+  const after = (ms: number) => followEndedAt !== undefined && Date.now() - followEndedAt >= ms;
+  // Run 2 writes 10 ms after run 1's end and exits at 20 ms; removed at 80 ms.
+  const now = (): RunInfo | undefined => (after(80) ? undefined : after(20) ? two : after(0) ? { ...STOPPED, finishedAt: s + 1 } : RUNNING);
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    if (after(80)) return undefined;
+    if (follow && followEndedAt === undefined) {
+      followEndedAt = Date.now();
+      return answer(run1);
+    }
+    return answer(Buffer.concat(after(10) ? [run1, run2] : [run1]));
+  });
+  let inspects = 0;
+  daemon.inspect = async () => {
+    if (inspects++ > 0) await new Promise((resolve) => setTimeout(resolve, 40));
+    return now();
+  };
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  const got = batches.flat().map((r) => r.message);
+  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+});
+
+/**
+ * `docker rm` without -f on a running container marks it for removal while it checks, then gives up
+ * ("You cannot remove a running container"): a log request in that moment gets 409, which the port
+ * reads as gone. The container runs on, and is never read again (the collector adds it to `gone`).
+ */
+test('a log request answered 409 (marked for removal) while the container still exists and runs: the follower does not give it up', async () => {
+  const line = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * SECOND, content: 'hello' })[0]!);
+  let requests = 0;
+  let running = true;
+  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
+    if (requests++ === 0) return undefined; // 409 during a failed `docker rm`
+    running = false;
+    return answer(line);
+  });
+  const { log, batches } = logHarness();
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished', 'the container is still there (inspect answers): it is read');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
 });
