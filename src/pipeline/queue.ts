@@ -1,4 +1,13 @@
 /**
+ * A lingering take also ends once no item has arrived for this long (checked every QUIET_MS, so
+ * seen within twice that): a burst is over, and what it
+ * left waits for nothing (into Elasticsearch its last ~700 lines waited the whole 200 ms linger).
+ * Longer than the collectors' seal delay (5 ms) and most event-loop stalls, so a live stream keeps
+ * filling the batch.
+ */
+export const QUIET_MS = 25;
+
+/**
  * A bounded FIFO between the router and one exporter, bounded in items and, when given a `weigh`,
  * in bytes (whichever is reached first). `push` waits while the queue is full (backpressure reaches
  * the collectors, and through them the Docker streams); `take` waits for items or a deadline. One
@@ -17,6 +26,8 @@ export class BoundedQueue<T> {
    * cost more than the records.
    */
   private enoughWaiters: EnoughWaiter[] = [];
+  /** Pushes so far: a lingering take that sees none for QUIET_MS stops waiting. */
+  private arrivals = 0;
 
   /** `capacityBytes` bounds the sum of `weigh(item)` (an estimate of the memory an item holds). */
   constructor(readonly capacity: number, readonly capacityBytes = Number.POSITIVE_INFINITY, private readonly weigh?: (item: T) => number) {
@@ -119,8 +130,8 @@ export class BoundedQueue<T> {
 
   /**
    * Takes up to `max` items weighing up to `maxBytes` together (at least one item, however heavy).
-   * Waits until that much is there or `lingerMs` has passed since the first item was available,
-   * whichever comes first. Returns an empty array only when the queue is closed and empty, or when
+   * Waits until that much is there, `lingerMs` has passed since the first item was available, or
+   * no item has arrived for QUIET_MS, whichever comes first. Returns an empty array only when the queue is closed and empty, or when
    * `signal` aborts while empty.
    */
   async take(max: number, lingerMs: number, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<T[]> {
@@ -166,14 +177,22 @@ export class BoundedQueue<T> {
     return this.size >= max || this.weight >= maxBytes;
   }
 
-  /** Resolves once `max` items or `maxBytes` are queued, `ms` have passed, the queue closes or `signal` aborts. */
+  /** Resolves once `max` items or `maxBytes` are queued, `ms` have passed, none arrived for QUIET_MS, the queue closes or `signal` aborts. */
   private waitForEnough(max: number, maxBytes: number, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
+      let seen = this.arrivals;
+      const quiet = () => {
+        if (this.arrivals === seen) return waiter.done();
+        seen = this.arrivals;
+        quietTimer = setTimeout(quiet, QUIET_MS);
+      };
+      let quietTimer = ms > QUIET_MS ? setTimeout(quiet, QUIET_MS) : undefined;
       const waiter: EnoughWaiter = {
         max,
         maxBytes,
         done: () => {
           clearTimeout(timer);
+          clearTimeout(quietTimer);
           signal?.removeEventListener('abort', waiter.done);
           const at = this.enoughWaiters.indexOf(waiter);
           if (at >= 0) this.enoughWaiters.splice(at, 1);
@@ -188,6 +207,7 @@ export class BoundedQueue<T> {
 
   /** Items arrived: wakes the takers whose batch is now there. */
   private arrived(): void {
+    this.arrivals++;
     this.wake(this.itemWaiters);
     if (this.enoughWaiters.length === 0) return;
     for (const waiter of this.enoughWaiters.slice()) if (this.holds(waiter.max, waiter.maxBytes)) waiter.done();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedQueue } from '../../src/pipeline/queue.js';
+import { BoundedQueue, QUIET_MS } from '../../src/pipeline/queue.js';
 import { Ack, releaseAcks } from '../../src/pipeline/ack.js';
 import { ExporterRunner } from '../../src/pipeline/exporter-runner.js';
 import { Router } from '../../src/pipeline/router.js';
@@ -87,6 +87,27 @@ test('bounded queue: a lingering take returns as soon as its batch is full, long
   for (let i = 1; i < 5; i++) await queue.push([i]);
   assert.deepEqual(await taking, [0, 1, 2, 3, 4]);
   assert.ok(Date.now() - started < 5_000, 'woken by the fifth item, not by the linger timer');
+});
+
+test('bounded queue: a lingering take goes on while items keep coming, and ends once none has come for QUIET_MS (a burst is over), long before its linger', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const queue = new BoundedQueue<number>(1000);
+  await queue.push([0]);
+  let result: number[] | undefined;
+  void queue.take(500, 10_000).then((batch) => { result = batch; });
+  const step = Math.floor(QUIET_MS / 2);
+  for (let i = 1; i <= 40; i++) {
+    t.mock.timers.tick(step);
+    await queue.push([i]);
+    await new Promise(setImmediate);
+    assert.equal(result, undefined, `still lingering after ${i * step} ms: an item came ${step} ms ago`);
+  }
+  // Quiet is checked every QUIET_MS: it shows within twice that.
+  for (let i = 0; i < 2; i++) {
+    t.mock.timers.tick(QUIET_MS);
+    await new Promise(setImmediate);
+  }
+  assert.deepEqual(result, [...Array(41).keys()], 'every item, in order, once none came for QUIET_MS');
 });
 
 test('bounded queue: two lingering takers never get an empty batch while the queue is open (one emptied it, the other\'s linger ran out)', async () => {
