@@ -222,7 +222,7 @@ export class LogFollower {
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!stream) return this.goneUnlessRunning();
+    if (!stream) return this.refused(this.opened);
     this.opened = true;
     if (this.reason) this.deps.metrics.resumes.inc({ reason: this.reason });
     this.deps.logger.debug({ container: this.log.name, id: this.log.id, since: formatSince(since), reason: this.reason ?? 'start', running: run.running }, 'following container log');
@@ -261,10 +261,7 @@ export class LogFollower {
     } catch (error) {
       return this.daemonTrouble(error);
     }
-    if (!stream) {
-      this.deps.endUnread();
-      return this.gone();
-    }
+    if (!stream) return this.refused(true);
     // An inspect that failed says nothing: the container is taken to be as it was (the next request finds out).
     return { name: 'read', run, stream, abort, kind: 'drain', after: after.then((info) => info, () => run), steady };
   }
@@ -358,14 +355,24 @@ export class LogFollower {
   }
 
   /**
-   * A follow request found the container gone (404) or marked for removal (409): a failed `docker rm`
-   * of a running container marks it for a moment too, so an inspect decides.
+   * A log request found the container gone (404) or marked for removal (409). A refused `docker rm`
+   * of a running or restarting container marks it for a moment too, so an inspect decides: running,
+   * it is followed on; else it is given up (a dead container answers 409 for good), and a run whose
+   * end was not read (`endUnread`: a drain, or a reopen after an earlier stream) is counted.
    */
-  private async goneUnlessRunning(): Promise<State> {
-    const now = await this.inspectOr(undefined);
-    if (!now) return this.gone();
-    this.pacer.slowDown();
-    return { name: 'open', run: now };
+  private async refused(endUnread: boolean): Promise<State> {
+    let now: RunInfo | undefined;
+    try {
+      now = await this.deps.daemon.inspect(this.log.id);
+    } catch (error) {
+      return this.daemonTrouble(error);
+    }
+    if (now?.running) {
+      this.pacer.slowDown();
+      return { name: 'open', run: now };
+    }
+    if (endUnread) this.deps.endUnread();
+    return this.gone();
   }
 
   /** The container is gone (or being removed): what was read is all there will ever be. */
@@ -375,7 +382,7 @@ export class LogFollower {
     return { name: 'removed' };
   }
 
-  private async inspectOr(fallback: RunInfo | undefined): Promise<RunInfo | undefined> {
+  private async inspectOr(fallback: RunInfo): Promise<RunInfo | undefined> {
     try {
       return await this.deps.daemon.inspect(this.log.id);
     } catch {

@@ -176,6 +176,12 @@ const MAX_EXPECTED = 16;
  */
 /** Restart delays are 100 ms at least (a policy) and a manual start takes longer: 50 ms tells two runs apart. */
 const GLUE_GAP_NS = 50_000_000n;
+/**
+ * A next run's stamp was made before it was read: one later than this past the agent's clock is a
+ * process printing a time ("next backup at …Z daily"), not a glued run, and taken as one it would
+ * move the log's position into the future (every later stream asked from there).
+ */
+const GLUE_FUTURE_MARGIN_MS = 250;
 
 export class TtySplitter {
   private carry: Buffer | undefined;
@@ -256,8 +262,9 @@ export class TtySplitter {
    * begins, or -1. With no frames, a run's last words without newline and the next run's first
    * message arrive as one: `<t1> last words<t2> first`. Seen when the agent did not see the run end
    * (it was down, or its stream was held back by a slow sink across two runs). The daemon's own
-   * timestamp format followed by a space, stamped more than GLUE_GAP_NS after the message's own, is
-   * taken for the next message: a process cannot stamp its output in the daemon's future.
+   * timestamp format followed by a space, stamped more than GLUE_GAP_NS after the message's own and
+   * not in the future, is taken for the next message: a process cannot stamp its output in the
+   * daemon's future.
    */
   private gluedRunStart(buf: Buffer, start: number, contentStart: number, nl: number): number {
     let z = buf.indexOf(90, contentStart); // 'Z'
@@ -275,7 +282,7 @@ export class TtySplitter {
         if (this.clock.parse(buf, start, contentStart) !== contentStart - 1) return -1;
         own = this.clock.time;
       }
-      if (embedded - own > GLUE_GAP_NS) return at;
+      if (embedded - own > GLUE_GAP_NS && embedded <= BigInt(Date.now() + GLUE_FUTURE_MARGIN_MS) * 1_000_000n) return at;
     }
     return -1;
   }

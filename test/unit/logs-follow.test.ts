@@ -417,3 +417,143 @@ test('a log request answered 409 (marked for removal) while the container still 
   assert.equal(outcome.kind, 'finished', 'the container is still there (inspect answers): it is read');
   assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
 });
+
+const line = (at: bigint, content: string) => frame(1, messages({ stream: 1, time: at, content })[0]!);
+
+/**
+ * A TTY process prints a time in the future, RFC 3339 in UTC, mid-line (Go's time.RFC3339 of a
+ * schedule: "next backup at 2026-11-30T15:00:00Z daily"). The glue splitter takes it for a later run's
+ * message (a daemon stamp > 50 ms after the line's own), and the line's stamp becomes that time: the
+ * log's latest stamp (maxReadTime), the stdout cursor's handed-on position, the resume point's
+ * `since` and daemonClockAheadMs (4360d8c) all jump an hour ahead. The run ends, the restart policy
+ * starts run 2: the drain and the next follow ask from an hour ahead, and run 2 is never read.
+ */
+test('TTY: a line holding a future UTC time does not move the resume point into the future: the next run is read', { timeout: 10_000 }, async () => {
+  const baseMs = Date.now() - 2000;
+  const base = BigInt(baseMs) * MS;
+  const future = new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const file: TtyEntry[] = [{ time: base, text: `next backup at ${future} daily\r\n` }];
+  const run1: RunInfo = { ...RUNNING, tty: true, startedAt: (baseMs - 10_000) / 1000 };
+  const run2: RunInfo = { ...run1, startedAt: (baseMs + 900) / 1000, finishedAt: (baseMs + 500) / 1000 };
+  const over: RunInfo = { ...run2, running: false, finishedAt: (baseMs + 1500) / 1000 };
+  let phase: 'run1' | 'run2' | 'done' = 'run1';
+  const { log, batches } = logHarness();
+  const daemon = standInDaemon(() => (phase === 'run1' ? run1 : phase === 'run2' ? run2 : over), async (since, follow, until) => {
+    if (follow && phase === 'run1') {
+      // Run 1 exits, the restart policy starts run 2, which writes a line.
+      phase = 'run2';
+      const sent = ttyAnswer(file, since, until);
+      file.push({ time: base + 1000n * MS, text: 'run 2 first\r\n' });
+      return sent;
+    }
+    if (follow) phase = 'done';
+    return ttyAnswer(file, since, until);
+  });
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished');
+  const got = batches.flat().map((r) => r.message);
+  assert.ok(got.includes('run 2 first'), `run 2 read: ${JSON.stringify(got)}; requests since ${daemon.opened.map((o) => formatRfc3339Nano(o.since)).join(', ')}`);
+  assert.ok(log.daemonClockAheadMs < 60_000, `the daemon clock's lead learnt from a process's output: ${log.daemonClockAheadMs} ms`);
+});
+
+/**
+ * A container whose removal failed ("dead", e.g. device busy) stays listed; inspect finds it, and
+ * every log request is answered 409 ("dead or marked for removal"). Since 4360d8c the follower opens
+ * again after each 409 as long as an inspect finds the container (running or not): it never ends,
+ * asking twice every ≤5 s for as long as the container is dead (before, it gave it up: removed, missed).
+ */
+test('a dead container (inspect finds it, every log request 409): the follower gives it up, not asking again forever', { timeout: 10_000 }, async () => {
+  const stop = new AbortController();
+  const dead: RunInfo = { ...STOPPED, finishedAt: STOPPED.startedAt + 1 };
+  const daemon = standInDaemon(() => dead, async () => undefined);
+  const timer = setTimeout(() => stop.abort(), 2500);
+  const outcome = await follower(logHarness().log, daemon, stop.signal).follow(dead);
+  clearTimeout(timer);
+  assert.deepEqual(outcome, { kind: 'removed', opened: false }, `log requests in 2.5 s: ${daemon.opened.length}`);
+});
+
+/**
+ * The 409 of a refused `docker rm` on a running container (4360d8c's case), and the inspect that
+ * should tell "still there" fails (daemon busy: 500): inspectOr(undefined) takes the failure for
+ * "gone". The collector adds the running container to `gone`; it is never read again, uncounted.
+ */
+test('a 409 while a docker rm is refused, and the inspect after it fails once: the running container is not given up', { timeout: 10_000 }, async () => {
+  const hello = line(BigInt(STOPPED.startedAt) * SECOND, 'hello');
+  let requests = 0;
+  let running = true;
+  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
+    if (requests++ === 0) return undefined; // 409 during a refused `docker rm`
+    running = false;
+    return answer(hello);
+  });
+  const inspect = daemon.inspect;
+  let inspects = 0;
+  daemon.inspect = async (id) => {
+    if (inspects++ === 0) throw Object.assign(new Error('daemon busy'), { statusCode: 500 });
+    return inspect(id);
+  };
+  const { log, batches } = logHarness();
+  const outcome = await follower(log, daemon).follow(RUNNING);
+  assert.equal(outcome.kind, 'finished', 'an inspect that failed says nothing of the container');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
+});
+
+/**
+ * The same 409 of a refused `docker rm` (no -f; "You cannot remove a restarting container"), met by
+ * the drain instead of a follow request: a crash-looping container (restart policy) whose run 1
+ * just ended. drain() takes the 409 for gone without asking (endUnread, removed): the container
+ * restarts and runs on, never read again (the collector puts it in `gone`).
+ */
+test('a restarting container whose drain request is answered 409 while a docker rm is refused: it is followed on, run 2 read', { timeout: 10_000 }, async () => {
+  const s = STOPPED.startedAt;
+  const run1 = line(BigInt(s) * SECOND, 'run 1');
+  const run2 = line(BigInt(s + 30) * SECOND, 'run 2');
+  let phase: 'run1' | 'run2' | 'done' = 'run1';
+  let requests = 0;
+  const now = (): RunInfo => (phase === 'run1' ? RUNNING : phase === 'run2' ? { ...RUNNING, startedAt: s + 30, finishedAt: s + 1 } : { ...STOPPED, startedAt: s + 30, finishedAt: s + 31 });
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    requests++;
+    if (follow && phase === 'run1') {
+      phase = 'run2';
+      return answer(run1);
+    }
+    if (requests === 2) return undefined; // the drain: 409 while `docker rm` is refused
+    if (follow) phase = 'done';
+    return answer(Buffer.concat([run1, run2]));
+  });
+  const { log, batches } = logHarness();
+  const outcome = await follower(log, daemon).follow();
+  assert.equal(outcome.kind, 'finished', 'the container still exists and restarts: it is not given up');
+  assert.deepEqual(batches.flat().map((r) => r.message), ['run 1', 'run 2']);
+});
+
+/**
+ * A crash loop under a restart policy (the container counts as running while restarting), then
+ * `docker compose down` (rm -f). 4360d8c drains at once a new run already *over*; a new run
+ * *running* (restarting) is still opened after the crash-loop backoff (125-250 ms here, up to 5 s).
+ * Run 2 writes and the container is removed during that wait: the open gets 404, the inspect too,
+ * and gone() ends the follower. Run 2's lines are lost and counted nowhere (opened is true from run
+ * 1's stream; only a drain counts an end unread).
+ */
+test('crash loop then removal: a new run (restarting) written during the reopen backoff and removed is read, or its loss counted', { timeout: 10_000 }, async () => {
+  const s = STOPPED.startedAt;
+  const run1 = line(BigInt(s) * SECOND, 'run 1');
+  const run2 = line(BigInt(s + 30) * SECOND, 'run 2');
+  let endedAt: number | undefined;
+  const after = (ms: number) => endedAt !== undefined && Date.now() - endedAt >= ms;
+  // Run 1's stream ends; run 2 runs at once (restart policy), writes at 20 ms, the container is removed at 60 ms.
+  const now = (): RunInfo | undefined => (after(60) ? undefined : endedAt !== undefined ? { ...RUNNING, startedAt: s + 30, finishedAt: s + 1 } : RUNNING);
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    if (after(60)) return undefined;
+    if (follow && endedAt === undefined) {
+      endedAt = Date.now();
+      return answer(run1);
+    }
+    return answer(Buffer.concat(after(20) ? [run1, run2] : [run1]));
+  });
+  const { log, batches } = logHarness();
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  const got = batches.flat().map((r) => r.message);
+  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+});
