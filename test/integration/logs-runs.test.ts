@@ -78,6 +78,16 @@ test('the same with three runs back to back (the agent may read them in one stre
   }
 });
 
+test('TTY: a line holding a future time in the daemon\'s format ("next backup at …Z daily") is one line, and the next run is read', async () => {
+  const future = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const said = `next backup at ${future} daily`;
+  const id = await containers.create(['sh', '-c', `printf "${said}\\ndone\\n"`], { flags: ['--tty'] });
+  for (let run = 1; run <= 2; run++) await docker('start', '-a', id);
+  const records = await settled(id, 'done', 2);
+  assert.deepEqual(duplicates(records), []);
+  assert.deepEqual(records.map((r) => r.message), [said, 'done', said, 'done']);
+});
+
 test('a restart policy (on-failure:2) with an unterminated last line: three runs, nine lines, none merged', async () => {
   const id = await containers.start(['sh', '-c', 'printf "first\\nsecond\\nlast-no-newline"; exit 1'], { flags: ['--restart', 'on-failure:2'] });
   await waitStatus(id, 'exited', 2);
