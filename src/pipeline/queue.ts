@@ -1,11 +1,13 @@
 /**
- * A lingering take also ends once no item has arrived for this long (checked every QUIET_MS, so
- * seen within twice that): a burst is over, and what it
- * left waits for nothing (into Elasticsearch its last ~700 lines waited the whole 200 ms linger).
- * Longer than the collectors' seal delay (5 ms) and most event-loop stalls, so a live stream keeps
- * filling the batch.
+ * A lingering take that holds a tenth of its batch or more also ends once no item has arrived for
+ * this long (checked every QUIET_MS, so seen within twice that): a burst is over, and what it left
+ * waits for nothing (into Elasticsearch its last ~700 lines waited the whole 200 ms linger). Longer
+ * than the collectors' seal delay (5 ms) and most event-loop stalls, so a live stream keeps filling
+ * the batch; a trickle (a few lines now and then) still waits out the linger, in few requests.
  */
 export const QUIET_MS = 25;
+/** The share of a batch a lingering take must hold before quiet ends it. */
+const QUIET_MIN_SHARE = 0.1;
 
 /**
  * A bounded FIFO between the router and one exporter, bounded in items and, when given a `weigh`,
@@ -131,7 +133,7 @@ export class BoundedQueue<T> {
   /**
    * Takes up to `max` items weighing up to `maxBytes` together (at least one item, however heavy).
    * Waits until that much is there, `lingerMs` has passed since the first item was available, or
-   * no item has arrived for QUIET_MS, whichever comes first. Returns an empty array only when the queue is closed and empty, or when
+   * (holding a tenth of `max` or more) no item has arrived for QUIET_MS, whichever comes first. Returns an empty array only when the queue is closed and empty, or when
    * `signal` aborts while empty.
    */
   async take(max: number, lingerMs: number, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<T[]> {
@@ -182,7 +184,7 @@ export class BoundedQueue<T> {
     return new Promise<void>((resolve) => {
       let seen = this.arrivals;
       const quiet = () => {
-        if (this.arrivals === seen) return waiter.done();
+        if (this.arrivals === seen && this.size >= max * QUIET_MIN_SHARE) return waiter.done();
         seen = this.arrivals;
         quietTimer = setTimeout(quiet, QUIET_MS);
       };

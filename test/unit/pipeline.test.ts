@@ -94,7 +94,7 @@ test('bounded queue: a lingering take goes on while items keep coming, and ends 
   const queue = new BoundedQueue<number>(1000);
   await queue.push([0]);
   let result: number[] | undefined;
-  void queue.take(500, 10_000).then((batch) => { result = batch; });
+  void queue.take(100, 10_000).then((batch) => { result = batch; });
   const step = Math.floor(QUIET_MS / 2);
   for (let i = 1; i <= 40; i++) {
     t.mock.timers.tick(step);
@@ -108,6 +108,22 @@ test('bounded queue: a lingering take goes on while items keep coming, and ends 
     await new Promise(setImmediate);
   }
   assert.deepEqual(result, [...Array(41).keys()], 'every item, in order, once none came for QUIET_MS');
+});
+
+test('bounded queue: a trickle (fewer than a tenth of a batch) waits out its linger: quiet does not end it, so slow logs go out in few requests', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const queue = new BoundedQueue<number>(1000);
+  await queue.push([0, 1]);
+  let result: number[] | undefined;
+  void queue.take(100, 200).then((batch) => { result = batch; });
+  for (let waited = 0; waited < 175; waited += QUIET_MS) {
+    t.mock.timers.tick(QUIET_MS);
+    await new Promise(setImmediate);
+    assert.equal(result, undefined, `2 of 100 held, quiet for ${waited + QUIET_MS} ms: still lingering`);
+  }
+  t.mock.timers.tick(25);
+  await new Promise(setImmediate);
+  assert.deepEqual(result, [0, 1], 'out at the linger');
 });
 
 test('bounded queue: two lingering takers never get an empty batch while the queue is open (one emptied it, the other\'s linger ran out)', async () => {
