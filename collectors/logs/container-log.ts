@@ -20,6 +20,7 @@ import type { Processing } from './filters.js';
 import { LineAssembler, TtySplitter, type LineSink, type StreamIndex } from './lines.js';
 import { LineCounters, type LogsMetrics } from './metrics.js';
 import { MultilineJoiner, type LogLine } from './multiline.js';
+import { nanosFromMs } from './timestamp.js';
 
 export interface ContainerLogSettings {
   readonly maxLineBytes: number;
@@ -262,7 +263,7 @@ export class ContainerLog implements LineSink {
   /** Whether a line stamped more than `marginMs` after `epochSeconds` (by the daemon's clock) has been read; false when that time is unknown. */
   readPast(epochSeconds: number | undefined, marginMs: number): boolean {
     if (epochSeconds === undefined || this.maxReadTime === undefined) return false;
-    return this.maxReadTime > BigInt(Math.round(epochSeconds * 1000) + marginMs) * 1_000_000n;
+    return this.maxReadTime > nanosFromMs(epochSeconds * 1000 + marginMs);
   }
 
   // LineSink: the hot path, once per line.

@@ -22,7 +22,7 @@ import type { ContainerLog } from './container-log.js';
 import { statusCode, type LogDaemon, type LogStream, type RunInfo } from './daemon.js';
 import { DemuxError } from './demux.js';
 import type { LogsMetrics } from './metrics.js';
-import { formatSince } from './timestamp.js';
+import { formatSince, nanosFromMs } from './timestamp.js';
 
 export type FollowOutcome =
   | { readonly kind: 'finished'; readonly startedAt: number }
@@ -91,7 +91,7 @@ const NEW_RUN_MARGIN_MS = 20;
  */
 function runEndBound(run: RunInfo, after: RunInfo | undefined): bigint | undefined {
   if (!after || after.startedAt === run.startedAt || !after.finishedAt) return undefined;
-  return BigInt(Math.round(after.finishedAt * 1000) + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n;
+  return nanosFromMs(finishedMs(after) + DRAIN_CLOCK_MARGIN_MS);
 }
 
 /** When the daemon says a run finished (ms by its clock), 0 when it does not say. */
@@ -244,7 +244,7 @@ export class LogFollower {
     const after = daemon.inspect(this.log.id);
     let stream: LogStream | undefined;
     try {
-      const until = this.log.isTty ? BigInt(Math.max(endedAt + this.log.daemonClockAheadMs, finishedMs(run)) + DRAIN_CLOCK_MARGIN_MS) * 1_000_000n : undefined;
+      const until = this.log.isTty ? nanosFromMs(Math.max(endedAt + this.log.daemonClockAheadMs, finishedMs(run)) + DRAIN_CLOCK_MARGIN_MS) : undefined;
       stream = await daemon.openLogs(this.log.id, this.log.resumePoint.since, abort.signal, false, until);
       if (stream && until !== undefined) {
         // The follow stream's end is seen late when the pipeline held the stream back (a slow or down

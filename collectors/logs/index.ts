@@ -20,6 +20,7 @@ import { ContainerFilter, ProcessingRules, type Selectable } from './filters.js'
 import { LogFollower, type FollowOutcome } from './follower.js';
 import { LogsMetrics } from './metrics.js';
 import { detectOwnContainer } from './own-container.js';
+import { nanosFromMs } from './timestamp.js';
 import type { OwnContainer } from './filters.js';
 
 export { logsConfigSchema } from './config.js';
@@ -163,11 +164,11 @@ export class LogsCollector implements Collector {
   /** An exited container we hold no checkpoint for: read if it ran after our first start, or if all history is wanted. */
   private wantsExited(state: ContainerState): boolean {
     if (this.config.history === 'all') return true;
-    return BigInt(Math.round(state.finishedAt * 1000)) * 1_000_000n >= this.checkpoints.firstStartNs;
+    return nanosFromMs(state.finishedAt * 1000) >= this.checkpoints.firstStartNs;
   }
 
   private startPoint(state: ContainerState): ResumePoint {
-    if (this.config.history === 'none' && BigInt(Math.round(state.createdAt * 1000)) * 1_000_000n < this.checkpoints.firstStartNs) {
+    if (this.config.history === 'none' && nanosFromMs(state.createdAt * 1000) < this.checkpoints.firstStartNs) {
       return { since: this.checkpoints.firstStartNs, streams: [undefined, undefined] };
     }
     return START;
@@ -213,7 +214,7 @@ export class LogsCollector implements Collector {
 
   private containerLog(id: string, start: ResumePoint, processing: ReturnType<ProcessingRules['for']>): ContainerLog {
     const { ctx } = this;
-    const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: BigInt(this.config.reorder_window_ms) * 1_000_000n };
+    const settings = { maxLineBytes: this.config.max_line_bytes, reorderWindowNs: nanosFromMs(this.config.reorder_window_ms) };
     return new ContainerLog(id, start, {
       emit: (records) => ctx.emit(records),
       meta: () => ctx.inventory.meta(id),

@@ -19,7 +19,7 @@
  * over the cap are cut at a UTF-8 boundary and flagged.
  */
 import { STDERR, STDOUT, type FrameSink } from './demux.js';
-import { TimestampParser } from './timestamp.js';
+import { TimestampParser, nanosFromMs } from './timestamp.js';
 
 export type StreamIndex = 0 | 1;
 export const STREAM_NAMES = ['stdout', 'stderr'] as const;
@@ -282,7 +282,7 @@ export class TtySplitter {
         if (this.clock.parse(buf, start, contentStart) !== contentStart - 1) return -1;
         own = this.clock.time;
       }
-      if (embedded - own > GLUE_GAP_NS && embedded <= BigInt(Date.now() + GLUE_FUTURE_MARGIN_MS) * 1_000_000n) return at;
+      if (embedded - own > GLUE_GAP_NS && embedded <= nanosFromMs(Date.now() + GLUE_FUTURE_MARGIN_MS)) return at;
     }
     return -1;
   }

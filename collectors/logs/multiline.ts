@@ -14,6 +14,7 @@
  * completed because a stream broke: it is dropped and read again.
  */
 import type { StreamIndex } from './lines.js';
+import { nanosFromMs } from './timestamp.js';
 
 export interface MultilineSettings {
   readonly pattern: RegExp;
@@ -46,7 +47,7 @@ export class MultilineJoiner {
   private readonly timeoutNs: bigint;
 
   constructor(readonly settings: MultilineSettings) {
-    this.timeoutNs = BigInt(settings.timeoutMs) * 1_000_000n;
+    this.timeoutNs = nanosFromMs(settings.timeoutMs);
   }
 
   /** Adds one line; appends the record it completed, if any, to `out`. */

@@ -7,6 +7,11 @@
 
 export const NS_PER_SECOND = 1_000_000_000n;
 
+/** Milliseconds since the epoch (a clock, the daemon's FinishedAt × 1000) as epoch nanoseconds, rounded to the millisecond. */
+export function nanosFromMs(ms: number): bigint {
+  return BigInt(Math.round(ms)) * 1_000_000n;
+}
+
 /** Where the last parse ended and what it read. One instance per reader; not re-entrant. */
 export class TimestampParser {
   /** Seconds since the epoch of the last successful parse. */
