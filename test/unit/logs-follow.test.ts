@@ -297,6 +297,44 @@ function ttyAnswer(file: readonly TtyEntry[], since: bigint, until: bigint | und
 
 const SECOND = 1000n * MS;
 
+const line = (at: bigint, content: string) => frame(1, messages({ stream: 1, time: at, content })[0]!);
+
+/**
+ * Run 1 is followed, its stream ends at the first follow request; run 2's line is in the log from
+ * `writesAtMs` after that end, and the container is gone from `removedAtMs`. `run(after)` says
+ * what an inspect answers (`after(ms)`: that long has passed since the end); with `lateInspects`,
+ * every inspect but the first is answered 40 ms late (a busy daemon). Whether run 2 was read, or
+ * its loss counted.
+ */
+async function followRunTwo(options: { writesAtMs: number; removedAtMs: number; lateInspects: boolean; run: (after: (ms: number) => boolean) => RunInfo }) {
+  const s = STOPPED.startedAt;
+  const run1 = line(BigInt(s) * SECOND, 'run 1');
+  const run2 = line(BigInt(s + 30) * SECOND, 'run 2');
+  let endedAt: number | undefined;
+  const after = (ms: number) => endedAt !== undefined && Date.now() - endedAt >= ms;
+  const now = (): RunInfo | undefined => (after(options.removedAtMs) ? undefined : options.run(after));
+  const daemon = standInDaemon(now, async (_since, follow) => {
+    if (after(options.removedAtMs)) return undefined;
+    if (follow && endedAt === undefined) {
+      endedAt = Date.now();
+      return answer(run1);
+    }
+    return answer(Buffer.concat(after(options.writesAtMs) ? [run1, run2] : [run1]));
+  });
+  if (options.lateInspects) {
+    let inspects = 0;
+    daemon.inspect = async () => {
+      if (inspects++ > 0) await new Promise((resolve) => setTimeout(resolve, 40));
+      return now();
+    };
+  }
+  const { log, batches } = logHarness();
+  let unread = 0;
+  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
+  const got = batches.flat().map((r) => r.message);
+  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+}
+
 /**
  * TTY. Seen stopped (run 2 over); started by hand as the follow request goes out (the request reads
  * run 2's log only); run 3 exits before the inspect after the stream. dockerd sets FinishedAt from
@@ -370,32 +408,9 @@ test('TTY, daemon clock 300 ms ahead of the agent: the drain still reads the las
  */
 test('a followed run ends, a new run starts by hand, is over before the drain\'s inspect is answered and removed soon after: its lines are read at once (or counted)', async () => {
   const s = STOPPED.startedAt;
-  const line = (at: number, content: string) => frame(1, messages({ stream: 1, time: BigInt(at) * SECOND, content })[0]!);
-  const run1 = line(s, 'run 1');
-  const run2 = line(s + 30, 'run 2');
   const two: RunInfo = { ...STOPPED, startedAt: s + 30, finishedAt: s + 31 };
-  let followEndedAt: number | undefined;
-  const after = (ms: number) => followEndedAt !== undefined && Date.now() - followEndedAt >= ms;
   // Run 2 writes 10 ms after run 1's end and exits at 20 ms; removed at 80 ms.
-  const now = (): RunInfo | undefined => (after(80) ? undefined : after(20) ? two : after(0) ? { ...STOPPED, finishedAt: s + 1 } : RUNNING);
-  const { log, batches } = logHarness();
-  const daemon = standInDaemon(now, async (_since, follow) => {
-    if (after(80)) return undefined;
-    if (follow && followEndedAt === undefined) {
-      followEndedAt = Date.now();
-      return answer(run1);
-    }
-    return answer(Buffer.concat(after(10) ? [run1, run2] : [run1]));
-  });
-  let inspects = 0;
-  daemon.inspect = async () => {
-    if (inspects++ > 0) await new Promise((resolve) => setTimeout(resolve, 40));
-    return now();
-  };
-  let unread = 0;
-  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
-  const got = batches.flat().map((r) => r.message);
-  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+  await followRunTwo({ writesAtMs: 10, removedAtMs: 80, lateInspects: true, run: (after) => (after(20) ? two : after(0) ? { ...STOPPED, finishedAt: s + 1 } : RUNNING) });
 });
 
 /**
@@ -404,21 +419,19 @@ test('a followed run ends, a new run starts by hand, is over before the drain\'s
  * reads as gone. The container runs on, and is never read again (the collector adds it to `gone`).
  */
 test('a log request answered 409 (marked for removal) while the container still exists and runs: the follower does not give it up', async () => {
-  const line = frame(1, messages({ stream: 1, time: BigInt(STOPPED.startedAt) * SECOND, content: 'hello' })[0]!);
+  const hello = line(BigInt(STOPPED.startedAt) * SECOND, 'hello');
   let requests = 0;
   let running = true;
   const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
     if (requests++ === 0) return undefined; // 409 during a failed `docker rm`
     running = false;
-    return answer(line);
+    return answer(hello);
   });
   const { log, batches } = logHarness();
   const outcome = await follower(log, daemon).follow();
   assert.equal(outcome.kind, 'finished', 'the container is still there (inspect answers): it is read');
   assert.deepEqual(batches.flat().map((r) => r.message), ['hello']);
 });
-
-const line = (at: bigint, content: string) => frame(1, messages({ stream: 1, time: at, content })[0]!);
 
 /**
  * A TTY process prints a time in the future, RFC 3339 in UTC, mid-line (Go's time.RFC3339 of a
@@ -537,23 +550,6 @@ test('a restarting container whose drain request is answered 409 while a docker 
  */
 test('crash loop then removal: a new run (restarting) written during the reopen backoff and removed is read, or its loss counted', { timeout: 10_000 }, async () => {
   const s = STOPPED.startedAt;
-  const run1 = line(BigInt(s) * SECOND, 'run 1');
-  const run2 = line(BigInt(s + 30) * SECOND, 'run 2');
-  let endedAt: number | undefined;
-  const after = (ms: number) => endedAt !== undefined && Date.now() - endedAt >= ms;
   // Run 1's stream ends; run 2 runs at once (restart policy), writes at 20 ms, the container is removed at 60 ms.
-  const now = (): RunInfo | undefined => (after(60) ? undefined : endedAt !== undefined ? { ...RUNNING, startedAt: s + 30, finishedAt: s + 1 } : RUNNING);
-  const daemon = standInDaemon(now, async (_since, follow) => {
-    if (after(60)) return undefined;
-    if (follow && endedAt === undefined) {
-      endedAt = Date.now();
-      return answer(run1);
-    }
-    return answer(Buffer.concat(after(20) ? [run1, run2] : [run1]));
-  });
-  const { log, batches } = logHarness();
-  let unread = 0;
-  const outcome = await follower(log, daemon, undefined, () => unread++).follow();
-  const got = batches.flat().map((r) => r.message);
-  assert.ok(got.includes('run 2') || unread > 0, `run 2 read or its loss counted: ${JSON.stringify(got)}, outcome ${outcome.kind}, unread ${unread}`);
+  await followRunTwo({ writesAtMs: 20, removedAtMs: 60, lateInspects: false, run: (after) => (after(0) ? { ...RUNNING, startedAt: s + 30, finishedAt: s + 1 } : RUNNING) });
 });
