@@ -133,8 +133,9 @@ export class BoundedQueue<T> {
   /**
    * Takes up to `max` items weighing up to `maxBytes` together (at least one item, however heavy).
    * Waits until that much is there, `lingerMs` has passed since the first item was available, or
-   * (holding a tenth of `max` or more) no item has arrived for QUIET_MS, whichever comes first. Returns an empty array only when the queue is closed and empty, or when
-   * `signal` aborts while empty.
+   * (holding a tenth of `max` or more) no item has arrived for QUIET_MS, whichever comes first.
+   * Returns an empty array only when the queue is closed and empty, or when `signal` aborts while
+   * empty.
    */
   async take(max: number, lingerMs: number, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<T[]> {
     for (;;) {
