@@ -29,8 +29,22 @@ export class BodyBuffers {
     return Buffer.allocUnsafeSlow(Math.ceil((minBytes * 1.25) / 65_536) * 65_536);
   }
 
+  /**
+   * Keeps `buffer` for reuse. When KEEP_BUFFERS are kept already, it takes the place of the smallest
+   * if larger: the first bodies of a burst are small, and kept for good they left one place for the
+   * large ones, so with two exports in flight every other body was a fresh ~1.9 MB buffer (mapped,
+   * zeroed by the kernel, unmapped), and the external memory they added set off a full GC every few
+   * hundred milliseconds.
+   */
   give(buffer: Buffer): void {
-    if (buffer.length <= KEEP_BUFFER_MAX_BYTES && this.free.length < KEEP_BUFFERS) this.free.push(buffer);
+    if (buffer.length > KEEP_BUFFER_MAX_BYTES) return;
+    if (this.free.length < KEEP_BUFFERS) {
+      this.free.push(buffer);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.free.length; i++) if (this.free[i]!.length < this.free[smallest]!.length) smallest = i;
+    if (this.free[smallest]!.length < buffer.length) this.free[smallest] = buffer;
   }
 }
 

@@ -164,6 +164,24 @@ test('bulk items are create actions; splitting honours the byte budget', () => {
   assert.equal(body.items, 6, 'a document that cannot be serialised adds nothing');
 });
 
+test('body buffers: once as many as are kept, a larger buffer given back takes the smallest one\'s place', () => {
+  const buffers = new BodyBuffers();
+  // A burst's first bodies are small: they fill the places kept.
+  const small = [64, 128, 256, 512].map((kb) => buffers.take(kb * 1024));
+  for (const buffer of small) buffers.give(buffer);
+  // Two exports in flight take two large buffers; both come back.
+  const large = [buffers.take(1_500_000), buffers.take(1_500_000)];
+  assert.notEqual(large[0], large[1]);
+  for (const buffer of large) buffers.give(buffer);
+  // The next two large bodies get those two again instead of new buffers (the 1.9 MB a body it was).
+  const again = [buffers.take(1_500_000), buffers.take(1_500_000)];
+  assert.ok(again.includes(large[0]!) && again.includes(large[1]!), 'both large buffers were kept');
+  // A smaller buffer does not push a larger one out.
+  for (const buffer of again) buffers.give(buffer);
+  buffers.give(Buffer.allocUnsafeSlow(1024));
+  assert.ok([buffers.take(1_500_000), buffers.take(1_500_000)].every((b) => large.includes(b)));
+});
+
 test('a bulk answer without item errors is counted, not parsed; anything else is parsed', () => {
   const answer = JSON.stringify({ errors: false, items: [{ create: { status: 201 } }, { create: { status: 201 } }] });
   assert.deepEqual(readAllStored(answer), { errors: false, itemCount: 2 });
