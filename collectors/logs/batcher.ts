@@ -5,13 +5,12 @@
  * checkpoint only ever moves over stored lines.
  */
 import { errorMessage } from '../../src/errors.js';
-import type { ContainerMeta, LogRecord } from '../../src/records.js';
+import { LineRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { AckTracker, type ResumePoint, type StreamPosition } from './checkpoints.js';
 import { parseJsonObject } from './json.js';
 import { STREAM_NAMES, type StreamIndex } from './lines.js';
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Batch = ReturnType<AckTracker['open']>;
 
 export interface BatchOutput {
@@ -28,7 +27,7 @@ export class RecordBatcher {
   private batchLastTime: bigint | undefined;
   private meta: ContainerMeta;
   /** Per stream, the head of the record id `<container id>:<stream>:<time ns>:<index among the stream's lines at that time>`. */
-  private readonly idPrefix: readonly [string, string];
+  private readonly idHead: readonly [string, string];
   /** Per stream, the last line handed on in a record (time, index + 1): the checkpoint's positions. */
   private readonly handedTime: [bigint | undefined, bigint | undefined];
   private readonly handedCount: [number, number];
@@ -40,7 +39,7 @@ export class RecordBatcher {
 
   constructor(id: string, start: ResumePoint, readonly tracker: AckTracker, private readonly output: BatchOutput) {
     this.meta = output.meta();
-    this.idPrefix = [`${id}:stdout:`, `${id}:stderr:`];
+    this.idHead = [`${id}:stdout:`, `${id}:stderr:`];
     this.handedTime = [start.streams[0]?.time, start.streams[1]?.time];
     this.handedCount = [start.streams[0]?.count ?? 0, start.streams[1]?.count ?? 0];
   }
@@ -60,16 +59,7 @@ export class RecordBatcher {
       this.batch = this.tracker.open();
       this.meta = this.output.meta();
     }
-    const record: Mutable<LogRecord> = {
-      kind: 'log',
-      // join() makes a flat string; a template makes a tree of four (copied by every young GC while queued, then flattened by the exporter).
-      id: [this.idPrefix[stream], time, ':', index].join(''),
-      time,
-      stream: STREAM_NAMES[stream],
-      message,
-      container: this.meta,
-      ack: this.batch.ack,
-    };
+    const record = new LineRecord(this.idHead[stream], time, index, STREAM_NAMES[stream], message, this.meta, this.batch.ack);
     if (truncated) record.truncated = true;
     if (this.json) {
       const json = parseJsonObject(message);

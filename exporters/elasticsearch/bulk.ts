@@ -5,7 +5,7 @@
 import type { Failure } from './connection.js';
 import type { PreparedDocument } from './documents.js';
 import { ByteWriter, writeDigits9, writeLatin1 } from '../../src/util/byte-writer.js';
-import { SecondCache } from '../../src/records.js';
+import { SecondCache, lineIdRoom, writeLineId, type LineRecord } from '../../src/records.js';
 
 function actionText(index: string, id: string): string {
   return `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(id)}}}\n`;
@@ -80,22 +80,23 @@ export class BulkBody extends ByteWriter {
 
   /**
    * A log line's whole item when its id and message are plain ASCII (nothing to escape): `prefix`
-   * (the action up to `"_id":`), the id, the document's timestamp and message, then `tail` (its
+   * (the action up to `"_id":`), the id (or the LineRecord it is written from), the document's timestamp and message, then `tail` (its
    * stream and the container's constant fields, `}` included). Room is made once and the pieces are
    * copied straight in: through ByteWriter's calls they cost more than the copying. False, with
    * nothing written, for a time the per-second date cache does not cover (before 1970-01-01T00:00:01Z).
    */
-  plainLogItem(prefix: Buffer, id: string, ns: bigint, message: string, tail: Buffer): boolean {
-    const lead = this.seconds.partsOf(ns);
-    if (lead === undefined) return false;
+  plainLogItem(prefix: Buffer, id: string | LineRecord, ns: bigint, message: string, tail: Buffer): boolean {
+    const second = this.seconds.partsOf(ns);
+    if (second === undefined) return false;
+    const { lead, digits } = second;
     const nanos = this.seconds.nanosInto(ns);
-    this.reserve(prefix.length + 1 + id.length + lead.length + 9 + TIMESTAMP_TO_MESSAGE.length + message.length + tail.length + 1);
+    this.reserve(prefix.length + 1 + (typeof id === 'string' ? id.length : lineIdRoom(id)) + lead.length + 9 + TIMESTAMP_TO_MESSAGE.length + message.length + tail.length + 1);
     const buffer = this.buffer;
     let at = this.length;
     buffer.set(prefix, at);
     at += prefix.length;
     buffer[at++] = 0x22; // "
-    at += writeLatin1(buffer, id, at);
+    at = typeof id === 'string' ? at + writeLatin1(buffer, id, at) : writeLineId(buffer, at, id, digits, nanos);
     buffer.set(lead, at);
     at += lead.length;
     at = writeDigits9(buffer, at, nanos);
@@ -110,8 +111,14 @@ export class BulkBody extends ByteWriter {
     return true;
   }
 
-  /** Per second, the bytes between a log item's id and its nanoseconds: `"}}\n{"@timestamp":"2026-11-30T07:05:04.`. */
-  private readonly seconds = new SecondCache((datePrefix) => Buffer.from(`"}}\n{"@timestamp":"${datePrefix}`, 'latin1'));
+  /**
+   * Per second, the bytes between a log item's id and its nanoseconds (`"}}\n{"@timestamp":"2026-11-30T07:05:04.`),
+   * and the second's digits (a LineRecord's id is written from them).
+   */
+  private readonly seconds = new SecondCache((datePrefix, secondDigits) => ({
+    lead: Buffer.from(`"}}\n{"@timestamp":"${datePrefix}`, 'latin1'),
+    digits: Buffer.from(secondDigits, 'latin1'),
+  }));
 
   /** A whole item as encoded before (a dead letter kept for a retry). */
   addEncoded(item: Buffer): void {

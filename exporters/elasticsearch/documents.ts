@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
-import { formatRfc3339Nano } from '../../src/records.js';
+import { LineRecord, formatRfc3339Nano, lineIdIsPlain } from '../../src/records.js';
 import type { BulkBody } from './bulk.js';
 import { PLAIN_ASCII } from '../../src/util/byte-writer.js';
 
@@ -260,15 +260,17 @@ export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: L
     }
   }
   const prefix = prefixes.forRecord(record);
-  const { id, message } = record;
+  const { message } = record;
   const tail = logTail(record.container, settings);
   // The common line (plain ASCII, not cut, no parsed JSON): one copy of each piece, no string made
-  // of its document (each was a few hundred bytes of garbage a line).
-  if (json === undefined && !record.truncated && PLAIN_ASCII.test(message) && PLAIN_ASCII.test(id)
-    && body.plainLogItem(prefix, id, record.time, message, record.stream === 'stdout' ? tail.stdout : tail.stderr)) return true;
+  // of its document (each was a few hundred bytes of garbage a line), nor of its id.
+  if (json === undefined && !record.truncated && PLAIN_ASCII.test(message)) {
+    const id = record instanceof LineRecord ? (lineIdIsPlain(record) ? record : undefined) : PLAIN_ASCII.test(record.id) ? record.id : undefined;
+    if (id !== undefined && body.plainLogItem(prefix, id, record.time, message, record.stream === 'stdout' ? tail.stdout : tail.stderr)) return true;
+  }
   body.beginItem(prefix);
   // The timestamp is digits and -:.TZ only: nothing to escape.
-  body.utf8(`${JSON.stringify(id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(message)},"stream":"${record.stream}"`);
+  body.utf8(`${JSON.stringify(record.id)}}}\n{"@timestamp":"${formatRfc3339Nano(record.time)}","message":${JSON.stringify(message)},"stream":"${record.stream}"`);
   if (record.truncated) body.bytes(TRUNCATED);
   if (json !== undefined) body.utf8(`,"json":${json}`);
   body.bytes(tail.bytes);

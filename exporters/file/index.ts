@@ -107,9 +107,10 @@ export class FileExporter implements Exporter {
     let lines = 0;
     let skipped = 0;
     const out = this.out;
+    const replays = this.replays;
     const rejected: RejectedRecord<AgentRecord>[] = [];
     for (const record of batch) {
-      if (this.replays.isReplay(record.kind, (record as { id?: string }).id)) {
+      if (replays.active && replays.isReplay(record.kind, (record as { id?: string }).id)) {
         skipped++;
         continue;
       }

@@ -9,7 +9,7 @@
  * constant parts (per stream, per second, per container) are cached as bytes, the digits written
  * as bytes, and the id and message copied once and JSON-escaped only when they need it.
  */
-import { SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
+import { LineRecord, SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, lineIdIsPlain, lineIdRoom, writeLineId, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
 import { ByteWriter } from '../../src/util/byte-writer.js';
 
 export class NdjsonSerializer {
@@ -69,10 +69,14 @@ const SHRINK_AFTER_BATCHES = 32;
 export class NdjsonWriter extends ByteWriter {
   private readonly serializer = new NdjsonSerializer();
   private readonly containerTail = new WeakMap<ContainerMeta, Buffer>();
-  /** The parts of a log line that only change from one second to the next: `,"kind":"log","@timestamp":"2026-11-30T01:02:03.` and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each). */
+  /**
+   * The parts of a log line that only change from one second to the next: `,"kind":"log","@timestamp":"2026-11-30T01:02:03.`
+   * and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each), and the second's digits (for ids).
+   */
   private readonly seconds = new SecondCache((datePrefix, secondDigits) => ({
     head: bytesOf(`,"kind":"log","@timestamp":"${datePrefix}`),
     middle: bytesOf(`Z","time_ns":"${secondDigits}`),
+    digits: bytesOf(secondDigits),
   }));
 
   /** Appends `record`'s line; throws, having appended nothing, when it cannot be encoded. */
@@ -112,7 +116,9 @@ export class NdjsonWriter extends ByteWriter {
     // The parsed JSON first: when it cannot be serialised nothing has been written.
     const json = record.json === undefined ? undefined : JSON.stringify(record.json, bigintSafe);
     this.bytes(ID_HEAD);
-    this.jsonString(record.id);
+    const second = record instanceof LineRecord && lineIdIsPlain(record) ? this.seconds.partsOf(record.time) : undefined;
+    if (second !== undefined) this.lineId(record as LineRecord, second.digits, this.seconds.nanosInto(record.time));
+    else this.jsonString(record.id);
     if (!this.time(record.time)) {
       this.utf8(`,"kind":"log","@timestamp":"${formatRfc3339Nano(record.time)}","time_ns":"${record.time}`);
     }
@@ -125,6 +131,16 @@ export class NdjsonWriter extends ByteWriter {
       this.utf8(json);
     }
     this.bytes(LINE_END);
+  }
+
+  /** A LineRecord's id as a JSON string, written from its parts (no id string made). */
+  private lineId(record: LineRecord, secondDigits: Buffer, nanos: number): void {
+    this.reserve(lineIdRoom(record) + 2);
+    const buffer = this.buffer;
+    buffer[this.length] = 34; // "
+    const at = writeLineId(buffer, this.length + 1, record, secondDigits, nanos);
+    buffer[at] = 34;
+    this.length = at + 1;
   }
 
   /** `,"kind":"log","@timestamp":"…Z","time_ns":"…` from cached bytes of its second; false for times the cache does not cover. */

@@ -66,6 +66,11 @@ export class ReplayFilter {
     this.otherIds.add(id);
   }
 
+  /** Whether any record may still be a replay: once not, isReplay() need not be asked (nor an id made for it). */
+  get active(): boolean {
+    return this.logHighWater.size > 0 || this.otherIds.size > 0;
+  }
+
   /** True when the record is already in the file. */
   isReplay(kind: string, id: string | undefined): boolean {
     if (id === undefined) return false;
