@@ -6,7 +6,7 @@
  */
 import type { AgentRecord } from '../records.js';
 
-/** A log record without its message: the object, its id (~100 characters), its bigint time, its share of the ack. */
+/** A log record without its message: the object, its id (its parts; ~100 characters once asked for), its bigint time, its share of the ack. */
 const LOG_RECORD_OVERHEAD = 256;
 /** Events, metric and engine samples: small objects of a few dozen fields. */
 const OTHER_RECORD_BYTES = 1024;
