@@ -10,7 +10,7 @@
  * as bytes, and the id and message copied once and JSON-escaped only when they need it.
  */
 import { LineRecord, SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, lineIdIsPlain, lineIdRoom, writeLineId, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
-import { ByteWriter } from '../../src/util/byte-writer.js';
+import { ByteWriter, PLAIN_ASCII, writeDigits9, writeLatin1 } from '../../src/util/byte-writer.js';
 
 export class NdjsonSerializer {
   // ContainerMeta objects are shared by every record of a container (they come from the inventory).
@@ -62,6 +62,12 @@ const JSON_KEY = bytesOf(',"json":');
 const LINE_END = bytesOf('}\n');
 const SHRINK_AFTER_BATCHES = 32;
 
+interface SecondParts {
+  readonly head: Buffer;
+  readonly middle: Buffer;
+  readonly digits: Buffer;
+}
+
 /**
  * The file exporter's batch buffer: lines appended as bytes, byte-for-byte what NdjsonSerializer
  * makes (plus the newline). Reused from batch to batch.
@@ -73,7 +79,7 @@ export class NdjsonWriter extends ByteWriter {
    * The parts of a log line that only change from one second to the next: `,"kind":"log","@timestamp":"2026-11-30T01:02:03.`
    * and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each), and the second's digits (for ids).
    */
-  private readonly seconds = new SecondCache((datePrefix, secondDigits) => ({
+  private readonly seconds = new SecondCache<SecondParts>((datePrefix, secondDigits) => ({
     head: bytesOf(`,"kind":"log","@timestamp":"${datePrefix}`),
     middle: bytesOf(`Z","time_ns":"${secondDigits}`),
     digits: bytesOf(secondDigits),
@@ -115,10 +121,20 @@ export class NdjsonWriter extends ByteWriter {
   private log(record: LogRecord): void {
     // The parsed JSON first: when it cannot be serialised nothing has been written.
     const json = record.json === undefined ? undefined : JSON.stringify(record.json, bigintSafe);
-    this.bytes(ID_HEAD);
-    const second = record instanceof LineRecord && lineIdIsPlain(record) ? this.seconds.partsOf(record.time) : undefined;
-    if (second !== undefined) this.lineId(record as LineRecord, second.digits, this.seconds.nanosInto(record.time));
-    else this.jsonString(record.id);
+    const line = record instanceof LineRecord && lineIdIsPlain(record) ? record : undefined;
+    const second = line === undefined ? undefined : this.seconds.partsOf(line.time);
+    if (line !== undefined && second !== undefined) {
+      const nanos = this.seconds.nanosInto(line.time);
+      if (json === undefined && !line.truncated && PLAIN_ASCII.test(line.message)) {
+        this.plainLine(line, second, nanos);
+        return;
+      }
+      this.bytes(ID_HEAD);
+      this.lineId(line, second.digits, nanos);
+    } else {
+      this.bytes(ID_HEAD);
+      this.jsonString(record.id);
+    }
     if (!this.time(record.time)) {
       this.utf8(`,"kind":"log","@timestamp":"${formatRfc3339Nano(record.time)}","time_ns":"${record.time}`);
     }
@@ -131,6 +147,37 @@ export class NdjsonWriter extends ByteWriter {
       this.utf8(json);
     }
     this.bytes(LINE_END);
+  }
+
+  /**
+   * The common line whole (an id and a message of plain ASCII, not cut, no parsed JSON): room made
+   * once and each piece copied straight in, the same bytes as log() writes piece by piece.
+   */
+  private plainLine(line: LineRecord, second: SecondParts, nanos: number): void {
+    const fields = STREAM_FIELDS[line.stream];
+    const tail = this.tail(line.container);
+    const message = line.message;
+    this.reserve(ID_HEAD.length + 2 + lineIdRoom(line) + second.head.length + 9 + second.middle.length + 9 + fields.length + 2 + message.length + tail.length + LINE_END.length);
+    const buffer = this.buffer;
+    let at = this.length;
+    buffer.set(ID_HEAD, at);
+    at += ID_HEAD.length;
+    buffer[at++] = 34; // "
+    at = writeLineId(buffer, at, line, second.digits, nanos);
+    buffer[at++] = 34;
+    buffer.set(second.head, at);
+    at = writeDigits9(buffer, at + second.head.length, nanos);
+    buffer.set(second.middle, at);
+    at = writeDigits9(buffer, at + second.middle.length, nanos);
+    buffer.set(fields, at);
+    at += fields.length;
+    buffer[at++] = 34;
+    at += writeLatin1(buffer, message, at);
+    buffer[at++] = 34;
+    buffer.set(tail, at);
+    at += tail.length;
+    buffer.set(LINE_END, at);
+    this.length = at + LINE_END.length;
   }
 
   /** A LineRecord's id as a JSON string, written from its parts (no id string made). */
