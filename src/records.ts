@@ -290,9 +290,9 @@ export class SecondCache<T> {
   }
 }
 
-/** Bytes writeLineId may write for `record` (its head, up to 20 digits of time, `:`, up to 10 of position). */
+/** Bytes writeLineId may write for `record`: its head, up to 21 digits of time (the year 9999), `:`, up to 16 of position (any safe integer). */
 export function lineIdRoom(record: LineRecord): number {
-  return record.idHead.length + 31;
+  return record.idHead.length + 38;
 }
 
 const plainHeads = new Set<string>();

@@ -15,15 +15,15 @@ import { BASE_NS, container } from '../helpers/es-records.js';
 
 const odd: ContainerMeta = { id: 'e'.repeat(64), name: 'db "main"', image: 'pg:16', labels: { 'a.b': 'ü' }, host: 'h\u00e9' };
 
-/** Lines as the collector makes them, across the writers' edges: positions of one to five digits, odd times, escapes, cut and parsed lines, an id head to escape. */
+/** Lines as the collector makes them, across the writers' edges: positions of one to sixteen digits, odd times (the year 9999 too), escapes, cut and parsed lines, an id head to escape. */
 function lines(): LineRecord[] {
   const out: LineRecord[] = [];
-  const times = [BASE_NS, BASE_NS + 1n, BASE_NS - (BASE_NS % 1_000_000_000n), BASE_NS + 999_999_999n - (BASE_NS % 1_000_000_000n), 5n, 1_000_000_000n];
+  const times = [BASE_NS, BASE_NS + 1n, BASE_NS - (BASE_NS % 1_000_000_000n), BASE_NS + 999_999_999n - (BASE_NS % 1_000_000_000n), 5n, 1_000_000_000n, 253_402_300_799_999_999_999n];
   const messages = ['plain', '', 'quote " and \\', 'ü é', 'emoji 😀', 'x'.repeat(3000)];
   let i = 0;
   for (const time of times) {
     for (const message of messages) {
-      for (const position of [0, 9, 10, 12_345]) {
+      for (const position of [0, 9, 10, 12_345, Number.MAX_SAFE_INTEGER]) {
         const stream = i % 2 === 0 ? 'stdout' : 'stderr';
         const meta = i % 3 === 0 ? odd : container;
         const head = i % 11 === 0 ? `id "q" \\:${stream}:` : `${meta.id}:${stream}:`;
@@ -95,6 +95,23 @@ test('the file exporter writes a LineRecord byte for byte as the plain record wi
   assert.ok(fromParts.written().equals(fromIds.written()));
   const first = JSON.parse(fromParts.written().toString().split('\n')[0]!);
   assert.equal(first.id, all[0]!.id);
+});
+
+test('the room made for an id from its parts holds the longest one: a time in the year 9999 and a position of 16 digits', () => {
+  const line = new LineRecord(`${container.id}:stdout:`, 253_402_300_799_999_999_999n, Number.MAX_SAFE_INTEGER, 'stdout', 'plain', container, undefined);
+  const expected = new NdjsonWriter();
+  expected.line(plain(line));
+  const length = expected.written().length;
+  // A buffer exactly as large as the line but the id's last 7 bytes: the writer must grow it, not write past it.
+  for (const initial of [length - 7, length - 1, length]) {
+    const writer = new NdjsonWriter(Buffer.alloc(initial));
+    writer.line(line);
+    assert.ok(writer.written().equals(expected.written()), `from a buffer of ${initial} bytes`);
+  }
+  const body = new BulkBody(new BodyBuffers(), 8);
+  const settings: DocumentSettings = { mode: 'data_stream', namespace: 'prod', indexPrefix: 'dockhand', agentVersion: '0.1.0' };
+  assert.equal(writeLogItem(body, new ActionPrefixes(settings), line, settings), true);
+  assert.equal(JSON.parse(body.slice(0, 1).toString().split('\n')[0]!).create._id, line.id);
 });
 
 test('the file exporter\'s replay filter is asked (and an id made) only while replays are expected', () => {
