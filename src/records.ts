@@ -297,14 +297,19 @@ export function lineIdRoom(record: LineRecord): number {
 
 const plainHeads = new Set<string>();
 
-/** Whether `record`'s id is plain ASCII with nothing to escape in JSON (a container id is hex: always, in practice); asked once per head. */
-export function lineIdIsPlain(record: LineRecord): boolean {
+/**
+ * `record` when it is a LineRecord whose id is plain ASCII with nothing to escape in JSON (a
+ * container id is hex: always, in practice; asked once per head), so that writeLineId can write it;
+ * else undefined (write `record.id`).
+ */
+export function plainIdLine(record: LogRecord): LineRecord | undefined {
+  if (!(record instanceof LineRecord)) return undefined;
   const head = record.idHead;
-  if (plainHeads.has(head)) return true;
-  if (!PLAIN_ASCII.test(head)) return false;
+  if (plainHeads.has(head)) return record;
+  if (!PLAIN_ASCII.test(head)) return undefined;
   if (plainHeads.size >= 4096) plainHeads.clear();
   plainHeads.add(head);
-  return true;
+  return record;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { ContainerMeta, EventRecord, LogRecord, MetricRecord } from '../../src/records.js';
-import { LineRecord, formatRfc3339Nano, lineIdIsPlain } from '../../src/records.js';
+import { formatRfc3339Nano, plainIdLine } from '../../src/records.js';
 import type { BulkBody } from './bulk.js';
 import { PLAIN_ASCII } from '../../src/util/byte-writer.js';
 
@@ -265,7 +265,7 @@ export function writeLogItem(body: BulkBody, prefixes: ActionPrefixes, record: L
   // The common line (plain ASCII, not cut, no parsed JSON): one copy of each piece, no string made
   // of its document (each was a few hundred bytes of garbage a line), nor of its id.
   if (json === undefined && !record.truncated && PLAIN_ASCII.test(message)) {
-    const id = record instanceof LineRecord ? (lineIdIsPlain(record) ? record : undefined) : PLAIN_ASCII.test(record.id) ? record.id : undefined;
+    const id = plainIdLine(record) ?? (PLAIN_ASCII.test(record.id) ? record.id : undefined);
     if (id !== undefined && body.plainLogItem(prefix, id, record.time, message, record.stream === 'stdout' ? tail.stdout : tail.stderr)) return true;
   }
   body.beginItem(prefix);

@@ -9,7 +9,7 @@
  * constant parts (per stream, per second, per container) are cached as bytes, the digits written
  * as bytes, and the id and message copied once and JSON-escaped only when they need it.
  */
-import { LineRecord, SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, lineIdIsPlain, lineIdRoom, writeLineId, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
+import { SecondCache, formatRfc3339Nano, formatRfc3339NanoDigits, lineIdRoom, plainIdLine, writeLineId, type LineRecord, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
 import { ByteWriter, PLAIN_ASCII, writeDigits9, writeLatin1 } from '../../src/util/byte-writer.js';
 
 export class NdjsonSerializer {
@@ -121,7 +121,7 @@ export class NdjsonWriter extends ByteWriter {
   private log(record: LogRecord): void {
     // The parsed JSON first: when it cannot be serialised nothing has been written.
     const json = record.json === undefined ? undefined : JSON.stringify(record.json, bigintSafe);
-    const line = record instanceof LineRecord && lineIdIsPlain(record) ? record : undefined;
+    const line = plainIdLine(record);
     const second = line === undefined ? undefined : this.seconds.partsOf(line.time);
     if (line !== undefined && second !== undefined) {
       const nanos = this.seconds.nanosInto(line.time);
