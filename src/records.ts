@@ -290,6 +290,14 @@ export class SecondCache<T> {
   }
 }
 
+/**
+ * `record` as a plain object with every field its own, `id` included: what a copy made by spreading
+ * or rest-destructuring needs (a LineRecord's id is a getter, which neither copies).
+ */
+export function plainRecord(record: AgentRecord): AgentRecord {
+  return record instanceof LineRecord ? record.toJSON() : record;
+}
+
 /** Bytes writeLineId may write for `record`: its head, up to 21 digits of time (the year 9999), `:`, up to 16 of position (any safe integer). */
 export function lineIdRoom(record: LineRecord): number {
   return record.idHead.length + 38;

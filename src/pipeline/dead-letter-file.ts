@@ -10,7 +10,7 @@
  */
 import { mkdir, open, rename, rm, stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LineRecord, type AgentRecord } from '../records.js';
+import { plainRecord, type AgentRecord } from '../records.js';
 import type { RejectedRecord } from '../errors.js';
 import { errorMessage } from '../errors.js';
 import type { DeadLetterEvents } from './pipeline-events.js';
@@ -122,7 +122,7 @@ export function encodeDeadLetter(time: string, exporter: string, entry: Rejected
   try {
     return `${JSON.stringify({ ...head, record: entry.record }, recordReplacer)}\n`;
   } catch (error) {
-    const { json: _json, ...rest } = (entry.record instanceof LineRecord ? entry.record.toJSON() : entry.record) as AgentRecord & { json?: unknown };
+    const { json: _json, ...rest } = plainRecord(entry.record) as AgentRecord & { json?: unknown };
     try {
       return `${JSON.stringify({ ...head, record: rest, unencodable: errorMessage(error) }, recordReplacer)}\n`;
     } catch (again) {

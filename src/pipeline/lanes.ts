@@ -12,7 +12,7 @@
  * - metrics and engine samples (`drop_oldest`): a newer sample supersedes an older one; the oldest
  *   are dropped, counted.
  */
-import type { AgentRecord, EventRecord, RecordKind } from '../records.js';
+import { plainRecord, type AgentRecord, type EventRecord, type RecordKind } from '../records.js';
 import { BoundedQueue } from './queue.js';
 import { recordBytes } from './record-bytes.js';
 import { SpillLog } from './spill.js';
@@ -267,7 +267,7 @@ export class SpillingLane implements Lane {
 
 function withoutAck(record: AgentRecord): AgentRecord {
   if (!record.ack) return record;
-  const { ack: _ack, ...rest } = record;
+  const { ack: _ack, ...rest } = plainRecord(record);
   return rest as AgentRecord;
 }
 

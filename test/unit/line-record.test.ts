@@ -10,7 +10,7 @@ import { ActionPrefixes, writeLogItem, type DocumentSettings } from '../../expor
 import { NdjsonWriter } from '../../exporters/file/ndjson.js';
 import { ReplayFilter } from '../../exporters/file/replay-filter.js';
 import { encodeDeadLetter } from '../../src/pipeline/dead-letter-file.js';
-import { LineRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
+import { LineRecord, plainRecord, type AgentRecord, type ContainerMeta, type LogRecord } from '../../src/records.js';
 import { BASE_NS, container } from '../helpers/es-records.js';
 
 const odd: ContainerMeta = { id: 'e'.repeat(64), name: 'db "main"', image: 'pg:16', labels: { 'a.b': 'ü' }, host: 'h\u00e9' };
@@ -60,6 +60,19 @@ test('a LineRecord\'s id is its parts joined, and JSON (dead letters, copies) ca
   assert.equal(letter.record.id, line.id);
   assert.equal(letter.record.json, undefined);
   assert.equal(letter.record.message, 'hello');
+});
+
+test('plainRecord: a copy made by rest-destructuring keeps a LineRecord\'s id (dead letters, a lane taking records back); other records pass as they are', () => {
+  const ack = { release() {} } as unknown as NonNullable<LogRecord['ack']>;
+  const line = new LineRecord(`${container.id}:stdout:`, BASE_NS, 2, 'stdout', 'kept', container, ack);
+  const { ack: _ack, ...rest } = plainRecord(line) as LogRecord;
+  assert.equal(rest.id, line.id);
+  assert.equal(rest.message, 'kept');
+  assert.equal('ack' in rest, false);
+  const { ack: _lost, ...bare } = line;
+  assert.equal((bare as { id?: string }).id, undefined, 'what the copy loses without it');
+  const event = { kind: 'event', id: 'e1', time: BASE_NS, type: 'container', action: 'start', actor: { id: 'c', attributes: {} } } as AgentRecord;
+  assert.equal(plainRecord(event), event);
 });
 
 test('the Elasticsearch exporter writes a LineRecord byte for byte as the plain record with its id', () => {
