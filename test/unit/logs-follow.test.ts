@@ -418,15 +418,20 @@ test('a followed run ends, a new run starts by hand, is over before the drain\'s
  * ("You cannot remove a running container"): a log request in that moment gets 409, which the port
  * reads as gone. The container runs on, and is never read again (the collector adds it to `gone`).
  */
-test('a log request answered 409 (marked for removal) while the container still exists and runs: the follower does not give it up', async () => {
+/** A container running through a refused `docker rm`: the first log request is answered 409, the next reads `hello` and finds the run over. */
+function refusedRemovalDaemon(): ReturnType<typeof standInDaemon> {
   const hello = line(BigInt(STOPPED.startedAt) * SECOND, 'hello');
   let requests = 0;
   let running = true;
-  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
-    if (requests++ === 0) return undefined; // 409 during a failed `docker rm`
+  return standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
+    if (requests++ === 0) return undefined; // 409 while the `docker rm` checks, then refuses
     running = false;
     return answer(hello);
   });
+}
+
+test('a log request answered 409 (marked for removal) while the container still exists and runs: the follower does not give it up', async () => {
+  const daemon = refusedRemovalDaemon();
   const { log, batches } = logHarness();
   const outcome = await follower(log, daemon).follow();
   assert.equal(outcome.kind, 'finished', 'the container is still there (inspect answers): it is read');
@@ -491,14 +496,7 @@ test('a dead container (inspect finds it, every log request 409): the follower g
  * "gone". The collector adds the running container to `gone`; it is never read again, uncounted.
  */
 test('a 409 while a docker rm is refused, and the inspect after it fails once: the running container is not given up', { timeout: 10_000 }, async () => {
-  const hello = line(BigInt(STOPPED.startedAt) * SECOND, 'hello');
-  let requests = 0;
-  let running = true;
-  const daemon = standInDaemon(() => (running ? RUNNING : STOPPED), async () => {
-    if (requests++ === 0) return undefined; // 409 during a refused `docker rm`
-    running = false;
-    return answer(hello);
-  });
+  const daemon = refusedRemovalDaemon();
   const inspect = daemon.inspect;
   let inspects = 0;
   daemon.inspect = async (id) => {
