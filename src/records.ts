@@ -265,10 +265,11 @@ const NS_PER_SECOND = 1_000_000_000n;
 /**
  * What byte writers make of a timestamp's second, made once a second (records come in time order):
  * `make` gets its `YYYY-MM-DDTHH:MM:SS.` (as formatRfc3339Nano writes it) and its seconds since the
- * epoch in digits; the nine digits of the nanoseconds are the writer's (nanosInto).
+ * epoch in digits; the nine digits of the nanoseconds are the writer's (nanosInto). The digits as
+ * bytes (what writeLineId takes) are kept here for every writer.
  */
 export class SecondCache<T> {
-  private current: { readonly start: bigint; readonly end: bigint; readonly parts: T } | undefined;
+  private current: { readonly start: bigint; readonly end: bigint; readonly parts: T; readonly digits: Buffer } | undefined;
 
   constructor(private readonly make: (datePrefix: string, secondDigits: string) => T) {}
 
@@ -279,9 +280,19 @@ export class SecondCache<T> {
       if (ns < NS_PER_SECOND) return undefined;
       const start = (ns / NS_PER_SECOND) * NS_PER_SECOND;
       const digits = start.toString();
-      current = this.current = { start, end: start + NS_PER_SECOND, parts: this.make(formatRfc3339NanoDigits(digits).slice(0, -10), digits.slice(0, -9)) };
+      const secondDigits = digits.slice(0, -9);
+      current = this.current = {
+        start, end: start + NS_PER_SECOND,
+        parts: this.make(formatRfc3339NanoDigits(digits).slice(0, -10), secondDigits),
+        digits: Buffer.from(secondDigits, 'latin1'),
+      };
     }
     return current.parts;
+  }
+
+  /** The seconds since the epoch of the second partsOf last answered, as digits' bytes (writeLineId's `seconds`). */
+  get digits(): Buffer {
+    return this.current!.digits;
   }
 
   /** The nanoseconds of `ns` into its second, once partsOf(ns) answered. */

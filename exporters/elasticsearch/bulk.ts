@@ -88,7 +88,7 @@ export class BulkBody extends ByteWriter {
   plainLogItem(prefix: Buffer, id: string | LineRecord, ns: bigint, message: string, tail: Buffer): boolean {
     const second = this.seconds.partsOf(ns);
     if (second === undefined) return false;
-    const { lead, digits } = second;
+    const { lead } = second;
     const nanos = this.seconds.nanosInto(ns);
     this.reserve(prefix.length + 1 + (typeof id === 'string' ? id.length : lineIdRoom(id)) + lead.length + 9 + TIMESTAMP_TO_MESSAGE.length + message.length + tail.length + 1);
     const buffer = this.buffer;
@@ -96,7 +96,7 @@ export class BulkBody extends ByteWriter {
     buffer.set(prefix, at);
     at += prefix.length;
     buffer[at++] = 0x22; // "
-    at = typeof id === 'string' ? at + writeLatin1(buffer, id, at) : writeLineId(buffer, at, id, digits, nanos);
+    at = typeof id === 'string' ? at + writeLatin1(buffer, id, at) : writeLineId(buffer, at, id, this.seconds.digits, nanos);
     buffer.set(lead, at);
     at += lead.length;
     at = writeDigits9(buffer, at, nanos);
@@ -112,12 +112,10 @@ export class BulkBody extends ByteWriter {
   }
 
   /**
-   * Per second, the bytes between a log item's id and its nanoseconds (`"}}\n{"@timestamp":"2026-11-30T07:05:04.`),
-   * and the second's digits (a LineRecord's id is written from them).
+   * Per second, the bytes between a log item's id and its nanoseconds (`"}}\n{"@timestamp":"2026-11-30T07:05:04.`).
    */
-  private readonly seconds = new SecondCache((datePrefix, secondDigits) => ({
+  private readonly seconds = new SecondCache((datePrefix) => ({
     lead: Buffer.from(`"}}\n{"@timestamp":"${datePrefix}`, 'latin1'),
-    digits: Buffer.from(secondDigits, 'latin1'),
   }));
 
   /** A whole item as encoded before (a dead letter kept for a retry). */

@@ -272,16 +272,6 @@ function plainText(text: string): string {
   return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
-/** A scrubber for text that may carry secrets: user:password@ in URLs, and the configured secret values. */
-export function secretScrubber(secretValues: readonly string[]): (text: string) => string {
-  const values = secretValues.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
-  return (text) => {
-    let out = text.replace(/\/\/[^/\s@]+@/g, '//[redacted]@');
-    for (const value of values) out = out.split(value).join('[redacted]');
-    return out;
-  };
-}
-
 /** A node URL fit for /status: no credentials. */
 export function publicUrl(url: string): string {
   try {

@@ -22,9 +22,10 @@ import type { AgentRecord, RecordKind } from '../../src/records.js';
 import { InternalEvent } from '../../src/telemetry/internal-event.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { Backoff, sleep } from '../../src/util/backoff.js';
+import { scrubber } from '../push/scrub.js';
 import { BodyBuffers, BulkBody, Limiter, itemOutcomes, type ItemOutcome } from './bulk.js';
 import { deprecatedLifecycleKey, exporterShape, gzipPays, resolveSecrets, type ElasticsearchConfig, type ResolvedSecrets } from './config.js';
-import { EsConnection, describeFailure, publicUrl, secretScrubber, type Failure } from './connection.js';
+import { EsConnection, describeFailure, publicUrl, type Failure } from './connection.js';
 import { ActionPrefixes, MetricHistory, localHost, dataStreamName, deadLetterDocument, targetIndex, toDocument, writeLogItem, type DocumentSettings, type PreparedDocument, type ShippedRecord } from './documents.js';
 import { ElasticsearchMetrics } from './metrics.js';
 import { bisect, mayBeADocument, type Posted } from './refusals.js';
@@ -145,7 +146,7 @@ export class ElasticsearchExporter implements Exporter {
 
   constructor(private readonly config: ElasticsearchConfig, ctx: Pick<ExporterContext, 'logger' | 'metrics' | 'agentVersion'>) {
     this.secrets = resolveSecrets(config);
-    this.scrub = secretScrubber(this.secrets.secretValues);
+    this.scrub = scrubber(this.secrets.secretValues);
     this.logger = ctx.logger.child({ exporter: 'elasticsearch' });
     this.metrics = new ElasticsearchMetrics(ctx.metrics);
     this.events = {

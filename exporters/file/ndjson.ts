@@ -65,7 +65,6 @@ const SHRINK_AFTER_BATCHES = 32;
 interface SecondParts {
   readonly head: Buffer;
   readonly middle: Buffer;
-  readonly digits: Buffer;
 }
 
 /**
@@ -77,12 +76,11 @@ export class NdjsonWriter extends ByteWriter {
   private readonly containerTail = new WeakMap<ContainerMeta, Buffer>();
   /**
    * The parts of a log line that only change from one second to the next: `,"kind":"log","@timestamp":"2026-11-30T01:02:03.`
-   * and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each), and the second's digits (for ids).
+   * and `Z","time_ns":"1795825930` (the nine digits of the nanoseconds follow each).
    */
   private readonly seconds = new SecondCache<SecondParts>((datePrefix, secondDigits) => ({
     head: bytesOf(`,"kind":"log","@timestamp":"${datePrefix}`),
     middle: bytesOf(`Z","time_ns":"${secondDigits}`),
-    digits: bytesOf(secondDigits),
   }));
 
   /** Appends `record`'s line; throws, having appended nothing, when it cannot be encoded. */
@@ -130,7 +128,7 @@ export class NdjsonWriter extends ByteWriter {
         return;
       }
       this.bytes(ID_HEAD);
-      this.lineId(line, second.digits, nanos);
+      this.lineId(line, this.seconds.digits, nanos);
     } else {
       this.bytes(ID_HEAD);
       this.jsonString(record.id);
@@ -163,7 +161,7 @@ export class NdjsonWriter extends ByteWriter {
     buffer.set(ID_HEAD, at);
     at += ID_HEAD.length;
     buffer[at++] = 34; // "
-    at = writeLineId(buffer, at, line, second.digits, nanos);
+    at = writeLineId(buffer, at, line, this.seconds.digits, nanos);
     buffer[at++] = 34;
     buffer.set(second.head, at);
     at = writeDigits9(buffer, at + second.head.length, nanos);

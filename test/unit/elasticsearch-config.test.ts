@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deprecatedLifecycleKey, elasticsearchConfigFromEnv, elasticsearchConfigSchema, encodeApiKey, gzipPays, resolveSecrets } from '../../exporters/elasticsearch/config.js';
-import { publicUrl, secretScrubber } from '../../exporters/elasticsearch/connection.js';
+import { publicUrl } from '../../exporters/elasticsearch/connection.js';
+import { scrubber } from '../../exporters/push/scrub.js';
 import { ConfigError } from '../../src/errors.js';
 
 function problems(input: unknown): string[] {
@@ -104,7 +105,7 @@ test('secrets come from the section or from files; API keys as id:key are encode
 });
 
 test('messages and URLs are scrubbed of credentials', () => {
-  const scrub = secretScrubber(['s3cret-password', 'bXktaWQ6bXkta2V5']);
+  const scrub = scrubber(['s3cret-password', 'bXktaWQ6bXkta2V5']);
   assert.equal(scrub('connect https://elastic:s3cret-password@es:9200 failed'), 'connect https://[redacted]@es:9200 failed');
   assert.equal(scrub('key bXktaWQ6bXkta2V5 refused'), 'key [redacted] refused');
   assert.equal(publicUrl('https://elastic:pw@es.example:9200/'), 'https://es.example:9200');
