@@ -58,7 +58,7 @@ export const elasticsearchConfigSchema = z.strictObject({
     delete_after: duration.optional().describe('Delete phase of the policy: indices are deleted this long after rollover (or creation, for daily indices); lifecycle.retention when unset.'),
   }).prefault({}),
   batch: batchSchema({
-    maxRecords: 2000, maxBytes: 5 * 1024 * 1024, lingerMs: 200, concurrency: 2,
+    maxRecords: 1000, maxBytes: 5 * 1024 * 1024, lingerMs: 200, concurrency: 2,
     maxBytesMeaning: 'Most bytes per export batch (records as queued, estimated) and per bulk request (NDJSON, exact); a batch is split to fit.',
   }),
   queue_size: z.number().int().positive().default(20_000).describe('Records queued for this exporter before collectors wait.'),

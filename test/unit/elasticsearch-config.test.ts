@@ -24,7 +24,7 @@ test('an empty section is a complete, disabled config with data streams by defau
   assert.equal(config.ilm.enabled, undefined);
   assert.deepEqual(config.lifecycle, { type: 'auto', retention: '30d' });
   assert.equal(config.metrics.enabled, false);
-  assert.deepEqual(config.batch, { max_records: 2000, max_bytes: 5 * 1024 * 1024, linger_ms: 200, concurrency: 2 });
+  assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 5 * 1024 * 1024, linger_ms: 200, concurrency: 2 });
   assert.deepEqual(config.retry, { initial_ms: 200, max_ms: 30_000 });
 });
 

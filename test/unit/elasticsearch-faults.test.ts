@@ -22,7 +22,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { SelfMetrics } from '../../src/telemetry/metrics.js';
 import type { AgentRecord, LogRecord } from '../../src/records.js';
 import { EsTestServer, type EsTestServerOptions } from '../helpers/es-server.js';
-import { logRecord } from '../helpers/es-records.js';
+import { logRecord, logRecords } from '../helpers/es-records.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LOGS = 'logs-docker.logs-default';
@@ -577,4 +577,22 @@ test('a record whose parsed JSON nests 6,000 deep (JSON.stringify overflows): de
   assert.equal(error?.rejected[0]?.record, again);
   assert.match(error.rejected[0]!.reason, /^serialization_error: .*Maximum call stack size exceeded; the dead-letter index dockhand-dead-letter refused it too/);
   assert.equal(server.count(LOGS), 3);
+});
+
+test('a large batch is encoded in slices with waiting I/O let in between: a followed log stream is not left unread for a whole body', async (t) => {
+  const { server, exporter } = await setup(t, { batch: { max_records: 20_000, linger_ms: 5, concurrency: 1 } });
+  await exporter.start();
+  const sent = () => (exporter.status().documents as { sent: number }).sent;
+  let turnsBeforeSending = 0;
+  let exporting = true;
+  const look = () => {
+    if (sent() === 0) turnsBeforeSending++;
+    if (exporting) setImmediate(look);
+  };
+  setImmediate(look);
+  await exporter.export(logRecords(5_000));
+  exporting = false;
+  // 5,000 records in slices of 500: nine turns of the event loop before the request is made (encoded in one go: none).
+  assert.ok(turnsBeforeSending >= 8, `${turnsBeforeSending} turns of the event loop while encoding`);
+  assert.equal(server.counters.created, 5_000);
 });
