@@ -188,7 +188,10 @@ export function resolveSecrets(config: ElasticsearchConfig): ResolvedSecrets {
   const ca = config.ca_file ? read('ca_file', config.ca_file) : undefined;
   const secretValues = [
     ...(credentials.kind === 'api_key' ? [credentials.apiKey, apiKey!.trim()] : []),
-    ...(credentials.kind === 'basic' && credentials.password.length > 0 ? [credentials.password] : []),
+    // The password, and the Authorization header's base64 of user:password that carries it.
+    ...(credentials.kind === 'basic' && credentials.password.length > 0
+      ? [credentials.password, Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')]
+      : []),
   ];
   return { credentials, ca, secretValues };
 }

@@ -205,8 +205,8 @@ export class ElasticsearchExporter implements Exporter {
     this.throwIfStopping();
     await this.ensureReady();
     const left = new Leftovers();
-    const shipments = await this.encodeInTurn(batch, left);
     const acceptedAtStart = this.acceptedRequests;
+    const shipments = await this.encodeInTurn(batch, left);
     const documents = shipments.length;
     const deadLetters = this.settle(shipments, await this.sendAll(shipments, acceptedAtStart), left);
     if (deadLetters.length > 0) this.settle(deadLetters, await this.sendAll(deadLetters, acceptedAtStart), left);
@@ -231,7 +231,13 @@ export class ElasticsearchExporter implements Exporter {
   private async encode(batch: readonly AgentRecord[], left: Leftovers): Promise<Shipments> {
     const shipments = new Shipments(new BulkBody(this.bodyBuffers, this.lastBodyBytes));
     for (let i = 0; i < batch.length; i++) {
-      if (i > 0 && i % ENCODE_SLICE === 0) await pendingIo();
+      if (i > 0 && i % ENCODE_SLICE === 0) {
+        await pendingIo();
+        if (this.stopping.signal.aborted) {
+          shipments.body.release();
+          this.throwIfStopping();
+        }
+      }
       const record = batch[i]!;
       if (this.accepts.has(record.kind)) this.prepare(record as ShippedRecord, shipments, left);
     }

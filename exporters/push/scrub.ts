@@ -39,7 +39,8 @@ function basicCredentials(decoded: string): string[] {
 
 /** Replaces every secret value in a text, and any URL's user info (`//user:password@`). */
 export function scrubber(secrets: readonly string[]): (text: string) => string {
-  const values = [...new Set(secrets.map((s) => s.trim()))].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
+  // Each value as given and trimmed: a secret read from a file may carry spaces around it.
+  const values = [...new Set(secrets.flatMap((s) => [s, s.trim()]))].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
   return (text) => {
     let out = text.replace(/\/\/[^/\s@]+@/g, '//[redacted]@');
     for (const value of values) out = out.split(value).join('[redacted]');

@@ -1,9 +1,11 @@
 /**
- * A lingering take that holds a tenth of its batch or more also ends once no item has arrived for
- * this long (checked every QUIET_MS, so seen within twice that): a burst is over, and what it left
- * waits for nothing (into Elasticsearch its last ~700 lines waited the whole 200 ms linger). Longer
- * than the collectors' seal delay (5 ms) and most event-loop stalls, so a live stream keeps filling
- * the batch; a trickle (a few lines now and then) still waits out the linger, in few requests.
+ * A lingering take that holds a tenth of its batch or more, or that follows a full take, also ends
+ * once no item has arrived for this long (checked every QUIET_MS, so seen within twice that): a
+ * burst is over, and what it left waits for nothing (into Elasticsearch its last ~700 lines waited
+ * the whole 200 ms linger; the last few dozen did while only a tenth ended the wait). Longer than
+ * the collectors' seal delay (5 ms) and most event-loop stalls, so a live stream keeps filling the
+ * batch; a trickle (a few lines now and then, never a full batch) still waits out the linger, in
+ * few requests.
  */
 export const QUIET_MS = 25;
 /** The share of a batch a lingering take must hold before quiet ends it. */
@@ -28,6 +30,8 @@ export class BoundedQueue<T> {
    * cost more than the records.
    */
   private enoughWaiters: EnoughWaiter[] = [];
+  /** The last take was a full batch (max items or maxBytes): a burst is on, and quiet ends the next take whatever it holds. */
+  private lastTakeFull = false;
   /** Pushes so far: a lingering take that sees none for QUIET_MS stops waiting. */
   private arrivals = 0;
 
@@ -133,7 +137,8 @@ export class BoundedQueue<T> {
   /**
    * Takes up to `max` items weighing up to `maxBytes` together (at least one item, however heavy).
    * Waits until that much is there, `lingerMs` has passed since the first item was available, or
-   * (holding a tenth of `max` or more) no item has arrived for QUIET_MS, whichever comes first.
+   * (holding a tenth of `max` or more, or right after a full take) no item has arrived for
+   * QUIET_MS, whichever comes first.
    * Returns an empty array only when the queue is closed and empty, or when `signal` aborts while
    * empty.
    */
@@ -158,6 +163,7 @@ export class BoundedQueue<T> {
         taken += bytes;
       }
     }
+    this.lastTakeFull = count === max || count < Math.min(max, this.size);
     const out = this.items.slice(this.head, this.head + count);
     this.head += count;
     this.weight -= taken;
@@ -184,8 +190,9 @@ export class BoundedQueue<T> {
   private waitForEnough(max: number, maxBytes: number, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       let seen = this.arrivals;
+      const afterFullTake = this.lastTakeFull;
       const quiet = () => {
-        if (this.arrivals === seen && this.size >= max * QUIET_MIN_SHARE) return waiter.done();
+        if (this.arrivals === seen && (afterFullTake || this.size >= max * QUIET_MIN_SHARE)) return waiter.done();
         seen = this.arrivals;
         quietTimer = setTimeout(quiet, QUIET_MS);
       };

@@ -95,7 +95,7 @@ test('secrets come from the section or from files; API keys as id:key are encode
   assert.equal(encodeApiKey(encoded), encoded);
   const basic = resolveSecrets(elasticsearchConfigSchema.parse({ username: 'u', password_file: path.join(dir, 'password') }));
   assert.deepEqual(basic.credentials, { kind: 'basic', username: 'u', password: 'from-file' });
-  assert.deepEqual(basic.secretValues, ['from-file']);
+  assert.deepEqual(basic.secretValues, ['from-file', Buffer.from('u:from-file').toString('base64')]);
   assert.deepEqual(resolveSecrets(elasticsearchConfigSchema.parse({})).credentials, { kind: 'none' });
   assert.throws(() => resolveSecrets(elasticsearchConfigSchema.parse({ api_key_file: path.join(dir, 'missing') })), (error: unknown) => {
     assert.ok(error instanceof ConfigError);
@@ -109,6 +109,14 @@ test('messages and URLs are scrubbed of credentials', () => {
   assert.equal(scrub('connect https://elastic:s3cret-password@es:9200 failed'), 'connect https://[redacted]@es:9200 failed');
   assert.equal(scrub('key bXktaWQ6bXkta2V5 refused'), 'key [redacted] refused');
   assert.equal(publicUrl('https://elastic:pw@es.example:9200/'), 'https://es.example:9200');
+  // A value read from a file may carry spaces: it is redacted as given and trimmed.
+  assert.equal(scrubber([' abcd\n'])('got abcd here'), 'got [redacted] here');
+  assert.equal(scrubber([' abc'])('got  abc here'), 'got [redacted] here');
+});
+
+test('basic auth: the password and the Authorization header\'s base64 of user:password are secrets', () => {
+  const { secretValues } = resolveSecrets(elasticsearchConfigSchema.parse({ enabled: true, urls: ['http://es:9200'], username: 'elastic', password: 's3cret-password' }));
+  assert.deepEqual(secretValues, ['s3cret-password', Buffer.from('elastic:s3cret-password').toString('base64')]);
 });
 
 test('compression auto: gzip only where the wire costs more than compressing (a remote cluster), not on this host or a private network', () => {

@@ -580,7 +580,7 @@ test('a record whose parsed JSON nests 6,000 deep (JSON.stringify overflows): de
 });
 
 test('a large batch is encoded in slices with waiting I/O let in between: a followed log stream is not left unread for a whole body', async (t) => {
-  const { server, exporter } = await setup(t, { batch: { max_records: 20_000, linger_ms: 5, concurrency: 1 } });
+  const { server, exporter } = await setup(t);
   await exporter.start();
   const sent = () => (exporter.status().documents as { sent: number }).sent;
   let turnsBeforeSending = 0;
@@ -595,4 +595,14 @@ test('a large batch is encoded in slices with waiting I/O let in between: a foll
   // 5,000 records in slices of 500: nine turns of the event loop before the request is made (encoded in one go: none).
   assert.ok(turnsBeforeSending >= 8, `${turnsBeforeSending} turns of the event loop while encoding`);
   assert.equal(server.counters.created, 5_000);
+});
+
+test('stop() while a batch is being encoded: the export fails retryable and nothing is sent', async (t) => {
+  const { server, exporter } = await setup(t);
+  await exporter.start();
+  const exporting = exporter.export(logRecords(5_000));
+  setImmediate(() => void exporter.stop());
+  await assert.rejects(exporting, (error: unknown) => error instanceof RetryableError && /stopping/.test(error.message));
+  assert.equal(server.counters.bulkRequests, 0);
+  assert.equal((exporter.status().documents as { sent: number }).sent, 0);
 });

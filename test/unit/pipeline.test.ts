@@ -126,6 +126,31 @@ test('bounded queue: a trickle (fewer than a tenth of a batch) waits out its lin
   assert.deepEqual(result, [0, 1], 'out at the linger');
 });
 
+test('bounded queue: right after a full take (a burst), quiet ends a take of a few items: a burst\'s last lines do not wait out the linger; a trickle after that does again', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const queue = new BoundedQueue<number>(1000);
+  await queue.push([...Array(103).keys()]);
+  assert.equal((await queue.take(100, 200)).length, 100, 'a full batch');
+  let tail: number[] | undefined;
+  void queue.take(100, 200).then((batch) => { tail = batch; });
+  for (let i = 0; i < 2 && tail === undefined; i++) {
+    t.mock.timers.tick(QUIET_MS);
+    await new Promise(setImmediate);
+  }
+  assert.deepEqual(tail, [100, 101, 102], '3 of 100 held, out once quiet, not at the 200 ms linger');
+  await queue.push([103]);
+  let trickle: number[] | undefined;
+  void queue.take(100, 200).then((batch) => { trickle = batch; });
+  for (let waited = 0; waited < 175; waited += QUIET_MS) {
+    t.mock.timers.tick(QUIET_MS);
+    await new Promise(setImmediate);
+    assert.equal(trickle, undefined, `after a take that was not full, 1 of 100 held, quiet for ${waited + QUIET_MS} ms: still lingering`);
+  }
+  t.mock.timers.tick(25);
+  await new Promise(setImmediate);
+  assert.deepEqual(trickle, [103], 'out at the linger');
+});
+
 test('bounded queue: two lingering takers never get an empty batch while the queue is open (one emptied it, the other\'s linger ran out)', async () => {
   const queue = new BoundedQueue<number>(100);
   await queue.push([1]);
