@@ -72,18 +72,27 @@ export function registerLivePage(app: FastifyInstance, page: LivePageView, sse: 
   });
   app.get('/ui/api/pipeline', async (_request, reply) => reply.header('cache-control', 'no-store').send(await page.pipeline()));
 
-  app.get('/ui/api/events', async (_request, reply) => {
+  const maxStreams = sse.maxStreams ?? SSE_DEFAULTS.maxStreams!;
+  let openStreams = 0;
+  /** Hands `follow` a new SSE client, or answers 503 when maxStreams are open (a forgotten tab per reload must not pile up). */
+  const stream = (reply: FastifyReply, follow: (client: SseClient) => void): FastifyReply => {
+    if (openStreams >= maxStreams) {
+      return reply.code(503).header('retry-after', '5').send({ error: `${maxStreams} live page streams are open, the most the agent serves at once; close a page and try again` });
+    }
     reply.hijack();
-    page.followEvents(new SseClient(reply.raw, sse));
+    const client = new SseClient(reply.raw, sse);
+    openStreams++;
+    client.onClose(() => openStreams--);
+    follow(client);
     return reply;
-  });
+  };
+
+  app.get('/ui/api/events', async (_request, reply) => stream(reply, (client) => page.followEvents(client)));
 
   app.get<{ Querystring: { container?: string } }>('/ui/api/tail', async (request, reply) => {
     const id = request.query.container ?? '';
     if (!page.knowsContainer(id)) return reply.code(404).send({ error: `no tracked container ${JSON.stringify(id)}` });
-    reply.hijack();
-    page.followTail(id, new SseClient(reply.raw, sse));
-    return reply;
+    return stream(reply, (client) => page.followTail(id, client));
   });
 
   app.addHook('preClose', async () => page.closeStreams());

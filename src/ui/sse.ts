@@ -9,9 +9,11 @@ export interface SseSettings {
   readonly maxBufferedBytes: number;
   /** A comment line this often keeps proxies from closing an idle stream. */
   readonly heartbeatMs: number;
+  /** Streams open at once, at most (the live page's routes answer 503 past it): each holds a socket, a timer and up to maxBufferedBytes. */
+  readonly maxStreams?: number;
 }
 
-export const SSE_DEFAULTS: SseSettings = { maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000 };
+export const SSE_DEFAULTS: SseSettings = { maxBufferedBytes: 1024 * 1024, heartbeatMs: 15_000, maxStreams: 32 };
 
 export type SseState = 'open' | 'dropped' | 'closed';
 

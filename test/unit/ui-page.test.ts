@@ -3,6 +3,8 @@
  * browser without ever waiting, the tail's lookups, escaping, and the routes behind authentication.
  */
 import { test } from 'node:test';
+import http from 'node:http';
+import Fastify from 'fastify';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,11 +13,11 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { Ring } from '../../src/ui/ring.js';
 import { ContainerHistory, historyPoints } from '../../src/ui/container-history.js';
-import { SseClient, type SseSink } from '../../src/ui/sse.js';
+import { SseClient, SSE_DEFAULTS, type SseSink } from '../../src/ui/sse.js';
 import { LiveTail } from '../../src/ui/tail.js';
 import { LivePage } from '../../src/ui/live-page.js';
 import { readyReason } from '../../src/ui/pipeline-view.js';
-import type { LivePageView } from '../../src/ui/routes.js';
+import { registerLivePage, type LivePageView } from '../../src/ui/routes.js';
 import { buildHttpApp, type AgentView } from '../../src/server/index.js';
 import { loadAuthenticator } from '../../src/server/auth.js';
 import type { ContainerMeta, LogRecord, MetricRecord } from '../../src/records.js';
@@ -250,4 +252,41 @@ test('a failure inside the page never reaches the collector: observe hands it to
   const errors: unknown[] = [];
   assert.doesNotThrow(() => page.observe(logs(3), (error) => errors.push(error)));
   assert.match(String(errors[0]), /socket gone wrong/);
+});
+
+test('routes: at most maxStreams live page streams at once; past it a 503 with Retry-After, and a stream closed makes room', async (t) => {
+  const app = Fastify();
+  registerLivePage(app, fakePage(), { ...SSE_DEFAULTS, maxStreams: 2 });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => app.close());
+  const open = (url: string) => new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Promise<string>; close: () => void }>((resolve, reject) => {
+    const request = http.get(`${address}${url}`, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      const body = new Promise<string>((done) => {
+        response.on('data', (chunk: string) => { text += chunk; if (response.statusCode !== 200) return; done(text); });
+        response.on('end', () => done(text));
+        response.on('close', () => done(text));
+      });
+      resolve({ status: response.statusCode ?? 0, headers: response.headers, body, close: () => request.destroy() });
+    });
+    request.on('error', reject);
+  });
+  const first = await open('/ui/api/events');
+  const second = await open('/ui/api/tail?container=c1');
+  assert.equal(first.status, 200);
+  assert.equal(second.status, 200);
+  const refused = await open('/ui/api/events');
+  assert.equal(refused.status, 503);
+  assert.equal(refused.headers['retry-after'], '5');
+  assert.match(await refused.body, /2 live page streams are open/);
+  first.close();
+  let again = await open('/ui/api/events');
+  for (const deadline = Date.now() + 5_000; again.status !== 200 && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    again = await open('/ui/api/events');
+  }
+  assert.equal(again.status, 200, 'room again once a stream closed');
+  second.close();
+  again.close();
 });
