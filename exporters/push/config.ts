@@ -36,7 +36,7 @@ export function batchSchema(defaults: BatchDefaults) {
   return z.strictObject({
     max_records: z.number().int().positive().default(defaults.maxRecords).describe('Most records per export batch.'),
     max_bytes: z.number().int().positive().default(defaults.maxBytes).describe(defaults.maxBytesMeaning ?? 'Most bytes per export batch (records as queued, estimated).'),
-    linger_ms: z.number().int().nonnegative().default(defaults.lingerMs).describe('How long a partial batch waits for more records (one of a tenth of max_records or more, or any right after a full batch (a burst's end), goes out sooner once none has come for 25 ms).'),
+    linger_ms: z.number().int().nonnegative().default(defaults.lingerMs).describe('How long a partial batch waits for more records (one of a tenth of max_records or more, or any right after a full batch, as at the end of a burst, goes out sooner once none has come for 25 ms).'),
     concurrency: z.number().int().min(1).max(64).default(defaults.concurrency).describe('Requests in flight at once.'),
   }).prefault({});
 }
