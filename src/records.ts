@@ -254,8 +254,10 @@ export function formatRfc3339NanoDigits(digits: string): string {
   const split = digits.length - 9;
   const secondDigits = digits.slice(0, split);
   if (secondDigits !== lastSecondDigits) {
-    lastSecondDigits = secondDigits;
+    // The prefix first: a time past what a Date holds throws here, and must not leave its second
+    // cached with the previous second's prefix.
     lastSecondPrefix = `${new Date(Number(secondDigits) * 1000).toISOString().slice(0, 19)}.`;
+    lastSecondDigits = secondDigits;
   }
   return `${lastSecondPrefix}${digits.slice(split)}Z`;
 }
@@ -309,9 +311,13 @@ export function plainRecord(record: AgentRecord): AgentRecord {
   return record instanceof LineRecord ? record.toJSON() : record;
 }
 
-/** Bytes writeLineId may write for `record`: its head, up to 21 digits of time (the year 9999), `:`, up to 16 of position (any safe integer). */
+/**
+ * Bytes writeLineId may write for `record`: its head, up to 22 digits of time (the latest a Date
+ * holds, year 275760: the writers take any time they can format), `:`, up to 16 of position (any
+ * safe integer).
+ */
 export function lineIdRoom(record: LineRecord): number {
-  return record.idHead.length + 38;
+  return record.idHead.length + 39;
 }
 
 const plainHeads = new Set<string>();

@@ -110,8 +110,8 @@ test('the file exporter writes a LineRecord byte for byte as the plain record wi
   assert.equal(first.id, all[0]!.id);
 });
 
-test('the room made for an id from its parts holds the longest one: a time in the year 9999 and a position of 16 digits', () => {
-  const line = new LineRecord(`${container.id}:stdout:`, 253_402_300_799_999_999_999n, Number.MAX_SAFE_INTEGER, 'stdout', 'plain', container, undefined);
+test('the room made for an id from its parts holds the longest one: the latest time a Date holds (year 275760, 22 digits) and a position of 16 digits', () => {
+  const line = new LineRecord(`${container.id}:stdout:`, 8_640_000_000_000_999_999_999n, Number.MAX_SAFE_INTEGER, 'stdout', 'plain', container, undefined);
   const expected = new NdjsonWriter();
   expected.line(plain(line));
   const length = expected.written().length;

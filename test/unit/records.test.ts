@@ -22,3 +22,11 @@ test('RFC 3339 formatting is right across second boundaries and before 1970', ()
   assert.equal(formatRfc3339Nano(1795825647000000001n), '2026-11-28T00:27:27.000000001Z');
   assert.equal(formatRfc3339Nano(-1n), '1969-12-31T23:59:59.999999999Z');
 });
+
+test('RFC 3339 formatting of a time past what a Date holds throws every time, and leaves no wrong date cached for its second', () => {
+  assert.equal(formatRfc3339Nano(1795825647000000001n), '2026-11-28T00:27:27.000000001Z');
+  const tooLate = 8_640_000_000_001_000_000_000n;
+  assert.throws(() => formatRfc3339Nano(tooLate), RangeError);
+  assert.throws(() => formatRfc3339Nano(tooLate), RangeError, 'not the previous second\'s date with these digits');
+  assert.equal(formatRfc3339Nano(1795825647000000002n), '2026-11-28T00:27:27.000000002Z');
+});
